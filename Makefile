@@ -1,0 +1,35 @@
+# The two commands of the README: `make serve` and `make test`. Each builds .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint typecheck unit bench peers clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,fast]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/tui-engine serve $(ARGS)
+
+peers:
+	bash scripts/install-peers.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check tui_engine tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict tui_engine
+
+test: $(STAMP) peers lint typecheck
+	$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	WITH_KAMAILIO=1 bash scripts/install-peers.sh
+	$(BIN)/python -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the real peers the test suite drives (Debian packages): SIPp, Chromium,
+# Redis, Kamailio (benchmark reference), espeak-ng and sox (prompt synthesis).
+# Idempotent: does nothing when every binary is already there.
+set -euo pipefail
+need=()
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v chromium >/dev/null || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+command -v sox >/dev/null || need+=(sox)
+if [ "${WITH_KAMAILIO:-0}" = 1 ]; then command -v kamailio >/dev/null || need+=(kamailio); fi
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+echo "installing Debian packages: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null

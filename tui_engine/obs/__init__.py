@@ -1,0 +1,1 @@
+"""Observability: structured logs (structlog) and Prometheus metrics."""

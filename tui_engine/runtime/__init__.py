@@ -1,0 +1,5 @@
+"""The asyncio layer around the sans-I/O core: timers and task bookkeeping."""
+
+from tui_engine.runtime.idle_driver import DecisionHandler, IdleTimer, LatenessSink
+
+__all__ = ["DecisionHandler", "IdleTimer", "LatenessSink"]

@@ -1,0 +1,146 @@
+"""Drive one :class:`IdleSession` on an asyncio loop with one lazily re-armed timer.
+
+After aiohttp's keep-alive handling: activity only moves the deadline stored in the
+core; the single ``TimerHandle`` is left alone while it is due no later than the new
+deadline, and when it wakes early it finds nothing due and re-arms itself. A keypress
+or heartbeat therefore costs a few attribute writes, never a cancel + ``call_at``.
+
+Every decision is logged as ``idle.<kind>`` with the attempt and the lateness in ms
+(``loop.time()`` at firing minus the deadline), and handed to ``on_decision``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from typing import Protocol
+
+import structlog
+
+from tui_engine.core import (
+    Activity,
+    Decision,
+    Disconnect,
+    IdlePolicy,
+    IdleSession,
+    IdleState,
+    Lock,
+    PolicyChanged,
+    ProgressFinished,
+    ProgressStarted,
+    Reprompt,
+    Resumed,
+    Started,
+    Stopped,
+    Warn,
+)
+
+log = structlog.get_logger("tui_engine.idle")
+
+DecisionHandler = Callable[[Decision, float], None]
+"""Called with each decision and its lateness in seconds."""
+
+
+class LatenessSink(Protocol):
+    def observe_lateness(self, kind: str, seconds: float) -> None: ...
+
+
+_KIND: dict[type, str] = {Reprompt: "reprompt", Warn: "warn", Lock: "lock", Disconnect: "disconnect"}
+
+
+def decision_kind(decision: Decision) -> str:
+    """``reprompt`` / ``warn`` / ``lock`` / ``disconnect``."""
+    return _KIND[type(decision)]
+
+
+class IdleTimer:
+    """Owns an :class:`IdleSession` and the one timer that wakes it."""
+
+    __slots__ = ("_ctx", "_handle", "_loop", "_on_decision", "_sink", "session")
+
+    def __init__(
+        self,
+        policy: IdlePolicy,
+        on_decision: DecisionHandler,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        sink: LatenessSink | None = None,
+    ) -> None:
+        self.session = IdleSession(policy)
+        self._loop = loop or asyncio.get_running_loop()
+        self._on_decision = on_decision
+        self._sink = sink
+        self._handle: asyncio.TimerHandle | None = None
+        # Timer callbacks run in the context of the creator, so call_id/session_id
+        # bound with structlog.contextvars stay on the idle.* log events.
+        self._ctx = contextvars.copy_context()
+
+    # -- events: read the loop's clock, feed the core, re-arm if needed ---------------
+    def start(self) -> None:
+        self.session.send(Started(now=self._loop.time()))
+        self._arm()
+
+    def activity(self) -> None:
+        if self.session.state in (IdleState.WAITING, IdleState.SUSPENDED, IdleState.EXPIRED):
+            self.session.send(Activity(now=self._loop.time()))
+            self._arm()
+
+    def progress_started(self) -> None:
+        if self.session.state is not IdleState.STOPPED:
+            self.session.send(ProgressStarted(now=self._loop.time()))
+
+    def progress_finished(self) -> None:
+        if self.session.state is not IdleState.STOPPED and self.session.progress_open:
+            self.session.send(ProgressFinished(now=self._loop.time()))
+            self._arm()
+
+    def change_policy(self, policy: IdlePolicy) -> None:
+        if self.session.state is not IdleState.STOPPED:
+            self.session.send(PolicyChanged(now=self._loop.time(), policy=policy))
+            self._arm()
+
+    def resume(self) -> None:
+        self.session.send(Resumed(now=self._loop.time()))
+        self._arm()
+
+    def stop(self) -> None:
+        self.session.send(Stopped(now=self._loop.time()))
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the current silent period ends (for dashboards)."""
+        expiry = self.session.expiry_at()
+        return None if expiry is None else max(0.0, expiry - self._loop.time())
+
+    # -- the one timer ----------------------------------------------------------------
+    def _arm(self) -> None:
+        deadline = self.session.next_deadline()
+        if deadline is None:
+            return  # a pending handle will wake, find nothing, and not re-arm
+        handle = self._handle
+        if handle is not None:
+            if handle.when() <= deadline:
+                return  # wakes early, then re-arms: no churn on every keypress
+            handle.cancel()
+        self._handle = self._loop.call_at(deadline, self._fire, context=self._ctx)
+
+    def _fire(self) -> None:
+        self._handle = None
+        now = self._loop.time()
+        for decision in self.session.poll(now):
+            lateness = now - decision.due
+            kind = decision_kind(decision)
+            if self._sink is not None:
+                self._sink.observe_lateness(kind, lateness)
+            log.info(
+                f"idle.{kind}",
+                attempt=getattr(decision, "attempt", getattr(decision, "attempts", None)),
+                of=self.session.policy.max_attempts,
+                lateness_ms=round(lateness * 1000, 3),
+            )
+            self._on_decision(decision, lateness)
+        if self.session.state is not IdleState.STOPPED:
+            self._arm()
