@@ -15,10 +15,18 @@ Rules (one place, as data: ``_TRANSITIONS``):
   ``due <= now``.
 * **Policy changes** (``PolicyChanged``) apply at once to the running session: the current
   silent period keeps its start, its deadline becomes ``start + new timeout`` and fires at
-  the next poll if that is already past. Attempts already used are kept, but never more
-  than ``new max_attempts - 1``, so lowering ``max_attempts`` makes the next expiry the
-  final one rather than firing a decision out of turn. A policy with ``timeout == 0``
-  stops the timer; re-enabling it measures from the same start.
+  the next poll if that is already past. Nothing becomes due before the change that moved
+  it, though: such a decision is ``due`` at the time of the change (so lateness does not
+  report a shortening as a slow timer, and ``due`` never goes backwards), and the next
+  period is measured from there, so a shorter timeout never collapses several attempts
+  into one poll. Attempts already used are kept, but never more than
+  ``new max_attempts - 1``, so lowering ``max_attempts`` makes the next expiry the final
+  one rather than firing a decision out of turn. A changed policy re-arms the warning, so
+  a warning already shown is repeated with the new ``final_at`` instead of promising a
+  time that no longer holds; an identical policy (a reload that did not touch this
+  application) changes nothing. A policy with ``timeout == 0`` stops the timer;
+  re-enabling it measures from the same start.
+* A progress that finishes starts a new silent period with its own warning.
 * ``Activity`` after the final decision is ignored (a digit racing the hang-up, a click on a
   locked page): only :class:`Resumed` (the owner unlocked) starts counting again.
 
@@ -74,12 +82,13 @@ class IdleSession:
     """One caller's or one web user's idle state. Feed events, ``poll(now)``, schedule
     ``next_deadline()``."""
 
-    __slots__ = ("_anchor", "_attempts_used", "_open", "_policy", "_state", "_warned")
+    __slots__ = ("_anchor", "_attempts_used", "_floor", "_open", "_policy", "_state", "_warned")
 
     def __init__(self, policy: IdlePolicy) -> None:
         self._policy = policy
         self._state = IdleState.NEW
         self._anchor = 0.0  # start of the current silent period
+        self._floor = 0.0  # no period ends before this: the time of the last policy change
         self._attempts_used = 0  # expired periods since the last input
         self._open = 0  # open progresses
         self._warned = False
@@ -103,16 +112,18 @@ class IdleSession:
         return self._open
 
     def expiry_at(self) -> float | None:
-        """When the current silent period ends, or ``None`` when the timer is not running."""
+        """When the current silent period ends (never before the last policy change), or
+        ``None`` when the timer is not running."""
         if self._state is not IdleState.WAITING or not self._policy.enabled:
             return None
-        return self._anchor + self._policy.timeout
+        return max(self._anchor + self._policy.timeout, self._floor)
 
     def _warn_at(self, expiry: float) -> float | None:
         p = self._policy
         if p.warn_before is None or self._warned or self._attempts_used != p.max_attempts - 1:
             return None
-        return max(self._anchor, expiry - p.warn_before)
+        # Never before the period began, nor before a policy change that re-armed it.
+        return max(self._anchor, self._floor, expiry - p.warn_before)
 
     def next_deadline(self) -> float | None:
         """The absolute time at which ``poll`` will next have something to say."""
@@ -153,12 +164,19 @@ class IdleSession:
         self._open -= 1
         if self._state is S and self._open == 0:
             self._anchor = ev.now
+            self._warned = False  # a new period: its own warning, with its own final_at
             return W
         return self._state
 
     def _policy_changed(self, ev: Event) -> IdleState:
         assert isinstance(ev, PolicyChanged)
+        old = self._policy
         self._policy = ev.policy
+        if ev.policy != old:
+            # Deadlines or the last period may have moved: nothing may now be due before
+            # this moment (an identical reload changes nothing at all).
+            self._floor = ev.now
+            self._warned = False
         self._attempts_used = min(self._attempts_used, ev.policy.max_attempts - 1)
         return self._state
 

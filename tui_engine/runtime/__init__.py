@@ -1,5 +1,19 @@
 """The asyncio layer around the sans-I/O core: timers and task bookkeeping."""
 
-from tui_engine.runtime.idle_driver import DecisionHandler, IdleTimer, LatenessSink
+from tui_engine.runtime.idle_driver import (
+    DecisionHandler,
+    IdleTimer,
+    LatenessSink,
+    TimerHandleLike,
+    TimerLoop,
+    decision_kind,
+)
 
-__all__ = ["DecisionHandler", "IdleTimer", "LatenessSink"]
+__all__ = [
+    "DecisionHandler",
+    "IdleTimer",
+    "LatenessSink",
+    "TimerHandleLike",
+    "TimerLoop",
+    "decision_kind",
+]

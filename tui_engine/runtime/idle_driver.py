@@ -6,7 +6,11 @@ deadline, and when it wakes early it finds nothing due and re-arms itself. A key
 or heartbeat therefore costs a few attribute writes, never a cancel + ``call_at``.
 
 Every decision is logged as ``idle.<kind>`` with the attempt and the lateness in ms
-(``loop.time()`` at firing minus the deadline), and handed to ``on_decision``.
+(``loop.time()`` at firing minus the deadline), and handed to ``on_decision``. Handlers may
+call back into the timer (start a progress for a re-played prompt, ``stop()`` on the final
+decision): once a handler stops the session, the rest of that wake's decisions are dropped.
+If a handler raises, the loop's exception handler reports it and the timer stays armed, so a
+failing reprompt never leaves a caller without a bound on silence.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVarTuple
 
 import structlog
 
@@ -37,6 +41,7 @@ from tui_engine.core import (
 )
 
 log = structlog.get_logger("tui_engine.idle")
+_Ts = TypeVarTuple("_Ts")
 
 DecisionHandler = Callable[[Decision, float], None]
 """Called with each decision and its lateness in seconds."""
@@ -44,6 +49,31 @@ DecisionHandler = Callable[[Decision, float], None]
 
 class LatenessSink(Protocol):
     def observe_lateness(self, kind: str, seconds: float) -> None: ...
+
+
+class TimerHandleLike(Protocol):
+    """What :class:`IdleTimer` needs of a scheduled handle (``asyncio.TimerHandle`` has it)."""
+
+    def when(self) -> float: ...
+    def cancel(self) -> None: ...
+    def cancelled(self) -> bool: ...
+
+
+class TimerLoop(Protocol):
+    """The two loop methods :class:`IdleTimer` uses.
+
+    Every asyncio loop (uvloop too) has them; so does :class:`tui_engine.testing.FakeLoop`,
+    which lets tests move virtual time instead of sleeping.
+    """
+
+    def time(self) -> float: ...
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
+        context: contextvars.Context | None = None,
+    ) -> TimerHandleLike: ...
 
 
 _KIND: dict[type, str] = {Reprompt: "reprompt", Warn: "warn", Lock: "lock", Disconnect: "disconnect"}
@@ -64,14 +94,14 @@ class IdleTimer:
         policy: IdlePolicy,
         on_decision: DecisionHandler,
         *,
-        loop: asyncio.AbstractEventLoop | None = None,
+        loop: TimerLoop | None = None,
         sink: LatenessSink | None = None,
     ) -> None:
         self.session = IdleSession(policy)
-        self._loop = loop or asyncio.get_running_loop()
+        self._loop: TimerLoop = loop or asyncio.get_running_loop()
         self._on_decision = on_decision
         self._sink = sink
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: TimerHandleLike | None = None
         # Timer callbacks run in the context of the creator, so call_id/session_id
         # bound with structlog.contextvars stay on the idle.* log events.
         self._ctx = contextvars.copy_context()
@@ -130,17 +160,25 @@ class IdleTimer:
     def _fire(self) -> None:
         self._handle = None
         now = self._loop.time()
-        for decision in self.session.poll(now):
-            lateness = now - decision.due
-            kind = decision_kind(decision)
-            if self._sink is not None:
-                self._sink.observe_lateness(kind, lateness)
-            log.info(
-                f"idle.{kind}",
-                attempt=getattr(decision, "attempt", getattr(decision, "attempts", None)),
-                of=self.session.policy.max_attempts,
-                lateness_ms=round(lateness * 1000, 3),
-            )
-            self._on_decision(decision, lateness)
-        if self.session.state is not IdleState.STOPPED:
-            self._arm()
+        try:
+            for decision in self.session.poll(now):
+                if self.session.state is IdleState.STOPPED:
+                    break  # a handler stopped the session: later decisions are moot
+                self._deliver(decision, now - decision.due)
+        finally:
+            # Even if a handler raised (the loop's exception handler reports it), the
+            # session keeps its timer: a broken reprompt must not leave a caller unbounded.
+            if self.session.state is not IdleState.STOPPED:
+                self._arm()
+
+    def _deliver(self, decision: Decision, lateness: float) -> None:
+        kind = decision_kind(decision)
+        if self._sink is not None:
+            self._sink.observe_lateness(kind, lateness)
+        log.info(
+            f"idle.{kind}",
+            attempt=getattr(decision, "attempt", getattr(decision, "attempts", None)),
+            of=self.session.policy.max_attempts,
+            lateness_ms=round(lateness * 1000, 3),
+        )
+        self._on_decision(decision, lateness)

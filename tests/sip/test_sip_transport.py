@@ -1,0 +1,100 @@
+"""TCP framing (RFC 3261 §18.3), TCP calls via SIPp, and SipServer.stop() over a real UDP socket."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from aiosipua.message import SipMessage, SipRequest, SipResponse
+
+from tui_engine.sip import EndReason, ServerCall, SipServer
+from tui_engine.sip.message import build_response
+from tui_engine.sip.transport import FramingError, StreamFramer
+from tui_engine.testing import free_port, free_port_block
+from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, RecordingHandler, sip_request
+from tui_engine.testing.sipp import SippRun, run_sipp
+
+
+def test_framer_splits_back_to_back_messages_and_waits_for_the_body() -> None:
+    framer = StreamFramer()
+    one = sip_request("OPTIONS")
+    two = sip_request("INVITE", body=OFFER_SDP)
+    stream = b"\r\n\r\n" + one + two  # leading CRLFs are keep-alives (§7.5)
+    cut = len(stream) - 10
+    assert framer.feed(stream[:cut]) == [one]
+    assert framer.feed(stream[cut:]) == [two]
+    assert framer.feed(b"") == []
+
+
+def test_framer_reads_the_compact_content_length() -> None:
+    msg = sip_request("INFO", body="Signal=5").replace(b"Content-Length: 8", b"l: 8")
+    assert StreamFramer().feed(msg + msg[:20]) == [msg]
+
+
+def test_framer_refuses_an_endless_header_block() -> None:
+    with pytest.raises(FramingError):
+        StreamFramer().feed(b"INVITE sip:x SIP/2.0\r\n" + b"X: y\r\n" * 20000)
+
+
+def test_framer_refuses_a_huge_body() -> None:
+    with pytest.raises(FramingError):
+        StreamFramer().feed(b"INFO sip:x SIP/2.0\r\nContent-Length: 99999999\r\n\r\n")
+
+
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+async def test_a_call_over_tcp_with_sipp(tmp_path: Path) -> None:
+    class HangUp(RecordingHandler):
+        def call_confirmed(self, call: ServerCall) -> None:
+            super().call_confirmed(call)
+            asyncio.get_running_loop().call_later(0.2, call.hangup)
+
+    handler = HangUp(auto_answer=ANSWER_SDP)
+    server = SipServer(handler, host="127.0.0.1", port=free_port(socket.SOCK_STREAM), max_calls=5,
+                       trusted=["127.0.0.1/32"])
+    await server.start()
+    try:
+        run = SippRun(scenario="uac_basic_bye_from_uas", target=server.address,
+                      local_port=free_port(socket.SOCK_STREAM), media_port=free_port_block(4)[0],
+                      workdir=tmp_path, timeout_s=20, extra=("-t", "t1"))
+        result = await run_sipp(run)
+        assert result.returncode == 0, result.stdout[-2000:] + result.errors[-2000:]
+        assert handler.calls[0].transport == "TCP"
+        assert handler.ended == [(handler.calls[0].call_id, EndReason.LOCAL_HANGUP)]
+        assert server.active_calls == 0
+    finally:
+        await server.stop()
+
+
+async def _recv(sock: socket.socket) -> SipRequest | SipResponse:
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(5):
+        data, _ = await loop.sock_recvfrom(sock, 65535)
+    return SipMessage.parse(data)
+
+
+async def test_stop_sends_bye_to_live_calls_and_waits_for_the_answer() -> None:
+    handler = RecordingHandler(auto_answer=ANSWER_SDP)
+    server = SipServer(handler, host="127.0.0.1", port=free_port(), max_calls=5, trusted=["127.0.0.0/8"])
+    await server.start()
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        me = sock.getsockname()
+        await loop.sock_sendto(sock, sip_request("INVITE", source=me, body=OFFER_SDP), server.address)
+        statuses = [getattr(await _recv(sock), "status_code", 0) for _ in range(2)]
+        assert statuses == [100, 200]
+        tag = handler.calls[0].local_tag
+        await loop.sock_sendto(sock, sip_request("ACK", branch="z9hG4bK-a", source=me, to_tag=tag),
+                               server.address)
+        stopping = asyncio.create_task(server.stop())
+        bye = await _recv(sock)
+        assert isinstance(bye, SipRequest) and bye.method == "BYE"
+        assert not stopping.done()  # stop() waits for the BYE's answer (bounded by stop_grace)
+        await loop.sock_sendto(sock, build_response(bye, 200), server.address)
+        await stopping
+    assert handler.ended == [(handler.calls[0].call_id, EndReason.LOCAL_HANGUP)]
+    assert server.active_calls == 0 and server.tracked_transactions == 0

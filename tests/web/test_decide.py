@@ -1,0 +1,56 @@
+"""The sans-I/O decision on a stored session: plain numbers, no clock, no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tui_engine.core import FinalAction, IdlePolicy
+from tui_engine.web.decide import Action, SessionState, decide, restart_after_progress
+from tui_engine.web.store import SessionRecord
+
+POLICY = IdlePolicy(timeout=600.0, max_attempts=1, final=FinalAction.LOCK, warn_before=60.0)
+LIFETIME = 12 * 3600.0
+T0 = 1_800_000_000.0  # wall-clock epoch seconds
+REC = SessionRecord(
+    id_hash="h", username="alice", app="portal", verifier="v", csrf="c", created_at=T0, anchor=T0
+)
+
+
+def test_active_until_the_deadline_then_lock_is_due() -> None:
+    v = decide(REC, POLICY, LIFETIME, T0 + 10)
+    assert (v.state, v.action, v.lock_at, v.warn_at) == (SessionState.ACTIVE, Action.NONE, T0 + 600, T0 + 540)
+    assert v.wake_at == T0 + 540  # the warning is the first stage of the same timer
+    assert decide(REC, POLICY, LIFETIME, T0 + 599.999).state is SessionState.ACTIVE
+    due = decide(REC, POLICY, LIFETIME, T0 + 600)
+    assert (due.state, due.action) == (SessionState.LOCKED, Action.LOCK)
+
+
+def test_after_the_warning_the_timer_wakes_at_the_lock() -> None:
+    v = decide(REC, POLICY, LIFETIME, T0 + 550)
+    assert v.state is SessionState.ACTIVE and v.wake_at == T0 + 600
+
+
+def test_a_running_request_holds_the_lock_off() -> None:
+    busy = dataclasses.replace(REC, progress=1)
+    v = decide(busy, POLICY, LIFETIME, T0 + 5000)
+    assert (v.state, v.action, v.lock_at) == (SessionState.ACTIVE, Action.NONE, None)
+
+
+def test_disabled_policy_never_locks_but_lifetime_still_ends_it() -> None:
+    never = IdlePolicy(timeout=0.0, final=FinalAction.LOCK)
+    assert decide(REC, never, LIFETIME, T0 + LIFETIME - 1).state is SessionState.ACTIVE
+    end = decide(REC, never, LIFETIME, T0 + LIFETIME)
+    assert (end.state, end.action) == (SessionState.CLOSED, Action.EXPIRE)
+
+
+def test_locked_and_closed_rows_are_reported_as_such() -> None:
+    assert decide(dataclasses.replace(REC, locked=True), POLICY, LIFETIME, T0).state is SessionState.LOCKED
+    closed = decide(dataclasses.replace(REC, closed=True), POLICY, LIFETIME, T0)
+    assert (closed.state, closed.action) == (SessionState.CLOSED, Action.NONE)
+    assert decide(None, POLICY, LIFETIME, T0).state is SessionState.NONE
+
+
+def test_a_short_request_never_extends_the_deadline_a_long_one_restarts_it() -> None:
+    busy = dataclasses.replace(REC, progress=1)
+    assert restart_after_progress(busy, POLICY, T0 + 10) is None
+    assert restart_after_progress(busy, POLICY, T0 + 700) == T0 + 700

@@ -1,0 +1,65 @@
+"""Steps the browser tests share: sign in, wait for the lock, read the page's and server's state."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+
+#: the users every portal under test has (name → password).
+USERS = {"alice": "pw", "bob": "pw2"}
+NOT_PERMITTED = re.compile("access not permitted", re.IGNORECASE)
+
+# -- helpers the tests share ------------------------------------------------------------------------
+
+LOCK_WAIT_MS = 15000  # generous: the lock comes from the server's timer plus one status poll
+
+
+def login(page: Page, url: str, user: str = "alice", password: str | None = None) -> None:
+    page.goto(url)
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(USERS[user] if password is None else password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Live calls")).to_be_visible()
+
+
+def lock_dialog(page: Page) -> Locator:
+    return page.get_by_role("dialog", name="Session locked")
+
+
+def wait_locked(page: Page) -> None:
+    expect(lock_dialog(page)).to_be_visible(timeout=LOCK_WAIT_MS)
+
+
+def view(page: Page) -> str:
+    return str(page.evaluate("window.tuiEngine.view()"))
+
+
+def lock_count(page: Page) -> int:
+    return int(page.evaluate("window.tuiEngine.lockCount()"))
+
+
+def server_session(page: Page, url: str) -> dict[str, Any]:
+    """GET /api/session with the page's cookie (a status poll: never counts as activity)."""
+    reply = page.request.get(url + "api/session")
+    assert reply.status == 200
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def keep_moving(page: Page, seconds: float) -> None:
+    """Move the mouse back and forth for ``seconds`` (real input events, as a user would)."""
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        x = (x + 37) % 500
+        page.mouse.move(100 + x, 200 + (x % 90))
+        page.wait_for_timeout(100)
+
+
+def unlock(page: Page, password: str) -> None:
+    dialog = lock_dialog(page)
+    dialog.get_by_label("Password").fill(password)
+    dialog.get_by_role("button", name="OK").click()

@@ -1,0 +1,63 @@
+"""The page's clock is not trusted: deadlines are absolute server times corrected by the
+measured offset, and when the page's clock jumps (sleep, throttled background tab) it asks the
+server before deciding anything. Playwright's clock emulation moves only the page's clock."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import PortalFactory
+from .helpers import keep_moving, lock_count, login, server_session, view, wait_locked
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("skew_seconds", [3600.0, -3600.0], ids=["page-clock-ahead", "page-clock-behind"])
+def test_a_skewed_page_clock_changes_nothing(
+    page: Page, portal_factory: PortalFactory, skew_seconds: float
+) -> None:
+    portal = portal_factory(inactivity_timeout="3s", warning="1s")
+    page.clock.install(time=time.time() + skew_seconds)
+    login(page, portal.url)
+
+    keep_moving(page, 5.0)  # an hour-ahead clock must not stop the heartbeat ("deadline passed")
+    assert lock_count(page) == 0
+    assert server_session(page, portal.url)["state"] == "active"
+
+    # Idle: the warning comes before the lock (an hour-behind clock must not postpone it).
+    expect(page.get_by_role("dialog", name="Are you still there?")).to_be_visible(timeout=10000)
+    assert view(page) == "active"
+    wait_locked(page)
+
+
+def test_waking_from_sleep_asks_the_server_and_does_not_lock_wrongly(
+    page: Page, portal_factory: PortalFactory
+) -> None:
+    portal = portal_factory(inactivity_timeout="3s", warning="0")
+    login(page, portal.url)
+
+    page.clock.fast_forward("01:00:00")  # the page's clock jumps an hour; the server's did not
+    page.mouse.move(300, 300)  # the user is back
+    page.wait_for_timeout(1000)
+
+    assert lock_count(page) == 0
+    assert view(page) == "active"
+    assert server_session(page, portal.url)["state"] == "active"
+
+
+def test_waking_after_the_deadline_shows_the_lock(page: Page, portal_factory: PortalFactory) -> None:
+    portal = portal_factory(inactivity_timeout="2s", warning="0")
+    page.clock.install()
+    login(page, portal.url)
+    page.clock.pause_at(time.time() + 0.05)  # the page sleeps: none of its timers run
+
+    while server_session(page, portal.url)["state"] != "locked":  # the server locks on its own
+        page.wait_for_timeout(100)
+    page.clock.fast_forward(5000)
+    page.clock.resume()
+
+    wait_locked(page)
+    assert "sip:1001@127.0.0.1" not in page.content()

@@ -1,0 +1,120 @@
+"""The console's sections through the page: live data, options that apply at once, users, and
+the two password-change rules (this application vs another one) as seen from the lock dialog."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from .conftest import PortalFactory
+from .helpers import lock_dialog, login, server_session, unlock, wait_locked
+
+pytestmark = pytest.mark.e2e
+
+
+def test_live_calls_and_call_endings_are_shown(page: Page, portal_factory: PortalFactory) -> None:
+    portal = portal_factory(inactivity_timeout="10m", warning="0")
+    login(page, portal.url)
+
+    calls = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Current menu"))
+    row = calls.get_by_role("row").filter(has_text="sip:1001@127.0.0.1")
+    for text in ("main", "welcome", "1 of 3", "7.5 s"):
+        expect(row).to_contain_text(text)
+    endings = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Reason"))
+    expect(endings.get_by_role("row").filter(has_text="demo-0")).to_contain_text("no-input")
+
+
+def test_an_edited_option_applies_at_once_to_the_running_session(
+    page: Page, portal_factory: PortalFactory
+) -> None:
+    portal = portal_factory(inactivity_timeout="10m", warning="0")
+    login(page, portal.url)
+    assert server_session(page, portal.url)["timeout_ms"] == 600_000
+
+    page.get_by_label("portal security inactivity-timeout", exact=True).fill("2s")
+    page.get_by_role("button", name="Save portal security inactivity-timeout").click()
+
+    expect(page.get_by_text("Saved; applied now.")).to_be_visible()
+    assert server_session(page, portal.url)["timeout_ms"] == 2000
+    wait_locked(page)  # the running session now locks after 2 s instead of 10 min
+
+
+def test_a_refused_option_shows_the_servers_reason(page: Page, portal_factory: PortalFactory) -> None:
+    portal = portal_factory(inactivity_timeout="10m", warning="0")
+    login(page, portal.url)
+
+    page.get_by_label("portal security inactivity-timeout", exact=True).fill("soon")
+    page.get_by_role("button", name="Save portal security inactivity-timeout").click()
+
+    expect(page.get_by_text("not a duration")).to_be_visible()
+    assert server_session(page, portal.url)["timeout_ms"] == 600_000
+
+
+def test_create_a_user_and_set_a_tui_pin(page: Page, browser: Browser, portal_factory: PortalFactory) -> None:
+    portal = portal_factory(inactivity_timeout="10m", warning="0")
+    login(page, portal.url)
+
+    page.get_by_label("Username").fill("carol")
+    page.get_by_label("Initial password").fill("carol-pw")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("row").filter(has_text="carol")).to_contain_text("no TUI PIN")
+    page.get_by_role("button", name="Set TUI PIN for carol").click()
+    page.get_by_role("dialog", name="Set TUI PIN for carol").get_by_label("PIN").fill("4711")
+    page.get_by_role("button", name="Set PIN").click()
+
+    expect(page.get_by_role("row").filter(has_text="carol")).to_contain_text("TUI PIN set")
+    other = browser.new_context()
+    try:  # carol can sign in (fresh login, another browser)
+        login(other.new_page(), portal.url, "carol", "carol-pw")
+    finally:
+        other.close()
+
+
+def _change_password(page: Page, user: str, password: str, application: str) -> None:
+    page.get_by_role("button", name=f"Change password for {user}").click()
+    dialog = page.get_by_role("dialog", name=f"Change password for {user}")
+    dialog.get_by_label("New password").fill(password)
+    dialog.get_by_label("Applies to").select_option(label=application)
+    dialog.get_by_role("button", name="Change password").click()
+    expect(dialog).to_be_hidden()
+
+
+def test_password_changed_through_this_application_is_needed_to_unlock(
+    page: Page, portal_factory: PortalFactory
+) -> None:
+    portal = portal_factory(inactivity_timeout="3s", warning="0")
+    login(page, portal.url)
+    _change_password(page, "alice", "new-pw", "This application (portal)")
+
+    wait_locked(page)
+    unlock(page, "pw")
+    expect(lock_dialog(page)).to_contain_text("Invalid password")
+    unlock(page, "new-pw")
+
+    expect(page.get_by_role("heading", name="Live calls")).to_be_visible()
+
+
+def test_password_changed_for_another_application_keeps_the_old_one_for_unlock(
+    page: Page, browser: Browser, portal_factory: PortalFactory
+) -> None:
+    portal = portal_factory(inactivity_timeout="3s", warning="0")
+    login(page, portal.url)
+    _change_password(page, "alice", "new-pw", "Another application: phone")
+
+    wait_locked(page)
+    unlock(page, "new-pw")
+    expect(lock_dialog(page)).to_contain_text("Invalid password")
+    unlock(page, "pw")
+    expect(page.get_by_role("heading", name="Live calls")).to_be_visible()
+
+    fresh = browser.new_context()
+    try:  # a fresh login needs the new password
+        other = fresh.new_page()
+        other.goto(portal.url)
+        other.get_by_label("Username").fill("alice")
+        other.get_by_label("Password").fill("pw")
+        other.get_by_role("button", name="Sign in").click()
+        expect(other.get_by_text("Invalid username or password.")).to_be_visible()
+        login(other, portal.url, "alice", "new-pw")
+    finally:
+        fresh.close()

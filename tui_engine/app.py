@@ -1,0 +1,326 @@
+"""The Engine: the one process that owns HTTP, the components (SIP, portal) and config reloads.
+
+Start-up: configure logging from ``[logging]``, serve ``/metrics`` and ``/healthz`` (and the
+components' routes) on ``http-listen``, start every component, log ``engine.ready``.
+SIGTERM/SIGINT stop it gracefully (components first, then HTTP). SIGHUP or a change of the
+config file reloads: parse + validate (+ dialplans), re-apply the CLI ``--option``s, hand the new
+config to every component (``apply_config`` must not drop sessions) and log ``config.reloaded``
+with what changed; a bad file is logged as ``config.rejected`` and the old settings stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from aiohttp import web
+
+from tui_engine.config import (
+    MISSING,
+    ConfigError,
+    ConfigIssue,
+    EngineConfig,
+    config_changes,
+    issue_at,
+    load_with_overrides,
+)
+from tui_engine.obs.logging import configure_logging
+from tui_engine.obs.metrics import CONTENT_TYPE, Metrics
+
+log = structlog.get_logger("tui_engine.engine")
+
+#: Seconds a component gets to stop before the engine moves on (calls get their BYE in this time).
+STOP_GRACE = 10.0
+#: Options a running engine cannot change: sockets are bound, logging is configured once.
+RESTART_REQUIRED = (
+    "engine.sip-listen",
+    "engine.http-listen",
+    "engine.rtp-ports",
+    "engine.data-dir",
+    "logging.",
+)
+
+
+class Component(Protocol):
+    """A part of the engine (telephony, portal) with the engine's lifecycle."""
+
+    def setup_http(self, app: web.Application) -> None:
+        """Add routes; called before the HTTP runner starts."""
+
+    async def start(self, engine: Engine) -> None:
+        """Begin serving (bind sockets, start tasks)."""
+
+    async def stop(self) -> None:
+        """End gracefully (hang up calls, close stores)."""
+
+    def apply_config(self, config: EngineConfig) -> None:
+        """Live reload: take the new settings without dropping sessions."""
+
+
+def build_components(config: EngineConfig) -> list[Component]:
+    """The engine's components, in start order (stopped in reverse). The lead adds them here."""
+    return []
+
+
+# -- dialplans ---------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DialplanCheck:
+    """The outcome of validating every tui application's dialplans."""
+
+    issues: list[ConfigIssue] = field(default_factory=list)
+    #: dialplans loaded per application name (empty when skipped).
+    loaded: dict[str, int] = field(default_factory=dict)
+    #: why the check was skipped, when it was.
+    note: str | None = None
+
+
+def check_dialplans(config: EngineConfig) -> DialplanCheck:
+    """Load each tui application's dialplan directory with ``tui_engine.menus`` (imported lazily).
+
+    Blocking file reads: call it from a thread inside the event loop.
+    """
+    try:  # lazily: the menus package (and its YAML/JSON Schema stack) only when checking
+        menus = importlib.import_module("tui_engine.menus")
+        load_dialplans, dialplan_error = menus.load_dialplans, menus.DialplanError
+    except (ImportError, AttributeError) as exc:
+        return DialplanCheck(note=f"dialplans not checked: {exc}")
+    issues: list[ConfigIssue] = []
+    loaded: dict[str, int] = {}
+    for name, app in config.applications.items():
+        if app.type != "tui":
+            continue
+        directory = app.tui.dialplans
+        try:
+            plans = load_dialplans(directory, default=app.tui.default_dialplan)
+        except dialplan_error as exc:
+            issues.extend(_dialplan_issue(config, name, directory, i) for i in exc.issues)
+            continue
+        loaded[name] = len(getattr(plans, "by_name", ()))
+    return DialplanCheck(issues=issues, loaded=loaded)
+
+
+def _dialplan_issue(config: EngineConfig, app: str, directory: Path, issue: Any) -> ConfigIssue:
+    file, line, reason = (
+        getattr(issue, "file", None),
+        getattr(issue, "line", None),
+        getattr(issue, "reason", ""),
+    )
+    if file is None or Path(file) == directory:
+        option = f"applications.{app}.tui.dialplans"
+        return issue_at(
+            config, option, str(directory), str(reason or issue), "a directory of dialplan YAML files"
+        )
+    column = getattr(issue, "column", None)
+    problem = f"column {column}: {reason}" if column else str(reason)
+    return ConfigIssue(file=str(file), line=line, option="", value=MISSING, problem=problem, allowed="")
+
+
+def load_and_check(config_path: Path | None, overrides: Sequence[str]) -> tuple[EngineConfig, DialplanCheck]:
+    """Everything a reload validates; raises :class:`ConfigError` listing config and dialplan issues."""
+    config = load_with_overrides(config_path, overrides)
+    dialplans = check_dialplans(config)
+    if dialplans.issues:
+        raise ConfigError(dialplans.issues)
+    return config, dialplans
+
+
+# -- the engine --------------------------------------------------------------------------------
+class Engine:
+    """One process: HTTP (``/metrics``, ``/healthz``, the components' routes), components, reloads."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        config_path: Path | None = None,
+        overrides: Sequence[str] = (),
+        components: list[Component] | None = None,
+        watch: bool = True,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path.absolute() if config_path is not None else None
+        self.overrides = tuple(overrides)
+        #: reload when the config file changes (SIGHUP always reloads).
+        self.watch = watch
+        self.metrics = Metrics()
+        self.components: list[Component] = build_components(config) if components is None else components
+        self.http_app = web.Application()
+        #: bumped on every applied reload (shown by /healthz).
+        self.generation = 0
+        self.http_address: tuple[str, int] | None = None
+        self._runner: web.AppRunner | None = None
+        self._started: list[Component] = []
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Start, serve until SIGTERM/SIGINT (or :meth:`request_stop`), then stop gracefully."""
+        configure_logging(self.config.logging.level, self.config.logging.format)
+        try:
+            await self.start()
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop (what SIGTERM and SIGINT do)."""
+        if not self._stopping.is_set():
+            log.info("engine.stopping")
+        self._stopping.set()
+
+    async def start(self) -> None:
+        self.config.engine.data_dir.mkdir(parents=True, exist_ok=True)
+        self.http_app.router.add_get("/metrics", self._metrics)
+        self.http_app.router.add_get("/healthz", self._healthz)
+        for component in self.components:
+            component.setup_http(self.http_app)
+        self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        host, port = self.config.engine.http_address
+        await web.TCPSite(self._runner, host, port).start()
+        self.http_address = _first_address(self._runner.addresses, (host, port))
+        for component in self.components:
+            await component.start(self)
+            self._started.append(component)
+        self._install_signals()
+        if self.config_path is not None and self.watch:
+            self._spawn(self._watch_config(self.config_path))
+        log.info(
+            "engine.ready",
+            sip=self.config.engine.sip_listen,
+            http="{}:{}".format(*self.http_address),
+            config=self.config.source,
+            components=[type(c).__name__ for c in self.components],
+            pid=os.getpid(),
+        )
+
+    async def stop(self) -> None:
+        """Components first (they may still send BYEs, write sessions), then HTTP, then tasks."""
+        self._stopping.set()
+        self._remove_signals()
+        for component in reversed(self._started):
+            await self._stop_component(component)
+        self._started.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        log.info("engine.stopped")
+
+    async def _stop_component(self, component: Component) -> None:
+        try:
+            async with asyncio.timeout(STOP_GRACE):
+                await component.stop()
+        except TimeoutError:
+            log.warning("engine.stop_timeout", component=type(component).__name__, grace_s=STOP_GRACE)
+        except Exception:
+            log.exception("engine.stop_failed", component=type(component).__name__)
+
+    # -- reload ------------------------------------------------------------------------------
+    async def reload(self, trigger: str = "api") -> bool:
+        """Re-read the config; apply it if valid (``config.reloaded``), else ``config.rejected``."""
+        async with self._reload_lock:
+            try:
+                new, _ = await asyncio.to_thread(load_and_check, self.config_path, self.overrides)
+            except ConfigError as exc:
+                log.error(
+                    "config.rejected",
+                    trigger=trigger,
+                    errors=str(exc),
+                    issues=[i.as_dict() for i in exc.issues],
+                )
+                return False
+            changes = config_changes(self.config, new)
+            self.config = new
+            self.generation += 1
+            for component in self._started:
+                self._apply(component, new)
+            restart = sorted(k for k in changes if k.startswith(RESTART_REQUIRED))
+            log.info(
+                "config.reloaded",
+                trigger=trigger,
+                generation=self.generation,
+                changes={k: list(v) for k, v in changes.items()},
+                restart_required=restart,
+            )
+            return True
+
+    def _apply(self, component: Component, config: EngineConfig) -> None:
+        try:
+            component.apply_config(config)
+        except Exception:  # a component bug must not stop the others from getting the config
+            log.exception("config.apply_failed", component=type(component).__name__)
+
+    async def _watch_config(self, path: Path) -> None:
+        """Reload when the file changes; watch its directory because editors replace files."""
+        from watchfiles import awatch
+
+        def is_config(_change: object, changed: str) -> bool:
+            return Path(changed) == path
+
+        async for _changes in awatch(
+            path.parent, watch_filter=is_config, stop_event=self._stopping, recursive=False
+        ):
+            await self.reload("file-change")
+
+    # -- signals and tasks -------------------------------------------------------------------
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread / Windows
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+            loop.add_signal_handler(signal.SIGINT, self.request_stop)
+            loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload("sighup")))
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(self._guard(coro))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guard(coro: Any) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("engine.task_failed")
+
+    # -- HTTP --------------------------------------------------------------------------------
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "config": self.config.source,
+                "generation": self.generation,
+                "components": [type(c).__name__ for c in self._started],
+            }
+        )
+
+
+def _first_address(addresses: list[Any], fallback: tuple[str, int]) -> tuple[str, int]:
+    """The bound (host, port) - differs from the configured one when the port was 0."""
+    for address in addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return str(address[0]), int(address[1])
+    return fallback

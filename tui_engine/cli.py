@@ -1,0 +1,238 @@
+"""The ``tui-engine`` command: init, check, serve, simulate, users.
+
+argparse, because the standard library is enough for five sub-commands; every command returns
+an exit status (0 ok, 1 a problem in the files, 2 a bad command line or ``--option``).
+Commands that need other packages (menus, web) import them only when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tui_engine.config import (
+    CONFIG_NAME,
+    ConfigError,
+    EngineConfig,
+    bundled_dialplans,
+    load_with_overrides,
+    split_host_port,
+    write_template,
+)
+
+
+def _host_port(text: str) -> str:
+    try:
+        split_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return text
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: allowed: a number > 0 (1 = real time, 10 = ten times faster)"
+        )
+    return value
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="configuration file (default: the embedded default)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-engine", description="Inactivity timeouts for phone menus and a portal."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help=f"write a commented {CONFIG_NAME} (every option at its default)")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    check = commands.add_parser("check", help="validate the configuration and the dialplans")
+    _add_config(check)
+
+    serve = commands.add_parser("serve", help="run the engine (SIP + portal + /metrics)")
+    _add_config(serve)
+    serve.add_argument(
+        "--option", action="append", default=[], metavar="APP.SECTION.OPTION=VALUE", help="override an option"
+    )
+    serve.add_argument("--sip-listen", type=_host_port, metavar="HOST:PORT")
+    serve.add_argument("--http-listen", type=_host_port, metavar="HOST:PORT")
+    serve.add_argument(
+        "--no-watch", action="store_true", help="reload only on SIGHUP, not when the config file changes"
+    )
+
+    simulate = commands.add_parser("simulate", help="walk a dialplan on the terminal (keys are digits)")
+    simulate.add_argument("dialplan", type=Path, metavar="DIALPLAN")
+    _add_config(simulate)
+    simulate.add_argument("--speed", type=_speed, default=1.0, metavar="X", help="time factor (default 1)")
+
+    _add_users(commands)
+    return parser
+
+
+def _add_users(commands: Any) -> None:
+    users = commands.add_parser("users", help="manage portal users (add, passwd, list)")
+    try:
+        users_cli = importlib.import_module("tui_engine.web.users_cli")
+        users_cli.add_arguments(users)
+    except (ImportError, AttributeError) as exc:
+        users.add_argument("rest", nargs=argparse.REMAINDER)
+        users.set_defaults(users_unavailable=str(exc))
+    if "--config" not in users._option_string_actions:
+        _add_config(users)
+
+
+# -- commands ------------------------------------------------------------------------------------
+def _init(args: argparse.Namespace) -> int:
+    directory: Path = args.dir
+    try:
+        target = write_template(directory, force=args.force, dialplans=bundled_dialplans())
+    except FileExistsError:
+        print(
+            f"{directory / CONFIG_NAME} exists; not overwritten (use --force to replace it)", file=sys.stderr
+        )
+        return 1
+    print(f"wrote {target}")
+    if (directory / "dialplans").is_dir():
+        print(f"dialplans: {directory / 'dialplans'}")
+    print("next:")
+    print(f"  1. edit {target} (every option is shown at its default, with what it means)")
+    print(f"  2. tui-engine check --config {target}")
+    print(f"  3. tui-engine serve --config {target}")
+    return 0
+
+
+def _report(exc: ConfigError) -> int:
+    print(exc, file=sys.stderr)
+    from_cli = all(i.file.startswith("--option") for i in exc.issues)
+    return 2 if from_cli else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    from tui_engine.app import check_dialplans
+
+    try:
+        config = load_with_overrides(args.config)
+    except ConfigError as exc:
+        return _report(exc)
+    dialplans = check_dialplans(config)
+    if dialplans.issues:
+        return _report(ConfigError(dialplans.issues))
+    apps = ", ".join(f"{name} ({app.type})" for name, app in config.applications.items()) or "none"
+    print(f"ok: {config.source}: applications: {apps}")
+    for name, count in dialplans.loaded.items():
+        plural = "s" if count != 1 else ""
+        print(f"ok: {name}: {count} dialplan{plural} in {config.applications[name].tui.dialplans}")
+    if dialplans.note:
+        print(f"note: {dialplans.note}")
+    return 0
+
+
+def _serve_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.option)
+    if args.sip_listen:
+        overrides.append(f"engine.sip-listen={json.dumps(args.sip_listen)}")
+    if args.http_listen:
+        overrides.append(f"engine.http-listen={json.dumps(args.http_listen)}")
+    return overrides
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tui_engine.app import Engine, load_and_check
+
+    overrides = _serve_overrides(args)
+    try:
+        config, dialplans = load_and_check(args.config, overrides)
+    except ConfigError as exc:
+        return _report(exc)
+    if dialplans.note:
+        print(f"note: {dialplans.note}", file=sys.stderr)
+    engine = Engine(config, config_path=args.config, overrides=overrides, watch=not args.no_watch)
+    try:
+        _run(engine.run())
+    except OSError as exc:  # a listen address in use or not ours: say so, no traceback
+        print(f"serve: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(coro: Any) -> Any:
+    """Run on uvloop when the ``fast`` extra is installed, else on the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    try:
+        config = load_with_overrides(args.config)
+    except ConfigError as exc:
+        return _report(exc)
+    found = config.tui_app()
+    if found is None:
+        print(f'{config.source}: no type = "tui" application to take menu settings from', file=sys.stderr)
+        return 1
+    menus = importlib.import_module("tui_engine.menus")
+    simulation = importlib.import_module("tui_engine.menus.simulate")
+    result = simulation.run_simulation(args.dialplan, _menu_defaults(menus, found[1]), speed=args.speed)
+    if inspect.isawaitable(result):
+        result = _run(result)
+    return result if isinstance(result, int) else 0
+
+
+def _menu_defaults(menus: Any, app: Any) -> Any:
+    tui = app.tui
+    return menus.MenuDefaults(
+        no_input_timeout=tui.no_input_timeout,
+        max_attempts=tui.max_attempts,
+        max_invalid=tui.max_invalid,
+        inter_digit_timeout=tui.inter_digit_timeout,
+        barge_in=tui.barge_in,
+        inband_dtmf=tui.inband_dtmf,
+    )
+
+
+def _users(args: argparse.Namespace) -> int:
+    unavailable = getattr(args, "users_unavailable", None)
+    if unavailable is not None:
+        print(f"users: not available in this build ({unavailable})", file=sys.stderr)
+        return 2
+    try:
+        config: EngineConfig = load_with_overrides(args.config)
+    except ConfigError as exc:
+        return _report(exc)
+    users_cli = importlib.import_module("tui_engine.web.users_cli")
+    return int(users_cli.run(args, config))
+
+
+_COMMANDS = {"init": _init, "check": _check, "serve": _serve, "simulate": _simulate, "users": _users}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script ``tui-engine``; returns the exit status (argparse errors give 2)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad command line (2): return, don't exit
+        return exc.code if isinstance(exc.code, int) else 2
+    return _COMMANDS[args.command](args)

@@ -1,0 +1,299 @@
+"""The configuration model (pydantic v2): one section per table of the TOML file.
+
+Option names are the TOML names (``sip-listen``); attributes use underscores (``sip_listen``).
+Every field carries its meaning (``description``) and what it accepts (``allowed``), which the
+error report and docs/configuration.md both use. Unknown options are errors (``extra="forbid"``):
+a typo must never silently fall back to a default (the Genesys rule: the option is in the
+application's ``[security]`` section, at its default in the template).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
+
+from tui_engine.config.values import (
+    DURATION_HELP,
+    MINUTES_HELP,
+    parse_duration,
+    parse_minutes_or_duration,
+    parse_port_range,
+    split_host_port,
+)
+from tui_engine.core.policy import FinalAction, IdlePolicy
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+MinutesOrDuration = Annotated[float, BeforeValidator(parse_minutes_or_duration)]
+
+
+def _check_listen(value: str) -> str:
+    split_host_port(value)
+    return value
+
+
+def _resolver(kind: str) -> AfterValidator:
+    """Resolve a relative path against the base the loader put in the validation context.
+
+    ``kind`` is ``data`` or ``dialplans``: both are the config file's directory for a file,
+    but differ for the embedded default (``./data`` vs the repository's ``dialplans/``).
+    """
+
+    def resolve(value: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get(kind)
+        if value.is_absolute() or base is None:
+            return value
+        return Path(base) / value
+
+    return AfterValidator(resolve)
+
+
+def _check_media_address(value: str) -> str:
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+def _check_store(value: str) -> str:
+    if value != "sqlite" and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError('expected "sqlite" or a Redis URL')
+    return value
+
+
+ListenAddress = Annotated[StrictStr, AfterValidator(_check_listen)]
+AppName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def option(default: Any, allowed: str, doc: str, **constraints: Any) -> Any:
+    """A field with its meaning and the values it accepts (both shown to users)."""
+    return Field(default, description=doc, json_schema_extra={"allowed": allowed}, **constraints)
+
+
+def _section() -> Any:
+    """A sub-section that may be left out: validated from ``{}`` so its defaults (and paths) apply."""
+    return Field(default_factory=dict)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=lambda name: name.replace("_", "-"),
+        validate_default=True,
+    )
+
+
+class EngineSection(_Section):
+    """``[engine]``: the process (listeners, media ports, limits)."""
+
+    sip_listen: ListenAddress = option(
+        "127.0.0.1:5060", 'HOST:PORT, e.g. "127.0.0.1:5060"', "SIP listen address (UDP and TCP)."
+    )
+    http_listen: ListenAddress = option(
+        "127.0.0.1:8080", 'HOST:PORT, e.g. "127.0.0.1:8080"', "HTTP listen address: the portal and /metrics."
+    )
+    data_dir: Annotated[Path, _resolver("data")] = option(
+        Path("data"), "a directory path", "Where the SQLite user store lives; relative to the config file."
+    )
+    rtp_ports: Annotated[tuple[int, int], BeforeValidator(parse_port_range)] = option(
+        "20000-29999", '"FIRST-LAST", e.g. "20000-29999"', "UDP ports for RTP; the even ones are used."
+    )
+    media_address: Annotated[StrictStr, AfterValidator(_check_media_address)] = option(
+        "",
+        'an IP address, or ""',
+        'Address written into SDP (RFC 4566 "c="); "" means the SIP listen address.',
+    )
+    max_calls: StrictInt = option(
+        6000, "an integer >= 1", "Concurrent calls; beyond it INVITE gets 503 + Retry-After.", ge=1
+    )
+    trusted_networks: tuple[IPvAnyNetwork, ...] = option(
+        ("127.0.0.0/8", "::1/128"),
+        'a list of networks, e.g. ["127.0.0.0/8", "10.0.0.0/8"]',
+        "Sources allowed to send SIP; others get 403 Forbidden.",
+    )
+    send_silence: StrictBool = option(
+        False, "true or false", "Send RTP comfort packets while a call is silent."
+    )
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        return split_host_port(self.sip_listen)
+
+    @property
+    def http_address(self) -> tuple[str, int]:
+        return split_host_port(self.http_listen)
+
+
+class LoggingSection(_Section):
+    """``[logging]``: structured log output on stdout."""
+
+    level: Literal["debug", "info", "warning", "error"] = option(
+        "info", "debug, info, warning or error", "Lowest level written."
+    )
+    format: Literal["auto", "json", "console"] = option(
+        "auto", "auto, json or console", "auto: console on a terminal, JSON lines otherwise."
+    )
+
+
+class SecuritySection(_Section):
+    """``[applications.NAME.security]``: the Genesys-style inactivity options."""
+
+    inactivity_timeout: MinutesOrDuration = option(
+        0,
+        MINUTES_HELP,
+        "Idle time before the session locks (web). An integer counts minutes; 0 disables (default).",
+    )
+    inactivity_warning: Duration = option(
+        "60s", f'{DURATION_HELP}; "0s" for no warning', "Warning shown this long before the lock (web)."
+    )
+    max_unlock_failures: StrictInt = option(
+        5, "an integer >= 1", "Wrong passwords at the lock screen before the session is closed.", ge=1
+    )
+    session_lifetime: Duration = option(
+        "12h", f"{DURATION_HELP}, > 0", "Absolute lifetime of a portal session, active or not.", gt=0
+    )
+
+
+class TuiSection(_Section):
+    """``[applications.NAME.tui]``: phone-menu timing (FreeSWITCH's shape: 10 s × 3, then goodbye)."""
+
+    no_input_timeout: Duration = option(
+        "10s", f"{DURATION_HELP}, > 0", "Silence after a prompt ends before it is replayed.", gt=0
+    )
+    max_attempts: StrictInt = option(
+        3, "an integer >= 1", "No-input attempts; after the last: goodbye and BYE.", ge=1
+    )
+    max_invalid: StrictInt = option(
+        3, "an integer >= 1", "Invalid-input attempts before goodbye and BYE.", ge=1
+    )
+    inter_digit_timeout: Duration = option(
+        "5s", f"{DURATION_HELP}, > 0", "Longest pause between digits of one entry.", gt=0
+    )
+    barge_in: StrictBool = option(True, "true or false", "A digit stops the prompt that is playing.")
+    inband_dtmf: StrictBool = option(
+        False, "true or false", "Also detect DTMF tones in the audio (Goertzel), not only RFC 4733/INFO."
+    )
+    dialplans: Annotated[Path, _resolver("dialplans")] = option(
+        Path("dialplans"),
+        "a directory path",
+        "Directory of dialplan YAML files; relative to the config file.",
+    )
+    default_dialplan: Annotated[StrictStr, StringConstraints(min_length=1)] = option(
+        "main", "a dialplan name (file name without .yaml)", "The dialplan a new call starts in."
+    )
+
+
+class WebSection(_Section):
+    """``[applications.NAME.web]``: the portal."""
+
+    store: Annotated[StrictStr, AfterValidator(_check_store)] = option(
+        "sqlite",
+        '"sqlite" or a Redis URL such as "redis://127.0.0.1:6379/0"',
+        "Where users and sessions live.",
+    )
+    heartbeat_interval: Duration = option(
+        "15s", f"{DURATION_HELP}, > 0", "How often an open page tells the server it is still there.", gt=0
+    )
+
+
+class Application(_Section):
+    """``[applications.NAME]``: one Genesys-style Application with its option sections."""
+
+    type: Literal["tui", "web"] = Field(
+        description="tui answers phone calls; web is the portal.",
+        json_schema_extra={"allowed": '"tui" or "web"'},
+    )
+    security: SecuritySection = _section()
+    tui: TuiSection = _section()
+    web: WebSection = _section()
+
+    @model_validator(mode="after")
+    def _sections_match_type(self) -> Application:
+        other = "web" if self.type == "tui" else "tui"
+        if other in self.model_fields_set:
+            raise ValueError(
+                f'[{other}] is a section of type = "{other}" applications; this one is "{self.type}"'
+            )
+        return self
+
+    def idle_policy(self) -> IdlePolicy:
+        """The one idle core's policy for this application.
+
+        tui: ``no-input-timeout`` × ``max-attempts``, then disconnect (goodbye + BYE).
+        web: ``inactivity-timeout`` once, then lock; warned ``inactivity-warning`` before.
+        """
+        if self.type == "tui":
+            return IdlePolicy(
+                timeout=self.tui.no_input_timeout,
+                max_attempts=self.tui.max_attempts,
+                final=FinalAction.DISCONNECT,
+            )
+        warning = self.security.inactivity_warning
+        return IdlePolicy(
+            timeout=self.security.inactivity_timeout,
+            max_attempts=1,
+            final=FinalAction.LOCK,
+            warn_before=warning if warning > 0 else None,
+        )
+
+
+class EngineConfig(_Section):
+    """The whole file. Built by :func:`tui_engine.config.load_config` and friends."""
+
+    engine: EngineSection = _section()
+    logging: LoggingSection = _section()
+    applications: dict[AppName, Application] = Field(default_factory=dict)
+
+    # The TOML data as written and the validation context, so overrides and reloads
+    # re-validate the original text (an integer inactivity-timeout stays minutes).
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _context: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _source: str = PrivateAttr(default="<memory>")
+    _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """Where this configuration came from: a file path or ``<embedded default>``."""
+        return self._source
+
+    def _first(self, kind: str) -> tuple[str, Application] | None:
+        return next(((n, a) for n, a in self.applications.items() if a.type == kind), None)
+
+    def tui_app(self) -> tuple[str, Application] | None:
+        """The first ``type = "tui"`` application: it answers calls."""
+        return self._first("tui")
+
+    def web_app(self) -> tuple[str, Application] | None:
+        """The first ``type = "web"`` application: it is the portal."""
+        return self._first("web")
+
+
+#: Where each section's model sits; ``*`` stands for any application name.
+SECTIONS: dict[tuple[str, ...], type[_Section]] = {
+    (): EngineConfig,
+    ("engine",): EngineSection,
+    ("logging",): LoggingSection,
+    ("applications", "*"): Application,
+    ("applications", "*", "security"): SecuritySection,
+    ("applications", "*", "tui"): TuiSection,
+    ("applications", "*", "web"): WebSection,
+}

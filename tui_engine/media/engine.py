@@ -1,0 +1,85 @@
+"""The media engine of the process: port allocator, the one media clock, the prompt cache."""
+
+from __future__ import annotations
+
+import secrets
+
+import structlog
+
+from tui_engine.media.clock import MediaClock
+from tui_engine.media.prompts import PromptCache
+from tui_engine.media.rtp import PortAllocator, RtpEndpoint, open_endpoint
+from tui_engine.media.sdp import negotiate
+from tui_engine.media.session import MediaSession
+
+log = structlog.get_logger("tui_engine.media")
+
+
+class MediaEngine:
+    """One per process. ``host`` is where RTP sockets bind; ``media_address`` goes into the SDP
+    (``engine.media-address``; defaults to ``host``)."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port_range: tuple[int, int],
+        send_silence: bool = False,
+        media_address: str | None = None,
+    ) -> None:
+        self.host = host
+        self.media_address = media_address or host
+        self.send_silence = send_silence
+        self.ports = PortAllocator(*port_range)
+        self.clock = MediaClock()
+        self.prompts = PromptCache()
+        self._sessions: set[MediaSession] = set()
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._sessions)
+
+    async def open_session(self, offer_sdp: str, *, call_id: str) -> MediaSession:
+        """Negotiate ``offer_sdp`` and open the call's RTP port.
+
+        Raises ``NoCommonCodec``/``SdpError`` (status 488) before any port is taken, and
+        ``PortsExhausted`` when the range is full.
+        """
+        session_id = secrets.randbits(32)
+        negotiate(offer_sdp, local_ip=self.media_address, local_port=0, session_id=session_id)
+        endpoint, port = await open_endpoint(self.ports, self.host)
+        answer = negotiate(offer_sdp, local_ip=self.media_address, local_port=port, session_id=session_id)
+        session = MediaSession(
+            call_id=call_id,
+            answer=answer,
+            endpoint=endpoint,
+            port=port,
+            session_id=session_id,
+            local_ip=self.media_address,
+            clock=self.clock,
+            send_silence=self.send_silence,
+            on_close=self._closed,
+        )
+        self._sessions.add(session)
+        log.debug(
+            "media.session_opened",
+            call_id=call_id,
+            port=port,
+            codec=answer.codec,
+            telephone_event_pt=answer.telephone_event_pt,
+            direction=answer.direction.value,
+        )
+        return session
+
+    def _closed(self, session: MediaSession) -> None:
+        self._sessions.discard(session)
+        self.ports.release(session.port)
+
+    async def close(self) -> None:
+        """Close every session (no playback callbacks) and stop the clock."""
+        for session in list(self._sessions):
+            session.close()
+        self.clock.close()
+
+
+__all__ = ["MediaEngine", "MediaSession", "RtpEndpoint"]

@@ -1,0 +1,202 @@
+"""Per-call RTP: the port allocator, the sans-I/O packetiser, and the UDP endpoint (the only sockets here).
+
+aiortp supplies the packet format (``RtpPacket``); its ``PortAllocator`` is not used because it
+test-binds every port of the range on each allocation (O(range) syscalls per call at 6 000 calls),
+and its ``RtpSender`` because its timestamps only move when a frame is sent, while RFC 3550 §5.1
+wants them to follow the sampling clock through silences too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
+
+import structlog
+from aiortp.packet import RtpPacket, is_rtcp
+
+from tui_engine.media.clock import PERIOD
+from tui_engine.media.errors import PortsExhausted
+
+log = structlog.get_logger("tui_engine.media")
+
+SAMPLES_PER_FRAME = 160  #: 20 ms at 8 kHz (RFC 3551 §4.5.14)
+
+
+class PortAllocator:
+    """Even UDP ports in ``[first, last]`` (RFC 3550 §11: RTP on even ports, RTCP on the next odd one).
+
+    A free list, not a scan: ``acquire`` and ``release`` are O(1). Ports come back at the end of the
+    list, so a port just freed is reused last (late packets of the old call do not hit a new one).
+    """
+
+    def __init__(self, first: int, last: int) -> None:
+        if first > last:
+            raise ValueError(f"empty RTP port range {first}-{last}")
+        start = first + (first & 1)
+        self.first, self.last = first, last
+        self._free: deque[int] = deque(range(start, last + 1, 2))
+        self._used: set[int] = set()
+
+    def acquire(self) -> int:
+        """A free even port; ``PortsExhausted`` when every one is in use."""
+        if not self._free:
+            raise PortsExhausted(
+                f"all {len(self._used)} RTP ports of {self.first}-{self.last} are in use (engine.rtp-ports)"
+            )
+        port = self._free.popleft()
+        self._used.add(port)
+        return port
+
+    def release(self, port: int) -> None:
+        """Give ``port`` back; releasing twice or a foreign port is ignored."""
+        if port in self._used:
+            self._used.remove(port)
+            self._free.append(port)
+
+    @property
+    def in_use(self) -> int:
+        return len(self._used)
+
+    @property
+    def capacity(self) -> int:
+        return len(self._used) + len(self._free)
+
+
+class RtpSender:
+    """Header state of one outgoing stream (sans-I/O): SSRC, sequence number, timestamp, marker.
+
+    RFC 3550 §5.1: random SSRC, random initial sequence number and timestamp; sequence +1 per
+    packet; timestamp +160 per 20 ms of 8 kHz audio whether or not a packet was sent. RFC 3551 §4.1:
+    the marker bit flags the first packet of a talkspurt (after a silence in which nothing was sent).
+    """
+
+    __slots__ = ("_last_time", "_talkspurt", "payload_type", "sequence", "ssrc", "timestamp")
+
+    def __init__(self, payload_type: int) -> None:
+        self.payload_type = payload_type
+        self.ssrc = secrets.randbits(32)
+        self.sequence = secrets.randbits(16)
+        self.timestamp = secrets.randbits(32)
+        self._last_time: float | None = None  # clock time of the last frame (sent or skipped)
+        self._talkspurt = False
+
+    def packet(self, payload: bytes, now: float) -> bytes:
+        """The datagram for the frame due at ``now``; advances sequence and timestamp."""
+        self._catch_up(now)
+        marker = 0 if self._talkspurt else 1
+        data = RtpPacket(
+            payload_type=self.payload_type,
+            marker=marker,
+            sequence_number=self.sequence,
+            timestamp=self.timestamp,
+            ssrc=self.ssrc,
+            payload=payload,
+        ).serialize()
+        self._talkspurt = True
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        self._advance(now)
+        return data
+
+    def skip(self, now: float) -> None:
+        """A frame that is not sent (lateness beyond the burst, or hold): the timestamp still moves."""
+        self._catch_up(now)
+        self._advance(now)
+
+    def silence(self) -> None:
+        """Sending stopped: the next packet starts a talkspurt and gets the marker bit."""
+        self._talkspurt = False
+
+    def _advance(self, now: float) -> None:
+        self.timestamp = (self.timestamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
+        self._last_time = now
+
+    def _catch_up(self, now: float) -> None:
+        """After a silence, move the timestamp by the frames that elapsed unsent (RFC 3550 §5.1)."""
+        if self._last_time is None:
+            return
+        gap = round((now - self._last_time) / PERIOD) - 1
+        if gap > 0:
+            self.timestamp = (self.timestamp + gap * SAMPLES_PER_FRAME) & 0xFFFFFFFF
+
+
+PacketHandler = Callable[[RtpPacket, tuple[str, int]], None]
+
+
+class RtpEndpoint(asyncio.DatagramProtocol):
+    """The UDP socket of one call: sends prepared datagrams, hands parsed RTP to ``on_packet``.
+
+    Symmetric RTP (RFC 4961): once a valid RTP packet arrives, we send to its source address,
+    whatever the SDP said, so callers behind NAT hear us. ``latch_reset`` re-arms this after a
+    re-INVITE changed the remote address.
+    """
+
+    def __init__(self) -> None:
+        self.on_packet: PacketHandler = _ignore  #: set by the session that owns the endpoint
+        self.transport: asyncio.DatagramTransport | None = None
+        self.remote: tuple[str, int] | None = None  #: where we send
+        self._latched = False
+        self.received = 0  #: valid RTP packets received
+        self.sent = 0  #: datagrams sent
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # CPython's selector datagram transport does not subclass DatagramTransport (3.11): cast.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if len(data) < 12 or is_rtcp(data):
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except ValueError:
+            return
+        source = (str(addr[0]), addr[1])
+        self.received += 1
+        if not self._latched:
+            self._latched = True
+            if source != self.remote:
+                log.debug("media.rtp_latched", remote=f"{source[0]}:{source[1]}")
+            self.remote = source
+        self.on_packet(packet, source)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("media.rtp_socket_error", error=str(exc))  # ICMP unreachable: the peer went away
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and self.remote is not None:
+            self.transport.sendto(data, self.remote)
+            self.sent += 1
+
+    def set_remote(self, remote: tuple[str, int] | None) -> None:
+        """The address from the SDP; symmetric latching starts over."""
+        self.remote = remote
+        self._latched = False
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+
+def _ignore(packet: RtpPacket, source: tuple[str, int]) -> None:
+    """Packets that arrive before a session owns the endpoint."""
+
+
+async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoint, int]:
+    """Bind an endpoint on the next free even port; ports held by other programs are skipped."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(allocator.capacity):
+        port = allocator.acquire()
+        try:
+            _, protocol = await loop.create_datagram_endpoint(
+                RtpEndpoint, local_addr=(host, port), family=family
+            )
+        except OSError:
+            allocator.release(port)  # goes to the back of the list: the next try gets another port
+            continue
+        return protocol, port
+    raise PortsExhausted(f"no bindable RTP port in {allocator.first}-{allocator.last} on {host}")

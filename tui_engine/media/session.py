@@ -1,0 +1,220 @@
+"""One call's media: its RTP endpoint and sender, playback, and DTMF detectors.
+
+Driven from outside: the shared ``MediaClock`` calls ``on_tick`` every 20 ms while this call
+plays (or sends comfort packets), and the endpoint calls ``_on_packet`` per received packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import structlog
+from aiortp.packet import RtpPacket
+
+from tui_engine.media import codecs
+from tui_engine.media.clock import PERIOD, MediaClock
+from tui_engine.media.dtmf import GoertzelDetector, Rfc4733Detector, parse_info_body
+from tui_engine.media.playback import DoneHandler, Playback
+from tui_engine.media.prompts import SILENCE, Prompt
+from tui_engine.media.rtp import RtpEndpoint, RtpSender
+from tui_engine.media.sdp import SdpAnswer, negotiate
+
+log = structlog.get_logger("tui_engine.media")
+
+DigitHandler = Callable[[str, str], None]
+"""``(digit, method)`` with method ``rfc4733``, ``inband`` or ``info``."""
+
+MAX_BURST = 3  #: frames sent back to back when the loop was late; older periods become a gap
+_SILENT_FRAME = {codec: bytes([code]) * 160 for codec, code in SILENCE.items()}
+_DECODE = {"PCMU": codecs.ulaw_to_samples, "PCMA": codecs.alaw_to_samples}
+
+
+class MediaSession:
+    """The media half of one call (see ``MediaEngine.open_session``)."""
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        answer: SdpAnswer,
+        endpoint: RtpEndpoint,
+        port: int,
+        session_id: int,
+        local_ip: str,
+        clock: MediaClock,
+        send_silence: bool,
+        on_close: Callable[[MediaSession], None],
+    ) -> None:
+        self.call_id = call_id
+        self.port = port
+        self.on_digit: DigitHandler | None = None
+        self._clock = clock
+        self._endpoint = endpoint
+        self._send_silence = send_silence
+        self._on_close = on_close
+        endpoint.on_packet = self._on_packet
+        self._session_id, self._version, self._local_ip = session_id, 0, local_ip
+        self._sender = RtpSender(answer.payload_type)
+        self._rfc4733 = Rfc4733Detector()
+        self._inband: GoertzelDetector | None = None
+        self._playback: Playback | None = None
+        self._closed = False
+        self._log = log.bind(call_id=call_id)
+        self._apply(answer)
+
+    # -- what the telephony glue calls ---------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self._playback is not None
+
+    @property
+    def packets_received(self) -> int:
+        """Valid RTP packets received (for metrics, and to tell a dead media path)."""
+        return self._endpoint.received
+
+    @property
+    def packets_sent(self) -> int:
+        return self._endpoint.sent
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def play(self, prompts: Sequence[Prompt], on_done: DoneHandler) -> None:
+        """Play ``prompts`` back to back; ``on_done(True)`` after the last frame's 20 ms.
+
+        A playback already running is stopped first (its ``on_done(False)``). On hold the
+        prompt still runs its course in time, unheard, so the menu's timing does not change.
+        """
+        if self._closed:
+            asyncio.get_running_loop().call_soon(on_done, False)
+            return
+        self.stop_playback()
+        playback = Playback(prompts, on_done)
+        if playback.frames_total == 0:
+            asyncio.get_running_loop().call_soon(on_done, True)
+            return
+        self._playback = playback
+        self._clock.add(self)
+
+    def stop_playback(self) -> None:
+        """Barge-in: stop now and call ``on_done(False)``."""
+        playback, self._playback = self._playback, None
+        if playback is None:
+            return
+        if not self._send_silence:
+            self._sender.silence()
+            self._clock.remove(self)  # no timer left running for a silent call
+        self._notify(playback.on_done, False)
+
+    def enable_inband(self, enabled: bool) -> None:
+        """Run the Goertzel detector on received G.711 audio (for peers without RFC 4733)."""
+        self._inband = GoertzelDetector() if enabled else None
+
+    def info_digit(self, content_type: str, body: bytes) -> str | None:
+        """Parse a SIP INFO body and report its digit (method ``info``); ``DtmfError`` for garbage."""
+        digit = parse_info_body(content_type, body)
+        self._report(digit, "info")
+        return digit
+
+    def reoffer(self, offer_sdp: str) -> str:
+        """Answer a re-INVITE on the same port; hold (sendonly/inactive) stops sending, state stays.
+
+        Raises ``NoCommonCodec`` with nothing changed, so the dialog can answer 488 and go on.
+        """
+        answer = negotiate(
+            offer_sdp,
+            local_ip=self._local_ip,
+            local_port=self.port,
+            session_id=self._session_id,
+            session_version=self._version + 1,
+        )
+        self._version += 1
+        self._apply(answer)
+        return answer.sdp
+
+    def close(self) -> None:
+        """Release the port and the clock; a running playback ends without its callback."""
+        if self._closed:
+            return
+        self._closed = True
+        self._playback = None
+        self._clock.remove(self)
+        self._endpoint.close()
+        self._on_close(self)
+
+    # -- state from the SDP ----------------------------------------------------------------------
+
+    def _apply(self, answer: SdpAnswer) -> None:
+        self.answer = answer
+        self.answer_sdp = answer.sdp
+        self.codec = answer.codec
+        self.telephone_event_pt = answer.telephone_event_pt
+        self._sender.payload_type = answer.payload_type
+        self._sends = answer.sends
+        if not self._sends:
+            self._sender.silence()  # the first packet after the hold starts a talkspurt
+        self._endpoint.set_remote(answer.remote_address)
+        if self._send_silence and not self._closed:
+            self._clock.add(self)
+
+    # -- driven by the clock ---------------------------------------------------------------------
+
+    def on_tick(self, now: float, due: int) -> bool:
+        """Send the frames owed at ``now``: at most ``MAX_BURST`` back to back.
+
+        Periods owed beyond the burst (the loop stalled) only move the RTP timestamp: the
+        receiver plays them as a gap, and the prompt resumes where it was instead of losing
+        words. On hold every owed frame is consumed unsent, so the prompt keeps its timing.
+        """
+        burst = due if not self._sends else min(due, MAX_BURST)
+        for i in range(due - burst):
+            self._sender.skip(now - (due - 1 - i) * PERIOD)
+        for i in range(due - burst, due):
+            frame_time = now - (due - 1 - i) * PERIOD
+            payload = self._next_payload()
+            if payload is None:
+                break
+            if self._sends:
+                self._endpoint.send(self._sender.packet(payload, frame_time))
+            else:
+                self._sender.skip(frame_time)
+        wants_clock = self._playback is not None or (self._send_silence and not self._closed)
+        if not wants_clock:
+            self._sender.silence()
+        return wants_clock
+
+    def _next_payload(self) -> bytes | None:
+        while self._playback is not None:
+            payload = self._playback.next_frame(self.codec)
+            if payload is not None:
+                return payload
+            playback, self._playback = self._playback, None
+            self._notify(playback.on_done, True)  # may start the next prompt: it goes out in this slot
+        if self._send_silence and not self._closed:
+            return _SILENT_FRAME[self.codec]
+        return None
+
+    def _notify(self, on_done: DoneHandler, completed: bool) -> None:
+        try:
+            on_done(completed)
+        except Exception:
+            self._log.exception("media.on_done_failed")
+
+    # -- driven by the endpoint ------------------------------------------------------------------
+
+    def _on_packet(self, packet: RtpPacket, source: tuple[str, int]) -> None:
+        if packet.payload_type == self.telephone_event_pt:
+            digit = self._rfc4733.feed(ssrc=packet.ssrc, timestamp=packet.timestamp, payload=packet.payload)
+            if digit is not None:
+                self._report(digit, "rfc4733")
+        elif self._inband is not None and packet.payload_type == self.answer.payload_type:
+            for digit in self._inband.feed(_DECODE[self.codec](packet.payload)):
+                self._report(digit, "inband")
+
+    def _report(self, digit: str, method: str) -> None:
+        self._log.info("media.digit", digit=digit, method=method)
+        if self.on_digit is not None:
+            self.on_digit(digit, method)

@@ -1,0 +1,90 @@
+"""What :class:`~tui_engine.menus.runner.MenuRunner` asks its driver to do.
+
+Every method of the runner returns a list of these, in order. The driver (the call glue or
+``simulate``) performs them and reports back: ``prompt_finished`` after each
+:class:`PlayPrompts`, ``auth_result`` after each :class:`Authenticate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tui_engine.menus.model import PromptRef
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlayPrompts:
+    """Play these prompts back to back; a digit may stop them when ``barge_in``.
+
+    Exactly one ``prompt_finished`` call must follow, when the last one ends or playback stops.
+    """
+
+    prompts: tuple[PromptRef, ...]
+    barge_in: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StopPlayback:
+    """Barge-in: stop the prompt now (then report ``prompt_finished(completed=False)``)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MenuEntered:
+    """The caller is now in ``menu`` (for logs and metrics)."""
+
+    menu: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reprompt:
+    """No input for a whole period: ``menu`` is played again as attempt ``attempt`` of ``of``.
+
+    ``due`` is when the silent period ended (lateness = now - due).
+    """
+
+    menu: str
+    attempt: int
+    of: int
+    due: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DigitsCollected:
+    """A collect menu finished: ``variable`` now holds ``value`` (terminator excluded)."""
+
+    var: str
+    value: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Authenticate:
+    """Check these credentials (asynchronously) and call ``auth_result(ok, now)``."""
+
+    mailbox: str
+    pin: str
+
+    def __repr__(self) -> str:  # never put a PIN into logs
+        return f"Authenticate(mailbox={self.mailbox!r}, pin='***')"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Transfer:
+    """Hand the call to ``uri``: 302 before answer, REFER after (RFC 3515); a Hangup follows."""
+
+    uri: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Hangup:
+    """The menu is over: end the call (BYE, RFC 3261 §15) with ``reason``.
+
+    Reasons: inactivity-timeout, max-invalid, completed, transfer, caller-hangup, error.
+    Every call's action stream ends with exactly one ``Hangup``.
+    """
+
+    reason: str
+
+
+Action = (
+    PlayPrompts | StopPlayback | MenuEntered | Reprompt | DigitsCollected | Authenticate | Transfer | Hangup
+)

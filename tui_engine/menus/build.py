@@ -1,0 +1,137 @@
+"""Turn located, already validated YAML data into the frozen :mod:`model` values."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tui_engine.menus.model import (
+    AuthStep,
+    Collect,
+    Demo,
+    Dialplan,
+    HangupReason,
+    Menu,
+    PromptRef,
+    Settings,
+    Step,
+)
+from tui_engine.menus.yamlnodes import JsonPath, Located
+
+_DURATION = re.compile(r"^(?P<value>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m)$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
+
+
+def parse_duration(value: float | int | str) -> float:
+    """Seconds from a number or a string like ``"10s"``, ``"500ms"``, ``"1m"``.
+
+    Hand-written because it is three lines and the schema already fixed the grammar; the
+    TOML configuration has its own richer parser in ``tui_engine.config``.
+    """
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError(f"not a duration: {value!r}")
+    return float(match["value"]) * _UNIT[match["unit"]]
+
+
+def _names(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def build_settings(raw: dict[str, Any]) -> Settings:
+    def seconds(key: str) -> float | None:
+        return None if key not in raw else parse_duration(raw[key])
+
+    return Settings(
+        no_input_timeout=seconds("no-input-timeout"),
+        max_attempts=raw.get("max-attempts"),
+        max_invalid=raw.get("max-invalid"),
+        inter_digit_timeout=seconds("inter-digit-timeout"),
+        barge_in=raw.get("barge-in"),
+    )
+
+
+class _Builder:
+    def __init__(self, doc: Located) -> None:
+        self.doc = doc
+
+    def step(self, raw: dict[str, Any], path: JsonPath) -> Step:
+        auth = raw.get("authenticate")
+        hangup = raw.get("hangup")
+        return Step(
+            play=_names(raw.get("play")),
+            goto=raw.get("goto"),
+            hangup=None if hangup is None else HangupReason(hangup),
+            transfer=raw.get("transfer"),
+            authenticate=None if auth is None else self.auth(auth, (*path, "authenticate")),
+        )
+
+    def optional_step(self, raw: dict[str, Any], key: str, path: JsonPath) -> Step | None:
+        return self.step(raw[key], (*path, key)) if key in raw else None
+
+    def auth(self, raw: dict[str, Any], path: JsonPath) -> AuthStep:
+        line, column = self.doc.where(path)
+        return AuthStep(
+            mailbox=raw["mailbox"],
+            pin=raw["pin"],
+            max_failures=raw.get("max-failures", 3),
+            on_success=self.step(raw["on-success"], (*path, "on-success")),
+            on_failure=self.step(raw["on-failure"], (*path, "on-failure")),
+            on_max_failures=self.optional_step(raw, "on-max-failures", path),
+            key=f"{self.doc.file.name}:{line}:{column}",
+        )
+
+    def menu(self, name: str, raw: dict[str, Any]) -> Menu:
+        path: JsonPath = ("menus", name)
+        collect = raw.get("collect")
+        invalid = raw.get("invalid")
+        return Menu(
+            name=name,
+            prompts=tuple(_names(item) for item in raw["prompts"]),
+            choices={key: self.step(s, (*path, "choices", key)) for key, s in raw.get("choices", {}).items()},
+            collect=None if collect is None else self.collect(collect),
+            next=self.optional_step(raw, "next", path),
+            invalid=None if invalid is None else _names(invalid),
+            on_no_input=self.optional_step(raw, "on-no-input", path),
+            on_max_invalid=self.optional_step(raw, "on-max-invalid", path),
+            settings=build_settings(raw),
+            line=self.doc.where(path)[0],
+        )
+
+    @staticmethod
+    def collect(raw: dict[str, Any]) -> Collect:
+        return Collect(
+            variable=raw["variable"],
+            min_digits=raw.get("min-digits", 1),
+            max_digits=raw["max-digits"],
+            terminator=raw.get("terminator", "#"),
+        )
+
+
+def build_dialplan(doc: Located, durations: dict[str, float]) -> Dialplan:
+    """The model of a file that passed every check (``durations``: seconds per prompt name)."""
+    data: dict[str, Any] = doc.data
+    base = doc.file.parent.resolve()
+    builder = _Builder(doc)
+    prompts = {
+        name: PromptRef(name=name, path=base / spec["file"], text=spec.get("text"), duration=durations[name])
+        for name, spec in data["prompts"].items()
+    }
+    menus = {name: builder.menu(name, raw) for name, raw in data["menus"].items()}
+    demo = data.get("demo")
+    return Dialplan(
+        name=data.get("name", doc.file.stem),
+        path=doc.file,
+        start=data.get("start", next(iter(menus))),
+        menus=menus,
+        prompts=prompts,
+        numbers=tuple(data.get("numbers", ())),
+        goodbye=_names(data.get("goodbye")),
+        invalid=_names(data.get("invalid")),
+        settings=build_settings(data.get("settings", {})),
+        demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
+    )

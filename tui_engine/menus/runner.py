@@ -1,0 +1,364 @@
+"""The sans-I/O menu interpreter: events in (with ``now``), actions out.
+
+One :class:`MenuRunner` per call. It never reads a clock and never sleeps: the driver passes
+``now`` (``loop.time()``), performs the returned actions and calls :meth:`MenuRunner.poll`
+at :meth:`MenuRunner.next_deadline`. The same runner serves real calls and ``simulate``.
+
+Timing rules (after VoiceXML 2.1 §4.1.7 and FreeSWITCH ``ivr_menu``):
+
+* The no-input cycle is the idle core's (:class:`~tui_engine.core.IdleSession`): a prompt
+  playing is a *progress*, so the silent period starts when the prompt ends; any digit is
+  activity and resets the no-input count. Each menu visit gets a fresh session (VoiceXML:
+  counters reset when a form is re-entered).
+* Invalid input has its own counter (FreeSWITCH ``max-failures``); a valid choice resets it.
+* Escalating prompts: play n of a menu visit uses ``prompts[n-1]``, the last one repeating
+  (VoiceXML ``<prompt count>``). Without invalid input, play n is no-input attempt n.
+* Type-ahead: digits are never lost. A digit during a barge-in prompt stops it
+  (:class:`StopPlayback`) and is kept; digits during a prompt without barge-in, or while an
+  authentication is pending, wait in a buffer and are used, in order, once it is over. A
+  barge-in prompt is skipped when digits are already waiting for it.
+* Digit entry (collect menus): after the first digit the no-input timer is held (typing is
+  progress) and only the inter-digit timer runs, so a whole-entry timer can never swallow
+  the inter-digit timeout (a complaint in Asterisk/FreeSWITCH trackers).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+
+from tui_engine.core import (
+    Activity,
+    Disconnect,
+    IdleSession,
+    IdleState,
+    PolicyChanged,
+    ProgressFinished,
+    ProgressStarted,
+    Started,
+    Stopped,
+)
+from tui_engine.core import Reprompt as CoreReprompt
+from tui_engine.menus.actions import (
+    Action,
+    Authenticate,
+    DigitsCollected,
+    Hangup,
+    MenuEntered,
+    PlayPrompts,
+    Reprompt,
+    StopPlayback,
+    Transfer,
+)
+from tui_engine.menus.errors import MenuError
+from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, Step
+from tui_engine.menus.settings import Effective, MenuDefaults, effective
+
+DTMF_KEYS = frozenset("0123456789*#ABCD")  # RFC 4733 §3.2 events 0-15
+_Then = Callable[[float], list[Action]]
+
+
+class Phase(enum.Enum):
+    #: created; ``start`` not called yet.
+    NEW = "new"
+    #: prompts are playing; the no-input timer is held.
+    PLAYING = "playing"
+    #: waiting for the caller's digits; timers run.
+    WAITING = "waiting"
+    #: credentials sent to the driver; waiting for ``auth_result``.
+    AUTHENTICATING = "authenticating"
+    #: a ``Hangup`` was returned; every call now returns nothing.
+    ENDED = "ended"
+
+
+class MenuRunner:
+    """Runs one dialplan for one call. See the module docstring for the timing rules.
+
+    The driver's side of the contract:
+
+    * after each :class:`PlayPrompts`, call :meth:`prompt_finished` exactly once — also after a
+      :class:`StopPlayback` (with ``completed=False``); no second ``PlayPrompts`` comes before it;
+    * after each :class:`Authenticate`, call :meth:`auth_result` once;
+    * call :meth:`poll` at :meth:`next_deadline` (early or late is harmless: nothing fires
+      before it is due, and a late poll measures the next period from the deadline);
+    * :class:`Transfer` is always followed by ``Hangup("transfer")``: the menu is over, the
+      driver ends the call once the transfer is done (RFC 3515 REFER / 302 before answer);
+    * after a :class:`Hangup` every method returns ``[]``.
+    """
+
+    def __init__(self, dialplan: Dialplan, defaults: MenuDefaults) -> None:
+        self.dialplan = dialplan
+        self.variables: dict[str, str] = {}
+        self.phase = Phase.NEW
+        self.hangup_reason: str | None = None
+        self._defaults = defaults
+        self._menu: Menu = dialplan.menus[dialplan.start]
+        self._eff: Effective = self._effective(self._menu)
+        self._session = IdleSession(self._eff.idle_policy())
+        self._visits = 0  # menu prompt plays in this visit (escalation index)
+        self._invalid = 0  # invalid entries in this visit
+        self._buffer: deque[str] = deque()  # type-ahead digits not yet used
+        self._entry = ""  # digits of a collect entry so far
+        self._last_digit_at: float | None = None
+        self._then: _Then | None = None  # what follows the playing prompts
+        self._barge_in = False  # the playing prompts may be stopped by a digit
+        self._stopping = False  # StopPlayback sent, prompt_finished not yet seen
+        self._pending_auth: AuthStep | None = None
+        self._auth_failures: dict[str, int] = {}
+
+    # -- read-only views ---------------------------------------------------------------
+    @property
+    def current_menu(self) -> str:
+        """The menu the caller is in; ``""`` before :meth:`start`."""
+        return "" if self.phase is Phase.NEW else self._menu.name
+
+    @property
+    def attempt(self) -> int:
+        """The no-input attempt in progress (1-based, never above ``max_attempts``)."""
+        return min(self._session.attempt, self._eff.max_attempts)
+
+    @property
+    def max_attempts(self) -> int:
+        return self._eff.max_attempts
+
+    @property
+    def invalid_count(self) -> int:
+        return self._invalid
+
+    @property
+    def entry(self) -> str:
+        """Digits of the collect entry typed so far (the inter-digit timer runs while non-empty)."""
+        return self._entry
+
+    @property
+    def settings(self) -> Effective:
+        """The settings the current menu runs with."""
+        return self._eff
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`poll` next has something to do (no-input or inter-digit expiry)."""
+        if self.phase is not Phase.WAITING:
+            return None
+        if self._last_digit_at is not None:
+            return self._last_digit_at + self._eff.digit_timeout
+        return self._session.next_deadline()
+
+    def seconds_left(self, now: float) -> float | None:
+        """Seconds until the running timer expires (``None`` while prompts play)."""
+        deadline = self.next_deadline()
+        return None if deadline is None else max(0.0, deadline - now)
+
+    # -- driver events -----------------------------------------------------------------
+    def start(self, now: float) -> list[Action]:
+        """The call is answered: enter the start menu and play its first prompt."""
+        if self.phase is not Phase.NEW:
+            raise MenuError(f"start() called in phase {self.phase.value}")
+        return self._enter(self.dialplan.start, now)
+
+    def prompt_finished(self, now: float, completed: bool) -> list[Action]:
+        """The prompts of the last :class:`PlayPrompts` ended (``completed`` False: stopped)."""
+        if self.phase is Phase.ENDED:
+            return []
+        if self.phase is not Phase.PLAYING or self._then is None:
+            raise MenuError(f"prompt_finished() with nothing playing (phase {self.phase.value})")
+        then, self._then = self._then, None
+        self._stopping = False
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        return then(now)
+
+    def digit(self, digit: str, now: float) -> list[Action]:
+        """A DTMF digit from the caller (RFC 4733 event, SIP INFO or in-band)."""
+        if digit not in DTMF_KEYS:
+            raise MenuError(f"not a DTMF key: {digit!r}")
+        if self.phase is Phase.ENDED:
+            return []
+        if self._session.state in (IdleState.WAITING, IdleState.SUSPENDED):
+            self._session.send(Activity(now=now))
+        if self.phase is Phase.WAITING:
+            return self._input(digit, now)
+        self._buffer.append(digit)
+        if self.phase is Phase.PLAYING and self._barge_in and not self._stopping:
+            self._stopping = True
+            return [StopPlayback()]
+        return []
+
+    def auth_result(self, ok: bool, now: float) -> list[Action]:
+        """The driver's verdict on the last :class:`Authenticate`."""
+        if self.phase is Phase.ENDED:
+            return []
+        auth = self._pending_auth
+        if self.phase is not Phase.AUTHENTICATING or auth is None:
+            raise MenuError(f"auth_result() with no authentication pending (phase {self.phase.value})")
+        self._pending_auth = None
+        self.variables.pop(auth.pin, None)  # a PIN is not kept once checked
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        if ok:
+            self._auth_failures[auth.key] = 0
+            return self._run_step(auth.on_success, now)
+        failures = self._auth_failures.get(auth.key, 0) + 1
+        self._auth_failures[auth.key] = failures
+        if failures >= auth.max_failures:
+            return self._final(auth.on_max_failures, HangupReason.MAX_INVALID, now)
+        return self._run_step(auth.on_failure, now)
+
+    def poll(self, now: float) -> list[Action]:
+        """Act on every timer due at ``now``; never before its deadline."""
+        if self.phase is not Phase.WAITING:
+            return []
+        if self._last_digit_at is not None:
+            if now >= self._last_digit_at + self._eff.digit_timeout:
+                return self._finish_entry(now)
+            return []
+        decisions = self._session.poll(now)
+        actions: list[Action] = []
+        for decision in decisions:
+            if isinstance(decision, Disconnect):
+                return actions + self._final(self._menu.on_no_input, HangupReason.INACTIVITY_TIMEOUT, now)
+            if isinstance(decision, CoreReprompt):
+                actions.append(
+                    Reprompt(menu=self._menu.name, attempt=decision.attempt, of=decision.of, due=decision.due)
+                )
+        if actions:
+            actions += self._play_menu(now)
+        return actions
+
+    def update_defaults(self, defaults: MenuDefaults, now: float) -> list[Action]:
+        """Apply a configuration reload to this running call; returns what became due."""
+        self._defaults = defaults
+        self._eff = self._effective(self._menu)
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(PolicyChanged(now=now, policy=self._eff.idle_policy()))
+        return self.poll(now)
+
+    def caller_hangup(self, now: float) -> list[Action]:
+        """The caller hung up (BYE or CANCEL): stop everything."""
+        if self.phase is Phase.ENDED:
+            return []
+        return self._end(HangupReason.CALLER_HANGUP.value, now)
+
+    # -- menus -------------------------------------------------------------------------
+    def _effective(self, menu: Menu) -> Effective:
+        return effective(self._defaults, self.dialplan.settings, menu.settings)
+
+    def _enter(self, name: str, now: float) -> list[Action]:
+        self._menu = self.dialplan.menus[name]
+        self._eff = self._effective(self._menu)
+        self._session = IdleSession(self._eff.idle_policy())
+        self._session.send(Started(now=now))
+        self._visits = 0
+        self._invalid = 0
+        self._entry = ""
+        self._last_digit_at = None
+        return [MenuEntered(menu=name), *self._play_menu(now)]
+
+    def _play_menu(self, now: float, lead: tuple[str, ...] = ()) -> list[Action]:
+        """Play the menu's prompt for this visit (after ``lead``, e.g. the invalid prompt)."""
+        self._visits += 1
+        prompts = self._menu.prompts
+        names = lead + prompts[min(self._visits, len(prompts)) - 1]
+        return self._play(names, self._eff.barge_in, self._listen, now)
+
+    def _play(self, names: tuple[str, ...], barge_in: bool, then: _Then, now: float) -> list[Action]:
+        if not names or (barge_in and self._buffer):
+            return then(now)  # nothing to play, or the caller already answered (type-ahead)
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))
+        self.phase = Phase.PLAYING
+        self._then = then
+        self._barge_in = barge_in
+        return [PlayPrompts(prompts=self.dialplan.resolve(names), barge_in=barge_in)]
+
+    def _close_progress(self, now: float) -> None:
+        if self._session.progress_open and self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressFinished(now=now))
+
+    def _listen(self, now: float) -> list[Action]:
+        """Prompts over: wait for input, using type-ahead digits first."""
+        self.phase = Phase.WAITING
+        actions: list[Action] = []
+        while self._buffer and self.phase is Phase.WAITING:
+            actions += self._input(self._buffer.popleft(), now)
+        return actions
+
+    def _input(self, digit: str, now: float) -> list[Action]:
+        if self._menu.collect is not None:
+            return self._collect_digit(digit, now)
+        step = self._menu.choices.get(digit)
+        if step is None:
+            return self._invalid_input(now)
+        self._invalid = 0  # a valid choice resets the invalid counter (FreeSWITCH)
+        return self._run_step(step, now)
+
+    def _invalid_input(self, now: float) -> list[Action]:
+        self._invalid += 1
+        if self._invalid >= self._eff.max_invalid:
+            return self._final(self._menu.on_max_invalid, HangupReason.MAX_INVALID, now)
+        lead = self._menu.invalid if self._menu.invalid is not None else self.dialplan.invalid
+        return self._play_menu(now, lead)
+
+    # -- digit collection --------------------------------------------------------------
+    def _collect_digit(self, digit: str, now: float) -> list[Action]:
+        collect = self._menu.collect
+        assert collect is not None
+        if collect.terminator and digit == collect.terminator:
+            return self._finish_entry(now)
+        if not self._entry:
+            self._session.send(ProgressStarted(now=now))  # typing: hold the no-input timer
+        self._entry += digit
+        self._last_digit_at = now
+        if len(self._entry) >= collect.max_digits:
+            return self._finish_entry(now)
+        return []
+
+    def _finish_entry(self, now: float) -> list[Action]:
+        collect = self._menu.collect
+        assert collect is not None and self._menu.next is not None
+        value, self._entry, self._last_digit_at = self._entry, "", None
+        self._close_progress(now)
+        if len(value) < collect.min_digits:
+            return self._invalid_input(now)
+        self._invalid = 0
+        self.variables[collect.variable] = value
+        return [DigitsCollected(var=collect.variable, value=value), *self._run_step(self._menu.next, now)]
+
+    # -- steps -------------------------------------------------------------------------
+    def _run_step(self, step: Step, now: float) -> list[Action]:
+        here = self._menu.name
+
+        def terminal(at: float) -> list[Action]:
+            if step.goto is not None:
+                return self._enter(step.goto, at)
+            if step.hangup is not None:
+                return self._end(step.hangup.value, at)
+            if step.transfer is not None:
+                return [Transfer(uri=step.transfer), *self._end(HangupReason.TRANSFER.value, at)]
+            if step.authenticate is not None:
+                return self._authenticate(step.authenticate, at)
+            return self._enter(here, at)  # "play, then back"
+
+        return self._play(step.play, self._eff.barge_in, terminal, now)
+
+    def _final(self, step: Step | None, reason: HangupReason, now: float) -> list[Action]:
+        """Attempts ran out: the dialplan's step, else goodbye (no barge-in) and hang up."""
+        if step is not None:
+            return self._run_step(step, now)
+        return self._play(self.dialplan.goodbye, False, lambda at: self._end(reason.value, at), now)
+
+    def _authenticate(self, auth: AuthStep, now: float) -> list[Action]:
+        self._pending_auth = auth
+        self.phase = Phase.AUTHENTICATING
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))  # the system is working, not the caller silent
+        mailbox = self.variables.get(auth.mailbox, "")
+        return [Authenticate(mailbox=mailbox, pin=self.variables.get(auth.pin, ""))]
+
+    def _end(self, reason: str, now: float) -> list[Action]:
+        self.phase = Phase.ENDED
+        self.hangup_reason = reason
+        self._buffer.clear()
+        self._then = None
+        self._session.send(Stopped(now=now))
+        return [Hangup(reason=reason)]

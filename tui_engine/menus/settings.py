@@ -1,0 +1,65 @@
+"""Menu timing settings: engine defaults, overridden per dialplan, then per menu.
+
+The names follow the ``[applications.<name>.tui]`` section of the configuration
+(``no-input-timeout``, ``max-attempts``, ...); defaults are FreeSWITCH ``ivr_menu``'s shape:
+10 s of silence, 3 attempts, 3 invalid entries, inter-digit 5 s (Asterisk ``TIMEOUT(digit)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tui_engine.core import FinalAction, IdlePolicy
+from tui_engine.menus.model import Settings
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MenuDefaults:
+    """Engine-wide menu settings (from the configuration); a dialplan or menu may override them."""
+
+    no_input_timeout: float = 10.0
+    max_attempts: int = 3
+    max_invalid: int = 3
+    inter_digit_timeout: float = 5.0
+    barge_in: bool = True
+    inband_dtmf: bool = False  # used by the media glue (Goertzel detection), not by the interpreter
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Effective:
+    """The settings one menu runs with, every override applied."""
+
+    no_input_timeout: float
+    max_attempts: int
+    max_invalid: int
+    inter_digit_timeout: float
+    barge_in: bool
+
+    def idle_policy(self) -> IdlePolicy:
+        """No-input cycle for the idle core: ``max_attempts`` periods, then disconnect."""
+        return IdlePolicy(
+            timeout=self.no_input_timeout, max_attempts=self.max_attempts, final=FinalAction.DISCONNECT
+        )
+
+    @property
+    def digit_timeout(self) -> float:
+        """Inter-digit timeout; 0 falls back to the no-input timeout (Twilio's rule) so an
+        entry can never hang for ever while the no-input timer is held."""
+        return self.inter_digit_timeout or self.no_input_timeout
+
+
+def effective(defaults: MenuDefaults, *layers: Settings) -> Effective:
+    """Apply ``layers`` (dialplan, then menu) over ``defaults``; the last non-``None`` wins."""
+    values = {
+        "no_input_timeout": defaults.no_input_timeout,
+        "max_attempts": defaults.max_attempts,
+        "max_invalid": defaults.max_invalid,
+        "inter_digit_timeout": defaults.inter_digit_timeout,
+        "barge_in": defaults.barge_in,
+    }
+    for layer in layers:
+        for key in values:
+            override = getattr(layer, key)
+            if override is not None:
+                values[key] = override
+    return Effective(**values)  # type: ignore[arg-type]

@@ -1,0 +1,235 @@
+"""Run a dialplan in the terminal: the same :class:`MenuRunner` as real calls, no SIP.
+
+Prompts are shown as their ``text:`` and take their real duration (scaled by ``speed``);
+keys typed are DTMF digits. On a terminal, single keys are read raw (``q`` hangs up); on a
+pipe, input is read line by line so sessions can be scripted::
+
+    1           press 1 (every 0-9 * # A-D on a line is pressed in order)
+    1000#       several digits at once (type-ahead)
+    wait 12     read nothing more for 12 simulated seconds (timers keep running)
+    hangup      the caller hangs up
+
+At end of input the caller stays silent until the dialplan ends the call. Authentication
+is answered by a demo verifier: ``--pin``/``--mailbox`` or the dialplan's ``demo:`` section.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from tui_engine.menus.actions import (
+    Action,
+    Authenticate,
+    DigitsCollected,
+    Hangup,
+    MenuEntered,
+    PlayPrompts,
+    Reprompt,
+    StopPlayback,
+    Transfer,
+)
+from tui_engine.menus.errors import DialplanError
+from tui_engine.menus.loader import load_dialplan
+from tui_engine.menus.model import Dialplan
+from tui_engine.menus.runner import MenuRunner, Phase
+from tui_engine.menus.settings import MenuDefaults
+from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Token, Wait, cbreak, parse_line
+
+AUTH_DELAY = 0.5  #: simulated seconds the demo verifier "takes"
+
+__all__ = ["HANGUP", "parse_line", "run_simulation"]
+
+
+class _Simulation:
+    """The driver loop. Virtual time = real elapsed time × speed.
+
+    Events reach the runner at their own virtual times (a prompt ends exactly after its
+    duration, a timer at its deadline, scripted keys when they arrived or their ``wait`` ended),
+    so a scripted session prints the same timeline however busy the machine is.
+    """
+
+    def __init__(self, plan: Dialplan, runner: MenuRunner, out: TextIO, *, speed: float, live: bool) -> None:
+        self.plan, self.runner, self.out = plan, runner, out
+        self.speed, self.live = speed, live
+        self.t0 = time.monotonic()
+        self.at = 0.0  # virtual time of the event being handled (never decreases)
+        self.play_ends: float | None = None
+        self.auth_at: float | None = None
+        self.auth_ok = False
+        self.hold_until = 0.0  # a scripted `wait` holds further input until then
+        self.pending: list[tuple[float, Token]] = []  # (arrival time, token)
+        self.credentials: tuple[str | None, str] = (None, "1234")
+        self.status_shown = False
+
+    def now(self) -> float:
+        return (time.monotonic() - self.t0) * self.speed
+
+    # -- output -------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        if self.status_shown:
+            self.out.write("\r\x1b[K")
+            self.status_shown = False
+        self.out.write(f"[{self.at:7.2f}] {text}\n")
+        self.out.flush()
+
+    def status(self, now: float) -> None:
+        left = self.runner.seconds_left(now)
+        if left is None or not self.live:
+            return
+        runner = self.runner
+        entry = f", typed {runner.entry}" if runner.entry else ""
+        attempt = f"attempt {runner.attempt}/{runner.max_attempts}"
+        self.out.write(f"\r\x1b[K  {runner.current_menu}: {attempt}, {left:4.1f} s left{entry}")
+        self.out.flush()
+        self.status_shown = True
+
+    # -- actions ------------------------------------------------------------------------
+    def handle(self, actions: list[Action]) -> None:
+        """Perform ``actions`` returned at ``self.at``."""
+        for action in actions:
+            self.show(action)
+            if isinstance(action, PlayPrompts):
+                self.play_ends = self.at + sum(p.duration for p in action.prompts)
+            elif isinstance(action, StopPlayback):
+                self.play_ends = None
+                self.handle(self.runner.prompt_finished(self.at, completed=False))
+            elif isinstance(action, Authenticate):
+                mailbox, pin = self.credentials
+                self.auth_ok = action.pin == pin and mailbox in (None, action.mailbox)
+                self.auth_at = self.at + AUTH_DELAY
+        if self.runner.phase is Phase.WAITING and not self.live:
+            left = self.runner.seconds_left(self.at)
+            if left is not None and not self.runner.entry:
+                attempt = f"attempt {self.runner.attempt} of {self.runner.max_attempts}"
+                self.say(f"WAIT  {left:.1f} s for input ({attempt})")
+
+    def show(self, action: Action) -> None:
+        if isinstance(action, PlayPrompts):
+            flag = "" if action.barge_in else " (no barge-in)"
+            for prompt in action.prompts:
+                self.say(f'PLAY  "{prompt.text or prompt.path.name}" ({prompt.duration:.1f} s){flag}')
+        elif isinstance(action, StopPlayback):
+            self.say("STOP  prompt stopped by a key (barge-in)")
+        elif isinstance(action, MenuEntered):
+            self.say(f"MENU  {action.menu}")
+        elif isinstance(action, Reprompt):
+            self.say(f"AGAIN no input: attempt {action.attempt} of {action.of}")
+        elif isinstance(action, DigitsCollected):
+            self.say(f"GOT   {action.var} = {action.value}")
+        elif isinstance(action, Authenticate):
+            self.say(f"AUTH  checking mailbox {action.mailbox} with a {len(action.pin)}-digit PIN")
+        elif isinstance(action, Transfer):
+            self.say(f"XFER  transfer to {action.uri}")
+        elif isinstance(action, Hangup):
+            self.say(f"BYE   hang up: {action.reason}")
+
+    # -- the loop -----------------------------------------------------------------------
+    def next_event(self) -> float | None:
+        """When the next prompt end, login answer or runner timer is due."""
+        times = [t for t in (self.play_ends, self.auth_at, self.runner.next_deadline()) if t is not None]
+        return min(times, default=None)
+
+    def next_input(self) -> float | None:
+        """When the first pending token may be used (arrived, and any scripted wait over)."""
+        return max(self.pending[0][0], self.hold_until) if self.pending else None
+
+    def fire_event(self) -> None:
+        """Handle the due event at ``self.at``: a prompt end, the login answer, or a timer."""
+        if self.play_ends is not None and self.play_ends <= self.at:
+            self.play_ends = None
+            self.handle(self.runner.prompt_finished(self.at, completed=True))
+        elif self.auth_at is not None and self.auth_at <= self.at:
+            self.auth_at = None
+            self.say(f"AUTH  {'accepted' if self.auth_ok else 'rejected'}")
+            self.handle(self.runner.auth_result(self.auth_ok, self.at))
+        else:
+            self.handle(self.runner.poll(self.at))
+
+    def feed(self) -> None:
+        """Use the first pending token at ``self.at``."""
+        _, token = self.pending.pop(0)
+        if isinstance(token, Wait):
+            self.hold_until = self.at + token.seconds
+        elif token == HANGUP:
+            self.say("KEY   caller hangs up")
+            self.handle(self.runner.caller_hangup(self.at))
+        else:
+            self.say(f"KEY   {token}")
+            self.handle(self.runner.digit(token, self.at))
+
+    def step(self, now: float) -> bool:
+        """Do the earliest thing due by ``now`` (input first on a tie); False when nothing is."""
+        event, given = self.next_event(), self.next_input()
+        if given is not None and given <= now and (event is None or given <= event):
+            self.at = max(self.at, given)
+            self.feed()
+        elif event is not None and event <= now:
+            self.at = max(self.at, event)
+            self.fire_event()
+        else:
+            return False
+        return True
+
+    def run(self, source: LineInput) -> None:
+        self.handle(self.runner.start(self.at))
+        while self.runner.phase is not Phase.ENDED:
+            now = self.now()
+            if self.step(now):
+                continue
+            if source.eof and not self.pending and self.next_event() is None and self.auth_at is None:
+                self.at = max(self.at, now)
+                self.say("input closed and nothing left to wait for")
+                self.handle(self.runner.caller_hangup(self.at))
+                break
+            self.status(now)
+            wake = [t for t in (self.next_event(), self.next_input()) if t is not None]
+            if self.live:
+                wake.append(now + 0.25 * self.speed)  # refresh the countdown four times a second
+            timeout = (min(wake, default=now + self.speed) - now) / self.speed
+            self.pending += [(self.now(), token) for token in source.read(timeout)]
+
+
+def _credentials(plan: Dialplan, pin: str | None, mailbox: str | None) -> tuple[str | None, str]:
+    demo_pin = pin or (plan.demo.pin if plan.demo else None) or "1234"
+    demo_mailbox = mailbox or (plan.demo.mailbox if plan.demo else None)
+    return demo_mailbox, demo_pin
+
+
+def run_simulation(
+    dialplan_path: Path,
+    defaults: MenuDefaults,
+    *,
+    speed: float = 1.0,
+    pin: str | None = None,
+    mailbox: str | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    """Simulate a call to ``dialplan_path``; 0 when the call ended, 2 when the dialplan is invalid."""
+    out = stdout or sys.stdout
+    if speed <= 0:
+        raise ValueError(f"speed must be > 0, got {speed}")
+    try:
+        plan = load_dialplan(dialplan_path)
+    except DialplanError as exc:
+        out.write(f"{exc}\n")
+        return 2
+    source_file = stdin or sys.stdin
+    fd = source_file.fileno()
+    live = os.isatty(fd)
+    sim = _Simulation(plan, MenuRunner(plan, defaults), out, speed=speed, live=live)
+    sim.credentials = _credentials(plan, pin, mailbox)
+    who = f"mailbox {sim.credentials[0]}" if sim.credentials[0] else "any mailbox"
+    out.write(f"Simulating dialplan {plan.name!r} ({dialplan_path}) at speed x{speed:g}.\n")
+    out.write(f"Demo login: {who}, PIN {sim.credentials[1]}. Keys: 0-9 * # (q hangs up).\n")
+    if live:
+        with cbreak(fd):
+            sim.run(KeyInput(fd))
+    else:
+        sim.run(LineInput(fd))
+    out.write("\n" if sim.status_shown else "")
+    return 0

@@ -1,0 +1,106 @@
+"""A fake call driver for testing dialplans with a :class:`~tui_engine.core.FakeClock`.
+
+It plays the glue's part the way a real call does — prompts take their WAV duration, a
+:class:`StopPlayback` ends the prompt at once, deadlines are polled exactly when due — but
+time only moves when the test says so. Users can test their own dialplans with it::
+
+    call = MenuHarness(load_dialplan(Path("dialplans/main.yaml")))
+    call.start()
+    call.finish_prompt()          # the greeting played to the end
+    call.press("2")               # -> MenuEntered("support"), PlayPrompts(...)
+    call.advance(30)              # silence: reprompts, then goodbye and Hangup
+"""
+
+from __future__ import annotations
+
+from tui_engine.core import FakeClock
+from tui_engine.menus.actions import Action, Hangup, PlayPrompts, StopPlayback
+from tui_engine.menus.errors import MenuError
+from tui_engine.menus.model import Dialplan
+from tui_engine.menus.runner import MenuRunner
+from tui_engine.menus.settings import MenuDefaults
+
+
+class MenuHarness:
+    """Drives one :class:`MenuRunner`; every method returns the actions it caused, in order."""
+
+    def __init__(
+        self, dialplan: Dialplan, defaults: MenuDefaults | None = None, *, start: float = 0.0
+    ) -> None:
+        self.clock = FakeClock(start)
+        self.runner = MenuRunner(dialplan, defaults or MenuDefaults())
+        self.log: list[tuple[float, Action]] = []  # every action, with the time it was returned
+        self.playing: PlayPrompts | None = None
+        self.play_ends: float | None = None
+
+    @property
+    def now(self) -> float:
+        return self.clock.now()
+
+    @property
+    def ended(self) -> bool:
+        return any(isinstance(a, Hangup) for _, a in self.log)
+
+    def _absorb(self, actions: list[Action]) -> list[Action]:
+        out: list[Action] = []
+        for action in actions:
+            self.log.append((self.now, action))
+            out.append(action)
+            if isinstance(action, PlayPrompts):
+                self.playing = action
+                self.play_ends = self.now + sum(p.duration for p in action.prompts)
+            elif isinstance(action, StopPlayback):
+                # The glue stops the audio at once and reports the prompt as not completed.
+                out += self._finished(completed=False)
+        return out
+
+    def _finished(self, *, completed: bool) -> list[Action]:
+        self.playing, self.play_ends = None, None
+        return self._absorb(self.runner.prompt_finished(self.now, completed))
+
+    # -- what a caller / the network does -----------------------------------------------
+    def start(self) -> list[Action]:
+        return self._absorb(self.runner.start(self.now))
+
+    def press(self, digits: str) -> list[Action]:
+        """Digits pressed at the current time, one after the other."""
+        out: list[Action] = []
+        for digit in digits:
+            out += self._absorb(self.runner.digit(digit, self.now))
+        return out
+
+    def auth(self, ok: bool) -> list[Action]:
+        return self._absorb(self.runner.auth_result(ok, self.now))
+
+    def hang_up(self) -> list[Action]:
+        return self._absorb(self.runner.caller_hangup(self.now))
+
+    def update(self, defaults: MenuDefaults) -> list[Action]:
+        return self._absorb(self.runner.update_defaults(defaults, self.now))
+
+    # -- time ---------------------------------------------------------------------------
+    def finish_prompt(self) -> list[Action]:
+        """Let the playing prompt run to its end (time moves to its end)."""
+        if self.playing is None or self.play_ends is None:
+            raise MenuError("finish_prompt(): nothing is playing")
+        self.clock.set(self.play_ends)
+        return self._finished(completed=True)
+
+    def advance(self, seconds: float) -> list[Action]:
+        """Let ``seconds`` pass: prompts end and timers fire exactly at their times, in order."""
+        target = self.now + seconds
+        out: list[Action] = []
+        for _ in range(100_000):  # bounded: a runner whose deadline never moves is a bug to report
+            deadline = self.runner.next_deadline()
+            due = [t for t in (self.play_ends, deadline) if t is not None and t <= target]
+            if not due:
+                break
+            self.clock.set(max(self.now, min(due)))
+            if self.play_ends is not None and self.play_ends <= self.now:
+                out += self._finished(completed=True)
+            else:
+                out += self._absorb(self.runner.poll(self.now))
+        else:
+            raise MenuError(f"advance(): deadline {self.runner.next_deadline()} never moves past {self.now}")
+        self.clock.set(target)
+        return out

@@ -1,0 +1,65 @@
+"""Prometheus metrics for the engine, in a registry of its own.
+
+Its own ``CollectorRegistry`` (not the global one) so that several engines in one test
+process never collide, and ``/metrics`` shows exactly the engine's series.
+The lateness histogram is the figure none of Asterisk, FreeSWITCH, VoiceXML platforms or
+Twilio publish: how late idle timers fire (see docs/architecture.md, runtime).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+#: Lateness buckets, 0.5 ms to 1 s: a timer within a few ms is healthy; near 1 s is an overloaded loop.
+LATENESS_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+)  # fmt: skip
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """Every series the engine exports. Implements ``runtime.LatenessSink``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.active_calls = Gauge("tui_active_calls", "Calls in progress.", registry=r)
+        self.calls_ended = Counter(
+            "tui_calls_ended_total",
+            "Calls ended, by reason (hangup, inactivity-timeout, ...).",
+            ["reason"],
+            registry=r,
+        )
+        self.timer_lateness = Histogram(
+            "tui_timer_lateness_seconds",
+            "How late idle timers fired after their deadline, by decision kind.",
+            ["kind"],
+            buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.dtmf_digits = Counter(
+            "tui_dtmf_digits_total",
+            "DTMF digits received, by method (rfc4733, info, inband).",
+            ["method"],
+            registry=r,
+        )
+        self.web_sessions = Gauge(
+            "web_sessions", "Portal sessions, by state (active, locked).", ["state"], registry=r
+        )
+        self.web_locks = Counter("web_locks_total", "Portal sessions locked for inactivity.", registry=r)
+        self.sip_messages = Counter(
+            "sip_messages_total",
+            "SIP messages, by direction (in, out) and kind (INVITE, 200, ...).",
+            ["direction", "kind"],
+            registry=r,
+        )
+
+    def observe_lateness(self, kind: str, seconds: float) -> None:
+        """``runtime.LatenessSink``: record how late a ``kind`` decision fired (negative -> 0)."""
+        self.timer_lateness.labels(kind=kind).observe(max(0.0, seconds))
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition format (served as ``/metrics``)."""
+        return generate_latest(self.registry)

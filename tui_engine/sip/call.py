@@ -1,0 +1,140 @@
+"""One inbound call as the application sees it: :class:`ServerCall`, its states and end reasons.
+
+A ``ServerCall`` is a thin handle: its methods ask the owning endpoint to act, which keeps all
+transaction and timer logic in one place (:mod:`tui_engine.sip.uas`). The call is also the
+RFC 3261 §13.3.1.4 "UAS core" timer for its 2xx: retransmit on T1 doubling to T2 until the ACK,
+give up after 64*T1.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Protocol
+
+from tui_engine.sip.dialog import Dialog
+from tui_engine.sip.message import Addr, Incoming, user_of
+
+if TYPE_CHECKING:
+    from tui_engine.sip.transaction import InviteServerTx
+    from tui_engine.sip.uas import UasCore
+
+
+class EndReason(enum.Enum):
+    CALLER_HANGUP = "caller-hangup"  #: the caller sent BYE (or CANCEL-less BYE in an early dialog)
+    CANCELLED = "cancelled"  #: CANCEL before we answered
+    ACK_TIMEOUT = "ack-timeout"  #: no ACK for our 2xx within 64*T1 (§13.3.1.4); we sent BYE
+    LOCAL_HANGUP = "local-hangup"  #: the application hung up and the BYE got a final response
+    BYE_TIMEOUT = "bye-timeout"  #: our BYE got no final response within Timer F (§17.1.2.2)
+    TRANSFERRED = "transferred"  #: REFER accepted, NOTIFY reported success, we sent BYE
+    REJECTED = "rejected"  #: the application rejected or redirected the INVITE
+    ERROR = "error"  #: the handler raised, or the endpoint shut down around the call
+
+
+class CallState(enum.Enum):
+    OFFERED = "offered"  #: INVITE received, 100 Trying sent, the application decides
+    RINGING = "ringing"  #: 180 Ringing sent
+    ANSWERED = "answered"  #: 200 OK sent, waiting for the ACK
+    CONFIRMED = "confirmed"  #: ACK received; media flows
+    ENDING = "ending"  #: our BYE is in flight
+    ENDED = "ended"  #: gone from the call table
+
+
+class CallHandler(Protocol):
+    """The application side; every method is called on the event loop and must not block."""
+
+    def incoming_call(self, call: ServerCall) -> None:
+        """Decide: ``answer`` / ``reject`` / ``redirect``, now or later."""
+
+    def call_confirmed(self, call: ServerCall) -> None:
+        """The ACK for our 2xx arrived."""
+
+    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> None:
+        """An in-dialog INFO (e.g. application/dtmf-relay), already answered with 200."""
+
+    def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
+        """A re-INVITE or UPDATE offer; return the SDP answer, or ``None`` to refuse (488)."""
+
+    def call_ended(self, call: ServerCall, reason: EndReason) -> None:
+        """Called exactly once per call handed to :meth:`incoming_call`."""
+
+
+class ServerCall:
+    """One inbound INVITE and the dialog it creates."""
+
+    __slots__ = (
+        "_ep", "bye_reason", "call_id", "deadline", "dialog", "ended_reported", "from_uri", "from_user",
+        "hangup_after_ack", "invite", "invite_tx", "offer_sdp", "ok_cseq", "ok_give_up", "ok_interval",
+        "ok_response", "open_client_txs", "refer_pending", "remote_addr", "request_user", "state",
+        "to_uri", "transport",
+    )
+
+    def __init__(
+        self, endpoint: UasCore, inc: Incoming, invite_tx: InviteServerTx, local_tag: str
+    ) -> None:
+        msg = inc.msg
+        self._ep = endpoint
+        self.invite = inc
+        self.invite_tx = invite_tx
+        self.call_id = inc.call_id
+        self.dialog = Dialog(inc, local_tag)
+        self.from_uri = self.dialog.remote_uri
+        self.from_user = user_of(_bare(self.from_uri))
+        self.to_uri = msg.headers.get("to")[0]
+        self.request_user = user_of(msg.uri)
+        self.remote_addr: Addr = inc.source
+        self.transport = inc.transport
+        self.offer_sdp: str | None = msg.text if msg.body else None
+        self.state = CallState.OFFERED
+        self.deadline: float | None = None  # 2xx retransmission / ACK give-up (§13.3.1.4)
+        self.ok_response: bytes | None = None
+        self.ok_cseq = 0
+        self.ok_interval = 0.0
+        self.ok_give_up = 0.0
+        self.open_client_txs = 0
+        self.hangup_after_ack = False
+        self.refer_pending = False
+        self.ended_reported = False
+        self.bye_reason = EndReason.LOCAL_HANGUP
+
+    def __repr__(self) -> str:
+        return f"<ServerCall {self.call_id} {self.state.value}>"
+
+    @property
+    def local_tag(self) -> str:
+        return self.dialog.local_tag
+
+    def ringing(self) -> None:
+        """180 Ringing (it carries our To-tag, so an early dialog exists)."""
+        self._ep.call_ringing(self)
+
+    def answer(self, sdp: str) -> None:
+        """200 OK with ``sdp``; retransmitted until the ACK (§13.3.1.4)."""
+        self._ep.call_answer(self, sdp)
+
+    def reject(self, status: int, reason: str = "", headers: dict[str, str] | None = None) -> None:
+        """A final 3xx-6xx (e.g. 486, 488, 503 with ``{"Retry-After": "30"}``), resent until ACK."""
+        self._ep.call_reject(self, status, reason, headers)
+
+    def redirect(self, target_uri: str) -> None:
+        """302 Moved Temporarily with ``Contact: <target_uri>`` (§8.3)."""
+        self._ep.call_reject(self, 302, "", {"Contact": f"<{target_uri}>"})
+
+    def hangup(self) -> None:
+        """BYE (a client transaction, §15.1.1); before the answer it rejects with 480 instead."""
+        self._ep.call_hangup(self)
+
+    def refer(self, target_uri: str) -> None:
+        """REFER to ``target_uri`` (RFC 3515); BYE follows the NOTIFY that reports success."""
+        self._ep.call_refer(self, target_uri)
+
+    # -- UAS core timer (driven by the endpoint's heap) --
+
+    def on_timer(self, now: float) -> None:
+        self._ep.call_timer(self, now)
+
+
+def _bare(value: str) -> str:
+    start = value.find("<")
+    if start >= 0:
+        return value[start + 1 : value.find(">", start)]
+    return value.split(";", 1)[0]

@@ -1,0 +1,276 @@
+"""The sans-I/O SIP user-agent server: datagrams and ``now`` in, datagrams and callbacks out.
+
+It owns the call table, the transaction tables and one deadline heap. The asyncio driver
+(:mod:`tui_engine.sip.server`) feeds :meth:`SipEndpoint.receive` and :meth:`SipEndpoint.poll`
+and arms a single timer at :meth:`SipEndpoint.next_deadline`. Tests drive it the same way with
+a ``FakeClock`` and a fake sender.
+
+Application actions (``ServerCall.answer()`` and friends) carry no ``now``: the endpoint reads
+its injected :class:`~tui_engine.core.clock.Clock`, which is ``FakeClock`` in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from aiosipua.message import SipResponse
+
+from tui_engine.core.clock import Clock
+from tui_engine.sip.call import CallHandler, CallState, EndReason, ServerCall
+from tui_engine.sip.in_dialog import IN_DIALOG
+from tui_engine.sip.limits import Limits, TrustCache
+from tui_engine.sip.message import (
+    ALLOW,
+    ALLOWED_METHODS,
+    Addr,
+    Incoming,
+    SipParseError,
+    build_response,
+    build_salvaged_response,
+    new_tag,
+    parse_datagram,
+    salvage_headers,
+    salvaged_reply_addr,
+    validate_request,
+)
+from tui_engine.sip.scheduler import DeadlineHeap
+from tui_engine.sip.timers import SipTimers
+from tui_engine.sip.transaction import ClientTx, InviteServerTx, ServerTx
+from tui_engine.sip.uas import RETRY_AFTER, Sender, SipStateError, UasCore
+
+__all__ = ["Sender", "SipEndpoint", "SipStateError"]
+
+log = structlog.get_logger("tui_engine.sip")
+
+class SipEndpoint(UasCore):
+    """All signalling of one listening address; see the module docstring."""
+
+    def __init__(
+        self, handler: CallHandler, sender: Sender, *, clock: Clock, host: str, port: int,
+        limits: Limits, timers: SipTimers | None = None,
+    ) -> None:
+        self.handler = handler
+        self.sender = sender
+        self.clock = clock
+        self.timers = timers or SipTimers()
+        self.limits = limits
+        self._trust = TrustCache(limits)
+        self.host = host
+        self.port = port
+        self.calls: dict[str, ServerCall] = {}
+        self.server_txs: dict[tuple[str, str], ServerTx] = {}
+        self.client_txs: dict[str, ClientTx] = {}
+        self.heap = DeadlineHeap()
+        #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
+        self.on_idle: Callable[[], None] | None = None
+
+    # ----- counters, limits, time -----
+
+    @property
+    def active_calls(self) -> int:
+        return len(self.calls)
+
+    @property
+    def tracked_transactions(self) -> int:
+        return len(self.server_txs) + len(self.client_txs)
+
+    def update_limits(self, limits: Limits) -> None:
+        """Takes effect for the next request; calls in progress are never cut."""
+        self.limits = limits
+        self._trust = TrustCache(limits)
+
+    def next_deadline(self) -> float | None:
+        return self.heap.next_deadline()
+
+    def poll(self, now: float) -> None:
+        """Run every timer due at ``now`` (Timers E, F, G, H, I, J, K, L and the 2xx schedule)."""
+        for item in self.heap.pop_due(now):
+            deadline = item.deadline
+            if deadline is not None and deadline <= now:
+                self._guarded(item.on_timer, now)
+
+    # ----- input -----
+
+    def receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
+        """One datagram (UDP) or one framed message (TCP). Never raises."""
+        try:
+            self._receive(data, source, transport, now)
+        except Exception:
+            log.exception("sip.internal_error", source=f"{source[0]}:{source[1]}")
+
+    def _receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
+        if not data.strip():
+            return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
+        try:
+            msg = parse_datagram(data)
+            if isinstance(msg, SipResponse):
+                self._response(msg, now)
+                return
+            inc = validate_request(data, msg, source, transport)
+        except SipParseError as exc:
+            self._malformed(data, source, transport, exc)
+            return
+        with structlog.contextvars.bound_contextvars(call_id=inc.call_id):
+            self._request(inc, now)
+
+    def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
+        found = None if data.startswith(b"SIP/") else salvage_headers(data)
+        answerable = found is not None and not found["cseq"][0].upper().endswith("ACK")
+        log.warning("sip.malformed", source=f"{source[0]}:{source[1]}", error=str(exc),
+                    status=exc.status if answerable else None, size=len(data))
+        if found is not None and answerable:
+            addr = salvaged_reply_addr(found, source, transport)
+            self.send(build_salvaged_response(found, exc.status), addr, transport)
+
+    def _response(self, msg: SipResponse, now: float) -> None:
+        vias = msg.headers.get("via")
+        branch = _branch_param(vias[0]) if vias else None
+        tx = self.client_txs.get(branch or "")
+        if tx is None:
+            log.debug("sip.stray_response", status=msg.status_code)
+            return
+        with structlog.contextvars.bound_contextvars(call_id=msg.call_id):
+            tx.response(msg.status_code, now)
+
+    def _request(self, inc: Incoming, now: float) -> None:
+        method = inc.method
+        if method == "ACK":
+            self._ack(inc, now)
+            return
+        tx = self.server_txs.get((inc.branch, method))
+        if tx is not None:
+            tx.retransmission()  # §17.2.1 / §17.2.2: absorbed, last response repeated
+            return
+        if not self._trust.trusts(inc.source[0]):
+            log.info("sip.rejected", status=403, reason="untrusted-source", source=inc.source[0])
+            self.reply(inc, 403, now)
+        elif method == "CANCEL":
+            self._cancel(inc, now)
+        elif require := inc.msg.headers.get("require"):
+            # §8.2.2.3: we implement no extension, so any Require gets 420 naming what we lack.
+            self.reply(inc, 420, now, headers=[("Unsupported", ", ".join(require))])
+        elif method not in ALLOWED_METHODS:
+            self.reply(inc, 405, now, headers=[("Allow", ALLOW)])
+        elif inc.to_tag is None:
+            self._out_of_dialog(inc, now)
+        else:
+            self._in_dialog(inc, now)
+
+    # ----- out of dialog -----
+
+    def _out_of_dialog(self, inc: Incoming, now: float) -> None:
+        if inc.method == "INVITE":
+            self._new_call(inc, now)
+        elif inc.method == "OPTIONS":
+            self.options_reply(inc, now, to_tag=None)
+        else:
+            self.reply(inc, 481, now)  # BYE/INFO/UPDATE/NOTIFY need a dialog (§12.2.2)
+
+    def _new_call(self, inc: Incoming, now: float) -> None:
+        if inc.call_id in self.calls:
+            self.reply(inc, 482, now)  # same Call-ID, new branch: a loop or a fork (§8.2.2.2)
+            return
+        if len(self.calls) >= self.limits.max_calls:
+            log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
+            self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
+            return
+        tx = InviteServerTx(self, (inc.branch, "INVITE"), inc.reply_addr, inc.transport)
+        self.server_txs[tx.key] = tx
+        call = ServerCall(self, inc, tx, new_tag())
+        self.calls[inc.call_id] = call
+        tx.respond(build_response(inc.msg, 100), 100, now)  # §17.2.1: at once, no To-tag
+        log.info("sip.invite", source=f"{inc.source[0]}:{inc.source[1]}", user=call.request_user)
+        self.hand_to_app(call, self.handler.incoming_call)
+
+    # ----- in dialog -----
+
+    def _dialog_of(self, inc: Incoming) -> ServerCall | None:
+        call = self.calls.get(inc.call_id)
+        if call is None or call.local_tag != inc.to_tag or call.dialog.remote_tag != inc.from_tag:
+            return None
+        return call
+
+    def _in_dialog(self, inc: Incoming, now: float) -> None:
+        call = self._dialog_of(inc)
+        if call is None:
+            self.reply(inc, 481, now)
+            return
+        if not call.dialog.accept_remote_cseq(inc.cseq):
+            self.reply(inc, 500, now, to_tag=call.local_tag, reason="CSeq Out of Order")
+            return
+        handler = IN_DIALOG.get(inc.method)
+        if handler is None:
+            self.reply(inc, 405, now, to_tag=call.local_tag, headers=[("Allow", ALLOW)])
+            return
+        handler(self, call, inc, now)
+
+    # ----- ACK and CANCEL -----
+
+    def _ack(self, inc: Incoming, now: float) -> None:
+        """ACK of a non-2xx: its INVITE transaction (§17.2.1); ACK of a 2xx: the dialog (§13.3.1.4)."""
+        tx = self.server_txs.get((inc.branch, "INVITE"))
+        if isinstance(tx, InviteServerTx) and tx.ack(now):
+            return
+        call = self.calls.get(inc.call_id)
+        if call is None or call.deadline is None or call.ok_cseq != inc.cseq:
+            return  # a retransmitted or stray ACK: never answered
+        if inc.to_tag != call.local_tag:
+            # pyVoIP invents a new To-tag in its ACK; Call-ID + CSeq still identify our 2xx.
+            log.warning("sip.ack_mismatched_tag", expected=call.local_tag, got=inc.to_tag)
+        call.deadline = None
+        if call.state is CallState.ANSWERED:
+            call.state = CallState.CONFIRMED
+            log.info("sip.confirmed")
+            self.hand_to_app(call, self.handler.call_confirmed)
+            if call.hangup_after_ack:
+                self.send_bye(call, EndReason.LOCAL_HANGUP, now)
+
+    def _cancel(self, inc: Incoming, now: float) -> None:
+        """§9.2: CANCEL matches the INVITE transaction by branch; 200 to it, 487 to the INVITE."""
+        tx = self.server_txs.get((inc.branch, "INVITE"))
+        call = self.calls.get(inc.call_id)
+        if tx is None:
+            self.reply(inc, 481, now)
+            return
+        tag = call.local_tag if call is not None and call.invite_tx is tx else None
+        self.reply(inc, 200, now, to_tag=tag)
+        if call is not None and call.invite_tx is tx and call.state in (CallState.OFFERED, CallState.RINGING):
+            log.info("sip.cancelled")
+            self.final(call, 487, "", None, EndReason.CANCELLED)
+
+    # ----- shutdown -----
+
+    def shutdown(self) -> None:
+        """End every call: 503 to unanswered INVITEs, BYE to the rest (without waiting for ACKs)."""
+        now = self.clock.now()
+        for call in list(self.calls.values()):
+            with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+                if call.state in (CallState.OFFERED, CallState.RINGING):
+                    self.final(call, 503, "", {"Retry-After": RETRY_AFTER}, EndReason.ERROR)
+                elif call.state in (CallState.ANSWERED, CallState.CONFIRMED):
+                    call.deadline = None
+                    self.send_bye(call, EndReason.LOCAL_HANGUP, now)
+
+    def abandon(self) -> None:
+        """Forget everything at once (after ``shutdown`` had its chance); reports ERROR where unreported."""
+        for call in list(self.calls.values()):
+            self.end_call(call, EndReason.ERROR)
+        self.calls.clear()
+        self.server_txs.clear()
+        self.client_txs.clear()
+        self.heap.clear()
+
+    def _guarded(self, fn: Callable[[float], None], now: float) -> None:
+        try:
+            fn(now)
+        except Exception:
+            log.exception("sip.internal_error")
+
+
+def _branch_param(via: str) -> str | None:
+    for part in via.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "branch":
+            return value.strip()
+    return None

@@ -1,0 +1,277 @@
+"""SIP messages in and out: aiosipua parses and serializes, this module validates and addresses.
+
+aiosipua's ``SipMessage.parse`` handles compact headers, folding, several Vias and the RFC 4475
+torture set; what it does not do (and we add here, by hand, because it is a few lines each):
+
+* it drops the SIP-Version of the request line, so a ``SIP/7.0`` request would pass: we read the
+  version from the raw first line and answer 505 (RFC 3261 §21.5.7);
+* it keeps a body shorter than Content-Length (logging only); over UDP that is an error, 400
+  (RFC 3261 §18.3);
+* it does not check that CSeq parses or that its method matches the request line (§8.1.1.5);
+* when it raises, nothing is left to answer with, so :func:`salvage_headers` scans the raw lines
+  for the five headers a 400 needs (§8.2.6) instead of giving up on the peer.
+
+Responses are stamped with ``received``/``rport`` (RFC 3581 §4) and sent back per §18.2.2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiosipua.headers import CaseInsensitiveDict, Via, expand_compact_header, parse_address, parse_via
+from aiosipua.message import SipMessage, SipRequest, SipResponse
+
+from tui_engine.core.errors import RemoteError
+
+Addr = tuple[str, int]
+
+SERVER = "tui-engine/0.1"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf"
+#: We implement none of the optional extensions (100rel, timer, replaces, ...); an empty
+#: Supported is legal (RFC 3261 §20.37: the option-tag list is optional).
+SUPPORTED = ""
+ALLOWED_METHODS = frozenset(m.strip() for m in ALLOW.split(","))
+MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
+_SCHEMES = frozenset({"sip", "sips", "tel"})
+
+REASONS: dict[int, str] = {
+    100: "Trying", 180: "Ringing", 200: "OK", 202: "Accepted", 302: "Moved Temporarily",
+    400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    416: "Unsupported URI Scheme", 420: "Bad Extension", 480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 486: "Busy Here",
+    487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
+    500: "Server Internal Error", 503: "Service Unavailable", 505: "Version Not Supported",
+    603: "Decline",
+}
+
+
+class SipParseError(RemoteError):
+    """A datagram that is not an acceptable SIP message; ``status`` is what to answer (if we can)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Incoming:
+    """A validated request plus the few fields every layer needs, read once per datagram."""
+
+    msg: SipRequest
+    method: str
+    call_id: str
+    cseq: int
+    from_tag: str | None
+    to_tag: str | None
+    branch: str  #: top Via branch, or an RFC 2543 style key when it lacks the magic cookie
+    source: Addr
+    transport: str  #: "UDP" or "TCP"
+    reply_addr: Addr  #: where responses go (§18.2.2, RFC 3581)
+
+
+def new_tag() -> str:
+    """A To/From tag with 64 random bits (§19.3 asks for at least 32)."""
+    return os.urandom(8).hex()
+
+
+def new_branch() -> str:
+    """A globally unique branch with the RFC 3261 magic cookie (§8.1.1.7)."""
+    return MAGIC_COOKIE + os.urandom(8).hex()
+
+
+def reason_for(status: int) -> str:
+    return REASONS.get(status, "Unknown")
+
+
+def parse_datagram(data: bytes) -> SipRequest | SipResponse:
+    """aiosipua's parser, with its ``ValueError``/``IndexError`` turned into :class:`SipParseError`."""
+    try:
+        return SipMessage.parse(data)
+    except (ValueError, IndexError) as exc:
+        raise SipParseError(f"unparseable: {exc}", status=400) from exc
+
+
+def _request_version(data: bytes) -> str:
+    end = data.find(b"\n")
+    first = data[: end if end >= 0 else len(data)].strip()
+    return first.rsplit(b" ", 1)[-1].decode("ascii", "replace")
+
+
+def _declared_length(msg: SipMessage) -> int | None:
+    raw = msg.headers.get_first("content-length")
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError as exc:
+        raise SipParseError("Content-Length is not a number", status=400) from exc
+
+
+def _cseq_number(msg: SipRequest) -> int:
+    raw = msg.headers.get_first("cseq") or ""
+    parts = raw.split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] != msg.method:
+        raise SipParseError(f"bad CSeq {raw!r}", status=400)
+    value = int(parts[0])
+    if value >= 2**31:  # §8.1.1.5: "MUST be less than 2**31"
+        raise SipParseError(f"CSeq out of range {raw!r}", status=400)
+    return value
+
+
+def validate_request(data: bytes, msg: SipRequest, source: Addr, transport: str) -> Incoming:
+    """Check what aiosipua leaves to us and read the routing fields (§8.2, §18.3)."""
+    if _request_version(data).upper() != "SIP/2.0":
+        raise SipParseError("unsupported SIP version", status=505)
+    for name in ("via", "from", "to", "call-id", "cseq"):
+        if not msg.headers.get_first(name):
+            raise SipParseError(f"missing {name}", status=400)
+    if msg.uri.split(":", 1)[0].lower() not in _SCHEMES:
+        raise SipParseError(f"unsupported URI scheme in {msg.uri!r}", status=416)  # §8.2.2.1
+    declared = _declared_length(msg)
+    if declared is not None and (declared < 0 or len(msg.body) < declared):
+        raise SipParseError("body shorter than Content-Length", status=400)
+    cseq = _cseq_number(msg)
+    via = parse_via(msg.headers.get("via")[0])
+    if not via.host:
+        raise SipParseError("Via without sent-by", status=400)
+    from_tag = parse_address(msg.headers.get("from")[0]).params.get("tag")
+    to_tag = parse_address(msg.headers.get("to")[0]).params.get("tag")
+    call_id = msg.headers.get("call-id")[0]
+    reply_addr = stamp_via(msg, via, source)
+    return Incoming(
+        msg=msg, method=msg.method, call_id=call_id, cseq=cseq, from_tag=from_tag, to_tag=to_tag,
+        branch=_branch_key(via, call_id, cseq, from_tag), source=source, transport=transport,
+        reply_addr=reply_addr if transport == "UDP" else source,
+    )
+
+
+def _branch_key(via: Via, call_id: str, cseq: int, from_tag: str | None) -> str:
+    """The branch, or for pre-3261 peers the §17.2.3 fallback built from other fields."""
+    branch = via.branch
+    if branch and branch.startswith(MAGIC_COOKIE):
+        return branch
+    return f"2543|{call_id}|{cseq}|{from_tag}|{via.host}:{via.port}|{branch}"
+
+
+def stamp_via(msg: SipRequest, via: Via, source: Addr) -> Addr:
+    """Add ``received``/``rport`` to the top Via and return where responses go.
+
+    RFC 3261 §18.2.1 adds ``received`` when sent-by differs from the source address;
+    RFC 3581 §4 fills an empty ``rport`` and then responses go to the source port.
+    """
+    host, port = source
+    params = via.params
+    edited = False
+    if _host_differs(via.host, host):
+        params["received"] = host
+        edited = True
+    if "rport" in params:
+        params["rport"] = str(port)
+        params["received"] = host
+        edited = True
+    if edited:
+        msg.headers.get("via")[0] = _format_via(via)
+    if "rport" in params:
+        return (host, port)
+    return (params.get("received") or via.host.strip("[]"), via.port or 5060)
+
+
+def _host_differs(sent_by: str, source_host: str) -> bool:
+    if sent_by == source_host:
+        return False  # the common case, without parsing addresses
+    try:
+        return ipaddress.ip_address(sent_by.strip("[]")) != ipaddress.ip_address(source_host)
+    except ValueError:
+        return True  # a host name: always say where it really came from
+
+
+def _format_via(via: Via) -> str:
+    hostport = via.host if via.port is None else f"{via.host}:{via.port}"
+    params = "".join(f";{k}" if v is None else f";{k}={v}" for k, v in via.params.items())
+    return f"{via.protocol}/{via.transport} {hostport}{params}"
+
+
+def build_response(
+    req: SipRequest,
+    status: int,
+    *,
+    reason: str = "",
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> bytes:
+    """A response copying Via, From, To, Call-ID and CSeq from ``req`` (§8.2.6.2).
+
+    The To-tag is appended to the raw To value, so the peer's own text is echoed unchanged.
+    """
+    out = CaseInsensitiveDict()
+    for via in req.headers.get("via"):
+        out.append("Via", via)
+    out.append("From", req.headers.get("from")[0])
+    to = req.headers.get("to")[0]
+    if to_tag is not None and "tag=" not in to.lower():
+        to = f"{to};tag={to_tag}"
+    out.append("To", to)
+    out.append("Call-ID", req.headers.get("call-id")[0])
+    out.append("CSeq", req.headers.get("cseq")[0])
+    for name, value in headers:
+        out.append(name, value)
+    out.append("Server", SERVER)
+    if content_type is not None:
+        out.append("Content-Type", content_type)
+    resp = SipResponse(headers=out, body=body, status_code=status, reason_phrase=reason or reason_for(status))
+    return bytes(resp)
+
+
+def capability_headers(contact: str | None) -> list[tuple[str, str]]:
+    """Contact, Allow, Supported: what a dialog-creating or OPTIONS response carries (§13.3.1, §11.2)."""
+    base = [("Allow", ALLOW), ("Supported", SUPPORTED)]
+    return [("Contact", contact), *base] if contact else base
+
+
+_SALVAGE = ("via", "from", "to", "call-id", "cseq")
+
+
+def salvage_headers(data: bytes) -> dict[str, list[str]] | None:
+    """The five headers a 400 needs, scanned line by line from bytes aiosipua rejected.
+
+    Hand-written because aiosipua returns nothing when it raises; ``None`` when any is missing,
+    in which case no response can be addressed and the datagram is dropped.
+    """
+    found: dict[str, list[str]] = {}
+    text = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    for line in text.replace("\r\n", "\n").split("\n")[1:]:
+        name, sep, value = line.partition(":")
+        key = expand_compact_header(name.strip()).lower()
+        if sep and key in _SALVAGE and value.strip():
+            found.setdefault(key, []).append(value.strip())
+    if any(name not in found for name in _SALVAGE):
+        return None
+    return found
+
+
+def build_salvaged_response(found: dict[str, list[str]], status: int) -> bytes:
+    """A 400-class response from :func:`salvage_headers` output (no To-tag: no dialog is formed)."""
+    out = CaseInsensitiveDict()
+    for name in _SALVAGE:
+        for value in found[name] if name == "via" else found[name][:1]:
+            out.append(name, value)
+    out.append("Server", SERVER)
+    return bytes(SipResponse(headers=out, status_code=status, reason_phrase=reason_for(status)))
+
+
+def salvaged_reply_addr(found: dict[str, list[str]], source: Addr, transport: str) -> Addr:
+    """Where to send a salvaged response: like :func:`stamp_via` but without editing anything."""
+    if transport != "UDP":
+        return source
+    via = parse_via(found["via"][0])
+    if "rport" in via.params or _host_differs(via.host, source[0]):
+        return source
+    return (via.host.strip("[]"), via.port or 5060)
+
+
+def user_of(uri: str) -> str:
+    """The user part of a SIP URI (``sip:100@host`` → ``100``), or ``""``."""
+    body = uri.split(":", 1)[1] if ":" in uri else uri
+    return body.split("@", 1)[0] if "@" in body else ""

@@ -1,0 +1,60 @@
+"""One heap of absolute deadlines for every timer of an endpoint (transactions and calls).
+
+Entries are never removed when a deadline moves: the owner just changes ``deadline`` and pushes
+again, and stale entries (``owner.deadline != when``) are skipped when they reach the top. That
+keeps every re-arm O(log n) with no cancellation bookkeeping, and lets the asyncio driver keep a
+single ``TimerHandle`` for the whole endpoint.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+
+import structlog
+
+from tui_engine.sip.transaction import Timed
+
+log = structlog.get_logger("tui_engine.sip")
+
+
+class DeadlineHeap:
+    __slots__ = ("_counter", "_heap", "on_earlier")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Timed]] = []
+        self._counter = itertools.count()
+        #: called with the new earliest deadline when one is pushed ahead of all others
+        self.on_earlier: Callable[[float], None] | None = None
+
+    def push(self, item: Timed) -> None:
+        when = item.deadline
+        if when is None:
+            return
+        earlier = not self._heap or when < self._heap[0][0]
+        heapq.heappush(self._heap, (when, next(self._counter), item))
+        if earlier and self.on_earlier is not None:
+            self.on_earlier(when)
+
+    def next_deadline(self) -> float | None:
+        heap = self._heap
+        while heap and heap[0][2].deadline != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def pop_due(self, now: float) -> list[Timed]:
+        """Owners whose deadline is at or before ``now``, earliest first."""
+        due: list[Timed] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            when, _, item = heapq.heappop(heap)
+            if item.deadline == when:
+                due.append(item)
+        return due
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def clear(self) -> None:
+        self._heap.clear()

@@ -1,0 +1,132 @@
+"""The asyncio driver: sockets in, :class:`SipEndpoint` in the middle, ONE timer for everything.
+
+Per message the driver does a ``loop.time()`` read and a call into the endpoint; it creates no
+Task per call. The single ``TimerHandle`` is replaced only when the endpoint reports a deadline
+earlier than the one armed (``DeadlineHeap.on_earlier``); when it fires, due timers run and it
+is re-armed at the next deadline. A handle that fires with nothing due just re-arms (lazy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import structlog
+
+from tui_engine.sip.call import CallHandler
+from tui_engine.sip.endpoint import SipEndpoint
+from tui_engine.sip.limits import Limits
+from tui_engine.sip.message import Addr
+from tui_engine.sip.timers import SipTimers
+from tui_engine.sip.transport import Transports
+
+log = structlog.get_logger("tui_engine.sip")
+
+
+class LoopClock:
+    """``loop.time()``: the clock the deadlines are scheduled on (also right under uvloop)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def now(self) -> float:
+        return self._loop.time()
+
+
+class SipServer:
+    """Listen for SIP on UDP and TCP ``host:port`` and hand calls to ``handler``."""
+
+    def __init__(
+        self, handler: CallHandler, *, host: str, port: int, max_calls: int, trusted: Sequence[str],
+        timers: SipTimers | None = None, stop_grace: float = 2.0,
+    ) -> None:
+        self._handler = handler
+        self._host = host
+        self._port = port
+        self._limits = Limits.parse(max_calls=max_calls, trusted=trusted)
+        self._timers = timers or SipTimers()
+        self._stop_grace = stop_grace
+        self._transports = Transports()
+        self._endpoint: SipEndpoint | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_at = 0.0
+        self._idle = asyncio.Event()
+        self.address: Addr = (host, port)
+
+    @property
+    def endpoint(self) -> SipEndpoint:
+        if self._endpoint is None:
+            raise RuntimeError("SipServer.start() has not run")
+        return self._endpoint
+
+    @property
+    def active_calls(self) -> int:
+        return self._endpoint.active_calls if self._endpoint else 0
+
+    @property
+    def tracked_transactions(self) -> int:
+        return self._endpoint.tracked_transactions if self._endpoint else 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.address = await self._transports.open(self._host, self._port, self._on_message)
+        endpoint = SipEndpoint(
+            self._handler, self._transports, clock=LoopClock(loop), host=self.address[0],
+            port=self.address[1], limits=self._limits, timers=self._timers,
+        )
+        endpoint.heap.on_earlier = self._arm
+        endpoint.on_idle = self._idle.set
+        self._endpoint = endpoint
+        log.info("sip.listening", host=self.address[0], port=self.address[1])
+
+    def update_limits(self, *, max_calls: int, trusted: Sequence[str]) -> None:
+        """New limits for the next INVITE (``ValueError`` on a bad network, nothing changed then)."""
+        self._limits = Limits.parse(max_calls=max_calls, trusted=trusted)
+        if self._endpoint is not None:
+            self._endpoint.update_limits(self._limits)
+
+    def _on_message(self, data: bytes, peer: Addr, transport: str) -> None:
+        if self._endpoint is not None and self._loop is not None:
+            self._endpoint.receive(data, peer, transport, self._loop.time())
+
+    def _arm(self, when: float) -> None:
+        if self._loop is None:
+            return
+        if self._handle is not None and self._armed_at <= when:
+            return  # the armed handle fires first and re-arms then
+        if self._handle is not None:
+            self._handle.cancel()
+        self._armed_at = when
+        self._handle = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        if self._endpoint is None or self._loop is None:
+            return
+        self._endpoint.poll(self._loop.time())
+        nxt = self._endpoint.next_deadline()
+        if nxt is not None:
+            self._arm(nxt)
+
+    async def stop(self) -> None:
+        """BYE every live call, give them ``stop_grace`` seconds to finish, then close the sockets."""
+        endpoint = self._endpoint
+        if endpoint is not None:
+            endpoint.shutdown()
+            if endpoint.active_calls:
+                self._idle.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._stop_grace):
+                        while endpoint.active_calls:
+                            await self._idle.wait()
+                            self._idle.clear()
+            endpoint.abandon()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        await self._transports.close()
+        self._endpoint = None
+        log.info("sip.stopped")

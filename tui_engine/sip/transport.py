@@ -1,0 +1,174 @@
+"""UDP and TCP sockets for SIP: the only module here that touches the network.
+
+Both transports call one ``on_message(data, peer, transport)`` per SIP message. TCP is framed
+with :class:`StreamFramer` (RFC 3261 §18.3: the header block ends at the first empty line and
+Content-Length gives the body size). It is hand-written rather than aiosipua's
+``_read_sip_message`` because that one is a ``StreamReader`` coroutine, i.e. one asyncio Task per
+connection; a ``Protocol`` plus this buffer costs nothing while a connection is quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import Callable
+from typing import cast
+
+import structlog
+
+from tui_engine.sip.message import Addr
+
+log = structlog.get_logger("tui_engine.sip")
+
+OnMessage = Callable[[bytes, Addr, str], None]
+
+MAX_HEADER_BYTES = 64 * 1024  # a header block larger than this is hostile; drop the connection
+MAX_BODY_BYTES = 1024 * 1024
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+
+
+class FramingError(Exception):
+    """The byte stream cannot be split into SIP messages; the connection must close (§18.3)."""
+
+
+class StreamFramer:
+    """Sans-I/O splitter of a SIP byte stream into messages."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        out: list[bytes] = []
+        while True:
+            # §7.5: CRLFs before a start line are ignored (also RFC 5626 keep-alives).
+            while self._buf[:2] == b"\r\n":
+                del self._buf[:2]
+            end = self._buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buf) > MAX_HEADER_BYTES:
+                    raise FramingError("header block too large")
+                return out
+            match = _CONTENT_LENGTH.search(bytes(self._buf[:end]))
+            length = int(match.group(1)) if match else 0
+            if length > MAX_BODY_BYTES:
+                raise FramingError(f"Content-Length {length} too large")
+            total = end + 4 + length
+            if len(self._buf) < total:
+                return out
+            out.append(bytes(self._buf[:total]))
+            del self._buf[:total]
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, on_message: OnMessage) -> None:
+        self._on_message = on_message
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._on_message(data, (addr[0], addr[1]), "UDP")
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("sip.udp_error", error=str(exc))  # ICMP unreachable etc.: retransmission copes
+
+
+class TcpConnection(asyncio.Protocol):
+    """One accepted TCP connection, registered by peer address so responses can find it."""
+
+    def __init__(self, on_message: OnMessage, registry: dict[Addr, TcpConnection]) -> None:
+        self._on_message = on_message
+        self._registry = registry
+        self._framer = StreamFramer()
+        self.peer: Addr = ("", 0)
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1])
+        self._registry[self.peer] = self
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self._framer.feed(data)
+        except FramingError as exc:
+            log.warning("sip.malformed", transport="TCP", error=str(exc), source=f"{self.peer[0]}")
+            if self.transport is not None:
+                self.transport.close()
+            return
+        for message in messages:
+            self._on_message(message, self.peer, "TCP")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._registry.get(self.peer) is self:
+            del self._registry[self.peer]
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+
+
+def _enlarge_receive_buffer(udp: asyncio.DatagramTransport) -> None:
+    """Ask for a 4 MiB receive buffer (the kernel caps it at net.core.rmem_max).
+
+    A burst of INVITEs while the loop is busy would otherwise overflow the default ~200 KiB and
+    be lost, costing the callers a T1 retransmission each.
+    """
+    sock = udp.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+    except OSError as exc:
+        log.debug("sip.rcvbuf_unchanged", error=str(exc))
+
+
+class Transports:
+    """The endpoint's :class:`~tui_engine.sip.endpoint.Sender` over real sockets."""
+
+    def __init__(self) -> None:
+        self.udp: asyncio.DatagramTransport | None = None
+        self.tcp_server: asyncio.Server | None = None
+        self.tcp: dict[Addr, TcpConnection] = {}
+
+    async def open(self, host: str, port: int, on_message: OnMessage) -> Addr:
+        """Listen on UDP and TCP ``host:port``; returns the bound address (port 0 → chosen port)."""
+        loop = asyncio.get_running_loop()
+        udp, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(on_message), local_addr=(host, port))
+        self.udp = udp
+        _enlarge_receive_buffer(udp)
+        bound = udp.get_extra_info("sockname")
+        self.tcp_server = await loop.create_server(
+            lambda: TcpConnection(on_message, self.tcp), host, bound[1], reuse_address=True
+        )
+        return (bound[0], bound[1])
+
+    def send(self, data: bytes, addr: Addr, transport: str) -> None:
+        if transport == "UDP":
+            if self.udp is not None:
+                self.udp.sendto(data, addr)
+            return
+        conn = self.tcp.get(addr)
+        if conn is None:
+            log.warning("sip.tcp_no_connection", dest=f"{addr[0]}:{addr[1]}")
+            return
+        conn.write(data)
+
+    async def close(self) -> None:
+        if self.udp is not None:
+            self.udp.close()
+        for conn in list(self.tcp.values()):
+            if conn.transport is not None:
+                conn.transport.close()
+        if self.tcp_server is not None:
+            self.tcp_server.close()
+            await self.tcp_server.wait_closed()

@@ -1,0 +1,273 @@
+"""The UAS core (RFC 3261 §13-§15): answering, ending and transferring calls, and the 2xx timer.
+
+:class:`UasCore` holds everything a call needs once it exists: building responses through
+server transactions, the application's actions on a :class:`ServerCall` (ringing, answer,
+reject, hangup, refer), the §13.3.1.4 2xx retransmission, our BYE/REFER client transactions
+and the clean-up that empties the call table. :class:`~tui_engine.sip.endpoint.SipEndpoint`
+adds the receiving side on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import structlog
+
+from tui_engine.core.clock import Clock
+from tui_engine.core.errors import LocalError
+from tui_engine.sip.call import CallHandler, CallState, EndReason, ServerCall
+from tui_engine.sip.dialog import uri_address
+from tui_engine.sip.message import ACCEPT, Addr, Incoming, build_response, capability_headers, new_tag
+from tui_engine.sip.scheduler import DeadlineHeap
+from tui_engine.sip.timers import SipTimers
+from tui_engine.sip.transaction import ClientTx, InviteServerTx, NonInviteServerTx, ServerTx, Timed
+
+log = structlog.get_logger("tui_engine.sip")
+
+RETRY_AFTER = "5"  # seconds a caller should wait after our 503 (RFC 3261 §20.33)
+
+
+class SipStateError(LocalError):
+    """The application asked a call for something its state does not allow (e.g. answer twice)."""
+
+
+class Sender(Protocol):
+    """Where the endpoint's datagrams go: the real transports, or a test's fake."""
+
+    def send(self, data: bytes, addr: Addr, transport: str) -> None: ...
+
+
+class UasCore:
+    """State and behaviour shared by every call of one endpoint; see the module docstring."""
+
+    handler: CallHandler
+    sender: Sender
+    clock: Clock
+    timers: SipTimers
+    host: str
+    port: int
+    calls: dict[str, ServerCall]
+    server_txs: dict[tuple[str, str], ServerTx]
+    client_txs: dict[str, ClientTx]
+    heap: DeadlineHeap
+    #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
+    on_idle: Callable[[], None] | None
+
+    # ----- TxEnv -----
+
+    def send(self, data: bytes, addr: Addr, transport: str) -> None:
+        self.sender.send(data, addr, transport)
+
+    def schedule(self, item: Timed) -> None:
+        self.heap.push(item)
+
+    def finished(self, tx: ServerTx | ClientTx) -> None:
+        if isinstance(tx, ClientTx):
+            self.client_txs.pop(tx.branch, None)
+        elif self.server_txs.get(tx.key) is tx:
+            del self.server_txs[tx.key]
+
+    # ----- responding -----
+
+    def reply(
+        self, inc: Incoming, status: int, now: float, *, reason: str = "", to_tag: str | None = None,
+        headers: list[tuple[str, str]] | None = None, body: bytes = b"", content_type: str | None = None,
+    ) -> ServerTx:
+        """Answer ``inc`` through a new server transaction, so retransmissions get the same answer."""
+        tag = to_tag if to_tag is not None else (None if status == 100 else new_tag())
+        data = build_response(inc.msg, status, reason=reason, to_tag=tag, headers=headers or (),
+                              body=body, content_type=content_type)
+        key = (inc.branch, inc.method)
+        if inc.method == "INVITE":
+            itx = InviteServerTx(self, key, inc.reply_addr, inc.transport)
+            self.server_txs[key] = itx
+            itx.respond(data, status, now)
+            return itx
+        ntx = NonInviteServerTx(self, key, inc.reply_addr, inc.transport)
+        self.server_txs[key] = ntx
+        ntx.respond(data, now)
+        return ntx
+
+    def contact(self, transport: str) -> str:
+        suffix = ";transport=tcp" if transport == "TCP" else ""
+        return f"<sip:{self.host}:{self.port}{suffix}>"
+
+    def options_reply(self, inc: Incoming, now: float, *, to_tag: str | None) -> None:
+        """§11.2: 200 with what we support; our Contact too, so a prober learns where we are."""
+        headers = [*capability_headers(self.contact(inc.transport)), ("Accept", ACCEPT)]
+        self.reply(inc, 200, now, to_tag=to_tag, headers=headers)
+
+    def hand_to_app(self, call: ServerCall, action: Callable[[ServerCall], None]) -> None:
+        try:
+            action(call)
+        except Exception:
+            log.exception("sip.handler_error")
+            if call.state in (CallState.OFFERED, CallState.RINGING):
+                self.final(call, 500, "", None, EndReason.ERROR)
+
+    # ----- call actions (from ServerCall) -----
+
+    @contextmanager
+    def _acting(self, call: ServerCall, allowed: tuple[CallState, ...], what: str) -> Iterator[float]:
+        if call.state not in allowed:
+            raise SipStateError(f"cannot {what} a call in state {call.state.value}")
+        with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+            yield self.clock.now()
+
+    def call_ringing(self, call: ServerCall) -> None:
+        with self._acting(call, (CallState.OFFERED, CallState.RINGING), "ring") as now:
+            call.state = CallState.RINGING
+            self.respond_invite(call, 180, "", None, now)
+
+    def call_answer(self, call: ServerCall, sdp: str) -> None:
+        with self._acting(call, (CallState.OFFERED, CallState.RINGING), "answer") as now:
+            body = sdp.encode()
+            data = build_response(
+                call.invite.msg, 200, to_tag=call.local_tag, body=body, content_type="application/sdp",
+                headers=self.dialog_headers(call),
+            )
+            call.state = CallState.ANSWERED
+            call.invite_tx.respond(data, 200, now)
+            self.start_2xx(call, data, call.invite.cseq, now)
+            log.info("sip.answered")
+
+    def call_reject(self, call: ServerCall, status: int, reason: str, headers: dict[str, str] | None) -> None:
+        if not 300 <= status <= 699:
+            raise SipStateError(f"reject needs a 3xx-6xx status, got {status}")
+        with self._acting(call, (CallState.OFFERED, CallState.RINGING), "reject"):
+            log.info("sip.rejected", status=status, reason="application")
+            self.final(call, status, reason, headers, EndReason.REJECTED)
+
+    def call_hangup(self, call: ServerCall) -> None:
+        if call.state in (CallState.ENDING, CallState.ENDED):
+            return
+        with self._acting(call, tuple(CallState), "hang up") as now:
+            if call.state in (CallState.OFFERED, CallState.RINGING):
+                self.final(call, 480, "", None, EndReason.LOCAL_HANGUP)
+            elif call.state is CallState.ANSWERED:
+                call.hangup_after_ack = True  # §15: no BYE before the ACK (or its timeout)
+            else:
+                self.send_bye(call, EndReason.LOCAL_HANGUP, now)
+
+    def call_refer(self, call: ServerCall, target_uri: str) -> None:
+        with self._acting(call, (CallState.CONFIRMED,), "transfer") as now:
+            def final(status: int) -> None:
+                call.open_client_txs -= 1
+                call.refer_pending = 200 <= status < 300
+                if not call.refer_pending:
+                    log.warning("sip.refer_failed", status=status)
+                self.forget_when_idle(call)
+
+            def timeout() -> None:
+                call.open_client_txs -= 1
+                log.warning("sip.refer_timeout")
+                self.forget_when_idle(call)
+
+            self.send_in_dialog(call, "REFER", [("Refer-To", f"<{target_uri}>")], final, timeout, now)
+
+    # ----- call internals -----
+
+    def caps(self, call: ServerCall) -> list[tuple[str, str]]:
+        return capability_headers(self.contact(call.transport))
+
+    def dialog_headers(self, call: ServerCall) -> list[tuple[str, str]]:
+        """§12.1.1: Record-Route copied into dialog-creating responses, plus our Contact."""
+        rr = [("Record-Route", v) for v in call.invite.msg.headers.get("record-route")]
+        return [*rr, *capability_headers(self.contact(call.transport))]
+
+    def respond_invite(
+        self, call: ServerCall, status: int, reason: str, headers: dict[str, str] | None, now: float
+    ) -> None:
+        extra = self.dialog_headers(call) if status < 300 else []
+        extra += list((headers or {}).items())
+        data = build_response(call.invite.msg, status, reason=reason, to_tag=call.local_tag, headers=extra)
+        call.invite_tx.respond(data, status, now)
+
+    def final(
+        self, call: ServerCall, status: int, reason: str, headers: dict[str, str] | None, end: EndReason
+    ) -> None:
+        """A non-2xx final to the INVITE; its transaction resends it until the ACK (§17.2.1)."""
+        self.respond_invite(call, status, reason, headers, self.clock.now())
+        self.end_call(call, end)
+        self.forget_when_idle(call)
+
+    def start_2xx(self, call: ServerCall, data: bytes, cseq: int, now: float) -> None:
+        call.ok_response = data
+        call.ok_cseq = cseq
+        call.ok_interval = self.timers.t1
+        call.ok_give_up = now + self.timers.transaction_timeout
+        call.deadline = now + call.ok_interval
+        self.heap.push(call)
+
+    def call_timer(self, call: ServerCall, now: float) -> None:
+        """§13.3.1.4: resend the 2xx on T1 doubling to T2; no ACK by 64*T1 → BYE and end."""
+        with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+            if now >= call.ok_give_up:
+                call.deadline = None
+                log.warning("sip.ack_timeout", cseq=call.ok_cseq)
+                self.end_call(call, EndReason.ACK_TIMEOUT)
+                self.send_bye(call, EndReason.ACK_TIMEOUT, now)
+                return
+            if call.ok_response is not None:
+                self.send(call.ok_response, call.invite_tx.reply_addr, call.transport)
+            call.ok_interval = self.timers.next_interval(call.ok_interval)
+            call.deadline = min(now + call.ok_interval, call.ok_give_up)
+            self.heap.push(call)
+
+    def send_bye(self, call: ServerCall, reason: EndReason, now: float) -> None:
+        """§15.1.1: BYE as a client transaction; its final response or Timer F ends the call."""
+        call.state = CallState.ENDING
+        call.bye_reason = reason
+
+        def final(status: int) -> None:
+            call.open_client_txs -= 1
+            log.info("sip.bye_answered", status=status)
+            self.end_call(call, reason)
+            self.forget_when_idle(call)
+
+        def timeout() -> None:
+            call.open_client_txs -= 1
+            log.warning("sip.bye_timeout")
+            self.end_call(call, EndReason.BYE_TIMEOUT if reason is EndReason.LOCAL_HANGUP else reason)
+            self.forget_when_idle(call)
+
+        self.send_in_dialog(call, "BYE", [], final, timeout, now)
+
+    def send_in_dialog(
+        self, call: ServerCall, method: str, headers: list[tuple[str, str]],
+        on_final: Callable[[int], None], on_timeout: Callable[[], None], now: float,
+    ) -> None:
+        data, branch = call.dialog.build_request(
+            method, via_sent_by=f"{self.host}:{self.port}", transport=call.transport,
+            contact=self.contact(call.transport), headers=headers,
+        )
+        # Over TCP we reuse the caller's connection; over UDP we follow the route set (§12.2.1.1).
+        addr = call.remote_addr if call.transport != "UDP" else uri_address(call.dialog.next_hop_uri())
+        tx = ClientTx(self, branch=branch, method=method, request=data, addr=addr or call.remote_addr,
+                      transport=call.transport, on_final=on_final, on_timeout=on_timeout)
+        self.client_txs[branch] = tx
+        call.open_client_txs += 1
+        tx.start(now)
+
+    def end_call(self, call: ServerCall, reason: EndReason) -> None:
+        if call.ended_reported:
+            return
+        call.ended_reported = True
+        log.info("sip.call_ended", reason=reason.value)
+        try:
+            self.handler.call_ended(call, reason)
+        except Exception:
+            log.exception("sip.handler_error")
+
+    def forget_when_idle(self, call: ServerCall) -> None:
+        """Drop the call once it is over and no request of ours is in flight (gap 4 of sip-foundation.md)."""
+        if not call.ended_reported or call.open_client_txs > 0:
+            return
+        call.state = CallState.ENDED
+        call.deadline = None
+        if self.calls.get(call.call_id) is call:
+            del self.calls[call.call_id]
+            if not self.calls and self.on_idle is not None:
+                self.on_idle()

@@ -1,0 +1,233 @@
+"""One call: SIP dialog + media session + menu interpreter, driven by one timer.
+
+The menu interpreter is sans-I/O (it takes ``now`` and returns actions and a deadline);
+this module performs the actions (play prompts, stop playback, hang up, transfer,
+check a PIN) and feeds back what happened (prompt finished, digit, PIN result).
+Like ``tui_engine.runtime.IdleTimer`` it keeps one ``TimerHandle`` per call and
+re-arms it lazily: a digit moves the deadline inside the interpreter, the handle
+wakes early, finds nothing due and re-arms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from tui_engine.media.engine import MediaSession
+from tui_engine.media.prompts import PromptCache
+from tui_engine.menus import (
+    Action,
+    Authenticate,
+    DigitsCollected,
+    Hangup,
+    MenuDefaults,
+    MenuEntered,
+    MenuRunner,
+    PlayPrompts,
+    Reprompt,
+    StopPlayback,
+    Transfer,
+)
+from tui_engine.menus.model import Dialplan
+from tui_engine.sip import ServerCall
+
+log = structlog.get_logger("tui_engine.call")
+
+PinVerifier = Callable[[str, str], Awaitable[bool]]
+"""``await verify(mailbox, pin)``: True when the PIN is right for that mailbox."""
+
+
+class Observer:
+    """What a call reports to its owner (metrics, dashboards); no-ops by default."""
+
+    def lateness(self, kind: str, seconds: float) -> None: ...
+
+    def digit(self, method: str) -> None: ...
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """What the console shows of a live call."""
+
+    call_id: str
+    caller: str
+    dialplan: str
+    started_at: float  # loop time
+    started_wall: float  # epoch seconds
+    menu: str = ""
+    digits: int = 0
+    end_reason: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class CallSession:
+    """Runs one dialplan on one answered call."""
+
+    def __init__(
+        self,
+        *,
+        call: ServerCall,
+        media: MediaSession,
+        dialplan: Dialplan,
+        defaults: MenuDefaults,
+        prompts: PromptCache,
+        verify_pin: PinVerifier,
+        observer: Observer,
+        info: CallInfo,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.call = call
+        self.media = media
+        self.info = info
+        self.runner = MenuRunner(dialplan, defaults)
+        self._prompts = prompts
+        self._verify_pin = verify_pin
+        self._observer = observer
+        self._loop = loop
+        self._handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._playing = False
+        self._done = False
+        self._ctx = contextvars.copy_context()
+        media.on_digit = self._on_digit
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._run(self.runner.start(self._loop.time()))
+
+    def end(self) -> None:
+        """The dialog is over (whoever ended it): stop timers, media and pending work."""
+        if self._done:
+            return
+        self._done = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for task in self._tasks:
+            task.cancel()
+        self.media.on_digit = None
+        self.media.close()
+
+    def update_defaults(self, defaults: MenuDefaults) -> None:
+        if not self._done:
+            self._run(self.runner.update_defaults(defaults, self._loop.time()))
+
+    def seconds_left(self) -> float | None:
+        return None if self._done else self.runner.seconds_left(self._loop.time())
+
+    # -- inputs --------------------------------------------------------------------------
+    def _on_digit(self, digit: str, method: str) -> None:
+        if self._done:
+            return
+        self.info.digits += 1
+        self._observer.digit(method)
+        log.info("dtmf.received", digit=digit, method=method, menu=self.runner.current_menu)
+        self._run(self.runner.digit(digit, self._loop.time()))
+
+    def info_digit(self, content_type: str, body: bytes) -> None:
+        """A SIP INFO carrying a digit (RFC 2976 + application/dtmf-relay)."""
+        if not self._done:
+            self.media.info_digit(content_type, body)
+
+    def _on_prompt_done(self, completed: bool) -> None:
+        if self._done or not self._playing:
+            return
+        self._playing = False
+        log.info("prompt.finished", completed=completed, menu=self.runner.current_menu)
+        self._run(self.runner.prompt_finished(self._loop.time(), completed))
+
+    # -- actions -----------------------------------------------------------------------
+    def _run(self, actions: list[Action]) -> None:
+        now = self._loop.time()
+        for action in actions:
+            if self._done:
+                return
+            self._perform(action, now)
+        self._arm()
+
+    def _perform(self, action: Action, now: float) -> None:
+        match action:
+            case PlayPrompts():
+                self._play(action)
+            case StopPlayback():
+                if self._playing:
+                    self.media.stop_playback()
+            case MenuEntered(menu=menu):
+                self.info.menu = menu
+                log.info("menu.entered", menu=menu)
+            case Reprompt():
+                lateness = now - action.due
+                self._observer.lateness("reprompt", lateness)
+                log.info(
+                    "idle.reprompt",
+                    menu=action.menu,
+                    attempt=action.attempt,
+                    of=action.of,
+                    lateness_ms=round(lateness * 1000, 3),
+                )
+            case DigitsCollected(var=var, value=value):
+                log.info("menu.collected", var=var, length=len(value))
+            case Authenticate(mailbox=mailbox, pin=pin):
+                self._spawn(self._authenticate(mailbox, pin))
+            case Transfer(uri=uri):
+                self.info.end_reason = "transfer"
+                log.info("call.transfer", target=uri)
+                self.call.refer(uri)
+            case Hangup(reason=reason):
+                if self.info.end_reason == "transfer":
+                    return  # the SIP layer sends BYE once the REFER is accepted
+                self.info.end_reason = reason
+                self.call.hangup()
+            case _:
+                log.warning("menu.unknown_action", action=type(action).__name__)
+
+    def _play(self, action: PlayPrompts) -> None:
+        prompts = [self._prompts.load(ref.path) for ref in action.prompts]
+        if self._playing:
+            self.media.stop_playback()
+        self._playing = True
+        log.info(
+            "prompt.started",
+            prompts=[ref.path.name for ref in action.prompts],
+            duration=round(sum(p.duration for p in prompts), 3),
+            barge_in=action.barge_in,
+        )
+        self.media.play(prompts, self._on_prompt_done)
+
+    async def _authenticate(self, mailbox: str, pin: str) -> None:
+        try:
+            ok = await self._verify_pin(mailbox, pin)
+        except Exception:
+            log.exception("call.pin_check_failed")
+            ok = False
+        log.info("call.authenticated" if ok else "call.auth_refused", mailbox=mailbox)
+        if not self._done:
+            self._run(self.runner.auth_result(ok, self._loop.time()))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = self._loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the one timer -----------------------------------------------------------------
+    def _arm(self) -> None:
+        if self._done:
+            return
+        deadline = self.runner.next_deadline()
+        if deadline is None:
+            return
+        handle = self._handle
+        if handle is not None:
+            if handle.when() <= deadline:
+                return
+            handle.cancel()
+        self._handle = self._loop.call_at(deadline, self._fire, context=self._ctx)
+
+    def _fire(self) -> None:
+        self._handle = None
+        if not self._done:
+            self._run(self.runner.poll(self._loop.time()))

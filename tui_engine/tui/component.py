@@ -1,0 +1,261 @@
+"""The telephony component of the engine: answers SIP calls and runs dialplans.
+
+It implements the SIP layer's ``CallHandler`` (one object for every call) and the
+engine's ``Component`` protocol (start, stop, live reload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from tui_engine.media.engine import MediaEngine
+from tui_engine.media.errors import NoCommonCodec
+from tui_engine.menus import DialplanSet, MenuDefaults, load_dialplans
+from tui_engine.sip import EndReason, ServerCall, SipServer
+from tui_engine.tui.call import CallInfo, CallSession, Observer, PinVerifier
+
+log = structlog.get_logger("tui_engine.tui")
+
+_SIP_END_REASON = {
+    EndReason.CALLER_HANGUP: "caller-hangup",
+    EndReason.CANCELLED: "caller-hangup",
+    EndReason.ACK_TIMEOUT: "error",
+    EndReason.ERROR: "error",
+    EndReason.TRANSFERRED: "transfer",
+}
+
+
+async def _no_pins(mailbox: str, pin: str) -> bool:
+    return False
+
+
+class TuiSettings:
+    """What the component needs from the configuration, settled once per (re)load."""
+
+    def __init__(
+        self,
+        *,
+        sip_host: str,
+        sip_port: int,
+        media_host: str,
+        rtp_ports: tuple[int, int],
+        max_calls: int,
+        trusted: list[str],
+        send_silence: bool,
+        dialplan_dir: Path,
+        default_dialplan: str,
+        defaults: MenuDefaults,
+    ) -> None:
+        self.sip_host = sip_host
+        self.sip_port = sip_port
+        self.media_host = media_host
+        self.rtp_ports = rtp_ports
+        self.max_calls = max_calls
+        self.trusted = trusted
+        self.send_silence = send_silence
+        self.dialplan_dir = dialplan_dir
+        self.default_dialplan = default_dialplan
+        self.defaults = defaults
+
+
+class TuiComponent:
+    """Owns the SIP server, the media engine and every live :class:`CallSession`."""
+
+    def __init__(
+        self,
+        settings: TuiSettings,
+        *,
+        observer: Observer | None = None,
+        verify_pin: PinVerifier = _no_pins,
+        history: int = 200,
+    ) -> None:
+        self.settings = settings
+        self._observer = observer or Observer()
+        self._verify_pin = verify_pin
+        self._dialplans: DialplanSet = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
+        self._sessions: dict[str, CallSession] = {}
+        self._infos: dict[str, CallInfo] = {}
+        self._setup: dict[str, asyncio.Task[None]] = {}
+        self.endings: deque[dict[str, Any]] = deque(maxlen=history)
+        self._sip: SipServer | None = None
+        self._media: MediaEngine | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- Component protocol ----------------------------------------------------------
+    def setup_http(self, app: Any) -> None:
+        """No HTTP routes of its own: live calls reach the portal through the console source."""
+
+    async def start(self, engine: Any = None) -> None:
+        s = self.settings
+        self._loop = asyncio.get_running_loop()
+        self._media = MediaEngine(host=s.media_host, port_range=s.rtp_ports, send_silence=s.send_silence)
+        for plan in self._dialplans.values():  # convert every prompt once, up front
+            for path in plan.prompt_paths():
+                self._media.prompts.load(path)
+        self._sip = SipServer(self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=s.trusted)
+        await self._sip.start()
+        log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
+
+    async def stop(self) -> None:
+        for task in list(self._setup.values()):
+            task.cancel()
+        if self._sip is not None:
+            await self._sip.stop()
+        for session in list(self._sessions.values()):
+            session.end()
+        self._sessions.clear()
+        if self._media is not None:
+            await self._media.close()
+
+    def apply(self, settings: TuiSettings) -> None:
+        """A reload: limits and menu defaults apply to calls already running; dialplans to new calls."""
+        old = self.settings
+        self.settings = settings
+        self._dialplans = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
+        if self._sip is not None:
+            self._sip.update_limits(max_calls=settings.max_calls, trusted=settings.trusted)
+        if settings.defaults != old.defaults:
+            for session in self._sessions.values():
+                session.update_defaults(settings.defaults)
+
+    # -- what the console shows ------------------------------------------------------------
+    def live_calls(self) -> list[dict[str, Any]]:
+        out = []
+        for call_id, info in self._infos.items():
+            session = self._sessions.get(call_id)
+            left = session.seconds_left() if session else None
+            out.append(
+                {
+                    "call_id": call_id,
+                    "caller": info.caller,
+                    "dialplan": info.dialplan,
+                    "menu": info.menu,
+                    "attempt": session.runner.attempt if session else 0,
+                    "of": session.runner.max_attempts if session else 0,
+                    "seconds_left": None if left is None else round(left, 1),
+                    "answered": session is not None,
+                }
+            )
+        return out
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._infos)
+
+    # -- SIP CallHandler -----------------------------------------------------------------
+    def incoming_call(self, call: ServerCall) -> None:
+        assert self._loop is not None
+        plan = self._dialplans.pick(call.request_user)
+        if plan is None:
+            call.reject(404, "No dialplan for this number")
+            return
+        info = CallInfo(
+            call_id=call.call_id,
+            caller=call.from_user or call.from_uri,
+            dialplan=plan.name,
+            started_at=self._loop.time(),
+            started_wall=time.time(),
+        )
+        self._infos[call.call_id] = info
+        structlog.contextvars.bind_contextvars(call_id=call.call_id)
+        log.info("call.started", caller=info.caller, dialplan=plan.name, source=call.remote_addr[0])
+        self._setup[call.call_id] = self._loop.create_task(self._answer(call, info))
+
+    async def _answer(self, call: ServerCall, info: CallInfo) -> None:
+        assert self._media is not None
+        try:
+            media = await self._media.open_session(call.offer_sdp or "", call_id=call.call_id)
+        except NoCommonCodec as exc:
+            info.end_reason = "error"
+            log.info("call.rejected", status=488, why=str(exc))
+            call.reject(488, "Not Acceptable Here")
+            return
+        except Exception:
+            info.end_reason = "error"
+            log.exception("call.media_failed")
+            call.reject(503, "Service Unavailable", {"Retry-After": "5"})
+            return
+        finally:
+            self._setup.pop(call.call_id, None)
+        plan = self._dialplans.pick(call.request_user)
+        if plan is None:  # the dialplans were reloaded while media was being set up
+            call.reject(404, "No dialplan for this number")
+            return
+        assert self._loop is not None
+        self._sessions[call.call_id] = CallSession(
+            call=call,
+            media=media,
+            dialplan=plan,
+            defaults=self.settings.defaults,
+            prompts=self._media.prompts,
+            verify_pin=self._verify_pin,
+            observer=self._observer,
+            info=info,
+            loop=self._loop,
+        )
+        call.answer(media.answer_sdp)
+
+    def call_confirmed(self, call: ServerCall) -> None:
+        session = self._sessions.get(call.call_id)
+        if session is not None and session.runner.current_menu == "":
+            session.start()
+
+    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> None:
+        session = self._sessions.get(call.call_id)
+        if session is not None:
+            session.info_digit(content_type, body)
+
+    def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
+        session = self._sessions.get(call.call_id)
+        if session is None:
+            return None
+        return session.media.reoffer(sdp) if sdp else session.media.answer_sdp
+
+    def call_ended(self, call: ServerCall, reason: EndReason) -> None:
+        task = self._setup.pop(call.call_id, None)
+        if task is not None:
+            task.cancel()
+        info = self._infos.pop(call.call_id, None)
+        session = self._sessions.pop(call.call_id, None)
+        if session is not None:
+            session.end()
+        if info is None:
+            return
+        why = info.end_reason or _SIP_END_REASON.get(reason, "completed")
+        if reason in (EndReason.CALLER_HANGUP, EndReason.CANCELLED) and info.end_reason is None:
+            why = "caller-hangup"
+        assert self._loop is not None
+        duration = self._loop.time() - info.started_at
+        attempts = session.runner.attempt if session else 0
+        log.info(
+            "call.ended",
+            call_id=call.call_id,
+            reason=why,
+            sip_reason=reason.name.lower(),
+            duration=round(duration, 3),
+            attempts=attempts,
+            digits=info.digits,
+        )
+        self.endings.appendleft(
+            {
+                "call_id": call.call_id,
+                "caller": info.caller,
+                "dialplan": info.dialplan,
+                "reason": why,
+                "duration": round(duration, 1),
+                "ended_at": time.time(),
+            }
+        )
+        self._observer_ended(why)
+        structlog.contextvars.unbind_contextvars("call_id")
+
+    def _observer_ended(self, reason: str) -> None:
+        ended = getattr(self._observer, "ended", None)
+        if ended is not None:
+            ended(reason)

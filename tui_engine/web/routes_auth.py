@@ -1,0 +1,114 @@
+"""Login, session status, activity, unlock, close, logout (docs/web-api.md).
+
+``GET /api/session`` is the page's status poll: it enforces the deadline (a request after
+it finds the session locked) but never counts as activity. Only ``POST /api/activity``
+and data requests carrying ``X-User-Activity: 1`` move the deadline.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tui_engine.web import audit
+from tui_engine.web.decide import SessionState
+from tui_engine.web.passwords import verify_secret_async
+from tui_engine.web.responses import error, json_body, session_body, text_field
+from tui_engine.web.security import (
+    clear_session_cookie,
+    csrf_ok,
+    read_session_id,
+    set_session_cookie,
+)
+from tui_engine.web.sessions import Current, SessionManager, UnlockOutcome
+
+
+class AuthRoutes:
+    def __init__(self, manager: SessionManager) -> None:
+        self.m = manager
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/login", self.login),
+            web.get("/api/session", self.session),
+            web.post("/api/activity", self.activity),
+            web.post("/api/unlock", self.unlock),
+            web.post("/api/close", self.close),
+            web.post("/api/logout", self.logout),
+        ]
+
+    async def _current(self, request: web.Request) -> Current:
+        return await self.m.current(read_session_id(request))
+
+    def _body(self, cur: Current) -> web.Response:
+        return web.json_response(session_body(cur, self.m.settings, self.m.now()))
+
+    async def login(self, request: web.Request) -> web.Response:
+        # A JSON content type cannot be sent cross-site without a CORS preflight, which this
+        # server never grants: that is the login form's CSRF protection (no session yet).
+        if request.content_type != "application/json":
+            return error(415, "json-required")
+        body = await json_body(request)
+        username, password = text_field(body, "username"), text_field(body, "password")
+        user = await self.m.store.get_user(username)
+        if not await verify_secret_async(user.password_hash if user else None, password) or user is None:
+            audit.event("login_refused", user=username, remote=request.remote)
+            return error(401, "invalid-credentials")
+        old = await self._current(request)
+        if old.id_hash is not None and old.verdict.state in (SessionState.ACTIVE, SessionState.LOCKED):
+            await self.m.close(old.id_hash, "replaced-by-login", old.record.username if old.record else None)
+        session_id, record = await self.m.create(user.username, user.password_hash)
+        audit.event("login", session=record.id_hash, user=user.username, remote=request.remote)
+        response = web.json_response({"user": user.username, "csrf": record.csrf})
+        set_session_cookie(request, response, session_id)
+        return response
+
+    async def session(self, request: web.Request) -> web.Response:
+        return self._body(await self._current(request))
+
+    async def activity(self, request: web.Request) -> web.Response:
+        cur = await self._current(request)
+        if cur.record is not None and cur.verdict.state is SessionState.ACTIVE:
+            if not csrf_ok(request, cur.record.csrf):
+                return error(403, "csrf")
+            cur = await self.m.activity(cur)
+        return self._body(cur)
+
+    async def unlock(self, request: web.Request) -> web.Response:
+        cur = await self._current(request)
+        if cur.record is None or cur.verdict.state in (SessionState.NONE, SessionState.CLOSED):
+            return error(410, "closed")
+        if not csrf_ok(request, cur.record.csrf):
+            return error(403, "csrf")
+        password = text_field(await json_body(request), "password")
+        result = await self.m.unlock(cur, password)
+        max_failures = self.m.settings.max_unlock_failures
+        match result.outcome:
+            case UnlockOutcome.ACCEPTED:
+                response = web.json_response({"csrf": cur.record.csrf})
+                assert result.new_session_id is not None
+                set_session_cookie(request, response, result.new_session_id)
+                return response
+            case UnlockOutcome.NOT_LOCKED:
+                return web.json_response({"csrf": cur.record.csrf})
+            case UnlockOutcome.OTHER_USER:
+                return error(403, "access-not-permitted")
+            case UnlockOutcome.INVALID:
+                return error(401, "invalid-password", failures=result.failures, max=max_failures)
+            case _:
+                response = error(410, "closed")
+                clear_session_cookie(request, response)
+                return response
+
+    async def close(self, request: web.Request, reason: str = "cancel") -> web.Response:
+        """Anyone holding the session may close it, locked or not: no password."""
+        cur = await self._current(request)
+        if cur.record is not None and cur.id_hash is not None and cur.verdict.state is not SessionState.NONE:
+            if not csrf_ok(request, cur.record.csrf):
+                return error(403, "csrf")
+            await self.m.close(cur.id_hash, reason, cur.record.username)
+        response = web.json_response({"state": "closed"})
+        clear_session_cookie(request, response)
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        return await self.close(request, "logout")

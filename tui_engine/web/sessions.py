@@ -1,0 +1,274 @@
+"""The session authority: reads the store, lets :mod:`decide` (the idle core) decide, writes
+the outcome with a compare-and-set, and keeps one lazily re-armed timer per session.
+
+Enforcement happens in two places, so neither a sleeping machine nor a restart nor every
+tab being closed can keep a session open past its deadline:
+
+* **every request** evaluates the stored session at the request's arrival time first;
+* **a timer per session on each node** wakes at the next deadline (warn, lock, lifetime),
+  re-reads the store (activity on another node may have moved the anchor) and re-arms, or
+  locks. Like ``tui_engine.runtime.IdleTimer``, the handle is kept while it is due no later
+  than the new deadline, so a heartbeat never cancels/creates handles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from tui_engine.core import IdlePolicy
+from tui_engine.web import audit
+from tui_engine.web.decide import Action, SessionState, Verdict, decide, restart_after_progress
+from tui_engine.web.passwords import verify_secret_async
+from tui_engine.web.security import id_hash, new_csrf_token, new_session_id
+from tui_engine.web.settings import PortalSettings
+from tui_engine.web.store import SessionRecord, Store
+
+log = structlog.get_logger("tui_engine.web")
+
+WallClock = Callable[[], float]
+
+
+class UnlockOutcome(enum.Enum):
+    #: the owner's password (the verifier the session holds): unlocked, ID rotated.
+    ACCEPTED = "accepted"
+    #: a correct password of another user: refused, still locked.
+    OTHER_USER = "access-not-permitted"
+    #: a wrong password: refused, one failure counted.
+    INVALID = "invalid-password"
+    #: closed (failure limit reached now or before, lifetime over, or no such session).
+    CLOSED = "closed"
+    #: the session was not locked: nothing to do.
+    NOT_LOCKED = "not-locked"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UnlockResult:
+    outcome: UnlockOutcome
+    new_session_id: str | None = None
+    failures: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Current:
+    """A request's view of its session after enforcement."""
+
+    id_hash: str | None
+    verdict: Verdict
+    record: SessionRecord | None
+
+
+class SessionManager:
+    def __init__(self, store: Store, settings: PortalSettings, *, wall: WallClock = time.time) -> None:
+        self.store = store
+        self._wall = wall
+        self.apply_settings(settings)
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def apply_settings(self, settings: PortalSettings) -> None:
+        self.settings = settings
+        self.policy: IdlePolicy = settings.idle_policy()
+
+    def now(self) -> float:
+        return self._wall()
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Lock sessions whose deadline passed while the engine was down; arm the rest."""
+        self._loop = asyncio.get_running_loop()
+        await self.store.reset_progress()
+        await self.rescan()
+        self.spawn(self._sweep())
+
+    def sweep_interval(self) -> float:
+        """How often every open session is re-read even without requests or timers."""
+        return min(60.0, max(5.0, 4 * self.settings.heartbeat_interval))
+
+    async def _sweep(self) -> None:
+        """A safety net behind the per-session timers: adopts sessions created on another
+        node (Redis) whose node has gone, and catches deadlines a suspended host slept
+        through (``loop.time()`` is CLOCK_MONOTONIC, which stops during suspend on Linux)."""
+        while True:
+            await asyncio.sleep(self.sweep_interval())
+            try:
+                await self.rescan()
+            except Exception:  # a store hiccup must not end the sweep; the next one retries
+                log.exception("portal.sweep_failed")
+
+    async def rescan(self) -> None:
+        """Evaluate every open session now (after start, and after a policy change)."""
+        for record in await self.store.open_sessions():
+            await self._enforce(record.id_hash, record)
+
+    async def stop(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- evaluation -------------------------------------------------------------------
+    async def current(self, session_id: str | None) -> Current:
+        if session_id is None:
+            return Current(id_hash=None, verdict=Verdict(state=SessionState.NONE), record=None)
+        h = id_hash(session_id)
+        verdict, record = await self._enforce(h, await self.store.get_session(h))
+        return Current(id_hash=h, verdict=verdict, record=record)
+
+    async def _enforce(self, h: str, record: SessionRecord | None) -> tuple[Verdict, SessionRecord | None]:
+        """Decide at ``now``, write the lock/expiry if due, re-read, arm the timer."""
+        now = self.now()
+        verdict = decide(record, self.policy, self.settings.session_lifetime, now)
+        if record is not None and verdict.action is Action.LOCK:
+            if await self.store.lock_if_idle(h, record.anchor, now):
+                lateness = now - (record.anchor + self.policy.timeout)
+                audit.event("lock", session=h, user=record.username, lateness_ms=round(lateness * 1000, 1))
+            record = await self.store.get_session(h)
+            verdict = decide(record, self.policy, self.settings.session_lifetime, now)
+        elif record is not None and verdict.action is Action.EXPIRE:
+            if await self.store.close_session(h, "lifetime"):
+                audit.event("close", session=h, user=record.username, reason="lifetime")
+            record = await self.store.get_session(h)
+        if verdict.wake_at is not None:
+            self._arm(h, verdict.wake_at)
+        elif verdict.state in (SessionState.CLOSED, SessionState.NONE):
+            self._disarm(h)
+        return verdict, record
+
+    # -- the one timer per session ------------------------------------------------------
+    def _arm(self, h: str, wake_wall: float) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        when = loop.time() + max(0.0, wake_wall - self.now())
+        handle = self._timers.get(h)
+        if handle is not None and not handle.cancelled():
+            if handle.when() <= when:
+                return  # wakes early, re-reads, re-arms: no churn per heartbeat
+            handle.cancel()
+        self._timers[h] = loop.call_at(when, self._fire, h)
+
+    def _disarm(self, h: str) -> None:
+        handle = self._timers.pop(h, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, h: str) -> None:
+        self._timers.pop(h, None)
+        self.spawn(self._wake(h))
+
+    async def _wake(self, h: str) -> None:
+        verdict, _ = await self._enforce(h, await self.store.get_session(h))
+        if verdict.warn_at is not None and verdict.warn_at <= self.now():
+            log.info("portal.warn", session=h[:16], lock_at=verdict.lock_at)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def rearm_all(self) -> None:
+        """A policy change: deadlines are recomputed from the stored anchors at once."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self.spawn(self.rescan())
+
+    # -- operations ---------------------------------------------------------------------
+    async def create(self, username: str, verifier: str) -> tuple[str, SessionRecord]:
+        session_id = new_session_id()
+        now = self.now()
+        record = SessionRecord(
+            id_hash=id_hash(session_id), username=username, app=self.settings.app_name,
+            verifier=verifier, csrf=new_csrf_token(), created_at=now, anchor=now,
+        )
+        await self.store.create_session(record)
+        await self._enforce(record.id_hash, record)
+        return session_id, record
+
+    async def activity(self, cur: Current) -> Current:
+        """User activity (heartbeat, acknowledged warning, a request marked as activity)."""
+        if cur.id_hash is None or cur.record is None or cur.verdict.state is not SessionState.ACTIVE:
+            return cur
+        await self.store.touch(cur.id_hash, self.now(), cur.record.anchor)
+        verdict, record = await self._enforce(cur.id_hash, await self.store.get_session(cur.id_hash))
+        return Current(id_hash=cur.id_hash, verdict=verdict, record=record)
+
+    @asynccontextmanager
+    async def in_progress(self, h: str) -> AsyncIterator[None]:
+        """A request still running is progress: the session cannot lock meanwhile."""
+        await self.store.progress_started(h)
+        try:
+            yield
+        finally:
+            await asyncio.shield(self._progress_done(h))
+
+    async def _progress_done(self, h: str) -> None:
+        record = await self.store.get_session(h)
+        if record is None:
+            return
+        restart = None if record.locked else restart_after_progress(record, self.policy, self.now())
+        await self.store.progress_finished(h, restart)
+        await self._enforce(h, await self.store.get_session(h))
+
+    async def close(self, h: str, reason: str, username: str | None) -> bool:
+        closed = await self.store.close_session(h, reason)
+        self._disarm(h)
+        if closed:
+            audit.event("close", session=h, user=username, reason=reason)
+        return closed
+
+    async def rotate(self, h: str) -> str | None:
+        new_id = new_session_id()
+        if not await self.store.rotate(h, id_hash(new_id)):
+            return None
+        self._disarm(h)
+        return new_id
+
+    async def unlock(self, cur: Current, password: str) -> UnlockResult:
+        record, h = cur.record, cur.id_hash
+        if record is None or h is None or cur.verdict.state is SessionState.CLOSED:
+            return UnlockResult(outcome=UnlockOutcome.CLOSED)
+        if cur.verdict.state is not SessionState.LOCKED:
+            return UnlockResult(outcome=UnlockOutcome.NOT_LOCKED)
+        if await verify_secret_async(record.verifier, password):
+            return await self._accept_unlock(h, record)
+        if await self._belongs_to_other_user(record.username, password):
+            audit.event("unlock_refused", session=h, user=record.username, reason="access-not-permitted")
+            return UnlockResult(outcome=UnlockOutcome.OTHER_USER, failures=record.failures)
+        failures = await self.store.add_failure(h)
+        audit.event("unlock_refused", session=h, user=record.username, reason="invalid-password",
+                    failures=failures, max=self.settings.max_unlock_failures)
+        if failures >= self.settings.max_unlock_failures:
+            await self.close(h, "unlock-failures", record.username)
+            return UnlockResult(outcome=UnlockOutcome.CLOSED, failures=failures)
+        return UnlockResult(outcome=UnlockOutcome.INVALID, failures=failures)
+
+    async def _accept_unlock(self, h: str, record: SessionRecord) -> UnlockResult:
+        new_id = new_session_id()
+        if not await self.store.unlock_and_rotate(h, id_hash(new_id), self.now()):
+            # Raced with another tab's unlock or a close: report what the store now says.
+            again = await self.store.get_session(h)
+            closed = again is not None and again.closed
+            return UnlockResult(outcome=UnlockOutcome.CLOSED if closed else UnlockOutcome.NOT_LOCKED)
+        self._disarm(h)
+        new_h = id_hash(new_id)
+        audit.event("unlock_accepted", session=new_h, previous=h[:16], user=record.username)
+        await self._enforce(new_h, await self.store.get_session(new_h))
+        return UnlockResult(outcome=UnlockOutcome.ACCEPTED, new_session_id=new_id)
+
+    async def _belongs_to_other_user(self, owner: str, password: str) -> bool:
+        for user in await self.store.list_users():
+            if user.username != owner and await verify_secret_async(user.password_hash, password):
+                return True
+        return False

@@ -1,0 +1,76 @@
+"""The ``Store`` protocol: what the portal and ``tui-engine users`` need from persistence.
+
+Every session mutation that a lock decision depends on is a *conditional* write
+(compare-and-set on the values the decision was made from), so two engine processes
+sharing one store agree: the lock fires once, and activity seen by either node moves the
+deadline for both. The decisions themselves are made by the idle core (``sessions.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tui_engine.web.store.records import SessionRecord, UserRecord
+
+
+class UserExists(Exception):
+    """``create_user`` for a name that is already taken."""
+
+
+class Store(Protocol):
+    # -- users ------------------------------------------------------------------------
+    async def get_user(self, username: str) -> UserRecord | None: ...
+    async def list_users(self) -> list[UserRecord]: ...
+    async def create_user(self, user: UserRecord) -> None:
+        """Raise :class:`UserExists` if the name is taken."""
+        ...
+
+    async def set_password(self, username: str, password_hash: str, changed_at: float) -> bool: ...
+    async def set_pin(self, username: str, pin_hash: str) -> bool: ...
+
+    # -- sessions ---------------------------------------------------------------------
+    async def create_session(self, session: SessionRecord) -> None: ...
+    async def get_session(self, id_hash: str) -> SessionRecord | None: ...
+    async def open_sessions(self) -> list[SessionRecord]:
+        """Every session not closed (locked ones included)."""
+        ...
+
+    async def touch(self, id_hash: str, now: float, expected_anchor: float) -> bool:
+        """Activity: move ``anchor`` to ``now`` if the session is open, unlocked and its anchor
+        has not gone backwards since it was read (``>= expected_anchor``)."""
+        ...
+
+    async def progress_started(self, id_hash: str) -> None: ...
+    async def progress_finished(self, id_hash: str, restart_at: float | None) -> None:
+        """One running request ended; when none remain and ``restart_at`` is given, the silent
+        period restarts there (the deadline passed while the request held the lock off)."""
+        ...
+
+    async def lock_if_idle(self, id_hash: str, expected_anchor: float, now: float) -> bool:
+        """Lock atomically iff open, unlocked, no progress and ``anchor == expected_anchor``.
+
+        True only for the one caller whose write locked it."""
+        ...
+
+    async def unlock_and_rotate(self, id_hash: str, new_id_hash: str, now: float) -> bool:
+        """Locked → active under a new ID (the old ID stops working); failures reset."""
+        ...
+
+    async def rotate(self, id_hash: str, new_id_hash: str) -> bool: ...
+    async def add_failure(self, id_hash: str) -> int:
+        """Count one refused unlock; return the new count."""
+        ...
+
+    async def close_session(self, id_hash: str, reason: str) -> bool:
+        """Close for good; True if it was open before."""
+        ...
+
+    async def set_verifier(self, username: str, app: str, verifier: str) -> int:
+        """A password changed through ``app``: open sessions of ``app`` unlock with the new one."""
+        ...
+
+    async def reset_progress(self) -> None:
+        """On start of a single-node store: requests of a previous process are not running."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,229 @@
+"""The shared store for several web nodes: ``redis.asyncio`` with Lua scripts for every
+conditional write.
+
+A Lua script runs atomically on the Redis server, so the compare-and-set behind
+``lock_if_idle`` / ``touch`` / ``unlock_and_rotate`` is decided once for all nodes: when two
+engines' timers wake at the same deadline, exactly one script call sees ``locked == 0`` and
+locks; the other gets 0 and only re-reads. Times are wall-clock epoch seconds (see records.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from tui_engine.web.store.base import UserExists
+from tui_engine.web.store.records import SessionRecord, UserRecord
+
+_P = "tui:"
+_SESSIONS = _P + "sessions"  # set of open session hashes
+_USERS = _P + "users"
+
+_TOUCH = """
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return 0 end
+local v = redis.call('HMGET', k, 'locked', 'closed', 'anchor')
+if v[1] ~= '0' or v[2] ~= '0' or tonumber(v[3]) < tonumber(ARGV[2]) then return 0 end
+if tonumber(ARGV[1]) > tonumber(v[3]) then redis.call('HSET', k, 'anchor', ARGV[1]) end
+return 1
+"""
+
+_LOCK_IF_IDLE = """
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return 0 end
+local v = redis.call('HMGET', k, 'locked', 'closed', 'progress', 'anchor')
+if v[1] ~= '0' or v[2] ~= '0' or tonumber(v[3]) ~= 0 or tonumber(v[4]) ~= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', k, 'locked', '1', 'locked_at', ARGV[2])
+return 1
+"""
+
+_PROGRESS_FINISHED = """
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return 0 end
+local v = redis.call('HMGET', k, 'progress', 'locked', 'anchor')
+local p = tonumber(v[1])
+if p > 0 then redis.call('HSET', k, 'progress', tostring(p - 1)) end
+if p <= 1 and v[2] == '0' and ARGV[1] ~= '' and tonumber(ARGV[1]) > tonumber(v[3]) then
+  redis.call('HSET', k, 'anchor', ARGV[1])
+end
+return 1
+"""
+
+_ROTATE = """
+local old, new = KEYS[1], KEYS[2]
+if redis.call('EXISTS', old) == 0 then return 0 end
+local v = redis.call('HMGET', old, 'locked', 'closed')
+if v[2] ~= '0' then return 0 end
+if ARGV[1] == 'unlock' then
+  if v[1] ~= '1' then return 0 end
+  redis.call('HSET', old, 'locked', '0', 'locked_at', '', 'failures', '0', 'anchor', ARGV[2])
+end
+redis.call('HSET', old, 'id_hash', ARGV[3])
+redis.call('RENAME', old, new)
+redis.call('SREM', KEYS[3], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
+"""
+
+_CLOSE = """
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return 0 end
+if redis.call('HGET', k, 'closed') ~= '0' then return 0 end
+redis.call('HSET', k, 'closed', '1', 'close_reason', ARGV[1], 'progress', '0')
+redis.call('EXPIRE', k, 86400)  -- a closed session answers "closed" for a day, then "none"
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+def _skey(id_hash: str) -> str:
+    return f"{_P}s:{id_hash}"
+
+
+def _ukey(username: str) -> str:
+    return f"{_P}u:{username}"
+
+
+def _opt_float(v: str | None) -> float | None:
+    return float(v) if v else None
+
+
+def _session(h: dict[str, str]) -> SessionRecord:
+    return SessionRecord(
+        id_hash=h["id_hash"], username=h["username"], app=h["app"], verifier=h["verifier"],
+        csrf=h["csrf"], created_at=float(h["created_at"]), anchor=float(h["anchor"]),
+        locked=h["locked"] == "1", locked_at=_opt_float(h.get("locked_at")),
+        failures=int(h["failures"]), progress=int(h["progress"]), closed=h["closed"] == "1",
+        close_reason=h.get("close_reason") or None,
+    )
+
+
+def _user(h: dict[str, str]) -> UserRecord:
+    return UserRecord(
+        username=h["username"], password_hash=h["password_hash"],
+        password_changed_at=float(h["password_changed_at"]), pin_hash=h.get("pin_hash") or None,
+        created_at=float(h.get("created_at", "0")),
+    )
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        # redis-py types command results as ``Awaitable[T] | T`` (one class serves sync and
+        # async) and values as ``bytes | str`` even with decode_responses; ``Any`` here and
+        # explicit conversions below are clearer than a cast on every call.
+        self._r: Any = aioredis.Redis.from_url(url, decode_responses=True)
+        self._touch = self._r.register_script(_TOUCH)
+        self._lock = self._r.register_script(_LOCK_IF_IDLE)
+        self._pfin = self._r.register_script(_PROGRESS_FINISHED)
+        self._rotate = self._r.register_script(_ROTATE)
+        self._close = self._r.register_script(_CLOSE)
+
+    async def _int(self, script: Any, keys: list[str], args: list[object]) -> int:
+        return int(await script(keys=keys, args=args))
+
+    # -- users ------------------------------------------------------------------------
+    async def get_user(self, username: str) -> UserRecord | None:
+        h: dict[str, str] = await self._r.hgetall(_ukey(username))
+        return _user(h) if h else None
+
+    async def list_users(self) -> list[UserRecord]:
+        names: set[str] = await self._r.smembers(_USERS)
+        users = [await self.get_user(n) for n in sorted(names)]
+        return [u for u in users if u is not None]
+
+    async def create_user(self, user: UserRecord) -> None:
+        if not await self._r.hsetnx(_ukey(user.username), "username", user.username):
+            raise UserExists(user.username)
+        mapping = {
+            "password_hash": user.password_hash, "password_changed_at": repr(user.password_changed_at),
+            "pin_hash": user.pin_hash or "", "created_at": repr(user.created_at),
+        }
+        await self._r.hset(_ukey(user.username), mapping=mapping)
+        await self._r.sadd(_USERS, user.username)
+
+    async def set_password(self, username: str, password_hash: str, changed_at: float) -> bool:
+        if not await self._r.exists(_ukey(username)):
+            return False
+        mapping = {"password_hash": password_hash, "password_changed_at": repr(changed_at)}
+        await self._r.hset(_ukey(username), mapping=mapping)
+        return True
+
+    async def set_pin(self, username: str, pin_hash: str) -> bool:
+        if not await self._r.exists(_ukey(username)):
+            return False
+        await self._r.hset(_ukey(username), "pin_hash", pin_hash)
+        return True
+
+    # -- sessions ---------------------------------------------------------------------
+    async def create_session(self, session: SessionRecord) -> None:
+        s = session
+        mapping = {
+            "id_hash": s.id_hash, "username": s.username, "app": s.app, "verifier": s.verifier,
+            "csrf": s.csrf, "created_at": repr(s.created_at), "anchor": repr(s.anchor),
+            "locked": "1" if s.locked else "0", "locked_at": "" if s.locked_at is None else repr(s.locked_at),
+            "failures": str(s.failures), "progress": str(s.progress), "closed": "1" if s.closed else "0",
+            "close_reason": s.close_reason or "",
+        }
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(_skey(s.id_hash), mapping=mapping)
+            pipe.sadd(_SESSIONS, s.id_hash)
+            await pipe.execute()
+
+    async def get_session(self, id_hash: str) -> SessionRecord | None:
+        h: dict[str, str] = await self._r.hgetall(_skey(id_hash))
+        return _session(h) if h else None
+
+    async def open_sessions(self) -> list[SessionRecord]:
+        hashes: set[str] = await self._r.smembers(_SESSIONS)
+        found = [await self.get_session(h) for h in hashes]
+        return [s for s in found if s is not None and not s.closed]
+
+    async def touch(self, id_hash: str, now: float, expected_anchor: float) -> bool:
+        return await self._int(self._touch, [_skey(id_hash)], [repr(now), repr(expected_anchor)]) == 1
+
+    async def progress_started(self, id_hash: str) -> None:
+        if await self._r.exists(_skey(id_hash)):
+            await self._r.hincrby(_skey(id_hash), "progress", 1)
+
+    async def progress_finished(self, id_hash: str, restart_at: float | None) -> None:
+        arg = "" if restart_at is None else repr(restart_at)
+        await self._int(self._pfin, [_skey(id_hash)], [arg])
+
+    async def lock_if_idle(self, id_hash: str, expected_anchor: float, now: float) -> bool:
+        return await self._int(self._lock, [_skey(id_hash)], [repr(expected_anchor), repr(now)]) == 1
+
+    async def _do_rotate(self, mode: str, id_hash: str, new_id_hash: str, now: float) -> bool:
+        keys = [_skey(id_hash), _skey(new_id_hash), _SESSIONS]
+        return await self._int(self._rotate, keys, [mode, repr(now), new_id_hash, id_hash]) == 1
+
+    async def unlock_and_rotate(self, id_hash: str, new_id_hash: str, now: float) -> bool:
+        return await self._do_rotate("unlock", id_hash, new_id_hash, now)
+
+    async def rotate(self, id_hash: str, new_id_hash: str) -> bool:
+        return await self._do_rotate("rotate", id_hash, new_id_hash, 0.0)
+
+    async def add_failure(self, id_hash: str) -> int:
+        if not await self._r.exists(_skey(id_hash)):
+            return 0
+        return int(await self._r.hincrby(_skey(id_hash), "failures", 1))
+
+    async def close_session(self, id_hash: str, reason: str) -> bool:
+        return await self._int(self._close, [_skey(id_hash), _SESSIONS], [reason, id_hash]) == 1
+
+    async def set_verifier(self, username: str, app: str, verifier: str) -> int:
+        n = 0
+        for s in await self.open_sessions():
+            if s.username == username and s.app == app:
+                await self._r.hset(_skey(s.id_hash), "verifier", verifier)
+                n += 1
+        return n
+
+    async def reset_progress(self) -> None:
+        """Not done for Redis: other nodes' requests may really be running."""
+
+    async def aclose(self) -> None:
+        await self._r.aclose()
