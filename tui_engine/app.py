@@ -65,9 +65,11 @@ class Component(Protocol):
         """Live reload: take the new settings without dropping sessions."""
 
 
-def build_components(config: EngineConfig) -> list[Component]:
-    """The engine's components, in start order (stopped in reverse). The lead adds them here."""
-    return []
+def build_components(engine: Engine) -> list[Component]:
+    """The engine's components, in start order (stopped in reverse): see ``tui_engine.wiring``."""
+    from tui_engine.wiring import build_components as build  # above tui and web: imported late
+
+    return build(engine)
 
 
 # -- dialplans ---------------------------------------------------------------------------------
@@ -151,7 +153,7 @@ class Engine:
         #: reload when the config file changes (SIGHUP always reloads).
         self.watch = watch
         self.metrics = Metrics()
-        self.components: list[Component] = build_components(config) if components is None else components
+        self.components: list[Component] = build_components(self) if components is None else components
         self.http_app = web.Application()
         #: bumped on every applied reload (shown by /healthz).
         self.generation = 0
@@ -242,20 +244,24 @@ class Engine:
                     issues=[i.as_dict() for i in exc.issues],
                 )
                 return False
-            changes = config_changes(self.config, new)
-            self.config = new
-            self.generation += 1
-            for component in self._started:
-                self._apply(component, new)
-            restart = sorted(k for k in changes if k.startswith(RESTART_REQUIRED))
-            log.info(
-                "config.reloaded",
-                trigger=trigger,
-                generation=self.generation,
-                changes={k: list(v) for k, v in changes.items()},
-                restart_required=restart,
-            )
+            self.apply_config(new, trigger=trigger)
             return True
+
+    def apply_config(self, new: EngineConfig, *, trigger: str) -> None:
+        """Make ``new`` the running configuration and hand it to every started component."""
+        changes = config_changes(self.config, new)
+        self.config = new
+        self.generation += 1
+        for component in self._started:
+            self._apply(component, new)
+        restart = sorted(k for k in changes if k.startswith(RESTART_REQUIRED))
+        log.info(
+            "config.reloaded",
+            trigger=trigger,
+            generation=self.generation,
+            changes={k: list(v) for k, v in changes.items()},
+            restart_required=restart,
+        )
 
     def _apply(self, component: Component, config: EngineConfig) -> None:
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from aiosipua.sdp import parse_sdp
+from hypothesis import given
+from hypothesis import strategies as st
 from media_helpers import offer
 
 from tui_engine.media.errors import NoCommonCodec, SdpError
@@ -107,3 +109,23 @@ def test_other_streams_are_rejected_in_place_and_timing_copied() -> None:
 def test_ipv6_local_address() -> None:
     answer = negotiate(offer(5004), local_ip="::1", local_port=30000, session_id=1)
     assert "c=IN IP6 ::1\r\n" in answer.sdp
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=200), st.characters(min_codepoint=32, max_codepoint=126)
+        ),
+        max_size=4,
+    )
+)
+def test_a_mangled_offer_is_answered_or_refused_with_488_never_crashes(edits: list[tuple[int, str]]) -> None:
+    text = list(offer(5004))
+    for position, char in edits:
+        text[position % len(text)] = char
+    try:
+        answer = _answer("".join(text))
+    except NoCommonCodec as refused:
+        assert refused.status == 488
+    else:
+        assert answer.codec in ("PCMU", "PCMA")

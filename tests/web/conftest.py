@@ -45,8 +45,10 @@ def settings(tmp_path: Path) -> PortalSettings:
 async def make_node() -> AsyncIterator[NodeFactory]:
     nodes: list[Node] = []
 
-    async def make(settings: PortalSettings, *, users: bool = True, first_run: bool = False) -> Node:
-        component = WebComponent(settings, console(), first_run=first_run)
+    async def make(
+        settings: PortalSettings, *, users: bool = True, first_run: bool = False, metrics: object = None
+    ) -> Node:
+        component = WebComponent(settings, console(), metrics, first_run=first_run)
         if users:
             for name, password in PASSWORDS.items():
                 if await component.store.get_user(name) is None:

@@ -132,3 +132,26 @@ async def test_invalid_option_value_is_refused_with_a_message(browser: Browser) 
         "PUT", "/api/applications/phone/options", {"section": "tui", "option": "nope", "value": 1}
     )
     assert status == 400 and "nope" in body["message"]
+
+
+class LatenessRecorder:
+    """A hand-written metrics sink (the runtime's LatenessSink protocol)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, float]] = []
+
+    def observe_lateness(self, kind: str, seconds: float) -> None:
+        self.seen.append((kind, seconds))
+
+
+async def test_the_lock_reports_its_lateness_to_metrics(
+    make_node: NodeFactory, settings: PortalSettings, http: object
+) -> None:
+    recorder = LatenessRecorder()
+    node = await make_node(settings, metrics=recorder)
+    browser = Browser(http, node)  # type: ignore[arg-type]
+    await browser.login()
+    await browser.wait_state("locked")
+    assert len(recorder.seen) == 1
+    kind, lateness = recorder.seen[0]
+    assert kind == "lock" and lateness >= 0.0  # never before the deadline

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
+import socket
+import ssl
+import subprocess
+from pathlib import Path
 
+import aiohttp
+import pytest
+from aiohttp import web
 from structlog.testing import capture_logs
-from web_helpers import PASSWORDS, Browser, NodeFactory
+from web_helpers import PASSWORDS, Browser, NodeFactory, console
 
-from tui_engine.web import PortalSettings
-from tui_engine.web.security import id_hash
+from tui_engine.testing import free_port
+from tui_engine.web import PortalSettings, WebComponent
+from tui_engine.web.security import TLS_COOKIE, id_hash
+from tui_engine.web.users import add_user
 
 
 async def test_cookie_is_httponly_samesite_strict_and_rotated_at_login(browser: Browser) -> None:
@@ -124,3 +134,49 @@ async def test_pages_carry_security_headers(browser: Browser) -> None:
         assert resp.headers["X-Frame-Options"] == "DENY"
     async with browser.http.get(browser.node.url + "/static/../component.py") as resp:
         assert resp.status == 404
+
+
+@pytest.fixture
+def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
+    """A throw-away self-signed certificate and key made with the openssl CLI."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+async def test_over_tls_the_cookie_is_secure_and_host_prefixed(
+    tls_cert: tuple[Path, Path], settings: PortalSettings, http: aiohttp.ClientSession
+) -> None:
+    cert, key = tls_cert
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    component = WebComponent(settings, console(), first_run=False)
+    await add_user(component.store, "alice", PASSWORDS["alice"], via="portal")
+    app = web.Application()
+    component.setup_http(app)
+    port = free_port(socket.SOCK_STREAM)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await component.start()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ctx).start()
+    try:
+        client_ctx = ssl.create_default_context(cafile=str(cert))
+        client_ctx.check_hostname = False
+        body = {"username": "alice", "password": PASSWORDS["alice"]}
+        async with http.post(f"https://127.0.0.1:{port}/api/login", json=body, ssl=client_ctx) as resp:
+            assert resp.status == 200
+            raw = resp.headers["Set-Cookie"]
+        assert raw.startswith(f"{TLS_COOKIE}=")
+        flags = {part.strip().lower() for part in raw.split(";")[1:]}
+        assert {"secure", "httponly", "samesite=strict", "path=/"} <= flags
+        assert not any(f.startswith("domain") for f in flags)  # __Host- forbids a Domain
+    finally:
+        await runner.cleanup()
+        await component.stop()

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 def test_a_skewed_page_clock_changes_nothing(
     page: Page, portal_factory: PortalFactory, skew_seconds: float
 ) -> None:
-    portal = portal_factory(inactivity_timeout="3s", warning="1s")
+    portal = portal_factory(inactivity_timeout="4s", warning="2s")
     page.clock.install(time=time.time() + skew_seconds)
     login(page, portal.url)
 

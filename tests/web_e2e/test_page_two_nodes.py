@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from .conftest import PortalFactory
-from .helpers import lock_dialog, login, server_session, unlock, wait_locked
+from .helpers import keep_moving, lock_dialog, login, server_session, unlock, wait_locked
 
 pytestmark = pytest.mark.e2e
 
@@ -16,8 +16,10 @@ pytestmark = pytest.mark.e2e
 def test_two_nodes_on_one_redis_agree_on_lock_and_unlock(
     page: Page, context: BrowserContext, portal_factory: PortalFactory, redis_url: str
 ) -> None:
-    node_a = portal_factory(inactivity_timeout="3s", warning="0", store=redis_url)
-    node_b = portal_factory(inactivity_timeout="3s", warning="0", store=redis_url)
+    # heartbeat 1 s: tab B polls node B every second (no BroadcastChannel across origins).
+    options = {"inactivity_timeout": "3s", "warning": "0", "heartbeat_interval": "1s", "store": redis_url}
+    node_a = portal_factory(**options)
+    node_b = portal_factory(**options)
     login(page, node_a.url)
     tab_b = context.new_page()
     tab_b.goto(node_b.url)  # same cookie, other node: the session is already there
@@ -33,7 +35,13 @@ def test_two_nodes_on_one_redis_agree_on_lock_and_unlock(
     unlock(page, "pw")  # through node A
     expect(page.get_by_role("heading", name="Live calls")).to_be_visible()
 
-    # Node B's page learns it from node B (status poll), and its unsaved input is back.
-    expect(tab_b.get_by_label("Scratch notes")).to_have_value("typed on node B", timeout=30000)
+    # Node B's page learns it from node B (status poll), and its unsaved input is back. The user
+    # keeps working in tab A meanwhile, or the session would simply lock again after 3 s.
+    notes_b = tab_b.get_by_label("Scratch notes")
+    for _ in range(40):
+        if notes_b.count() == 1:
+            break
+        keep_moving(page, 0.5)
+    expect(notes_b).to_have_value("typed on node B")
     expect(lock_dialog(tab_b)).to_have_count(0)
     assert server_session(tab_b, node_b.url)["state"] == "active"

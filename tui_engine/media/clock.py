@@ -41,7 +41,8 @@ class MediaClock:
         loop: asyncio.AbstractEventLoop | None = None,
         on_lateness: Callable[[float], None] | None = None,
     ) -> None:
-        self._loop = loop
+        self._fixed_loop = loop  # None: the running loop at each start (an engine may outlive a loop)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._streams: dict[ClockedStream, int] = {}  # stream → index of the last tick it was served
         self._handle: asyncio.TimerHandle | None = None
         self._start = 0.0
@@ -69,7 +70,7 @@ class MediaClock:
             self._streams[stream] = self._ticking
             return
         if self._handle is None:
-            loop = self._get_loop()
+            loop = self._loop = self._fixed_loop or asyncio.get_running_loop()
             self._start, self._next = loop.time(), 0
             self._streams[stream] = -1
             self._handle = loop.call_at(self._start, self._tick)
@@ -90,13 +91,9 @@ class MediaClock:
             self._handle.cancel()
             self._handle = None
 
-    def _get_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        return self._loop
-
     def _tick(self) -> None:
-        loop = self._get_loop()
+        loop = self._loop
+        assert loop is not None  # set when the timer was armed
         now = loop.time()
         deadline = self._start + self._next * PERIOD
         self._observe(now - deadline)

@@ -27,11 +27,11 @@ class NoCommonCodec(RemoteError):
         super().__init__(message, status=488)
 
 
-class SdpError(RemoteError):
-    """The SDP offer cannot be parsed or has no audio stream: answer 488 too."""
+class SdpError(NoCommonCodec):
+    """The SDP offer cannot be parsed, is empty (no delayed-offer support) or has no audio stream.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=488)
+    A subclass of ``NoCommonCodec`` so one ``except NoCommonCodec`` answers every unusable offer with 488.
+    """
 
 
 class PortsExhausted(LocalError):

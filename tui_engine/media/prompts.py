@@ -22,9 +22,12 @@ FRAME_SECONDS = 0.02
 SILENCE: MappingProxyType[str, int] = MappingProxyType({"PCMU": 0xFF, "PCMA": 0xD5})
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Prompt:
-    """A prompt ready to send: ``frames[codec]`` is a tuple of 160-byte payloads."""
+    """A prompt ready to send: ``frames[codec]`` is a tuple of 160-byte payloads.
+
+    Compared and hashed by identity: the cache hands out one object per file version.
+    """
 
     path: Path
     duration: float  #: seconds, of the audio as sent (whole frames)

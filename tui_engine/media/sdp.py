@@ -169,8 +169,12 @@ def _remote_address(offer: SdpMessage, media: MediaDescription) -> tuple[str, in
     return connection.address.split("/")[0], media.port  # drop a multicast TTL suffix
 
 
-def _address_type(ip: str) -> str:
-    return "IP6" if ipaddress.ip_address(ip).version == 6 else "IP4"
+def _address_type(address: str) -> str:
+    """``IP6`` for an IPv6 literal, else ``IP4`` (RFC 4566 §5.7 also allows a host name there)."""
+    try:
+        return "IP6" if ipaddress.ip_address(address).version == 6 else "IP4"
+    except ValueError:
+        return "IP4"
 
 
 def _answer_text(

@@ -16,6 +16,8 @@ from typing import Literal
 
 from tui_engine.media.errors import PromptError
 
+__all__ = ["Encoding", "PromptError", "WavAudio", "parse_wav", "read_wav"]
+
 Encoding = Literal["ulaw", "alaw", "pcm16"]
 
 _FORMAT_PCM = 1

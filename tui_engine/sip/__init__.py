@@ -16,7 +16,8 @@ gaps, the ones that matter to a phone menu being:
 9. and 10. concern aiortp (RTP), not this package.
 
 So the behaviour here is our own, written sans-I/O after h11: :mod:`.transaction` (RFC 3261 §17,
-RFC 6026), :mod:`.dialog` (§12), :mod:`.call` and :mod:`.endpoint` (the UAS core, §13-§15),
+RFC 6026), :mod:`.dialog` (§12), :mod:`.call`, :mod:`.uas`, :mod:`.in_dialog` and :mod:`.endpoint` (the UAS
+core, §8.2, §13-§15),
 with every timer an absolute deadline in one heap (:mod:`.scheduler`). Only :mod:`.transport`
 touches sockets and :mod:`.server` is the thin asyncio driver with one timer per endpoint.
 """

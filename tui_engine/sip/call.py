@@ -39,6 +39,20 @@ class CallState(enum.Enum):
     ENDED = "ended"  #: gone from the call table
 
 
+_UNANSWERED = frozenset({CallState.OFFERED, CallState.RINGING})
+
+#: The one table of which application action is legal in which call state; any other pair
+#: raises ``SipStateError`` and changes nothing (after h11's "Rule 1"). ``hang up`` on an
+#: ending or ended call is a no-op handled before this table is consulted.
+ACTION_STATES: dict[str, frozenset[CallState]] = {
+    "ring": _UNANSWERED,
+    "answer": _UNANSWERED,
+    "reject": _UNANSWERED,  # also redirect (3xx)
+    "hang up": _UNANSWERED | {CallState.ANSWERED, CallState.CONFIRMED},  # before answer: 480
+    "transfer": frozenset({CallState.CONFIRMED}),
+}
+
+
 class CallHandler(Protocol):
     """The application side; every method is called on the event loop and must not block."""
 

@@ -6,7 +6,9 @@ and arms a single timer at :meth:`SipEndpoint.next_deadline`. Tests drive it the
 a ``FakeClock`` and a fake sender.
 
 Application actions (``ServerCall.answer()`` and friends) carry no ``now``: the endpoint reads
-its injected :class:`~tui_engine.core.clock.Clock`, which is ``FakeClock`` in tests.
+its injected :class:`~tui_engine.core.clock.Clock`, which is ``FakeClock`` in tests. Those
+actions and the call clean-up live in :mod:`tui_engine.sip.uas`; in-dialog requests in
+:mod:`tui_engine.sip.in_dialog`; this module receives, validates and routes.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from tui_engine.sip.uas import RETRY_AFTER, Sender, SipStateError, UasCore
 __all__ = ["Sender", "SipEndpoint", "SipStateError"]
 
 log = structlog.get_logger("tui_engine.sip")
+
 
 class SipEndpoint(UasCore):
     """All signalling of one listening address; see the module docstring."""

@@ -96,14 +96,13 @@ class ServerTx:
 class InviteServerTx(ServerTx):
     """§17.2.1: provisional → final; non-2xx resent on Timer G until ACK or Timer H."""
 
-    __slots__ = ("_give_up", "_interval", "on_ack_timeout")
+    __slots__ = ("_give_up", "_interval")
 
     def __init__(self, env: TxEnv, key: tuple[str, str], reply_addr: Addr, transport: str) -> None:
         super().__init__(env, key, reply_addr, transport)
         self.state = TxState.PROCEEDING
         self._interval = env.timers.t1
         self._give_up = 0.0
-        self.on_ack_timeout: Callable[[], None] | None = None
 
     def respond(self, data: bytes, status: int, now: float) -> None:
         """Send a response; its class decides the next state (§17.2.1 figure 7, RFC 6026 figure 5)."""
@@ -137,8 +136,6 @@ class InviteServerTx(ServerTx):
         if self.state is TxState.COMPLETED:
             if now >= self._give_up:
                 log.info("sip.ack_timeout", transaction="invite-server", branch=self.key[0])
-                if self.on_ack_timeout is not None:
-                    self.on_ack_timeout()
                 self._terminate()
                 return
             self.retransmission()  # Timer G

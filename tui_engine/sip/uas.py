@@ -17,7 +17,7 @@ import structlog
 
 from tui_engine.core.clock import Clock
 from tui_engine.core.errors import LocalError
-from tui_engine.sip.call import CallHandler, CallState, EndReason, ServerCall
+from tui_engine.sip.call import ACTION_STATES, CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.dialog import uri_address
 from tui_engine.sip.message import ACCEPT, Addr, Incoming, build_response, capability_headers, new_tag
 from tui_engine.sip.scheduler import DeadlineHeap
@@ -110,19 +110,19 @@ class UasCore:
     # ----- call actions (from ServerCall) -----
 
     @contextmanager
-    def _acting(self, call: ServerCall, allowed: tuple[CallState, ...], what: str) -> Iterator[float]:
-        if call.state not in allowed:
+    def _acting(self, call: ServerCall, what: str) -> Iterator[float]:
+        if call.state not in ACTION_STATES[what]:
             raise SipStateError(f"cannot {what} a call in state {call.state.value}")
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):
             yield self.clock.now()
 
     def call_ringing(self, call: ServerCall) -> None:
-        with self._acting(call, (CallState.OFFERED, CallState.RINGING), "ring") as now:
+        with self._acting(call, "ring") as now:
             call.state = CallState.RINGING
             self.respond_invite(call, 180, "", None, now)
 
     def call_answer(self, call: ServerCall, sdp: str) -> None:
-        with self._acting(call, (CallState.OFFERED, CallState.RINGING), "answer") as now:
+        with self._acting(call, "answer") as now:
             body = sdp.encode()
             data = build_response(
                 call.invite.msg, 200, to_tag=call.local_tag, body=body, content_type="application/sdp",
@@ -136,14 +136,14 @@ class UasCore:
     def call_reject(self, call: ServerCall, status: int, reason: str, headers: dict[str, str] | None) -> None:
         if not 300 <= status <= 699:
             raise SipStateError(f"reject needs a 3xx-6xx status, got {status}")
-        with self._acting(call, (CallState.OFFERED, CallState.RINGING), "reject"):
+        with self._acting(call, "reject"):
             log.info("sip.rejected", status=status, reason="application")
             self.final(call, status, reason, headers, EndReason.REJECTED)
 
     def call_hangup(self, call: ServerCall) -> None:
         if call.state in (CallState.ENDING, CallState.ENDED):
             return
-        with self._acting(call, tuple(CallState), "hang up") as now:
+        with self._acting(call, "hang up") as now:
             if call.state in (CallState.OFFERED, CallState.RINGING):
                 self.final(call, 480, "", None, EndReason.LOCAL_HANGUP)
             elif call.state is CallState.ANSWERED:
@@ -152,7 +152,7 @@ class UasCore:
                 self.send_bye(call, EndReason.LOCAL_HANGUP, now)
 
     def call_refer(self, call: ServerCall, target_uri: str) -> None:
-        with self._acting(call, (CallState.CONFIRMED,), "transfer") as now:
+        with self._acting(call, "transfer") as now:
             def final(status: int) -> None:
                 call.open_client_txs -= 1
                 call.refer_pending = 200 <= status < 300

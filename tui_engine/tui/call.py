@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from tui_engine.media.engine import MediaSession
+from tui_engine.media.errors import DtmfError
 from tui_engine.media.prompts import PromptCache
 from tui_engine.menus import (
     Action,
@@ -47,6 +48,10 @@ class Observer:
     def lateness(self, kind: str, seconds: float) -> None: ...
 
     def digit(self, method: str) -> None: ...
+
+    def started(self) -> None: ...
+
+    def ended(self, reason: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -94,6 +99,8 @@ class CallSession:
         self._done = False
         self._ctx = contextvars.copy_context()
         media.on_digit = self._on_digit
+        if defaults.inband_dtmf:
+            media.enable_inband(True)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -114,6 +121,7 @@ class CallSession:
 
     def update_defaults(self, defaults: MenuDefaults) -> None:
         if not self._done:
+            self.media.enable_inband(defaults.inband_dtmf)
             self._run(self.runner.update_defaults(defaults, self._loop.time()))
 
     def seconds_left(self) -> float | None:
@@ -130,8 +138,12 @@ class CallSession:
 
     def info_digit(self, content_type: str, body: bytes) -> None:
         """A SIP INFO carrying a digit (RFC 2976 + application/dtmf-relay)."""
-        if not self._done:
+        if self._done:
+            return
+        try:
             self.media.info_digit(content_type, body)
+        except DtmfError as exc:  # the INFO itself was answered 200 by the SIP layer
+            log.warning("dtmf.info_rejected", content_type=content_type, why=str(exc))
 
     def _on_prompt_done(self, completed: bool) -> None:
         if self._done or not self._playing:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import structlog
 
+from tui_engine.config import EngineConfig
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec
-from tui_engine.menus import DialplanSet, MenuDefaults, load_dialplans
+from tui_engine.menus import DialplanSet, load_dialplans
 from tui_engine.sip import EndReason, ServerCall, SipServer
 from tui_engine.tui.call import CallInfo, CallSession, Observer, PinVerifier
+from tui_engine.tui.settings import TuiSettings, tui_settings
 
 log = structlog.get_logger("tui_engine.tui")
 
@@ -35,35 +36,6 @@ async def _no_pins(mailbox: str, pin: str) -> bool:
     return False
 
 
-class TuiSettings:
-    """What the component needs from the configuration, settled once per (re)load."""
-
-    def __init__(
-        self,
-        *,
-        sip_host: str,
-        sip_port: int,
-        media_host: str,
-        rtp_ports: tuple[int, int],
-        max_calls: int,
-        trusted: list[str],
-        send_silence: bool,
-        dialplan_dir: Path,
-        default_dialplan: str,
-        defaults: MenuDefaults,
-    ) -> None:
-        self.sip_host = sip_host
-        self.sip_port = sip_port
-        self.media_host = media_host
-        self.rtp_ports = rtp_ports
-        self.max_calls = max_calls
-        self.trusted = trusted
-        self.send_silence = send_silence
-        self.dialplan_dir = dialplan_dir
-        self.default_dialplan = default_dialplan
-        self.defaults = defaults
-
-
 class TuiComponent:
     """Owns the SIP server, the media engine and every live :class:`CallSession`."""
 
@@ -78,7 +50,9 @@ class TuiComponent:
         self.settings = settings
         self._observer = observer or Observer()
         self._verify_pin = verify_pin
-        self._dialplans: DialplanSet = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
+        self._dialplans: DialplanSet = load_dialplans(
+            settings.dialplan_dir, default=settings.default_dialplan
+        )
         self._sessions: dict[str, CallSession] = {}
         self._infos: dict[str, CallInfo] = {}
         self._setup: dict[str, asyncio.Task[None]] = {}
@@ -94,11 +68,18 @@ class TuiComponent:
     async def start(self, engine: Any = None) -> None:
         s = self.settings
         self._loop = asyncio.get_running_loop()
-        self._media = MediaEngine(host=s.media_host, port_range=s.rtp_ports, send_silence=s.send_silence)
+        self._media = MediaEngine(
+            host=s.sip_host,
+            port_range=s.rtp_ports,
+            send_silence=s.send_silence,
+            media_address=s.media_host or None,
+        )
         for plan in self._dialplans.values():  # convert every prompt once, up front
             for path in plan.prompt_paths():
                 self._media.prompts.load(path)
-        self._sip = SipServer(self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=s.trusted)
+        self._sip = SipServer(
+            self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted)
+        )
         await self._sip.start()
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
 
@@ -113,13 +94,18 @@ class TuiComponent:
         if self._media is not None:
             await self._media.close()
 
+    def apply_config(self, config: EngineConfig) -> None:
+        settings = tui_settings(config)
+        if settings is not None:
+            self.apply(settings)
+
     def apply(self, settings: TuiSettings) -> None:
         """A reload: limits and menu defaults apply to calls already running; dialplans to new calls."""
         old = self.settings
         self.settings = settings
         self._dialplans = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
         if self._sip is not None:
-            self._sip.update_limits(max_calls=settings.max_calls, trusted=settings.trusted)
+            self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
         if settings.defaults != old.defaults:
             for session in self._sessions.values():
                 session.update_defaults(settings.defaults)
@@ -163,6 +149,7 @@ class TuiComponent:
             started_wall=time.time(),
         )
         self._infos[call.call_id] = info
+        self._observer.started()
         structlog.contextvars.bind_contextvars(call_id=call.call_id)
         log.info("call.started", caller=info.caller, dialplan=plan.name, source=call.remote_addr[0])
         self._setup[call.call_id] = self._loop.create_task(self._answer(call, info))
@@ -215,7 +202,13 @@ class TuiComponent:
         session = self._sessions.get(call.call_id)
         if session is None:
             return None
-        return session.media.reoffer(sdp) if sdp else session.media.answer_sdp
+        if not sdp:
+            return session.media.answer_sdp
+        try:
+            return session.media.reoffer(sdp)
+        except NoCommonCodec as exc:
+            log.info("call.reoffer_refused", why=str(exc))
+            return None  # the SIP layer answers 488; the session stays as it was
 
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
         task = self._setup.pop(call.call_id, None)
@@ -252,10 +245,5 @@ class TuiComponent:
                 "ended_at": time.time(),
             }
         )
-        self._observer_ended(why)
+        self._observer.ended(why)
         structlog.contextvars.unbind_contextvars("call_id")
-
-    def _observer_ended(self, reason: str) -> None:
-        ended = getattr(self._observer, "ended", None)
-        if ended is not None:
-            ended(reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import structlog
@@ -46,7 +47,10 @@ class WebComponent:
         self.console = console
         self.metrics = metrics
         self.store = store or open_store(settings.store, settings.data_dir)
-        self.sessions = SessionManager(self.store, settings, **({"wall": wall} if wall else {}))
+        # A metrics object with ``observe_lateness(kind, seconds)`` (the runtime's LatenessSink)
+        # also receives how late each lock was written after its deadline.
+        sink = metrics if hasattr(metrics, "observe_lateness") else None
+        self.sessions = SessionManager(self.store, settings, wall=wall or time.time, sink=sink)
         self._first_run = first_run
         self.url: str | None = None
 

@@ -19,7 +19,8 @@ from tui_engine.web.security import (
     read_session_id,
     set_session_cookie,
 )
-from tui_engine.web.sessions import Current, SessionManager, UnlockOutcome
+from tui_engine.web.sessions import Current, SessionManager
+from tui_engine.web.unlock import UnlockOutcome, unlock
 
 
 class AuthRoutes:
@@ -80,7 +81,7 @@ class AuthRoutes:
         if not csrf_ok(request, cur.record.csrf):
             return error(403, "csrf")
         password = text_field(await json_body(request), "password")
-        result = await self.m.unlock(cur, password)
+        result = await unlock(self.m, cur, password)
         max_failures = self.m.settings.max_unlock_failures
         match result.outcome:
             case UnlockOutcome.ACCEPTED:

@@ -14,7 +14,6 @@ tab being closed can keep a session open past its deadline:
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -24,36 +23,17 @@ from typing import Any
 import structlog
 
 from tui_engine.core import IdlePolicy
+from tui_engine.runtime import LatenessSink
 from tui_engine.web import audit
 from tui_engine.web.decide import Action, SessionState, Verdict, decide, restart_after_progress
-from tui_engine.web.passwords import verify_secret_async
-from tui_engine.web.security import id_hash, new_csrf_token, new_session_id
+from tui_engine.web.security import id_hash, log_id, new_csrf_token, new_session_id
 from tui_engine.web.settings import PortalSettings
 from tui_engine.web.store import SessionRecord, Store
 
 log = structlog.get_logger("tui_engine.web")
 
 WallClock = Callable[[], float]
-
-
-class UnlockOutcome(enum.Enum):
-    #: the owner's password (the verifier the session holds): unlocked, ID rotated.
-    ACCEPTED = "accepted"
-    #: a correct password of another user: refused, still locked.
-    OTHER_USER = "access-not-permitted"
-    #: a wrong password: refused, one failure counted.
-    INVALID = "invalid-password"
-    #: closed (failure limit reached now or before, lifetime over, or no such session).
-    CLOSED = "closed"
-    #: the session was not locked: nothing to do.
-    NOT_LOCKED = "not-locked"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class UnlockResult:
-    outcome: UnlockOutcome
-    new_session_id: str | None = None
-    failures: int = 0
+RETRY_AFTER_STORE_ERROR = 1.0  # seconds
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -66,9 +46,13 @@ class Current:
 
 
 class SessionManager:
-    def __init__(self, store: Store, settings: PortalSettings, *, wall: WallClock = time.time) -> None:
+    def __init__(
+        self, store: Store, settings: PortalSettings, *, wall: WallClock = time.time,
+        sink: LatenessSink | None = None,
+    ) -> None:
         self.store = store
         self._wall = wall
+        self._sink = sink
         self.apply_settings(settings)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -86,12 +70,13 @@ class SessionManager:
         """Lock sessions whose deadline passed while the engine was down; arm the rest."""
         self._loop = asyncio.get_running_loop()
         await self.store.reset_progress()
+        await self.store.purge_closed(self.now() - self.settings.session_lifetime)
         await self.rescan()
         self.spawn(self._sweep())
 
     def sweep_interval(self) -> float:
         """How often every open session is re-read even without requests or timers."""
-        return min(60.0, max(5.0, 4 * self.settings.heartbeat_interval))
+        return min(60.0, max(1.0, 4 * self.settings.heartbeat_interval))
 
     async def _sweep(self) -> None:
         """A safety net behind the per-session timers: adopts sessions created on another
@@ -122,6 +107,9 @@ class SessionManager:
         if session_id is None:
             return Current(id_hash=None, verdict=Verdict(state=SessionState.NONE), record=None)
         h = id_hash(session_id)
+        # Each aiohttp request runs in its own task (its own contextvars copy): every log
+        # line of this request, and of a timer armed by it, carries the hashed ID.
+        structlog.contextvars.bind_contextvars(session_id=log_id(h))
         verdict, record = await self._enforce(h, await self.store.get_session(h))
         return Current(id_hash=h, verdict=verdict, record=record)
 
@@ -132,6 +120,8 @@ class SessionManager:
         if record is not None and verdict.action is Action.LOCK:
             if await self.store.lock_if_idle(h, record.anchor, now):
                 lateness = now - (record.anchor + self.policy.timeout)
+                if self._sink is not None:
+                    self._sink.observe_lateness("lock", lateness)
                 audit.event("lock", session=h, user=record.username, lateness_ms=round(lateness * 1000, 1))
             record = await self.store.get_session(h)
             verdict = decide(record, self.policy, self.settings.session_lifetime, now)
@@ -168,9 +158,14 @@ class SessionManager:
         self.spawn(self._wake(h))
 
     async def _wake(self, h: str) -> None:
-        verdict, _ = await self._enforce(h, await self.store.get_session(h))
+        try:
+            verdict, _ = await self._enforce(h, await self.store.get_session(h))
+        except Exception:  # the store failed: try again soon rather than lose the deadline
+            log.exception("portal.timer_failed", session=log_id(h))
+            self._arm(h, self.now() + RETRY_AFTER_STORE_ERROR)
+            return
         if verdict.warn_at is not None and verdict.warn_at <= self.now():
-            log.info("portal.warn", session=h[:16], lock_at=verdict.lock_at)
+            log.info("portal.warn", session=log_id(h), lock_at=verdict.lock_at)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -182,7 +177,8 @@ class SessionManager:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        self.spawn(self.rescan())
+        if self._loop is not None:  # before start() there is nothing armed yet
+            self.spawn(self.rescan())
 
     # -- operations ---------------------------------------------------------------------
     async def create(self, username: str, verifier: str) -> tuple[str, SessionRecord]:
@@ -228,47 +224,8 @@ class SessionManager:
             audit.event("close", session=h, user=username, reason=reason)
         return closed
 
-    async def rotate(self, h: str) -> str | None:
-        new_id = new_session_id()
-        if not await self.store.rotate(h, id_hash(new_id)):
-            return None
-        self._disarm(h)
-        return new_id
-
-    async def unlock(self, cur: Current, password: str) -> UnlockResult:
-        record, h = cur.record, cur.id_hash
-        if record is None or h is None or cur.verdict.state is SessionState.CLOSED:
-            return UnlockResult(outcome=UnlockOutcome.CLOSED)
-        if cur.verdict.state is not SessionState.LOCKED:
-            return UnlockResult(outcome=UnlockOutcome.NOT_LOCKED)
-        if await verify_secret_async(record.verifier, password):
-            return await self._accept_unlock(h, record)
-        if await self._belongs_to_other_user(record.username, password):
-            audit.event("unlock_refused", session=h, user=record.username, reason="access-not-permitted")
-            return UnlockResult(outcome=UnlockOutcome.OTHER_USER, failures=record.failures)
-        failures = await self.store.add_failure(h)
-        audit.event("unlock_refused", session=h, user=record.username, reason="invalid-password",
-                    failures=failures, max=self.settings.max_unlock_failures)
-        if failures >= self.settings.max_unlock_failures:
-            await self.close(h, "unlock-failures", record.username)
-            return UnlockResult(outcome=UnlockOutcome.CLOSED, failures=failures)
-        return UnlockResult(outcome=UnlockOutcome.INVALID, failures=failures)
-
-    async def _accept_unlock(self, h: str, record: SessionRecord) -> UnlockResult:
-        new_id = new_session_id()
-        if not await self.store.unlock_and_rotate(h, id_hash(new_id), self.now()):
-            # Raced with another tab's unlock or a close: report what the store now says.
-            again = await self.store.get_session(h)
-            closed = again is not None and again.closed
-            return UnlockResult(outcome=UnlockOutcome.CLOSED if closed else UnlockOutcome.NOT_LOCKED)
-        self._disarm(h)
-        new_h = id_hash(new_id)
-        audit.event("unlock_accepted", session=new_h, previous=h[:16], user=record.username)
+    async def rotated(self, old_h: str, new_h: str) -> None:
+        """The store moved a session to a new ID (unlock): move its timer along."""
+        self._disarm(old_h)
+        structlog.contextvars.bind_contextvars(session_id=log_id(new_h))
         await self._enforce(new_h, await self.store.get_session(new_h))
-        return UnlockResult(outcome=UnlockOutcome.ACCEPTED, new_session_id=new_id)
-
-    async def _belongs_to_other_user(self, owner: str, password: str) -> bool:
-        for user in await self.store.list_users():
-            if user.username != owner and await verify_secret_async(user.password_hash, password):
-                return True
-        return False

@@ -19,6 +19,7 @@ from tui_engine.web.store.records import SessionRecord, UserRecord
 _P = "tui:"
 _SESSIONS = _P + "sessions"  # set of open session hashes
 _USERS = _P + "users"
+MAX_CONNECTIONS = 32
 
 _TOUCH = """
 local k = KEYS[1]
@@ -52,19 +53,16 @@ end
 return 1
 """
 
-_ROTATE = """
+_UNLOCK_AND_ROTATE = """
 local old, new = KEYS[1], KEYS[2]
 if redis.call('EXISTS', old) == 0 then return 0 end
 local v = redis.call('HMGET', old, 'locked', 'closed')
-if v[2] ~= '0' then return 0 end
-if ARGV[1] == 'unlock' then
-  if v[1] ~= '1' then return 0 end
-  redis.call('HSET', old, 'locked', '0', 'locked_at', '', 'failures', '0', 'anchor', ARGV[2])
-end
-redis.call('HSET', old, 'id_hash', ARGV[3])
+if v[1] ~= '1' or v[2] ~= '0' then return 0 end
+redis.call('HSET', old, 'locked', '0', 'locked_at', '', 'failures', '0', 'anchor', ARGV[1])
+redis.call('HSET', old, 'id_hash', ARGV[2])
 redis.call('RENAME', old, new)
-redis.call('SREM', KEYS[3], ARGV[4])
-redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('SREM', KEYS[3], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 """
 
@@ -115,11 +113,17 @@ class RedisStore:
         # redis-py types command results as ``Awaitable[T] | T`` (one class serves sync and
         # async) and values as ``bytes | str`` even with decode_responses; ``Any`` here and
         # explicit conversions below are clearer than a cast on every call.
-        self._r: Any = aioredis.Redis.from_url(url, decode_responses=True)
+        # A *blocking* pool: when many sessions reach their deadline at once (hundreds of
+        # timers waking together) commands wait for a free connection instead of failing
+        # with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=30, decode_responses=True
+        )
+        self._r: Any = aioredis.Redis.from_pool(pool)
         self._touch = self._r.register_script(_TOUCH)
         self._lock = self._r.register_script(_LOCK_IF_IDLE)
         self._pfin = self._r.register_script(_PROGRESS_FINISHED)
-        self._rotate = self._r.register_script(_ROTATE)
+        self._unlock = self._r.register_script(_UNLOCK_AND_ROTATE)
         self._close = self._r.register_script(_CLOSE)
 
     async def _int(self, script: Any, keys: list[str], args: list[object]) -> int:
@@ -196,15 +200,9 @@ class RedisStore:
     async def lock_if_idle(self, id_hash: str, expected_anchor: float, now: float) -> bool:
         return await self._int(self._lock, [_skey(id_hash)], [repr(expected_anchor), repr(now)]) == 1
 
-    async def _do_rotate(self, mode: str, id_hash: str, new_id_hash: str, now: float) -> bool:
-        keys = [_skey(id_hash), _skey(new_id_hash), _SESSIONS]
-        return await self._int(self._rotate, keys, [mode, repr(now), new_id_hash, id_hash]) == 1
-
     async def unlock_and_rotate(self, id_hash: str, new_id_hash: str, now: float) -> bool:
-        return await self._do_rotate("unlock", id_hash, new_id_hash, now)
-
-    async def rotate(self, id_hash: str, new_id_hash: str) -> bool:
-        return await self._do_rotate("rotate", id_hash, new_id_hash, 0.0)
+        keys = [_skey(id_hash), _skey(new_id_hash), _SESSIONS]
+        return await self._int(self._unlock, keys, [repr(now), new_id_hash, id_hash]) == 1
 
     async def add_failure(self, id_hash: str) -> int:
         if not await self._r.exists(_skey(id_hash)):
@@ -224,6 +222,9 @@ class RedisStore:
 
     async def reset_progress(self) -> None:
         """Not done for Redis: other nodes' requests may really be running."""
+
+    async def purge_closed(self, created_before: float) -> None:
+        """Nothing to do: closed sessions carry a Redis EXPIRE."""
 
     async def aclose(self) -> None:
         await self._r.aclose()

@@ -169,10 +169,6 @@ class SqliteStore:
         )
         return await self._exec(sql, new_id_hash, now, id_hash) == 1
 
-    async def rotate(self, id_hash: str, new_id_hash: str) -> bool:
-        sql = "UPDATE sessions SET id_hash=? WHERE id_hash=? AND closed=0"
-        return await self._exec(sql, new_id_hash, id_hash) == 1
-
     async def add_failure(self, id_hash: str) -> int:
         def run(db: sqlite3.Connection) -> int:
             row = db.execute(
@@ -192,6 +188,9 @@ class SqliteStore:
 
     async def reset_progress(self) -> None:
         await self._exec("UPDATE sessions SET progress=0 WHERE progress<>0")
+
+    async def purge_closed(self, created_before: float) -> None:
+        await self._exec("DELETE FROM sessions WHERE closed=1 AND created_at<?", created_before)
 
     async def aclose(self) -> None:
         await self._run(lambda db: db.close())

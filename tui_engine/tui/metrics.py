@@ -1,0 +1,24 @@
+"""Telephony figures into the engine's Prometheus registry."""
+
+from __future__ import annotations
+
+from tui_engine.obs.metrics import Metrics
+from tui_engine.tui.call import Observer
+
+
+class MetricsObserver(Observer):
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def lateness(self, kind: str, seconds: float) -> None:
+        self._m.observe_lateness(kind, seconds)
+
+    def digit(self, method: str) -> None:
+        self._m.dtmf_digits.labels(method=method).inc()
+
+    def started(self) -> None:
+        self._m.active_calls.inc()
+
+    def ended(self, reason: str) -> None:
+        self._m.active_calls.dec()
+        self._m.calls_ended.labels(reason=reason).inc()

@@ -1,0 +1,55 @@
+"""From the engine configuration to what the telephony component needs, settled once per load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui_engine.config import EngineConfig
+from tui_engine.menus import MenuDefaults
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TuiSettings:
+    app_name: str
+    sip_host: str
+    sip_port: int
+    media_host: str  # "" = the SIP host
+    rtp_ports: tuple[int, int]
+    max_calls: int
+    trusted: tuple[str, ...]
+    send_silence: bool
+    dialplan_dir: Path
+    default_dialplan: str
+    defaults: MenuDefaults
+
+
+def tui_settings(config: EngineConfig) -> TuiSettings | None:
+    """The first ``type = "tui"`` application's settings, or None when there is none."""
+    found = config.tui_app()
+    if found is None:
+        return None
+    name, app = found
+    engine = config.engine
+    host, port = engine.sip_address
+    t = app.tui
+    return TuiSettings(
+        app_name=name,
+        sip_host=host,
+        sip_port=port,
+        media_host=engine.media_address,
+        rtp_ports=engine.rtp_ports,
+        max_calls=engine.max_calls,
+        trusted=tuple(str(n) for n in engine.trusted_networks),
+        send_silence=engine.send_silence,
+        dialplan_dir=t.dialplans,
+        default_dialplan=t.default_dialplan,
+        defaults=MenuDefaults(
+            no_input_timeout=t.no_input_timeout,
+            max_attempts=t.max_attempts,
+            max_invalid=t.max_invalid,
+            inter_digit_timeout=t.inter_digit_timeout,
+            barge_in=t.barge_in,
+            inband_dtmf=t.inband_dtmf,
+        ),
+    )

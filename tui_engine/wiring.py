@@ -1,0 +1,143 @@
+"""How the engine's parts are put together: telephony, portal, and the console between them.
+
+The telephony (``tui``) and portal (``web``) packages never import each other; this module,
+above both, hands the portal what it shows of calls and lets the voicemail dialplan check
+PINs against the portal's user store.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+import tomlkit
+from aiohttp import web
+
+from tui_engine.config import ConfigError, EngineConfig, apply_overrides
+from tui_engine.tui.component import TuiComponent
+from tui_engine.tui.metrics import MetricsObserver
+from tui_engine.tui.settings import tui_settings
+from tui_engine.web.component import WebComponent
+from tui_engine.web.passwords import verify_secret_async
+from tui_engine.web.settings import PortalSettings
+
+if TYPE_CHECKING:
+    from tui_engine.app import Component, Engine
+
+log = structlog.get_logger("tui_engine.wiring")
+
+
+def portal_settings(config: EngineConfig) -> PortalSettings | None:
+    """The first ``type = "web"`` application mapped onto the portal's settings."""
+    found = config.web_app()
+    if found is None:
+        return None
+    name, app = found
+    warning = app.security.inactivity_warning
+    return PortalSettings(
+        inactivity_timeout=app.security.inactivity_timeout,
+        warning=warning if warning > 0 else None,
+        max_unlock_failures=app.security.max_unlock_failures,
+        session_lifetime=app.security.session_lifetime,
+        store=app.web.store,
+        heartbeat_interval=app.web.heartbeat_interval,
+        data_dir=config.engine.data_dir,
+        app_name=name,
+    )
+
+
+class PortalComponent(WebComponent):
+    """The portal with the engine's reload contract (``apply_config(EngineConfig)``)."""
+
+    def apply_config(self, config: EngineConfig) -> None:  # type: ignore[override]
+        settings = portal_settings(config)
+        if settings is not None:
+            super().apply_config(settings)
+
+
+class EngineConsole:
+    """What the portal's console shows and edits, read from the running engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.tui: TuiComponent | None = None
+
+    def live_calls(self) -> list[dict[str, object]]:
+        return list(self.tui.live_calls()) if self.tui else []
+
+    def call_endings(self) -> list[dict[str, object]]:
+        return list(self.tui.endings) if self.tui else []
+
+    def applications(self) -> dict[str, dict[str, dict[str, object]]]:
+        out: dict[str, dict[str, dict[str, object]]] = {}
+        for name, app in self._engine.config.applications.items():
+            sections = ("security", app.type)
+            out[name] = {s: getattr(app, s).model_dump(mode="json", by_alias=True) for s in sections}
+            out[name]["type"] = {"type": app.type}
+        return out
+
+    def set_option(self, app: str, section: str, option: str, value: object) -> None:
+        """Validate with the same rules as the file, apply at once, then save to the file."""
+        literal = tomlkit.item(value).as_string()
+        try:
+            new = apply_overrides(self._engine.config, [f"{app}.{section}.{option}={literal}"])
+        except ConfigError as exc:
+            raise ValueError(
+                "; ".join(i.problem + (f" (allowed: {i.allowed})" if i.allowed else "") for i in exc.issues)
+            ) from None
+        self._engine.apply_config(new, trigger="console")
+        path = self._engine.config_path
+        if path is not None:
+            _save_option(path, app, section, option, value)
+
+
+def _save_option(path: Path, app: str, section: str, option: str, value: object) -> None:
+    """Write one option back, keeping the file's comments (tomlkit); atomic rename."""
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    apps = doc.setdefault("applications", tomlkit.table(is_super_table=True))
+    target = apps.setdefault(app, tomlkit.table()).setdefault(section, tomlkit.table())
+    target[option] = value
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(tomlkit.dumps(doc))
+    os.replace(tmp, path)
+    log.info("config.saved", option=f"{app}.{section}.{option}", file=str(path))
+
+
+def build_components(engine: Engine) -> list[Component]:
+    """Telephony first (so calls are up before the portal shows them), then the portal."""
+    config = engine.config
+    components: list[Any] = []
+    console = EngineConsole(engine)
+    portal: PortalComponent | None = None
+    settings = portal_settings(config)
+    if settings is not None:
+        portal = PortalComponent(settings, console, engine.metrics)
+    tui = tui_settings(config)
+    if tui is not None:
+        verify = _pin_verifier(portal) if portal is not None else None
+        console.tui = TuiComponent(
+            tui, observer=MetricsObserver(engine.metrics), **({"verify_pin": verify} if verify else {})
+        )
+        components.append(console.tui)
+    if portal is not None:
+        components.append(portal)
+    return components
+
+
+def _pin_verifier(portal: PortalComponent) -> Any:
+    """Mailbox = a user name of the portal's store; PIN checked against its argon2 hash."""
+
+    async def verify(mailbox: str, pin: str) -> bool:
+        user = await portal.store.get_user(mailbox)
+        if user is None or not user.pin_hash:
+            return False
+        return await verify_secret_async(user.pin_hash, pin)
+
+    return verify
+
+
+__all__ = ["EngineConsole", "PortalComponent", "build_components", "portal_settings", "web"]
