@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import inspect
 import json
 import sys
 from collections.abc import Sequence
@@ -82,19 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("dialplan", type=Path, metavar="DIALPLAN")
     _add_config(simulate)
     simulate.add_argument("--speed", type=_speed, default=1.0, metavar="X", help="time factor (default 1)")
+    simulate.add_argument("--mailbox", help="mailbox accepted by Authenticate (default: the dialplan's demo)")
+    simulate.add_argument("--pin", help="the PIN an Authenticate accepts (default: the dialplan's demo)")
 
     _add_users(commands)
     return parser
 
 
 def _add_users(commands: Any) -> None:
-    users = commands.add_parser("users", help="manage portal users (add, passwd, list)")
-    try:
-        users_cli = importlib.import_module("tui_engine.web.users_cli")
-        users_cli.add_arguments(users)
-    except (ImportError, AttributeError) as exc:
-        users.add_argument("rest", nargs=argparse.REMAINDER)
-        users.set_defaults(users_unavailable=str(exc))
+    from tui_engine.web import users_cli
+
+    users = commands.add_parser("users", help="manage portal users (add, passwd, pin, list)")
+    users_cli.add_arguments(users)
     if "--config" not in users._option_string_actions:
         _add_config(users)
 
@@ -192,37 +189,27 @@ def _simulate(args: argparse.Namespace) -> int:
     if found is None:
         print(f'{config.source}: no type = "tui" application to take menu settings from', file=sys.stderr)
         return 1
-    menus = importlib.import_module("tui_engine.menus")
-    simulation = importlib.import_module("tui_engine.menus.simulate")
-    result = simulation.run_simulation(args.dialplan, _menu_defaults(menus, found[1]), speed=args.speed)
-    if inspect.isawaitable(result):
-        result = _run(result)
-    return result if isinstance(result, int) else 0
+    from tui_engine.menus.simulate import run_simulation
+    from tui_engine.tui.settings import menu_defaults
 
-
-def _menu_defaults(menus: Any, app: Any) -> Any:
-    tui = app.tui
-    return menus.MenuDefaults(
-        no_input_timeout=tui.no_input_timeout,
-        max_attempts=tui.max_attempts,
-        max_invalid=tui.max_invalid,
-        inter_digit_timeout=tui.inter_digit_timeout,
-        barge_in=tui.barge_in,
-        inband_dtmf=tui.inband_dtmf,
+    return run_simulation(
+        args.dialplan, menu_defaults(found[1]), speed=args.speed, pin=args.pin, mailbox=args.mailbox
     )
 
 
 def _users(args: argparse.Namespace) -> int:
-    unavailable = getattr(args, "users_unavailable", None)
-    if unavailable is not None:
-        print(f"users: not available in this build ({unavailable})", file=sys.stderr)
-        return 2
+    from tui_engine.web import users_cli
+    from tui_engine.wiring import portal_settings
+
     try:
         config: EngineConfig = load_with_overrides(args.config)
     except ConfigError as exc:
         return _report(exc)
-    users_cli = importlib.import_module("tui_engine.web.users_cli")
-    return int(users_cli.run(args, config))
+    settings = portal_settings(config)
+    if settings is None:
+        print(f'{config.source}: no type = "web" application holds the users', file=sys.stderr)
+        return 1
+    return users_cli.run(args, settings)
 
 
 _COMMANDS = {"init": _init, "check": _check, "serve": _serve, "simulate": _simulate, "users": _users}

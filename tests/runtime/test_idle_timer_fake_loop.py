@@ -5,6 +5,7 @@ This is also the pattern the package documents for dialplan authors (``tui_engin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
@@ -164,3 +165,20 @@ def test_recorders_for_a_web_session_warn_then_lock() -> None:
     assert [kind for kind, _ in sink.observed] == ["warn", "lock"]
     calls.clear()
     assert calls.delivered == [] and calls.kinds() == []
+
+
+class CoarseLoop(FakeLoop):
+    """A loop whose clock ticks in whole milliseconds (like uvloop's), so it runs handles early."""
+
+    def time(self) -> float:
+        return math.floor(self.clock.now() * 1000) / 1000
+
+
+def test_a_coarse_loop_clock_delivers_once_instead_of_re_arming_in_a_busy_loop() -> None:
+    loop, calls = CoarseLoop(), DecisionRecorder()
+    timer = IdleTimer(IdlePolicy(timeout=0.0503, max_attempts=2), calls, loop=loop)
+    timer.start()
+    loop.advance(0.06)  # the handle runs at 0.0503 while loop.time() still says 0.050
+    assert calls.decisions == [Reprompt(due=0.0503, attempt=2, of=2)]
+    assert calls.delivered[0].lateness == 0.0  # clamped: one tick early is not negative lateness
+    assert loop.call_at_count == 2  # start + the next period, no re-arm of the same deadline

@@ -191,3 +191,32 @@ async def test_context_bound_at_creation_appears_on_idle_log_events() -> None:
         assert e["call_id"] == "call-42" and e["session_id"] == "s-7"
         assert e["lateness_ms"] >= 0 and e["of"] == 2
     assert [e["attempt"] for e in idle] == [2, 2]
+
+
+def test_uvloop_timers_fire_without_re_arming_their_own_deadline() -> None:
+    """uvloop's clock has 1 ms resolution and runs handles up to a tick early; each timer
+    must still schedule exactly one handle for one decision (no busy re-arming)."""
+    uvloop = pytest.importorskip("uvloop")
+    made: list[float] = []
+
+    class Counting(uvloop.Loop):  # type: ignore[misc, name-defined]
+        def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+            if getattr(callback, "__func__", None) is IdleTimer._fire:
+                made.append(when)
+            return super().call_at(when, callback, *args, context=context)
+
+    async def main() -> list[Decision]:
+        fin = [Finished() for _ in range(20)]
+        for i, f in enumerate(fin):
+            IdleTimer(IdlePolicy(timeout=0.0503 + i * 0.00037), f.calls).start()
+        for f in fin:
+            await f.wait()
+        return [d for f in fin for d in f.calls.decisions]
+
+    loop = Counting()
+    try:
+        decisions = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert len(decisions) == 20 and all(isinstance(d, Disconnect) for d in decisions)
+    assert len(made) == 20

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tui_engine.core import FinalAction, IdlePolicy
 from tui_engine.web.decide import Action, SessionState, decide, restart_after_progress
 from tui_engine.web.store import SessionRecord
@@ -54,3 +57,30 @@ def test_a_short_request_never_extends_the_deadline_a_long_one_restarts_it() -> 
     busy = dataclasses.replace(REC, progress=1)
     assert restart_after_progress(busy, POLICY, T0 + 10) is None
     assert restart_after_progress(busy, POLICY, T0 + 700) == T0 + 700
+
+
+@given(
+    timeout=st.floats(min_value=0.001, max_value=1e5),
+    warn=st.one_of(st.none(), st.floats(min_value=0.001, max_value=1e5)),
+    elapsed=st.floats(min_value=0.0, max_value=2e5),
+    progress=st.integers(min_value=0, max_value=3),
+)
+def test_never_locked_before_the_deadline_nor_while_a_request_runs(
+    timeout: float, warn: float | None, elapsed: float, progress: int
+) -> None:
+    policy = IdlePolicy(timeout=timeout, max_attempts=1, final=FinalAction.LOCK, warn_before=warn)
+    rec = dataclasses.replace(REC, progress=progress)
+    v = decide(rec, policy, 1e9, T0 + elapsed)
+    locks = v.action is Action.LOCK
+    assert locks == (progress == 0 and T0 + elapsed >= T0 + timeout)
+    if v.state is SessionState.ACTIVE and v.lock_at is not None:
+        assert v.lock_at > T0 + elapsed and v.wake_at is not None and v.wake_at <= v.lock_at
+        if v.warn_at is not None:
+            assert T0 <= v.warn_at <= v.lock_at
+
+
+@given(elapsed=st.floats(min_value=0.0, max_value=1e9))
+def test_a_disabled_policy_never_locks(elapsed: float) -> None:
+    never = IdlePolicy(timeout=0.0, final=FinalAction.LOCK, warn_before=60.0)
+    v = decide(REC, never, 2e9, T0 + elapsed)
+    assert (v.state, v.action, v.lock_at, v.warn_at) == (SessionState.ACTIVE, Action.NONE, None, None)

@@ -41,6 +41,10 @@ def lock_count(page: Page) -> int:
     return int(page.evaluate("window.tuiEngine.lockCount()"))
 
 
+def warning_count(page: Page) -> int:
+    return int(page.evaluate("window.tuiEngine.warningCount()"))
+
+
 def server_session(page: Page, url: str) -> dict[str, Any]:
     """GET /api/session with the page's cookie (a status poll: never counts as activity)."""
     reply = page.request.get(url + "api/session")

@@ -6,7 +6,8 @@ deadline, and when it wakes early it finds nothing due and re-arms itself. A key
 or heartbeat therefore costs a few attribute writes, never a cancel + ``call_at``.
 
 Every decision is logged as ``idle.<kind>`` with the attempt and the lateness in ms
-(``loop.time()`` at firing minus the deadline), and handed to ``on_decision``. Handlers may
+(``loop.time()`` at firing minus the deadline, never below 0: a loop with a coarse clock may
+run a handle up to one tick early), and handed to ``on_decision``. Handlers may
 call back into the timer (start a progress for a re-played prompt, ``stop()`` on the final
 decision): once a handler stops the session, the rest of that wake's decisions are dropped.
 If a handler raises, the loop's exception handler reports it and the timer stays armed, so a
@@ -158,13 +159,18 @@ class IdleTimer:
         self._handle = self._loop.call_at(deadline, self._fire, context=self._ctx)
 
     def _fire(self) -> None:
-        self._handle = None
+        handle, self._handle = self._handle, None
         now = self._loop.time()
+        # The loop ran this handle because it judged it due. A loop whose clock is coarser
+        # than our deadlines (uvloop: 1 ms) does so up to one tick early; polling at the
+        # handle's own time then delivers, where polling at ``now`` would find nothing due
+        # and re-arm the same deadline over and over until the clock caught up.
+        wake = now if handle is None else max(now, handle.when())
         try:
-            for decision in self.session.poll(now):
+            for decision in self.session.poll(wake):
                 if self.session.state is IdleState.STOPPED:
                     break  # a handler stopped the session: later decisions are moot
-                self._deliver(decision, now - decision.due)
+                self._deliver(decision, max(0.0, now - decision.due))
         finally:
             # Even if a handler raised (the loop's exception handler reports it), the
             # session keeps its timer: a broken reprompt must not leave a caller unbounded.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_engine.config import EngineConfig
+from tui_engine.config import Application, EngineConfig
 from tui_engine.menus import MenuDefaults
 
 
@@ -44,12 +44,18 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         send_silence=engine.send_silence,
         dialplan_dir=t.dialplans,
         default_dialplan=t.default_dialplan,
-        defaults=MenuDefaults(
-            no_input_timeout=t.no_input_timeout,
-            max_attempts=t.max_attempts,
-            max_invalid=t.max_invalid,
-            inter_digit_timeout=t.inter_digit_timeout,
-            barge_in=t.barge_in,
-            inband_dtmf=t.inband_dtmf,
-        ),
+        defaults=menu_defaults(app),
+    )
+
+
+def menu_defaults(app: Application) -> MenuDefaults:
+    """The menu timing of a ``type = "tui"`` application (what ``simulate`` uses too)."""
+    t = app.tui
+    return MenuDefaults(
+        no_input_timeout=t.no_input_timeout,
+        max_attempts=t.max_attempts,
+        max_invalid=t.max_invalid,
+        inter_digit_timeout=t.inter_digit_timeout,
+        barge_in=t.barge_in,
+        inband_dtmf=t.inband_dtmf,
     )

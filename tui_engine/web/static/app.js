@@ -52,6 +52,7 @@ const session = {
   lastDeadlineCheck: 0,
   appliedSeq: 0, // replies older than the last applied one are ignored (no stale "active")
   lockCount: 0,
+  warningCount: 0,
 };
 let seq = 0;
 let consoleView = null;
@@ -411,6 +412,7 @@ function updateWarning() {
   }
   warningSeconds.textContent = String(Math.max(0, Math.ceil((session.lockAt - now) / 1000)));
   if (!warningDialog.open) {
+    session.warningCount += 1;
     warningDialog.showModal();
     warningDialog.querySelector('#warning-ack').focus();
   }
@@ -534,8 +536,10 @@ for (const ev of ['pageshow', 'online', 'resume']) {
 setInterval(tick, TICK_MS);
 refreshSession();
 
-// Read-only hook for end-to-end tests and debugging: the current view and how many locks so far.
+// Read-only hook for end-to-end tests and debugging: the current view, how many locks and
+// warnings this page has shown so far.
 window.tuiEngine = Object.freeze({
   view: () => session.view,
   lockCount: () => session.lockCount,
+  warningCount: () => session.warningCount,
 });
