@@ -1,0 +1,99 @@
+"""Helpers for end-to-end tests of a real ``tui-engine serve`` over loopback SIP.
+
+A test starts an engine (``EngineProcess`` through the ``tui`` fixture), places calls with SIPp
+(``place_call``) or another client, then asserts on the engine's JSON log events (``call_events``),
+SIPp's own results (``assert_sipp_ok``, ``SippResult.message_counts``) and ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tui_engine.testing import free_port, free_port_block
+from tui_engine.testing.engine import EngineProcess
+from tui_engine.testing.sipp import SippResult, SippRun, run_sipp
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def sipp_run(engine: EngineProcess, workdir: Path, scenario: str, **kwargs: Any) -> SippRun:
+    """A SIPp run against ``engine`` on fresh ports; its logs go to ``workdir/scenario``."""
+    media_first, _ = free_port_block(4)
+    options: dict[str, Any] = {"timeout_s": 60.0, **kwargs}
+    return SippRun(
+        scenario=scenario,
+        target=("127.0.0.1", engine.sip_port),
+        local_port=free_port(socket.SOCK_DGRAM),
+        media_port=media_first,
+        workdir=workdir / scenario,
+        **options,
+    )
+
+
+async def place_call(engine: EngineProcess, workdir: Path, scenario: str, **kwargs: Any) -> SippResult:
+    """Run one SIPp scenario against ``engine`` to its end."""
+    return await run_sipp(sipp_run(engine, workdir, scenario, **kwargs))
+
+
+def assert_sipp_ok(result: SippResult, calls: int = 1) -> None:
+    """SIPp ran every step of every call as scripted (it fails a call on any unexpected message)."""
+    detail = f"{result.stdout[-2000:]}\n{result.errors[-3000:]}\n{result.screen[-3000:]}"
+    assert result.returncode == 0, detail
+    assert (result.successful, result.failed) == (calls, 0), detail
+
+
+def call_ids(engine: EngineProcess) -> list[str]:
+    """The Call-IDs of every call the engine started, in order."""
+    return [str(e["call_id"]) for e in engine.find_events("call.started")]
+
+
+def call_events(engine: EngineProcess, call_id: str) -> list[dict[str, Any]]:
+    """The events logged for one call (structlog binds ``call_id`` through contextvars)."""
+    return [e for e in engine.events if e.get("call_id") == call_id]
+
+
+def names(events: list[dict[str, Any]], prefixes: tuple[str, ...] = ("call.", "menu.", "prompt.", "idle.",
+                                                                      "dtmf.")) -> list[str]:
+    """Event names (``prompt.started`` ...) of the application layer, without SIP details."""
+    return [str(e["event"]) for e in events if str(e["event"]).startswith(prefixes)]
+
+
+def when(event: Mapping[str, Any]) -> float:
+    """An event's wall-clock timestamp (structlog's ISO 8601, UTC) as epoch seconds."""
+    return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
+
+
+async def metric_samples(engine: EngineProcess) -> Samples:
+    """``/metrics`` of the engine, parsed with prometheus_client's own parser."""
+    async with aiohttp.ClientSession() as http, http.get(f"{engine.http_url}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+async def wait_no_calls(engine: EngineProcess, *, within: float = 10.0) -> Samples:
+    """Poll ``/metrics`` until ``tui_active_calls`` is 0 (calls end a moment after SIPp's last step).
+
+    Polling because no event is pushed to the test when the gauge changes; bounded by ``within``.
+    """
+    samples = await metric_samples(engine)
+    try:
+        async with asyncio.timeout(within):
+            while samples[("tui_active_calls", ())] != 0:
+                await asyncio.sleep(0.1)
+                samples = await metric_samples(engine)
+    except TimeoutError:
+        raise AssertionError(f"calls left in the engine: {samples[('tui_active_calls', ())]}") from None
+    return samples
