@@ -29,6 +29,7 @@ test: $(STAMP) peers lint typecheck
 
 bench: $(STAMP)
 	WITH_KAMAILIO=1 bash scripts/install-peers.sh
+	$(BIN)/python -m pip install -q -e '.[test,fast,bench]'
 	$(BIN)/python -m bench $(ARGS)
 
 clean:

@@ -10,6 +10,7 @@ import pytest
 from tui_engine.core import FakeClock
 from tui_engine.menus import (
     Action,
+    AttemptsExhausted,
     Authenticate,
     Dialplan,
     DigitsCollected,
@@ -82,6 +83,7 @@ def test_full_default_cycle_ten_seconds_three_attempts_then_goodbye(base_plan: D
     assert call.finish_prompt() == []  # t=28
     assert call.advance(9.9) == []
     actions = call.advance(0.1)  # t=38: third silent period over
+    assert actions[0] == AttemptsExhausted(menu="main", attempts=3, due=38.0, then="hangup")
     assert plays(actions) == [play("goodbye", barge_in=False)]
     assert not call.ended
     assert call.press("1") == []  # too late: the goodbye cannot be interrupted
@@ -405,4 +407,7 @@ def test_main_menu_support_times_out_back_to_main() -> None:
     call.finish_prompt()
     call.advance(10)
     call.finish_prompt()
-    assert call.advance(10)[0] == MenuEntered(menu="main")  # on-no-input: goto main, not hang up
+    exhausted, entered = call.advance(10)[:2]
+    assert isinstance(exhausted, AttemptsExhausted)
+    assert (exhausted.menu, exhausted.attempts, exhausted.then) == ("support", 3, "goto:main")
+    assert entered == MenuEntered(menu="main")  # on-no-input: goto main, not hang up

@@ -7,6 +7,7 @@ The format is described in ``docs/dialplans.md``; the schema for editors is
 
 from tui_engine.menus.actions import (
     Action,
+    AttemptsExhausted,
     Authenticate,
     DigitsCollected,
     Hangup,
@@ -24,6 +25,7 @@ from tui_engine.menus.settings import MenuDefaults
 
 __all__ = [
     "Action",
+    "AttemptsExhausted",
     "Authenticate",
     "Dialplan",
     "DialplanError",

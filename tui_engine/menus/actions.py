@@ -49,6 +49,20 @@ class Reprompt:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptsExhausted:
+    """The last no-input period of ``menu`` ended: the idle core's final decision (disconnect).
+
+    ``then`` says what the menu's ``on-no-input`` does next: ``"hangup"`` (the default:
+    goodbye, then ``Hangup``), ``"goto:MENU"``, ``"transfer"`` or ``"authenticate"``.
+    """
+
+    menu: str
+    attempts: int
+    due: float
+    then: str = "hangup"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DigitsCollected:
     """A collect menu finished: ``variable`` now holds ``value`` (terminator excluded)."""
 
@@ -86,5 +100,13 @@ class Hangup:
 
 
 Action = (
-    PlayPrompts | StopPlayback | MenuEntered | Reprompt | DigitsCollected | Authenticate | Transfer | Hangup
+    PlayPrompts
+    | StopPlayback
+    | MenuEntered
+    | Reprompt
+    | AttemptsExhausted
+    | DigitsCollected
+    | Authenticate
+    | Transfer
+    | Hangup
 )

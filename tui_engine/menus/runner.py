@@ -42,6 +42,7 @@ from tui_engine.core import (
 from tui_engine.core import Reprompt as CoreReprompt
 from tui_engine.menus.actions import (
     Action,
+    AttemptsExhausted,
     Authenticate,
     DigitsCollected,
     Hangup,
@@ -216,7 +217,15 @@ class MenuRunner:
         actions: list[Action] = []
         for decision in decisions:
             if isinstance(decision, Disconnect):
-                return actions + self._final(self._menu.on_no_input, HangupReason.INACTIVITY_TIMEOUT, now)
+                step = self._menu.on_no_input
+                done = AttemptsExhausted(
+                    menu=self._menu.name, attempts=decision.attempts, due=decision.due, then=_next_of(step)
+                )
+                return [
+                    *actions,
+                    done,
+                    *self._final(self._menu.on_no_input, HangupReason.INACTIVITY_TIMEOUT, now),
+                ]
             if isinstance(decision, CoreReprompt):
                 actions.append(
                     Reprompt(menu=self._menu.name, attempt=decision.attempt, of=decision.of, due=decision.due)
@@ -362,3 +371,12 @@ class MenuRunner:
         self._then = None
         self._session.send(Stopped(now=now))
         return [Hangup(reason=reason)]
+
+
+def _next_of(step: Step | None) -> str:
+    """What a final step does, for logs: ``hangup``, ``goto:MENU``, ``transfer`` or ``authenticate``."""
+    if step is None or step.hangup is not None:
+        return "hangup"
+    if step.goto is not None:
+        return f"goto:{step.goto}"
+    return "transfer" if step.transfer is not None else "authenticate" if step.authenticate else "menu"

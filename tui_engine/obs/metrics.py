@@ -8,6 +8,8 @@ Twilio publish: how late idle timers fire (see docs/architecture.md, runtime).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -57,8 +59,18 @@ class Metrics:
         )
 
     def observe_lateness(self, kind: str, seconds: float) -> None:
-        """``runtime.LatenessSink``: record how late a ``kind`` decision fired (negative -> 0)."""
+        """``runtime.LatenessSink``: record how late a ``kind`` decision fired (negative -> 0).
+
+        A ``lock`` decision is also counted in ``web_locks_total``.
+        """
         self.timer_lateness.labels(kind=kind).observe(max(0.0, seconds))
+        if kind == "lock":
+            self.web_locks.inc()
+
+    def observe_sessions(self, counts: Mapping[str, int]) -> None:
+        """Portal sessions by state, as counted by the portal's periodic sweep."""
+        for state, n in counts.items():
+            self.web_sessions.labels(state=state).set(n)
 
     def render(self) -> bytes:
         """The Prometheus text exposition format (served as ``/metrics``)."""

@@ -22,6 +22,7 @@ from tui_engine.media.errors import DtmfError
 from tui_engine.media.prompts import PromptCache
 from tui_engine.menus import (
     Action,
+    AttemptsExhausted,
     Authenticate,
     DigitsCollected,
     Hangup,
@@ -179,6 +180,17 @@ class CallSession:
                     menu=action.menu,
                     attempt=action.attempt,
                     of=action.of,
+                    lateness_ms=round(lateness * 1000, 3),
+                )
+            case AttemptsExhausted():
+                lateness = now - action.due
+                self._observer.lateness("disconnect", lateness)
+                log.info(
+                    "idle.disconnect" if action.then == "hangup" else "idle.no_input_exhausted",
+                    then=action.then,
+                    menu=action.menu,
+                    attempt=action.attempts,
+                    of=action.attempts,
                     lateness_ms=round(lateness * 1000, 3),
                 )
             case DigitsCollected(var=var, value=value):

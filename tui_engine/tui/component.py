@@ -170,8 +170,14 @@ class TuiComponent:
             return
         finally:
             self._setup.pop(call.call_id, None)
+        if self._infos.get(call.call_id) is not info:
+            # The caller hung up (CANCEL, RFC 3261 §9.2) while the port was being opened: close
+            # the session we now own, or its RTP port would stay bound for the life of the engine.
+            media.close()
+            return
         plan = self._dialplans.pick(call.request_user)
         if plan is None:  # the dialplans were reloaded while media was being set up
+            media.close()
             call.reject(404, "No dialplan for this number")
             return
         assert self._loop is not None
@@ -211,9 +217,10 @@ class TuiComponent:
             return None  # the SIP layer answers 488; the session stays as it was
 
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
-        task = self._setup.pop(call.call_id, None)
-        if task is not None:
-            task.cancel()
+        # A media set-up still running is not cancelled: a cancellation landing inside
+        # ``open_session`` would lose the socket it just bound. ``_answer`` sees the call gone
+        # (its info popped below) and closes the session itself.
+        self._setup.pop(call.call_id, None)
         info = self._infos.pop(call.call_id, None)
         session = self._sessions.pop(call.call_id, None)
         if session is not None:

@@ -91,8 +91,14 @@ class SessionManager:
 
     async def rescan(self) -> None:
         """Evaluate every open session now (after start, and after a policy change)."""
+        counts = {SessionState.ACTIVE.value: 0, SessionState.LOCKED.value: 0}
         for record in await self.store.open_sessions():
-            await self._enforce(record.id_hash, record)
+            verdict, _ = await self._enforce(record.id_hash, record)
+            if verdict.state.value in counts:
+                counts[verdict.state.value] += 1
+        observe = getattr(self._sink, "observe_sessions", None)  # the engine's Metrics has it
+        if observe is not None:
+            observe(counts)
 
     async def stop(self) -> None:
         for handle in self._timers.values():
@@ -123,6 +129,7 @@ class SessionManager:
                 if self._sink is not None:
                     self._sink.observe_lateness("lock", lateness)
                 audit.event("lock", session=h, user=record.username, lateness_ms=round(lateness * 1000, 1))
+                log.info("idle.lock", attempt=1, of=1, lateness_ms=round(lateness * 1000, 3))
             record = await self.store.get_session(h)
             verdict = decide(record, self.policy, self.settings.session_lifetime, now)
         elif record is not None and verdict.action is Action.EXPIRE:
@@ -164,8 +171,16 @@ class SessionManager:
             log.exception("portal.timer_failed", session=log_id(h))
             self._arm(h, self.now() + RETRY_AFTER_STORE_ERROR)
             return
-        if verdict.warn_at is not None and verdict.warn_at <= self.now():
-            log.info("portal.warn", session=log_id(h), lock_at=verdict.lock_at)
+        now = self.now()
+        if verdict.warn_at is not None and verdict.warn_at <= now and verdict.lock_at is not None:
+            log.info(
+                "idle.warn",
+                session_id=log_id(h),
+                attempt=1,
+                of=1,
+                time_left_s=round(verdict.lock_at - now, 3),
+                lateness_ms=round((now - verdict.warn_at) * 1000, 3),
+            )
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
