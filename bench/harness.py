@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from bench._plots import render_plots
 from bench.report import render_markdown
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -121,6 +122,7 @@ def write_reports(document: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = document["stamp"]
     json_path, md_path = out_dir / f"{stamp}.json", out_dir / f"{stamp}.md"
+    document["plot_files"] = render_plots(document, out_dir)
     markdown = render_markdown(document)
     _atomic_write(json_path, json.dumps(document, indent=2, sort_keys=False) + "\n")
     _atomic_write(md_path, markdown)

@@ -19,8 +19,12 @@ def render_markdown(document: dict[str, Any]) -> str:
         "Figures, not pass/fail: compare runs on the same machine only.",
         "",
     ]
+    plot_files = document.get("plot_files", {})
     for name, result in document["results"].items():
         lines += _benchmark(name, result)
+        lines += [f"![{name}: {file}]({file})" for file in plot_files.get(name, [])]
+        if plot_files.get(name):
+            lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -174,11 +174,14 @@ class CoarseLoop(FakeLoop):
         return math.floor(self.clock.now() * 1000) / 1000
 
 
-def test_a_coarse_loop_clock_delivers_once_instead_of_re_arming_in_a_busy_loop() -> None:
+def test_a_coarse_loop_clock_waits_one_tick_instead_of_re_arming_in_a_busy_loop() -> None:
     loop, calls = CoarseLoop(), DecisionRecorder()
     timer = IdleTimer(IdlePolicy(timeout=0.0503, max_attempts=2), calls, loop=loop)
     timer.start()
-    loop.advance(0.06)  # the handle runs at 0.0503 while loop.time() still says 0.050
+    loop.advance(0.0503)  # the handle runs while loop.time() still says 0.050: nothing due yet
+    assert calls.delivered == [] and loop.call_at_count == 2
+    assert loop.next_when() == pytest.approx(0.051)  # one tick after the wake
+    loop.advance_to(0.06)
     assert calls.decisions == [Reprompt(due=0.0503, attempt=2, of=2)]
-    assert calls.delivered[0].lateness == 0.0  # clamped: one tick early is not negative lateness
-    assert loop.call_at_count == 2  # start + the next period, no re-arm of the same deadline
+    assert 0.0 <= calls.delivered[0].lateness <= 0.001  # never early, at most a tick late
+    assert loop.call_at_count == 3  # start, one re-arm a tick later, the next period

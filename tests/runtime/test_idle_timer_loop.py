@@ -15,7 +15,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from tui_engine.core import Decision, Disconnect, FinalAction, IdlePolicy, IdleState, Lock, Reprompt, Warn
-from tui_engine.runtime import IdleTimer
+from tui_engine.runtime import IdleTimer, LazyTimer
 from tui_engine.testing import DecisionRecorder, LatenessRecorder
 
 WAIT = 5.0  # generous upper bound for "eventually"; never reached when things work
@@ -45,7 +45,7 @@ async def call_at_log(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[floa
     whens: list[float] = []
 
     def counting(when: float, callback: Any, *args: Any, **kw: Any) -> asyncio.TimerHandle:
-        if getattr(callback, "__func__", None) is IdleTimer._fire:  # not asyncio.sleep's own timers
+        if getattr(callback, "__func__", None) is LazyTimer._fire:  # not asyncio.sleep timers
             whens.append(when)
         return real(when, callback, *args, **kw)
 
@@ -92,16 +92,16 @@ async def test_activity_moves_the_deadline_without_new_timer_handles(
     calls = DecisionRecorder()
     timer = IdleTimer(IdlePolicy(timeout=0.3, max_attempts=2), calls)
     timer.start()
-    handle = timer._handle
+    handle = timer.timer.handle
     assert handle is not None and len(call_at_log()) == 1
     for _ in range(1000):  # a burst of key presses: no await, so the handle cannot run
         timer.activity()
-    assert timer._handle is handle and not handle.cancelled()
+    assert timer.timer.handle is handle and not handle.cancelled()
     assert len(call_at_log()) == 1
     deadline = timer.session.next_deadline()
-    assert deadline is not None and deadline >= handle.when()
+    assert deadline is not None and deadline >= timer.timer.armed_at == call_at_log()[0]
     timer.stop()
-    assert handle.cancelled() and timer._handle is None
+    assert handle.cancelled() and timer.timer.handle is None
 
 
 async def test_early_wake_re_arms_at_the_moved_deadline(call_at_log: Callable[[], list[float]]) -> None:
@@ -125,10 +125,10 @@ async def test_change_policy_to_a_shorter_timeout_re_arms_earlier() -> None:
     fin = Finished()
     timer = IdleTimer(IdlePolicy(timeout=60.0), fin.calls)
     timer.start()
-    old = timer._handle
+    old, old_at = timer.timer.handle, timer.timer.armed_at
     timer.change_policy(IdlePolicy(timeout=0.05))
     assert old is not None and old.cancelled()
-    assert timer._handle is not None and timer._handle.when() < old.when()
+    assert timer.timer.handle is not None and timer.timer.armed_at < old_at
     await fin.wait()  # would take 60 s without the re-arm
     assert fin.calls.kinds() == ["disconnect"]
 
@@ -140,7 +140,7 @@ async def test_change_policy_to_disabled_then_stop_delivers_nothing() -> None:
     timer.change_policy(IdlePolicy(timeout=0.0))
     assert timer.seconds_left() is None
     await asyncio.sleep(0.15)  # the stale handle wakes, finds nothing, does not re-arm
-    assert calls.delivered == [] and timer._handle is None
+    assert calls.delivered == [] and timer.timer.handle is None
     timer.stop()
 
 
@@ -148,7 +148,7 @@ async def test_stop_cancels_the_timer() -> None:
     calls = DecisionRecorder()
     timer = IdleTimer(IdlePolicy(timeout=0.05, max_attempts=3), calls)
     timer.start()
-    handle = timer._handle
+    handle = timer.timer.handle
     timer.stop()
     assert handle is not None and handle.cancelled()
     await asyncio.sleep(0.15)
@@ -157,7 +157,7 @@ async def test_stop_cancels_the_timer() -> None:
     timer.activity()  # late input after hang-up is harmless
     timer.progress_started()
     timer.stop()
-    assert timer._handle is None
+    assert timer.timer.handle is None
 
 
 async def test_progress_holds_the_timer_on_a_real_loop() -> None:
@@ -193,30 +193,49 @@ async def test_context_bound_at_creation_appears_on_idle_log_events() -> None:
     assert [e["attempt"] for e in idle] == [2, 2]
 
 
-def test_uvloop_timers_fire_without_re_arming_their_own_deadline() -> None:
-    """uvloop's clock has 1 ms resolution and runs handles up to a tick early; each timer
-    must still schedule exactly one handle for one decision (no busy re-arming)."""
+def test_uvloop_timers_are_never_early_and_do_not_spin() -> None:
+    """uvloop's timers have 1 ms resolution and run handles up to half a tick early; a timer
+    must neither deliver early nor re-arm its deadline in a busy loop (one extra handle at most)."""
     uvloop = pytest.importorskip("uvloop")
     made: list[float] = []
 
     class Counting(uvloop.Loop):  # type: ignore[misc, name-defined]
         def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
-            if getattr(callback, "__func__", None) is IdleTimer._fire:
+            if getattr(callback, "__func__", None) is LazyTimer._fire:
                 made.append(when)
             return super().call_at(when, callback, *args, context=context)
 
-    async def main() -> list[Decision]:
+    async def main() -> list[Any]:
         fin = [Finished() for _ in range(20)]
         for i, f in enumerate(fin):
             IdleTimer(IdlePolicy(timeout=0.0503 + i * 0.00037), f.calls).start()
         for f in fin:
             await f.wait()
-        return [d for f in fin for d in f.calls.decisions]
+        return [d for f in fin for d in f.calls.delivered]
 
     loop = Counting()
     try:
-        decisions = loop.run_until_complete(main())
+        delivered = loop.run_until_complete(main())
     finally:
         loop.close()
-    assert len(decisions) == 20 and all(isinstance(d, Disconnect) for d in decisions)
-    assert len(made) == 20
+    assert len(delivered) == 20 and all(isinstance(d.decision, Disconnect) for d in delivered)
+    assert all(d.lateness >= 0 for d in delivered)
+    assert 20 <= len(made) <= 40
+
+
+def test_uvloop_past_deadline_handle_then_activity() -> None:
+    """uvloop's call_at returns a plain Handle (no ``when()``) for a deadline already past;
+    activity right after such an arm must not need it."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> list[str]:
+        fin = Finished()
+        timer = IdleTimer(IdlePolicy(timeout=60.0), fin.calls)
+        timer.start()
+        await asyncio.sleep(0.06)
+        timer.change_policy(IdlePolicy(timeout=0.05))  # start + 0.05 is past: due now
+        timer.activity()  # before the loop runs that handle: the deadline moves on
+        await fin.wait()
+        return fin.calls.kinds()
+
+    assert uvloop.run(main()) == ["disconnect"]

@@ -1,18 +1,14 @@
 """The asyncio layer around the sans-I/O core: timers and task bookkeeping."""
 
-from tui_engine.runtime.idle_driver import (
-    DecisionHandler,
-    IdleTimer,
-    LatenessSink,
-    TimerHandleLike,
-    TimerLoop,
-    decision_kind,
-)
+from tui_engine.runtime.idle_driver import DecisionHandler, IdleTimer, LatenessSink, decision_kind
+from tui_engine.runtime.lazy_timer import MIN_REARM, LazyTimer, TimerHandleLike, TimerLoop
 
 __all__ = [
+    "MIN_REARM",
     "DecisionHandler",
     "IdleTimer",
     "LatenessSink",
+    "LazyTimer",
     "TimerHandleLike",
     "TimerLoop",
     "decision_kind",

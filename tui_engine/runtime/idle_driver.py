@@ -6,10 +6,10 @@ deadline, and when it wakes early it finds nothing due and re-arms itself. A key
 or heartbeat therefore costs a few attribute writes, never a cancel + ``call_at``.
 
 Every decision is logged as ``idle.<kind>`` with the attempt and the lateness in ms
-(``loop.time()`` at firing minus the deadline, never below 0: a loop with a coarse clock may
-run a handle up to one tick early), and handed to ``on_decision``. Handlers may
-call back into the timer (start a progress for a re-played prompt, ``stop()`` on the final
-decision): once a handler stops the session, the rest of that wake's decisions are dropped.
+(``loop.time()`` at firing minus the deadline, never negative), and handed to
+``on_decision``. Handlers may call back into the timer (start a progress for a re-played
+prompt, ``stop()`` on the final decision): once a handler stops the session, the rest of
+that wake's decisions are dropped.
 If a handler raises, the loop's exception handler reports it and the timer stays armed, so a
 failing reprompt never leaves a caller without a bound on silence.
 """
@@ -40,6 +40,7 @@ from tui_engine.core import (
     Stopped,
     Warn,
 )
+from tui_engine.runtime.lazy_timer import MIN_REARM, LazyTimer, TimerLoop
 
 log = structlog.get_logger("tui_engine.idle")
 _Ts = TypeVarTuple("_Ts")
@@ -52,29 +53,7 @@ class LatenessSink(Protocol):
     def observe_lateness(self, kind: str, seconds: float) -> None: ...
 
 
-class TimerHandleLike(Protocol):
-    """What :class:`IdleTimer` needs of a scheduled handle (``asyncio.TimerHandle`` has it)."""
 
-    def when(self) -> float: ...
-    def cancel(self) -> None: ...
-    def cancelled(self) -> bool: ...
-
-
-class TimerLoop(Protocol):
-    """The two loop methods :class:`IdleTimer` uses.
-
-    Every asyncio loop (uvloop too) has them; so does :class:`tui_engine.testing.FakeLoop`,
-    which lets tests move virtual time instead of sleeping.
-    """
-
-    def time(self) -> float: ...
-    def call_at(
-        self,
-        when: float,
-        callback: Callable[[*_Ts], object],
-        *args: *_Ts,
-        context: contextvars.Context | None = None,
-    ) -> TimerHandleLike: ...
 
 
 _KIND: dict[type, str] = {Reprompt: "reprompt", Warn: "warn", Lock: "lock", Disconnect: "disconnect"}
@@ -88,7 +67,7 @@ def decision_kind(decision: Decision) -> str:
 class IdleTimer:
     """Owns an :class:`IdleSession` and the one timer that wakes it."""
 
-    __slots__ = ("_ctx", "_handle", "_loop", "_on_decision", "_sink", "session")
+    __slots__ = ("_loop", "_on_decision", "_sink", "session", "timer")
 
     def __init__(
         self,
@@ -102,10 +81,9 @@ class IdleTimer:
         self._loop: TimerLoop = loop or asyncio.get_running_loop()
         self._on_decision = on_decision
         self._sink = sink
-        self._handle: TimerHandleLike | None = None
         # Timer callbacks run in the context of the creator, so call_id/session_id
         # bound with structlog.contextvars stay on the idle.* log events.
-        self._ctx = contextvars.copy_context()
+        self.timer = LazyTimer(self._loop, self._fire, context=contextvars.copy_context())
 
     # -- events: read the loop's clock, feed the core, re-arm if needed ---------------
     def start(self) -> None:
@@ -137,9 +115,7 @@ class IdleTimer:
 
     def stop(self) -> None:
         self.session.send(Stopped(now=self._loop.time()))
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self.timer.cancel()
 
     def seconds_left(self) -> float | None:
         """Seconds until the current silent period ends (for dashboards)."""
@@ -147,35 +123,23 @@ class IdleTimer:
         return None if expiry is None else max(0.0, expiry - self._loop.time())
 
     # -- the one timer ----------------------------------------------------------------
-    def _arm(self) -> None:
-        deadline = self.session.next_deadline()
-        if deadline is None:
-            return  # a pending handle will wake, find nothing, and not re-arm
-        handle = self._handle
-        if handle is not None:
-            if handle.when() <= deadline:
-                return  # wakes early, then re-arms: no churn on every keypress
-            handle.cancel()
-        self._handle = self._loop.call_at(deadline, self._fire, context=self._ctx)
+    def _arm(self, not_before: float | None = None) -> None:
+        self.timer.ensure(self.session.next_deadline(), not_before=not_before)
 
     def _fire(self) -> None:
-        handle, self._handle = self._handle, None
         now = self._loop.time()
-        # The loop ran this handle because it judged it due. A loop whose clock is coarser
-        # than our deadlines (uvloop: 1 ms) does so up to one tick early; polling at the
-        # handle's own time then delivers, where polling at ``now`` would find nothing due
-        # and re-arm the same deadline over and over until the clock caught up.
-        wake = now if handle is None else max(now, handle.when())
+        delivered = False
         try:
-            for decision in self.session.poll(wake):
+            for decision in self.session.poll(now):
                 if self.session.state is IdleState.STOPPED:
                     break  # a handler stopped the session: later decisions are moot
-                self._deliver(decision, max(0.0, now - decision.due))
+                delivered = True
+                self._deliver(decision, now - decision.due)
         finally:
             # Even if a handler raised (the loop's exception handler reports it), the
             # session keeps its timer: a broken reprompt must not leave a caller unbounded.
             if self.session.state is not IdleState.STOPPED:
-                self._arm()
+                self._arm(not_before=None if delivered else now + MIN_REARM)
 
     def _deliver(self, decision: Decision, lateness: float) -> None:
         kind = decision_kind(decision)

@@ -35,6 +35,7 @@ from tui_engine.menus import (
     Transfer,
 )
 from tui_engine.menus.model import Dialplan
+from tui_engine.runtime import MIN_REARM, LazyTimer
 from tui_engine.sip import ServerCall
 
 log = structlog.get_logger("tui_engine.call")
@@ -94,11 +95,12 @@ class CallSession:
         self._verify_pin = verify_pin
         self._observer = observer
         self._loop = loop
-        self._handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._playing = False
         self._done = False
+        # call_id is bound when the call starts: timers and tasks keep it on their log lines
         self._ctx = contextvars.copy_context()
+        self._timer = LazyTimer(loop, self._fire, context=self._ctx)
         media.on_digit = self._on_digit
         if defaults.inband_dtmf:
             media.enable_inband(True)
@@ -112,9 +114,7 @@ class CallSession:
         if self._done:
             return
         self._done = True
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._timer.cancel()
         for task in self._tasks:
             task.cancel()
         self.media.on_digit = None
@@ -238,20 +238,15 @@ class CallSession:
         task.add_done_callback(self._tasks.discard)
 
     # -- the one timer -----------------------------------------------------------------
-    def _arm(self) -> None:
-        if self._done:
-            return
-        deadline = self.runner.next_deadline()
-        if deadline is None:
-            return
-        handle = self._handle
-        if handle is not None:
-            if handle.when() <= deadline:
-                return
-            handle.cancel()
-        self._handle = self._loop.call_at(deadline, self._fire, context=self._ctx)
+    def _arm(self, not_before: float | None = None) -> None:
+        if not self._done:
+            self._timer.ensure(self.runner.next_deadline(), not_before=not_before)
 
     def _fire(self) -> None:
-        self._handle = None
-        if not self._done:
-            self._run(self.runner.poll(self._loop.time()))
+        if self._done:
+            return
+        now = self._loop.time()
+        actions = self.runner.poll(now)
+        self._run(actions)
+        if not actions:  # woke early (a digit moved the deadline): see MIN_REARM
+            self._arm(not_before=now + MIN_REARM)

@@ -14,6 +14,7 @@ tab being closed can keep a session open past its deadline:
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from typing import Any
 import structlog
 
 from tui_engine.core import IdlePolicy
-from tui_engine.runtime import LatenessSink
+from tui_engine.runtime import MIN_REARM, LatenessSink, LazyTimer
 from tui_engine.web import audit
 from tui_engine.web.decide import Action, SessionState, Verdict, decide, restart_after_progress
 from tui_engine.web.security import id_hash, log_id, new_csrf_token, new_session_id
@@ -54,7 +55,7 @@ class SessionManager:
         self._wall = wall
         self._sink = sink
         self.apply_settings(settings)
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, LazyTimer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -101,8 +102,8 @@ class SessionManager:
             observe(counts)
 
     async def stop(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
@@ -144,24 +145,23 @@ class SessionManager:
 
     # -- the one timer per session ------------------------------------------------------
     def _arm(self, h: str, wake_wall: float) -> None:
+        """Wake at ``wake_wall`` (epoch s) on this loop's monotonic clock, lazily (LazyTimer)."""
         loop = self._loop
         if loop is None:
             return
-        when = loop.time() + max(0.0, wake_wall - self.now())
-        handle = self._timers.get(h)
-        if handle is not None and not handle.cancelled():
-            if handle.when() <= when:
-                return  # wakes early, re-reads, re-arms: no churn per heartbeat
-            handle.cancel()
-        self._timers[h] = loop.call_at(when, self._fire, h)
+        now = loop.time()
+        timer = self._timers.get(h)
+        if timer is None:
+            timer = self._timers[h] = LazyTimer(loop, functools.partial(self._fire, h))
+        # not_before: a wake that found nothing due (uvloop fires up to 0.5 ms early) waits a tick
+        timer.ensure(now + max(0.0, wake_wall - self.now()), not_before=now + MIN_REARM)
 
     def _disarm(self, h: str) -> None:
-        handle = self._timers.pop(h, None)
-        if handle is not None:
-            handle.cancel()
+        timer = self._timers.pop(h, None)
+        if timer is not None:
+            timer.cancel()
 
     def _fire(self, h: str) -> None:
-        self._timers.pop(h, None)
         self.spawn(self._wake(h))
 
     async def _wake(self, h: str) -> None:
@@ -189,8 +189,8 @@ class SessionManager:
 
     def rearm_all(self) -> None:
         """A policy change: deadlines are recomputed from the stored anchors at once."""
-        for handle in self._timers.values():
-            handle.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
         self._timers.clear()
         if self._loop is not None:  # before start() there is nothing armed yet
             self.spawn(self.rescan())

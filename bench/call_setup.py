@@ -1,0 +1,162 @@
+"""Call setup: SIPp at stepped rates with short calls, against the engine and a C reference.
+
+Every call is INVITE → 200 → ACK → (``-d`` ms) → BYE → 200 (``load_call_setup``). A rate step
+*holds* when no call failed and the 99th percentile INVITE→200 time stays under the 500 ms
+of SIP's first retransmission (RFC 3261 §17.1.1.2, T1): beyond that the caller retransmits
+and the load grows by itself. The highest step that held is the figure, for the engine and
+for Kamailio answering statelessly (:mod:`bench._kamailio`), measured in the same run; the
+engine's figure is given as a ratio to the reference's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bench._kamailio import StatelessResponder, kamailio_path
+from bench._load import (
+    BenchEngine,
+    Metric,
+    ProcSampler,
+    engine_options,
+    metric,
+    percentile,
+    run_sipp_rtt,
+    sipp_ports,
+    write_bench_dialplan,
+)
+from tui_engine.testing import free_port_block
+from tui_engine.testing.sipp import SippRun
+
+CALL_MS = 100  #: how long each call stays up before the caller's BYE
+T1_MS = 500.0
+
+
+@asynccontextmanager
+async def engine_target(workdir: Path, max_rate: float) -> AsyncIterator[tuple[int, int | None]]:
+    concurrent = int(max_rate * (CALL_MS / 1000 + 1.0)) + 100
+    options = engine_options(
+        write_bench_dialplan(workdir / "dialplans"), rtp=free_port_block(2 * concurrent + 100),
+        max_calls=concurrent,
+    )
+    async with BenchEngine(workdir / "engine", options, ready_timeout=60, stop_grace=30) as engine:
+        yield engine.sip_port, engine.pid
+
+
+@asynccontextmanager
+async def kamailio_target(workdir: Path, max_rate: float) -> AsyncIterator[tuple[int, int | None]]:
+    async with StatelessResponder(workdir / "kamailio") as k:
+        yield k.port, None  # CPU of a forking server is spread over children: not sampled
+
+
+async def step(port: int, pid: int | None, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
+    calls = max(1, int(rate * seconds))
+    sipp_port, media = sipp_ports()
+    run = SippRun(
+        scenario="load_call_setup", target=("127.0.0.1", port), local_port=sipp_port, media_port=media[0],
+        workdir=workdir, service="200", calls=calls, rate=rate, timeout_s=seconds * 3 + 20,
+        recv_timeout_ms=10000, extra=("-d", str(CALL_MS), "-max_socket", "4096"),
+    )
+    sampler = ProcSampler(pid, period=0.25) if pid else None
+    if sampler:
+        sampler.start()
+    started = time.monotonic()
+    result, rtt = await run_sipp_rtt(run)
+    elapsed = time.monotonic() - started
+    if sampler:
+        await sampler.stop()
+    p99 = percentile(rtt, 99)
+    holds = result.failed == 0 and result.successful == calls and p99 is not None and p99 < T1_MS
+    return {
+        "rate": rate, "calls": calls, "successful": result.successful, "failed": result.failed,
+        "setup_p50_ms": percentile(rtt, 50), "setup_p99_ms": p99, "elapsed_s": round(elapsed, 2),
+        "cpu_percent": sampler.cpu_percent() if sampler else None,
+        "rss_mib": sampler.peak_rss() / 2**20 if sampler else None, "holds": holds,
+    }
+
+
+async def stepped(
+    name: str, target: Any, rates: Sequence[float], seconds: float, workdir: Path
+) -> list[dict[str, Any]]:
+    """Run the rates in order until one does not hold (the steps above it would not either)."""
+    steps: list[dict[str, Any]] = []
+    async with target(workdir / name, max(rates)) as (port, pid):
+        for rate in rates:
+            result = await step(port, pid, rate, seconds, workdir / name / f"r{rate:g}")
+            steps.append(result)
+            if not result["holds"]:
+                break
+            await asyncio.sleep(1.0)  # let the previous step's calls end
+    return steps
+
+
+def best(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    held = [s for s in steps if s["holds"]]
+    return held[-1] if held else None
+
+
+def section(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    top = best(steps)
+    metrics: dict[str, Metric] = {
+        "highest rate with 0 failed calls": metric(top["rate"] if top else None, "calls/s", "p99 setup < 500 ms"),
+    }
+    for s in steps:
+        note = (f"{s['successful']}/{s['calls']} ok, {s['failed']} failed, setup p50 {s['setup_p50_ms']} ms, "
+                f"p99 {s['setup_p99_ms']} ms" + ("" if s["holds"] else " — did not hold"))
+        metrics[f"{s['rate']:g} calls/s"] = metric(s["cpu_percent"], "% CPU" if s["cpu_percent"] is not None
+                                                   else "", note)
+        if s["rss_mib"] is not None:
+            metrics[f"{s['rate']:g} calls/s RSS"] = metric(s["rss_mib"], "MiB", "engine peak")
+    return {"name": name, "params": {"call_ms": CALL_MS, "steps": len(steps)}, "metrics": metrics}
+
+
+async def _run(quick: bool) -> dict[str, Any]:
+    seconds = 2.0 if quick else 8.0
+    engine_rates = [25, 50] if quick else [50, 100, 200, 300, 400, 600, 800, 1000, 1200, 1600, 2000]
+    ref_rates = [50, 200] if quick else [500, 1000, 2000, 4000, 6000, 8000, 12000]
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tui-bench-setup-") as tmp:
+        out["engine"] = await stepped("engine", engine_target, engine_rates, seconds, Path(tmp))
+        if kamailio_path() is not None:
+            out["kamailio"] = await stepped("kamailio", kamailio_target, ref_rates, seconds, Path(tmp))
+    return out
+
+
+def run(quick: bool) -> dict[str, Any]:
+    steps = asyncio.run(_run(quick))
+    sections = [section("tui-engine", steps["engine"])]
+    eng, ref = best(steps["engine"]), None
+    if "kamailio" in steps:
+        sections.append(section("Kamailio, stateless sl_send_reply (C reference)", steps["kamailio"]))
+        ref = best(steps["kamailio"])
+    ratio = eng["rate"] / ref["rate"] if eng and ref else None
+    sections.append({"name": "ratio", "metrics": {
+        "engine / C reference": metric(ratio, "", "target ≥ 0.5; an upper bound when the reference "
+                                       "held its top step (SIPp or the step list was the limit)"),
+    }})
+    return {
+        "title": "Call setup rate (SIPp, short calls), engine vs a stateless C responder",
+        "summary": (f"Stepped SIPp rates, {CALL_MS} ms calls (INVITE, 200, ACK, BYE, 200); the highest "
+                    "rate with 0 failed calls and p99 INVITE→200 under T1 (500 ms)."),
+        "sections": sections,
+        "steps": steps,
+        "plots": {"call_setup": steps},
+        "notes": [
+            "The engine answers each call with the bench dialplan (a 0.2 s prompt starts playing), so "
+            "every call also sets up an RTP session; the C reference only answers SIP.",
+            "SIPp runs on the same 2 cores; at the reference's top steps SIPp is the limit.",
+            "Steps stop at the first that does not hold.",
+        ],
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
