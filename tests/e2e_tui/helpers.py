@@ -8,6 +8,7 @@ SIPp's own results (``assert_sipp_ok``, ``SippResult.message_counts``) and ``/me
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Mapping
 from datetime import datetime
@@ -60,8 +61,9 @@ def call_events(engine: EngineProcess, call_id: str) -> list[dict[str, Any]]:
     return [e for e in engine.events if e.get("call_id") == call_id]
 
 
-def names(events: list[dict[str, Any]], prefixes: tuple[str, ...] = ("call.", "menu.", "prompt.", "idle.",
-                                                                      "dtmf.")) -> list[str]:
+def names(
+    events: list[dict[str, Any]], prefixes: tuple[str, ...] = ("call.", "menu.", "prompt.", "idle.", "dtmf.")
+) -> list[str]:
     """Event names (``prompt.started`` ...) of the application layer, without SIP details."""
     return [str(e["event"]) for e in events if str(e["event"]).startswith(prefixes)]
 
@@ -97,3 +99,31 @@ async def wait_no_calls(engine: EngineProcess, *, within: float = 10.0) -> Sampl
     except TimeoutError:
         raise AssertionError(f"calls left in the engine: {samples[('tui_active_calls', ())]}") from None
     return samples
+
+
+def bound_udp_ports(pid: int, first: int, last: int) -> list[int]:
+    """Local UDP ports in ``first..last`` held by sockets of process ``pid`` (Linux ``/proc``).
+
+    A port of the engine's RTP range still bound by the engine after every call has ended is a
+    media socket it leaked. Sockets are matched to the process by inode (``/proc/PID/fd`` links
+    ``socket:[INODE]``), so other test workers' SIPp or engines using the same ports don't count.
+    """
+    fd_dir = Path(f"/proc/{pid}/fd")
+    inodes = set()
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    ports = []
+    for table in (Path("/proc/net/udp"), Path("/proc/net/udp6")):
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if first <= port <= last and fields[9] in inodes:
+                ports.append(port)
+    return sorted(ports)

@@ -26,20 +26,29 @@ async def test_silence_gives_two_reprompts_then_goodbye_and_bye(tui: StartEngine
     reprompts = [(e["attempt"], e["of"], e["menu"]) for e in events if e["event"] == "idle.reprompt"]
     assert reprompts == [(2, 3, "main"), (3, 3, "main")]
     played = [e["prompts"] for e in events if e["event"] == "prompt.started"]
-    assert played == [["welcome.wav", "main-options.wav"], ["main-short.wav"], ["main-short.wav"], ["goodbye.wav"]]
+    assert played == [
+        ["welcome.wav", "main-options.wav"],
+        ["main-short.wav"],
+        ["main-short.wav"],
+        ["goodbye.wav"],
+    ]
     assert names(events) == [
         "call.started", "menu.entered",
         "prompt.started", "prompt.finished", "idle.reprompt",
         "prompt.started", "prompt.finished", "idle.reprompt",
-        "prompt.started", "prompt.finished",
+        "prompt.started", "prompt.finished", "idle.disconnect",
         "prompt.started", "prompt.finished",
         "call.ended",
     ]  # fmt: skip
+    (disconnect,) = [e for e in events if e["event"] == "idle.disconnect"]
+    assert (disconnect["attempt"], disconnect["of"], disconnect["then"]) == (3, 3, "hangup")
+    assert disconnect["lateness_ms"] >= 0
     assert all(e["completed"] for e in events if e["event"] == "prompt.finished")
 
     samples = await wait_no_calls(engine)
     assert samples[("tui_calls_ended_total", (("reason", "inactivity-timeout"),))] == 1
     assert samples[("tui_timer_lateness_seconds_count", (("kind", "reprompt"),))] == 2
+    assert samples[("tui_timer_lateness_seconds_count", (("kind", "disconnect"),))] == 1
 
 
 async def test_a_longer_configured_timeout_keeps_the_caller_longer(tui: StartEngine, tmp_path: Path) -> None:
@@ -74,7 +83,9 @@ def _sipp_duration(value: str) -> float:
 
 
 @pytest.mark.timeout(170)
-async def test_the_real_defaults_three_times_ten_seconds_then_goodbye(tui: StartEngine, tmp_path: Path) -> None:
+async def test_the_real_defaults_three_times_ten_seconds_then_goodbye(
+    tui: StartEngine, tmp_path: Path
+) -> None:
     """No overrides at all: bundled main dialplan, 10 s no-input timeout, 3 attempts.
 
     The hang-up must come after 3 × (prompt + 10 s) + goodbye: we assert the silence (≥ 30 s in
@@ -83,7 +94,9 @@ async def test_the_real_defaults_three_times_ten_seconds_then_goodbye(tui: Start
     the benchmarks' business.
     """
     engine = await tui(real=True)
-    result = await place_call(engine, tmp_path, "uac_measure_hangup", timeout_s=150.0, recv_timeout_ms=120_000)
+    result = await place_call(
+        engine, tmp_path, "uac_measure_hangup", timeout_s=150.0, recv_timeout_ms=120_000
+    )
     assert_sipp_ok(result)
     (call_id,) = call_ids(engine)
     ended = await engine.wait_event("call.ended", call_id=call_id)
@@ -91,6 +104,7 @@ async def test_the_real_defaults_three_times_ten_seconds_then_goodbye(tui: Start
 
     events = call_events(engine, call_id)
     assert [(e["attempt"], e["of"]) for e in events if e["event"] == "idle.reprompt"] == [(2, 3), (3, 3)]
+    assert [e["attempt"] for e in events if e["event"] == "idle.disconnect"] == [3]
     gaps = _silent_gaps(events)
     assert len(gaps) == 3
     assert min(gaps) >= 10.0 - 0.005 and sum(gaps) >= 30.0 - 0.015  # wall-clock log jitter only
@@ -98,4 +112,7 @@ async def test_the_real_defaults_three_times_ten_seconds_then_goodbye(tui: Start
     assert prompt_seconds > 20.0  # 11.3 s greeting + 2 × 4 s short list + 2 s goodbye
 
     seen_by_caller = _sipp_duration(result.stats["ResponseTime1(C)"])
+    print(
+        f"answer->BYE {seen_by_caller:.3f}s, silence {sum(gaps):.3f}s {gaps}, prompts {prompt_seconds:.2f} s"
+    )
     assert 30.0 + prompt_seconds <= seen_by_caller < 120.0

@@ -196,5 +196,8 @@ async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoin
         except OSError:
             allocator.release(port)  # goes to the back of the list: the next try gets another port
             continue
+        except BaseException:  # cancelled while binding (engine stopping): the port is not lost
+            allocator.release(port)
+            raise
         return protocol, port
     raise PortsExhausted(f"no bindable RTP port in {allocator.first}-{allocator.last} on {host}")
