@@ -200,7 +200,7 @@ class EngineProcess:
         self,
         name: str,
         *,
-        timeout: float = 10.0,  # noqa: ASYNC109
+        timeout: float = 20.0,  # noqa: ASYNC109  (a bound for loaded CI machines, not a timing check)
         since: int = 0,
         **fields: object,
     ) -> dict[str, Any]:
