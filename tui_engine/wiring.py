@@ -52,6 +52,11 @@ def portal_settings(config: EngineConfig) -> PortalSettings | None:
 class PortalComponent(WebComponent):
     """The portal with the engine's reload contract (``apply_config(EngineConfig)``)."""
 
+    def apply_option(self, app: str, section: str, option: str, value: object) -> None:
+        """Nothing to do here: in the engine an edited option goes through
+        :meth:`EngineConsole.set_option`, validated by the configuration's rules and then
+        applied to every component (this portal included), or refused with no change."""
+
     def apply_config(self, config: EngineConfig) -> None:  # type: ignore[override]
         settings = portal_settings(config)
         if settings is not None:

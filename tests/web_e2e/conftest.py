@@ -1,15 +1,17 @@
-"""A real portal and a real browser: the standalone portal server (``python -m tui_engine.web``)
-as a subprocess on a free loopback port with its own SQLite data dir, driven by Debian's
+"""A real portal and a real browser: the whole engine (``tui-engine serve``, SIP included) as a
+subprocess on free loopback ports with its own data dir, its portal driven by Debian's
 Chromium through Playwright (sync API, so no event loop of pytest-asyncio is involved).
 
-``start_portal`` is the one place that knows how the server is started: to run these tests
-against the whole engine, change only that function (it must return a ``Portal`` whose
-``url`` ends with ``/``, with users alice:pw and bob:pw2).
+``start_portal`` is the one place that knows how the server is started: it returns a
+``Portal`` whose ``url`` ends with ``/``, with users alice:pw and bob:pw2.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -24,7 +26,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tui_engine.testing import free_port
+from tui_engine.testing import free_port, free_port_block
+from tui_engine.web.store import open_store
+from tui_engine.web.users import add_user
 
 from .helpers import USERS
 
@@ -47,6 +51,9 @@ class Portal:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    sip_port: int = 0  # the engine's SIP port (UDP), to place real calls the console shows
+    data_dir: Path | None = None
+    options: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -59,33 +66,73 @@ class Portal:
 
 
 def _ready(url: str) -> bool:
+    """The engine answers /healthz and its portal component has started."""
     try:
-        with urllib.request.urlopen(url + "api/session", timeout=1) as reply:
-            return bool(reply.status == 200)
-    except (urllib.error.URLError, OSError):
+        with urllib.request.urlopen(url + "healthz", timeout=2) as reply:
+            return bool(reply.status == 200 and "PortalComponent" in json.load(reply)["components"])
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
         return False
 
 
+#: the tests' short option names → the engine's options for the portal application
+ENGINE_OPTIONS = {
+    "inactivity_timeout": "portal.security.inactivity-timeout",
+    "warning": "portal.security.inactivity-warning",
+    "max_unlock_failures": "portal.security.max-unlock-failures",
+    "session_lifetime": "portal.security.session-lifetime",
+    "heartbeat_interval": "portal.web.heartbeat-interval",
+    "store": "portal.web.store",
+}
+
+
 def start_portal(data_dir: Path, **options: str) -> Portal:
-    """Start the standalone portal; ``options`` are its flags without ``--`` (``_`` for ``-``)."""
+    """Start ``tui-engine serve`` on the embedded configuration with the portal ``options``
+    (the keys of ``ENGINE_OPTIONS``), after creating alice and bob in its store."""
     port = free_port(socket.SOCK_STREAM)
-    args = [sys.executable, "-m", "tui_engine.web", "--http-listen", f"127.0.0.1:{port}",
-            "--data-dir", str(data_dir)]
-    for name, value in options.items():
-        args += [f"--{name.replace('_', '-')}", value]
-    for user, password in USERS.items():
-        args += ["--user", f"{user}:{password}"]
-    log = data_dir.parent / f"portal-{port}.log"
+    first, last = free_port_block(20)
+    overrides = [f"engine.data-dir={json.dumps(str(data_dir))}", f'engine.rtp-ports="{first}-{last}"']
+    overrides += [f"{ENGINE_OPTIONS[name]}={value}" for name, value in options.items()]  # TOML literals
+    # Playwright's sync API runs its own event loop in this thread: the store gets another thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _add_users(options.get("store", "sqlite"), data_dir)).result()
+    sip_port = free_port()
+    args = [sys.executable, "-m", "tui_engine", "serve", "--no-watch",
+            "--http-listen", f"127.0.0.1:{port}", "--sip-listen", f"127.0.0.1:{sip_port}"]
+    for override in overrides:
+        args += ["--option", override]
+    log = data_dir.parent / f"engine-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
-    portal = Portal(url=f"http://127.0.0.1:{port}/", process=process, log=log)
+    portal = Portal(
+        url=f"http://127.0.0.1:{port}/", process=process, log=log, sip_port=sip_port,
+        data_dir=data_dir, options=options,
+    )
     deadline = time.monotonic() + STARTUP_SECONDS
     while not _ready(portal.url):
         if process.poll() is not None or time.monotonic() > deadline:
             portal.stop()
-            raise RuntimeError(f"portal did not start:\n{log.read_text(errors='replace')}")
+            raise RuntimeError(f"engine did not start:\n{log.read_text(errors='replace')}")
         time.sleep(0.05)
     return portal
+
+
+async def _add_users(store_spec: str, data_dir: Path) -> None:
+    """alice and bob, in the store the engine will open (a second node finds them there)."""
+    store = open_store(store_spec, data_dir)
+    try:
+        for user, password in USERS.items():
+            if await store.get_user(user) is None:
+                await add_user(store, user, password, via="portal")
+    finally:
+        await store.aclose()
+
+
+def restart_portal(portal: Portal) -> Portal:
+    """Stop the engine and start a new one on the same data dir and options (another port;
+    cookies are not scoped by port, so the browser's session cookie still applies)."""
+    portal.stop()
+    assert portal.data_dir is not None
+    return start_portal(portal.data_dir, **portal.options)
 
 
 PortalFactory = Callable[..., Portal]

@@ -3,25 +3,49 @@ the two password-change rules (this application vs another one) as seen from the
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
+
+from tui_engine.testing import free_port, free_port_block
 
 from .conftest import PortalFactory
 from .helpers import lock_dialog, login, server_session, unlock, wait_locked
 
 pytestmark = pytest.mark.e2e
 
+SCENARIOS = Path(__file__).resolve().parents[2] / "sipp_scenarios"
 
-def test_live_calls_and_call_endings_are_shown(page: Page, portal_factory: PortalFactory) -> None:
+
+def test_live_calls_and_call_endings_are_shown(
+    page: Page, portal_factory: PortalFactory, tmp_path: Path
+) -> None:
+    """A real SIPp call to the engine shows up live (menu, attempt, countdown), then as an ending."""
     portal = portal_factory(inactivity_timeout="10m", warning="0")
     login(page, portal.url)
-
-    calls = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Current menu"))
-    row = calls.get_by_role("row").filter(has_text="sip:1001@127.0.0.1")
-    for text in ("main", "welcome", "1 of 3", "7.5 s"):
-        expect(row).to_contain_text(text)
-    endings = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Reason"))
-    expect(endings.get_by_role("row").filter(has_text="demo-0")).to_contain_text("no-input")
+    first, _ = free_port_block(4)
+    caller = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIOS / "uac_caller_hangup.xml"), "-s", "100",
+         f"127.0.0.1:{portal.sip_port}", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(first),
+         "-m", "1", "-nostdin", "-set", "hold_ms", "6000", "-timeout", "30s"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        calls = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Current menu"))
+        row = calls.get_by_role("row").filter(has_text="sipp")
+        for text in ("main", "1 of 3"):
+            expect(row).to_contain_text(text)
+        endings = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Reason"))
+        expect(endings.get_by_role("row").filter(has_text="sipp")).to_contain_text(
+            "caller-hangup", timeout=20000
+        )
+        expect(calls.get_by_role("row").filter(has_text="sipp")).to_have_count(0)
+        assert caller.wait(timeout=30) == 0
+    finally:
+        if caller.poll() is None:
+            caller.kill()
 
 
 def test_an_edited_option_applies_at_once_to_the_running_session(
@@ -46,7 +70,7 @@ def test_a_refused_option_shows_the_servers_reason(page: Page, portal_factory: P
     page.get_by_label("portal security inactivity-timeout", exact=True).fill("soon")
     page.get_by_role("button", name="Save portal security inactivity-timeout").click()
 
-    expect(page.get_by_text("not a duration")).to_be_visible()
+    expect(page.get_by_text("neither whole minutes nor a duration")).to_be_visible()
     assert server_session(page, portal.url)["timeout_ms"] == 600_000
 
 

@@ -286,6 +286,19 @@ class EngineConfig(_Section):
         """The first ``type = "web"`` application: it is the portal."""
         return self._first("web")
 
+    def options_as_written(self, app: str, section: str) -> dict[str, Any]:
+        """An application section's options as a person writes them: the value from the file or
+        an override (``inactivity-timeout = 10`` stays 10 minutes, ``"60s"`` stays a string), else
+        the default as the template shows it. What the console displays and edits."""
+        model = SECTIONS[("applications", "*", section)]
+        written = self._raw.get("applications", {}).get(app, {}).get(section, {})
+        out: dict[str, Any] = {}
+        for name, field in model.model_fields.items():
+            key = field.alias or name
+            value = written.get(key, field.default)
+            out[key] = str(value) if isinstance(value, Path) else value
+        return out
+
 
 #: Where each section's model sits; ``*`` stands for any application name.
 SECTIONS: dict[tuple[str, ...], type[_Section]] = {

@@ -24,6 +24,8 @@ const ENDINGS_POLL_MS = 3000;
 const HIDDEN_POLL_FACTOR = 5;
 /** How often to re-ask the server when a deadline has passed but it has not locked yet. */
 const DEADLINE_RECHECK_MS = 500;
+/** How soon to re-ask when the server gave no deadline only because a request was running. */
+const UNKNOWN_DEADLINE_RECHECK_MS = 1000;
 
 const root = document.getElementById('root');
 // Views are cloned from <template>s; take them out of the document at once so that a locked
@@ -60,6 +62,24 @@ let lastTick = Date.now();
 let lastCallsPoll = 0;
 let lastEndingsPoll = 0;
 let activityInFlight = false;
+let dataInFlight = 0; // this page's data requests still running (the server counts them as progress)
+/**
+ * Background polls (calls, endings) still running. The server counts every running request as
+ * progress and answers `lock_at: null` meanwhile, so a status or activity request that overlaps
+ * one of our own polls would learn nothing about the deadline (the warning would flicker).
+ * Status and activity requests therefore wait for running polls (milliseconds), and polls do
+ * not start while those are in flight.
+ */
+const pollsInFlight = new Set();
+
+function trackPoll(promise) {
+  pollsInFlight.add(promise);
+  promise.finally(() => pollsInFlight.delete(promise));
+}
+
+function pollsSettled() {
+  return pollsInFlight.size === 0 ? null : Promise.allSettled([...pollsInFlight]);
+}
 let sessionInFlight = null;
 const throttle = new ActivityThrottle();
 
@@ -74,15 +94,17 @@ const serverNow = () => Date.now() + session.offsetMs;
  * replies win (seq), the fresh one settles the state.
  */
 function refreshSession(fresh = false) {
-  if (fresh) return fetchSession();
-  if (sessionInFlight) return sessionInFlight;
-  sessionInFlight = fetchSession().finally(() => {
-    sessionInFlight = null;
+  if (sessionInFlight && !fresh) return sessionInFlight;
+  const mine = fetchSession().finally(() => {
+    if (sessionInFlight === mine) sessionInFlight = null;
   });
-  return sessionInFlight;
+  sessionInFlight = mine; // later polls share the newest request
+  return mine;
 }
 
 async function fetchSession() {
+  const polls = pollsSettled();
+  if (polls) await polls;
   const mySeq = ++seq;
   const t0 = Date.now();
   session.lastSessionPoll = t0;
@@ -102,6 +124,8 @@ async function sendActivity(acknowledged) {
   if (activityInFlight) return;
   activityInFlight = true;
   throttle.sent(Date.now());
+  const polls = pollsSettled();
+  if (polls) await polls;
   const mySeq = ++seq;
   const t0 = Date.now();
   try {
@@ -129,6 +153,26 @@ async function sendActivity(acknowledged) {
  * null when the session module took over.
  */
 async function dataCall(method, path, opts = {}) {
+  dataInFlight += 1;
+  try {
+    return await dataCallOnce(method, path, opts);
+  } finally {
+    dataInFlight -= 1;
+    // Answers given while this request ran said "no deadline" (it was progress): ask again.
+    if (dataInFlight === 0 && deadlineUnknown()) refreshSession(true);
+  }
+}
+
+/**
+ * `lock_at` is null while any request of the session is running (progress), even a one-second
+ * background poll. With a timeout configured that means "not known right now", not "never":
+ * the deadline must be asked for again once the requests are over.
+ */
+function deadlineUnknown() {
+  return session.view === 'active' && session.lockAt === null && session.timeoutMs > 0;
+}
+
+async function dataCallOnce(method, path, opts) {
   for (let attempt = 0; attempt < 2; attempt++) {
     let reply;
     try {
@@ -231,14 +275,14 @@ function showConsole() {
       call: dataCall,
       logout,
       appName: () => session.appName,
-      taskFinished: () => refreshSession(true),
+      taskFinished: () => refreshSession(), // shares the fresh one the data call just started
     });
   }
   consoleView.setUser(session.user);
   root.replaceChildren(consoleView.node);
   setView('active');
   throttle.reset();
-  if (fresh) consoleView.loadAll();
+  if (fresh) trackPoll(consoleView.loadAll());
   else consoleView.restoreState();
   lastCallsPoll = Date.now();
   lastEndingsPoll = Date.now();
@@ -474,15 +518,19 @@ function tick() {
 function activeTick(now) {
   flushActivity();
   if (session.lockAt !== null && serverNow() >= session.lockAt) checkDeadline(now);
-  updateWarning();
-  const slow = document.visibilityState === 'hidden' ? HIDDEN_POLL_FACTOR : 1;
-  if (consoleView && now - lastCallsPoll >= CALLS_POLL_MS * slow) {
-    lastCallsPoll = now;
-    consoleView.pollCalls();
+  if (deadlineUnknown() && dataInFlight === 0 && now - session.lastSessionPoll >= UNKNOWN_DEADLINE_RECHECK_MS) {
+    refreshSession(); // another tab's request, or ours that ended before this answer came
   }
-  if (consoleView && now - lastEndingsPoll >= ENDINGS_POLL_MS * slow) {
+  updateWarning();
+  if (!consoleView || sessionInFlight || activityInFlight) return; // see pollsInFlight
+  const slow = document.visibilityState === 'hidden' ? HIDDEN_POLL_FACTOR : 1;
+  if (now - lastCallsPoll >= CALLS_POLL_MS * slow) {
+    lastCallsPoll = now;
+    trackPoll(consoleView.pollCalls());
+  }
+  if (now - lastEndingsPoll >= ENDINGS_POLL_MS * slow) {
     lastEndingsPoll = now;
-    consoleView.pollEndings();
+    trackPoll(consoleView.pollEndings());
   }
 }
 

@@ -370,8 +370,9 @@ function optionInput(id, value) {
     input.checked = value;
     input.dataset.kind = 'boolean';
   } else if (typeof value === 'number') {
-    input.type = 'number';
-    input.step = 'any';
+    // text, not type=number: a duration may be written "90s" as well as 10 (minutes or seconds)
+    input.type = 'text';
+    input.inputMode = 'decimal';
     input.value = String(value);
     input.dataset.kind = 'number';
   } else if (typeof value === 'string') {
@@ -389,9 +390,10 @@ function readOptionInput(input) {
     case 'boolean':
       return input.checked;
     case 'number': {
-      const n = Number(input.value);
-      if (input.value.trim() === '' || !Number.isFinite(n)) throw new Error('Enter a number.');
-      return n;
+      const text = input.value.trim();
+      if (text === '') throw new Error('Enter a value.');
+      const n = Number(text);
+      return Number.isFinite(n) ? n : text; // "90s": the server says whether it is allowed
     }
     case 'json':
       try {
