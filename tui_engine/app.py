@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import os
 import signal
@@ -163,6 +164,8 @@ class Engine:
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: (mtime, size) of the config file when it was last read, for the watcher.
+        self._config_stamp = _stamp(self.config_path) if self.config_path is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -194,6 +197,11 @@ class Engine:
         for component in self.components:
             await component.start(self)
             self._started.append(component)
+        # Start-up objects (modules, config, dialplans, converted prompts) live for the whole
+        # process: moved out of the collector's generations, full collections under load
+        # (thousands of calls) no longer walk them (bench: GC pauses of 150-220 ms at 5 000 calls).
+        gc.collect()
+        gc.freeze()
         self._install_signals()
         if self.config_path is not None and self.watch:
             self._spawn(self._watch_config(self.config_path))
@@ -234,6 +242,8 @@ class Engine:
     async def reload(self, trigger: str = "api") -> bool:
         """Re-read the config; apply it if valid (``config.reloaded``), else ``config.rejected``."""
         async with self._reload_lock:
+            if self.config_path is not None:  # taken before reading: a later write is seen again
+                self._config_stamp = _stamp(self.config_path)
             try:
                 new, _ = await asyncio.to_thread(load_and_check, self.config_path, self.overrides)
             except ConfigError as exc:
@@ -270,16 +280,27 @@ class Engine:
             log.exception("config.apply_failed", component=type(component).__name__)
 
     async def _watch_config(self, path: Path) -> None:
-        """Reload when the file changes; watch its directory because editors replace files."""
+        """Reload when the file changes; watch its directory because editors replace files.
+
+        The watcher also wakes every second and compares the file's stamp with the one last
+        loaded: a change made before the watcher was up (right after ``engine.ready``) or one
+        the OS did not report is still picked up.
+        """
         from watchfiles import awatch
 
         def is_config(_change: object, changed: str) -> bool:
             return Path(changed) == path
 
         async for _changes in awatch(
-            path.parent, watch_filter=is_config, stop_event=self._stopping, recursive=False
+            path.parent,
+            watch_filter=is_config,
+            stop_event=self._stopping,
+            recursive=False,
+            yield_on_timeout=True,
+            rust_timeout=1000,
         ):
-            await self.reload("file-change")
+            if _stamp(path) != self._config_stamp:
+                await self.reload("file-change")
 
     # -- signals and tasks -------------------------------------------------------------------
     def _install_signals(self) -> None:
@@ -330,3 +351,12 @@ def _first_address(addresses: list[Any], fallback: tuple[str, int]) -> tuple[str
         if isinstance(address, tuple) and len(address) >= 2:
             return str(address[0]), int(address[1])
     return fallback
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What tells a changed file from the one loaded: modification time (ns) and size."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
