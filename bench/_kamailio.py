@@ -69,7 +69,11 @@ class StatelessResponder:
             exe, "-f", str(cfg), "-DD", "-E", "-m", "64", "-M", "8", "-Y", str(self.directory),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=self.directory,
         )
-        await self._wait_listening()
+        try:
+            await self._wait_listening()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # __aexit__ is not called when __aenter__ raises
+            raise
         return self
 
     async def _wait_listening(self) -> None:

@@ -99,6 +99,29 @@ def sox(args: list[str]) -> None:
 class BenchEngine(EngineProcess):
     """An engine tuned for load; ready when ``/healthz`` answers (its logs stay at warning)."""
 
+    #: run the engine on asyncio's own loop even though uvloop (the ``fast`` extra) is installed.
+    without_uvloop = False
+
+    async def __aenter__(self) -> BenchEngine:
+        if not self.without_uvloop:
+            await super().__aenter__()
+            return self
+        # The CLI picks uvloop when it imports; a module of that name that raises ImportError,
+        # first on the child's path, makes it fall back to asyncio (only the child sees it).
+        shim = self.directory / "no-uvloop"
+        shim.mkdir(parents=True, exist_ok=True)
+        (shim / "uvloop.py").write_text('raise ImportError("disabled by the benchmark")\n')
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(shim), saved) if p)
+        try:
+            await super().__aenter__()
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
+        return self
+
     async def wait_event(
         self,
         name: str,
@@ -139,7 +162,9 @@ class BenchEngine(EngineProcess):
             return await resp.text()
 
 
-def engine_options(dialplans: Path, *, rtp: tuple[int, int], max_calls: int, **more: object) -> dict[str, object]:
+def engine_options(
+    dialplans: Path, *, rtp: tuple[int, int], max_calls: int, **more: object
+) -> dict[str, object]:
     """Options for a load run: bench dialplan as default, wide RTP range, warning-level logs."""
     return {
         "engine.rtp-ports": f"{rtp[0]}-{rtp[1]}",
@@ -181,7 +206,9 @@ def histogram(text: str, name: str, labels: Mapping[str, str]) -> list[tuple[flo
     return sorted(rows)
 
 
-def bucket_quantile(before: list[tuple[float, float]], after: list[tuple[float, float]], q: float) -> float | None:
+def bucket_quantile(
+    before: list[tuple[float, float]], after: list[tuple[float, float]], q: float
+) -> float | None:
     """Upper bucket bound below which ``q`` % of the observations made between two scrapes fall."""
     start = dict(before)
     deltas = [(le, count - start.get(le, 0.0)) for le, count in after]
@@ -189,6 +216,19 @@ def bucket_quantile(before: list[tuple[float, float]], after: list[tuple[float, 
         return None
     total = deltas[-1][1]
     return next(le for le, count in deltas if count >= q / 100 * total)
+
+
+def rtp_range(size: int) -> tuple[int, int]:
+    """An even RTP port range for the engine: checked free when small enough to check.
+
+    ``free_port_block`` binds every port at once to check it, which needs one descriptor per
+    port; beyond a few thousand that meets the open-files limit (20 000 here), so large ranges
+    are taken as they are from 20000 up: the engine skips ports it cannot bind.
+    """
+    if size <= 4000:
+        return free_port_block(size)
+    first = 20000
+    return first, min(65534, first + size - 1)
 
 
 # -- /proc sampling -------------------------------------------------------------------------
@@ -307,7 +347,7 @@ async def start_profiler(pid: int, label: str) -> asyncio.subprocess.Process | N
     exe = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if not out or exe is None:
         return None
-    Path(out).mkdir(parents=True, exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     return await asyncio.create_subprocess_exec(
         exe, "record", "--nonblocking", "--rate", "200", "--format", "raw", "-o", f"{out}/{label}.txt",
         "--pid", str(pid), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,

@@ -1,9 +1,10 @@
 """Call setup: SIPp at stepped rates with short calls, against the engine and a C reference.
 
 Every call is INVITE → 200 → ACK → (``-d`` ms) → BYE → 200 (``load_call_setup``). A rate step
-*holds* when no call failed and the 99th percentile INVITE→200 time stays under the 500 ms
-of SIP's first retransmission (RFC 3261 §17.1.1.2, T1): beyond that the caller retransmits
-and the load grows by itself. The highest step that held is the figure, for the engine and
+*holds* when every call succeeded (0 failed); the report also gives the highest step whose 99th
+percentile INVITE→200 stayed under the 500 ms of SIP's first retransmission (RFC 3261
+§17.1.1.2, T1), beyond which callers retransmit and the load grows by itself. The highest step
+that held is the figure, for the engine and
 for Kamailio answering statelessly (:mod:`bench._kamailio`), measured in the same run; the
 engine's figure is given as a ratio to the reference's.
 """
@@ -26,11 +27,11 @@ from bench._load import (
     engine_options,
     metric,
     percentile,
+    rtp_range,
     run_sipp_rtt,
     sipp_ports,
     write_bench_dialplan,
 )
-from tui_engine.testing import free_port_block
 from tui_engine.testing.sipp import SippRun
 
 CALL_MS = 100  #: how long each call stays up before the caller's BYE
@@ -41,7 +42,7 @@ T1_MS = 500.0
 async def engine_target(workdir: Path, max_rate: float) -> AsyncIterator[tuple[int, int | None]]:
     concurrent = int(max_rate * (CALL_MS / 1000 + 1.0)) + 100
     options = engine_options(
-        write_bench_dialplan(workdir / "dialplans"), rtp=free_port_block(2 * concurrent + 100),
+        write_bench_dialplan(workdir / "dialplans"), rtp=rtp_range(2 * concurrent + 100),
         max_calls=concurrent,
     )
     async with BenchEngine(workdir / "engine", options, ready_timeout=60, stop_grace=30) as engine:
@@ -71,12 +72,13 @@ async def step(port: int, pid: int | None, rate: float, seconds: float, workdir:
     if sampler:
         await sampler.stop()
     p99 = percentile(rtt, 99)
-    holds = result.failed == 0 and result.successful == calls and p99 is not None and p99 < T1_MS
+    holds = result.failed == 0 and result.successful == calls
     return {
         "rate": rate, "calls": calls, "successful": result.successful, "failed": result.failed,
         "setup_p50_ms": percentile(rtt, 50), "setup_p99_ms": p99, "elapsed_s": round(elapsed, 2),
         "cpu_percent": sampler.cpu_percent() if sampler else None,
         "rss_mib": sampler.peak_rss() / 2**20 if sampler else None, "holds": holds,
+        "within_t1": holds and p99 is not None and p99 < T1_MS,
     }
 
 
@@ -95,15 +97,17 @@ async def stepped(
     return steps
 
 
-def best(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
-    held = [s for s in steps if s["holds"]]
+def best(steps: list[dict[str, Any]], key: str = "holds") -> dict[str, Any] | None:
+    held = [s for s in steps if s[key]]
     return held[-1] if held else None
 
 
 def section(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    top = best(steps)
+    top, fast = best(steps), best(steps, "within_t1")
     metrics: dict[str, Metric] = {
-        "highest rate with 0 failed calls": metric(top["rate"] if top else None, "calls/s", "p99 setup < 500 ms"),
+        "highest rate with 0 failed calls": metric(top["rate"] if top else None, "calls/s"),
+        "highest rate with 0 failed and p99 INVITE→200 < 500 ms": metric(
+            fast["rate"] if fast else None, "calls/s", "no caller needed to retransmit (T1)"),
     }
     for s in steps:
         note = (f"{s['successful']}/{s['calls']} ok, {s['failed']} failed, setup p50 {s['setup_p50_ms']} ms, "
@@ -135,14 +139,19 @@ def run(quick: bool) -> dict[str, Any]:
         sections.append(section("Kamailio, stateless sl_send_reply (C reference)", steps["kamailio"]))
         ref = best(steps["kamailio"])
     ratio = eng["rate"] / ref["rate"] if eng and ref else None
+    ref_capped = bool(ref) and all(s["holds"] for s in steps.get("kamailio", []))
+    eng_capped = bool(eng) and all(s["holds"] for s in steps["engine"])
+    caveat = ("; the reference held its top step, so its limit was not reached: the ratio is an upper bound"
+              if ref_capped else "") + ("; the engine held its top step: its figure is a lower bound"
+                                        if eng_capped else "")
     sections.append({"name": "ratio", "metrics": {
-        "engine / C reference": metric(ratio, "", "target ≥ 0.5; an upper bound when the reference "
-                                       "held its top step (SIPp or the step list was the limit)"),
+        "engine / C reference": metric(ratio, "", "target ≥ 0.5" + caveat),
     }})
     return {
         "title": "Call setup rate (SIPp, short calls), engine vs a stateless C responder",
         "summary": (f"Stepped SIPp rates, {CALL_MS} ms calls (INVITE, 200, ACK, BYE, 200); the highest "
-                    "rate with 0 failed calls and p99 INVITE→200 under T1 (500 ms)."),
+                    "rate with 0 failed calls, and the highest that also kept p99 INVITE→200 under T1 "
+                    "(500 ms)."),
         "sections": sections,
         "steps": steps,
         "plots": {"call_setup": steps},

@@ -196,7 +196,7 @@ async def driver_steady(n: int, events: int, counter: CallAtCounter, kind: str) 
     timers: list[IdleTimer] = kept  # type: ignore[assignment]
     del kept
     armed = counter.count
-    handles = [t._handle for t in timers]
+    handles = [t.timer.handle for t in timers]
     rounds = max(1, events // n)
 
     def activity() -> None:
@@ -206,7 +206,7 @@ async def driver_steady(n: int, events: int, counter: CallAtCounter, kind: str) 
 
     act = timed(activity, rounds * n)
     made = counter.count - armed
-    same = sum(1 for t, h in zip(timers, handles, strict=True) if t._handle is h)
+    same = sum(1 for t, h in zip(timers, handles, strict=True) if t.timer.handle is h)
     left = timed(lambda: [t.seconds_left() for t in timers], n)
     def stop_all() -> None:
         for t in timers:

@@ -48,7 +48,7 @@ async def create_users(data_dir: Path, n: int) -> None:
         structlog.configure(**saved)
 
 
-async def one_user(base: str, i: int, heartbeats: int, gap: float, timeout: float) -> dict[str, Any]:
+async def one_user(base: str, i: int, heartbeats: int, gap: float, idle_s: float) -> dict[str, Any]:
     """Login, ``heartbeats`` activity posts ``gap`` apart, idle; the state after the lock is due."""
     jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
     async with aiohttp.ClientSession(base, cookie_jar=jar) as http:
@@ -61,15 +61,15 @@ async def one_user(base: str, i: int, heartbeats: int, gap: float, timeout: floa
             await asyncio.sleep(gap)
             async with http.post("/api/activity", headers={"X-CSRF-Token": csrf}) as r:
                 await r.read()
-        await asyncio.sleep(timeout + 1.0)
+        await asyncio.sleep(idle_s + 1.0)
         async with http.get("/api/session") as r:
             state = (await r.json())["state"]
     return {"login": 200, "state": state}
 
 
-async def _drive(n: int, timeout: float, workdir: Path) -> dict[str, Any]:
+async def _drive(n: int, idle_s: float, workdir: Path) -> dict[str, Any]:
     engine = BenchEngine(workdir, {
-        "portal.security.inactivity-timeout": f"{timeout:g}s",
+        "portal.security.inactivity-timeout": f"{idle_s:g}s",
         "portal.security.inactivity-warning": "0s",
         "logging.level": "info",
     }, ready_timeout=60)
@@ -79,7 +79,7 @@ async def _drive(n: int, timeout: float, workdir: Path) -> dict[str, Any]:
         sampler.start()
         started = time.monotonic()
         since = len(engine.events)
-        outcomes = await asyncio.gather(*(one_user(engine.http_url, i, 3, 0.5, timeout) for i in range(n)))
+        outcomes = await asyncio.gather(*(one_user(engine.http_url, i, 3, 0.5, idle_s) for i in range(n)))
         elapsed = time.monotonic() - started
         await sampler.stop()
         locks = [float(e["lateness_ms"]) for e in engine.find_events("audit.lock", since=since)]
@@ -96,7 +96,7 @@ async def _drive(n: int, timeout: float, workdir: Path) -> dict[str, Any]:
         "engine RSS peak": metric(sampler.peak_rss() / 2**20, "MiB"),
         "run time": metric(elapsed, "s"),
     }
-    return {"name": f"{n:,} portal users", "params": {"users": n, "inactivity_timeout_s": timeout,
+    return {"name": f"{n:,} portal users", "params": {"users": n, "inactivity_timeout_s": idle_s,
                                                       "heartbeats": 3, "heartbeat_gap_s": 0.5},
             "metrics": metrics, "lateness_ms": sorted(locks)}
 

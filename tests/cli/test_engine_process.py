@@ -31,7 +31,12 @@ async def test_ready_healthz_metrics_and_graceful_stop(engine_factory: EngineFac
     assert engine.data_dir.is_dir()
 
     health = await get_json(engine, "/healthz")
-    assert health == {"status": "ok", "config": str(engine.config_path), "generation": 0, "components": ["TuiComponent", "PortalComponent"]}
+    assert health == {
+        "status": "ok",
+        "config": str(engine.config_path),
+        "generation": 0,
+        "components": ["TuiComponent", "PortalComponent"],
+    }
 
     async with aiohttp.ClientSession() as http, http.get(engine.http_url + "/metrics") as response:
         assert response.status == 200

@@ -59,6 +59,10 @@ class MediaSession:
         self._rfc4733 = Rfc4733Detector()
         self._inband: GoertzelDetector | None = None
         self._playback: Playback | None = None
+        self._slot = 0.0  # grid time of the frame being produced (set by on_tick)
+        #: grid time (loop clock) at which the latest playback ran out of frames: when the caller's
+        #: audio ended, which a late loop learns only later; None until one completes.
+        self.finished_at: float | None = None
         self._closed = False
         self._log = log.bind(call_id=call_id)
         self._apply(answer)
@@ -82,22 +86,24 @@ class MediaSession:
     def closed(self) -> bool:
         return self._closed
 
-    def play(self, prompts: Sequence[Prompt], on_done: DoneHandler) -> None:
+    def play(self, prompts: Sequence[Prompt], on_done: DoneHandler, *, since: float | None = None) -> None:
         """Play ``prompts`` back to back; ``on_done(True)`` after the last frame's 20 ms.
 
-        A playback already running is stopped first (its ``on_done(False)``). On hold the
+        ``since``: when the playing was due (see ``MediaClock.add``). A playback already
+        running is stopped first (its ``on_done(False)``). On hold the
         prompt still runs its course in time, unheard, so the menu's timing does not change.
         """
         if self._closed:
             asyncio.get_running_loop().call_soon(on_done, False)
             return
         self.stop_playback()
+        self.finished_at = None
         playback = Playback(prompts, on_done)
         if playback.frames_total == 0:
             asyncio.get_running_loop().call_soon(on_done, True)
             return
         self._playback = playback
-        self._clock.add(self)
+        self._clock.add(self, since=since)
 
     def stop_playback(self) -> None:
         """Barge-in: stop now and call ``on_done(False)``."""
@@ -173,7 +179,7 @@ class MediaSession:
         for i in range(due - burst):
             self._sender.skip(now - (due - 1 - i) * PERIOD)
         for i in range(due - burst, due):
-            frame_time = now - (due - 1 - i) * PERIOD
+            frame_time = self._slot = now - (due - 1 - i) * PERIOD
             payload = self._next_payload()
             if payload is None:
                 break
@@ -192,6 +198,7 @@ class MediaSession:
             if payload is not None:
                 return payload
             playback, self._playback = self._playback, None
+            self.finished_at = self._slot
             self._notify(playback.on_done, True)  # may start the next prompt: it goes out in this slot
         if self._send_silence and not self._closed:
             return _SILENT_FRAME[self.codec]

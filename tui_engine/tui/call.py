@@ -151,21 +151,26 @@ class CallSession:
             return
         self._playing = False
         log.info("prompt.finished", completed=completed, menu=self.runner.current_menu)
-        self._run(self.runner.prompt_finished(self._loop.time(), completed))
+        now = self._loop.time()
+        # The silence starts when the audio ended (the media grid's slot), not when a late loop
+        # got round to telling us: otherwise every prompt adds the tick's lateness to the call.
+        ended = self.media.finished_at if completed else None
+        self._run(self.runner.prompt_finished(now if ended is None else min(ended, now), completed))
 
     # -- actions -----------------------------------------------------------------------
-    def _run(self, actions: list[Action]) -> None:
+    def _run(self, actions: list[Action], *, due: float | None = None) -> None:
+        """``due``: the deadline that produced ``actions`` (a timer's), so prompts keep to it."""
         now = self._loop.time()
         for action in actions:
             if self._done:
                 return
-            self._perform(action, now)
+            self._perform(action, now, due)
         self._arm()
 
-    def _perform(self, action: Action, now: float) -> None:
+    def _perform(self, action: Action, now: float, due: float | None = None) -> None:
         match action:
             case PlayPrompts():
-                self._play(action)
+                self._play(action, due)
             case StopPlayback():
                 if self._playing:
                     self.media.stop_playback()
@@ -209,7 +214,7 @@ class CallSession:
             case _:
                 log.warning("menu.unknown_action", action=type(action).__name__)
 
-    def _play(self, action: PlayPrompts) -> None:
+    def _play(self, action: PlayPrompts, due: float | None = None) -> None:
         prompts = [self._prompts.load(ref.path) for ref in action.prompts]
         if self._playing:
             self.media.stop_playback()
@@ -220,7 +225,7 @@ class CallSession:
             duration=round(sum(p.duration for p in prompts), 3),
             barge_in=action.barge_in,
         )
-        self.media.play(prompts, self._on_prompt_done)
+        self.media.play(prompts, self._on_prompt_done, since=due)
 
     async def _authenticate(self, mailbox: str, pin: str) -> None:
         try:
@@ -247,6 +252,6 @@ class CallSession:
             return
         now = self._loop.time()
         actions = self.runner.poll(now)
-        self._run(actions)
+        self._run(actions, due=min(self._timer.armed_at, now))
         if not actions:  # woke early (a digit moved the deadline): see MIN_REARM
             self._arm(not_before=now + MIN_REARM)
