@@ -89,13 +89,13 @@ def start_portal(data_dir: Path, **options: str) -> Portal:
     """Start ``tui-engine serve`` on the embedded configuration with the portal ``options``
     (the keys of ``ENGINE_OPTIONS``), after creating alice and bob in its store."""
     port = free_port(socket.SOCK_STREAM)
-    first, last = free_port_block(20)
+    sip_port = free_port()
+    first, last = free_port_block(20, avoid=(sip_port, port))
     overrides = [f"engine.data-dir={json.dumps(str(data_dir))}", f'engine.rtp-ports="{first}-{last}"']
     overrides += [f"{ENGINE_OPTIONS[name]}={value}" for name, value in options.items()]  # TOML literals
     # Playwright's sync API runs its own event loop in this thread: the store gets another thread.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, _add_users(options.get("store", "sqlite"), data_dir)).result()
-    sip_port = free_port()
     args = [sys.executable, "-m", "tui_engine", "serve", "--no-watch",
             "--http-listen", f"127.0.0.1:{port}", "--sip-listen", f"127.0.0.1:{sip_port}"]
     for override in overrides:

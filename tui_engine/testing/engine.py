@@ -68,7 +68,8 @@ class EngineProcess:
         self.directory = directory
         self.sip_port = free_port(socket.SOCK_DGRAM)
         self.http_port = free_port(socket.SOCK_STREAM)
-        self.rtp_ports = free_port_block(200)
+        # the SIP socket inside the RTP range would look like a leaked media socket to tests
+        self.rtp_ports = free_port_block(200, avoid=(self.sip_port, self.http_port))
         self.config_path = directory / CONFIG_NAME
         self.data_dir = directory / "data"
         self.events: list[dict[str, Any]] = []

@@ -22,11 +22,18 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port found")
 
 
-def free_port_block(size: int = 200, host: str = "127.0.0.1") -> tuple[int, int]:
-    """An even-aligned range ``(first, last)`` of UDP ports that were all free just now."""
+def free_port_block(
+    size: int = 200, host: str = "127.0.0.1", *, avoid: tuple[int, ...] = ()
+) -> tuple[int, int]:
+    """An even-aligned range ``(first, last)`` of UDP ports that were all free just now.
+
+    ``avoid``: ports picked for something else (an engine's SIP port) that must not fall inside.
+    """
     rng = random.Random()
     for _ in range(100):
         first = rng.randrange(20000, 60000 - size) & ~1
+        if any(first <= port < first + size for port in avoid):
+            continue
         socks: list[socket.socket] = []
         try:
             for port in range(first, first + size):
