@@ -9,6 +9,7 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
+command -v openssl >/dev/null || need+=(openssl)
 if [ "${WITH_KAMAILIO:-0}" = 1 ]; then command -v kamailio >/dev/null || need+=(kamailio); fi
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,25 @@ from typing import Any
 import pytest
 
 from tui_engine.testing.engine import EngineFactory, EngineProcess
+
+#: the real peers the suite drives (installed by scripts/install-peers.sh)
+PEERS = ("sipp", "redis-server", "chromium", "sox", "espeak-ng", "openssl")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI a missing peer fails the run at once: no test may be skipped for want of one.
+
+    On a developer's machine without them, the tests that need a peer say so and skip.
+    """
+    if not os.environ.get("CI"):
+        return
+    missing = [peer for peer in PEERS if shutil.which(peer) is None]
+    if os.geteuid() != 0:
+        missing.append("root (SIPp's play_pcap_audio replays RFC 2833 digits)")
+    if missing:
+        raise pytest.UsageError(
+            f"CI without the test peers: {', '.join(missing)} (run scripts/install-peers.sh)"
+        )
 
 
 @pytest.fixture

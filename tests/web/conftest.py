@@ -3,10 +3,7 @@ redis-server started per test that needs it."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from argon2 import PasswordHasher, profiles
 from web_helpers import PASSWORDS, Browser, Node, NodeFactory, console
 
 from tui_engine.testing import free_port
+from tui_engine.testing.redis import redis_server
 from tui_engine.web import PortalSettings, WebComponent
 from tui_engine.web.passwords import use_hasher
 from tui_engine.web.users import add_user
@@ -86,33 +84,6 @@ def browser(http: aiohttp.ClientSession, node: Node) -> Browser:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A private redis-server on a free port, no persistence; stopped after the test."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server not installed")
-    port = free_port(socket.SOCK_STREAM)
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port, proc)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        if proc.poll() is not None:
-            raise RuntimeError("redis-server exited")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
+    """A private redis-server (a Debian peer) on a free port, without persistence."""
+    with redis_server() as url:
+        yield url

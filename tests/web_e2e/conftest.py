@@ -13,7 +13,6 @@ import concurrent.futures
 import dataclasses
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tui_engine.testing import free_port, free_port_block
+from tui_engine.testing.redis import redis_server
 from tui_engine.web.store import open_store
 from tui_engine.web.users import add_user
 
@@ -177,28 +177,6 @@ def page(context: BrowserContext) -> Page:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A private redis-server (a Debian peer, see .ci) on a free port, without persistence."""
-    exe = shutil.which("redis-server")
-    assert exe is not None, "redis-server is not installed (apt-get install redis-server)"
-    port = free_port(socket.SOCK_STREAM)
-    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_redis(port, process)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _wait_for_redis(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
+    """A private redis-server (a Debian peer) on a free port, without persistence."""
+    with redis_server() as url:
+        yield url
