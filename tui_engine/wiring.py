@@ -77,12 +77,12 @@ class EngineConsole:
         return list(self.tui.endings) if self.tui else []
 
     def applications(self) -> dict[str, dict[str, dict[str, object]]]:
-        out: dict[str, dict[str, dict[str, object]]] = {}
-        for name, app in self._engine.config.applications.items():
-            sections = ("security", app.type)
-            out[name] = {s: getattr(app, s).model_dump(mode="json", by_alias=True) for s in sections}
-            out[name]["type"] = {"type": app.type}
-        return out
+        """Options as written in the file (``10`` minutes, ``"60s"``), defaults as in the template."""
+        config = self._engine.config
+        return {
+            name: {s: config.options_as_written(name, s) for s in ("security", app.type)}
+            for name, app in config.applications.items()
+        }
 
     def set_option(self, app: str, section: str, option: str, value: object) -> None:
         """Validate with the same rules as the file, apply at once, then save to the file."""
