@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,22 +26,6 @@ from tui_engine.media.errors import DtmfError, NoCommonCodec, PortsExhausted
 from tui_engine.media.prompts import Prompt
 from tui_engine.media.session import MediaSession
 from tui_engine.testing import free_port_block
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[MediaEngine]:
-    first, last = free_port_block(40)
-    media = MediaEngine(host="127.0.0.1", port_range=(first, last))
-    yield media
-    await media.close()
-
-
-@pytest.fixture
-async def phone() -> AsyncIterator[Capture]:
-    capture = await open_capture()
-    yield capture
-    assert capture.transport is not None
-    capture.transport.close()
 
 
 @pytest.fixture

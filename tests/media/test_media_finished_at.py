@@ -8,31 +8,12 @@ loopback with a real socket playing the phone; assertions on order and the grid,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from media_helpers import Capture, make_wav, offer, open_capture
+from media_helpers import Capture, make_wav, offer
 
 from tui_engine.media.clock import PERIOD
 from tui_engine.media.engine import MediaEngine
-from tui_engine.testing import free_port_block
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[MediaEngine]:
-    first, last = free_port_block(20)
-    media = MediaEngine(host="127.0.0.1", port_range=(first, last))
-    yield media
-    await media.close()
-
-
-@pytest.fixture
-async def phone() -> AsyncIterator[Capture]:
-    capture = await open_capture()
-    yield capture
-    assert capture.transport is not None
-    capture.transport.close()
 
 
 async def test_finished_at_is_the_grid_slot_after_the_last_frame(
