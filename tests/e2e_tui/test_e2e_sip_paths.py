@@ -22,8 +22,8 @@ async def test_caller_hangs_up_in_the_middle_of_the_greeting(tui: StartEngine, t
     (call_id,) = call_ids(engine)
     ended = await engine.wait_event("call.ended", call_id=call_id)
     assert (ended["reason"], ended["sip_reason"], ended["attempts"]) == ("caller-hangup", "caller_hangup", 1)
-    assert ended["duration"] < 1.8  # before the 1.8 s greeting could end
-    # The greeting was playing; nothing happens after the caller left (no finish, no re-prompt).
+    # The greeting was still playing when the caller left (no prompt.finished before call.ended),
+    # and nothing happens afterwards (no re-prompt).
     assert names(call_events(engine, call_id)) == [
         "call.started",
         "menu.entered",
