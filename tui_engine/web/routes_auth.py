@@ -7,6 +7,8 @@ and data requests carrying ``X-User-Activity: 1`` move the deadline.
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
 from tui_engine.web import audit
@@ -20,12 +22,14 @@ from tui_engine.web.security import (
     set_session_cookie,
 )
 from tui_engine.web.sessions import Current, SessionManager
+from tui_engine.web.throttle import LoginThrottle
 from tui_engine.web.unlock import UnlockOutcome, unlock
 
 
 class AuthRoutes:
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: SessionManager, throttle: LoginThrottle | None = None) -> None:
         self.m = manager
+        self.throttle = throttle or LoginThrottle()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -50,10 +54,25 @@ class AuthRoutes:
             return error(415, "json-required")
         body = await json_body(request)
         username, password = text_field(body, "username"), text_field(body, "password")
+        now = self.m.now()
+        wait = self.throttle.retry_after(username, now)
+        if wait is not None:  # refused before any password is checked (no argon2 work either)
+            audit.event("login_throttled", user=username, remote=request.remote, wait_s=round(wait))
+            seconds = math.ceil(wait)
+            response = error(
+                429,
+                "too-many-attempts",
+                message=f"Too many failed sign-ins for this user; try again in {seconds} s.",
+                retry_after=seconds,
+            )
+            response.headers["Retry-After"] = str(seconds)
+            return response
         user = await self.m.store.get_user(username)
         if not await verify_secret_async(user.password_hash if user else None, password) or user is None:
+            self.throttle.failed(username, now)
             audit.event("login_refused", user=username, remote=request.remote)
             return error(401, "invalid-credentials")
+        self.throttle.succeeded(username)
         old = await self._current(request)
         if old.id_hash is not None and old.verdict.state in (SessionState.ACTIVE, SessionState.LOCKED):
             await self.m.close(old.id_hash, "replaced-by-login", old.record.username if old.record else None)
