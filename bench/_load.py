@@ -237,6 +237,7 @@ class ProcSample:
     at: float  #: time.monotonic()
     cpu_s: float  #: utime + stime, seconds
     rss: int  #: bytes
+    wait_s: float = 0.0  #: time runnable but waiting for a CPU (``/proc/PID/schedstat``, field 2)
 
 
 def proc_sample(pid: int) -> ProcSample | None:
@@ -249,7 +250,12 @@ def proc_sample(pid: int) -> ProcSample | None:
     except (OSError, ValueError, IndexError):
         return None
     cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return ProcSample(at=time.monotonic(), cpu_s=cpu, rss=rss_pages * PAGE)
+    try:  # the scheduler's run-queue delay of the main thread: how long others held the CPUs
+        with open(f"/proc/{pid}/schedstat") as f:
+            wait = int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        wait = 0.0
+    return ProcSample(at=time.monotonic(), cpu_s=cpu, rss=rss_pages * PAGE, wait_s=wait)
 
 
 @dataclass(slots=True)
@@ -289,6 +295,17 @@ class ProcSampler:
         if len(window) < 2 or window[-1].at <= window[0].at:
             return None
         return 100 * (window[-1].cpu_s - window[0].cpu_s) / (window[-1].at - window[0].at)
+
+    def wait_percent(self) -> float | None:
+        """Share of the run (%) the process was runnable but waited for a CPU held by others.
+
+        On a machine shared with the load generators this is time the loop could not run:
+        every timer due then is late by it, through no fault of the engine.
+        """
+        if len(self.samples) < 2 or self.samples[-1].at <= self.samples[0].at:
+            return None
+        first, last = self.samples[0], self.samples[-1]
+        return 100 * (last.wait_s - first.wait_s) / (last.at - first.at)
 
     def peak_rss(self) -> int:
         return max((s.rss for s in self.samples), default=0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib
 import os
 import signal
@@ -33,8 +32,10 @@ from tui_engine.config import (
     issue_at,
     load_with_overrides,
 )
+from tui_engine.obs.gcwatch import GcWatch
 from tui_engine.obs.logging import configure_logging
 from tui_engine.obs.metrics import CONTENT_TYPE, Metrics
+from tui_engine.runtime.gc_policy import GcPolicy
 
 log = structlog.get_logger("tui_engine.engine")
 
@@ -164,6 +165,8 @@ class Engine:
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._gc_watch: GcWatch | None = None
+        self._gc_policy = GcPolicy()
         #: (mtime, size) of the config file when it was last read, for the watcher.
         self._config_stamp = _stamp(self.config_path) if self.config_path is not None else None
 
@@ -197,11 +200,9 @@ class Engine:
         for component in self.components:
             await component.start(self)
             self._started.append(component)
-        # Start-up objects (modules, config, dialplans, converted prompts) live for the whole
-        # process: moved out of the collector's generations, full collections under load
-        # (thousands of calls) no longer walk them (bench: GC pauses of 150-220 ms at 5 000 calls).
-        gc.collect()
-        gc.freeze()
+        # Full collections on a schedule, not under load (why: runtime/gc_policy.py).
+        self._gc_policy.start(asyncio.get_running_loop())
+        self._gc_watch = GcWatch(self.metrics.observe_gc_pause)
         self._install_signals()
         if self.config_path is not None and self.watch:
             self._spawn(self._watch_config(self.config_path))
@@ -227,6 +228,10 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._gc_policy.stop()
+        if self._gc_watch is not None:
+            self._gc_watch.close()
+            self._gc_watch = None
         log.info("engine.stopped")
 
     async def _stop_component(self, component: Component) -> None:

@@ -1,4 +1,4 @@
-"""The shared media clock on a real loop: no timer while silent, one grid for all streams.
+"""The shared media clock on a real loop: no timer while silent, 20 ms grids per phase.
 
 Assertions are about counts and order, never about how fast anything ran.
 """
@@ -6,9 +6,12 @@ Assertions are about counts and order, never about how fast anything ran.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
-from tui_engine.media.clock import MediaClock
+import pytest
+
+from tui_engine.media.clock import QUANTUM, MediaClock
 
 
 class Stream:
@@ -68,21 +71,24 @@ async def test_a_late_loop_is_caught_up_and_lateness_recorded() -> None:
     seen: list[float] = []
     clock = MediaClock(on_lateness=seen.append)
     staller, other = Stream(20, stall=0.1), Stream(20)
-    clock.add(staller)
-    clock.add(other)
+    start = asyncio.get_running_loop().time()
+    clock.add(staller, since=start)  # the same instant: the same phase, so the same late tick
+    clock.add(other, since=start)
     await asyncio.wait_for(asyncio.gather(staller.left, other.left), 5)
     assert max(other.dues) >= 5  # 100 ms late: five periods owed at once
     assert clock.max_lateness >= 0.08
     assert len(seen) == clock.ticks
 
 
-async def test_a_stream_added_during_a_tick_joins_at_the_next_one() -> None:
+async def test_a_stream_added_during_a_tick_starts_at_the_next_phase_not_the_next_period() -> None:
     clock = MediaClock()
     late = Stream(2)
+    added_at: list[float] = []
 
     class Adder(Stream):
         def on_tick(self, now: float, due: int) -> bool:
             if not self.dues:
+                added_at.append(asyncio.get_running_loop().time())
                 clock.add(late)
             return super().on_tick(now, due)
 
@@ -90,8 +96,9 @@ async def test_a_stream_added_during_a_tick_joins_at_the_next_one() -> None:
     clock.add(adder)
     await asyncio.wait_for(asyncio.gather(adder.left, late.left), 5)
     assert late.times[0] > adder.times[0]
-    # Owed exactly the periods since the tick it joined in (more than one only if the loop was late).
-    assert late.dues[0] == round((late.times[0] - adder.times[0]) / 0.02)
+    # Its first slot is the first 1 ms boundary after it was added (computed, not measured).
+    assert late.times[0] == pytest.approx(math.ceil(added_at[0] / QUANTUM - 1e-3) * QUANTUM, abs=1e-9)
+    assert late.dues[0] == 1
 
 
 async def test_a_failing_stream_is_dropped_and_the_others_go_on() -> None:

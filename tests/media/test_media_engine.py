@@ -109,7 +109,9 @@ async def test_prompts_back_to_back_are_one_talkspurt_and_a_later_one_starts_ano
     _assert_one_talkspurt(second, 0)
     assert second[0].sequence_number == (packets[-1].sequence_number + 1) & 0xFFFF
     gap = (second[0].timestamp - packets[-1].timestamp) & 0xFFFFFFFF
-    assert gap % 160 == 0 and gap >= 160 * 5  # the silence advanced the RTP clock too
+    # The silence advanced the RTP clock too, by the samples elapsed (a new talkspurt may start on
+    # another 1 ms phase of the media clock, so not necessarily whole frames).
+    assert gap >= 160 * 5
 
 
 async def test_playing_from_on_done_continues_without_a_gap(

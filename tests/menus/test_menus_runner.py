@@ -411,3 +411,29 @@ def test_main_menu_support_times_out_back_to_main() -> None:
     assert isinstance(exhausted, AttemptsExhausted)
     assert (exhausted.menu, exhausted.attempts, exhausted.then) == ("support", 3, "goto:main")
     assert entered == MenuEntered(menu="main")  # on-no-input: goto main, not hang up
+
+
+# -- the call ends from outside -------------------------------------------------------------
+def test_call_ended_while_a_prompt_plays_drops_everything_and_stays_quiet(base_plan: Dialplan) -> None:
+    clock = FakeClock()
+    runner = MenuRunner(base_plan, MenuDefaults())
+    runner.start(clock.now())
+    runner.digit("1", clock.advance(0.5))  # type-ahead kept while the greeting plays
+    runner.call_ended(clock.advance(0.1))
+    assert runner.phase is Phase.ENDED
+    assert runner.next_deadline() is None  # no timer wanted any more
+    assert runner.prompt_finished(clock.advance(1.0), completed=False) == []  # a late report is ignored
+    assert runner.poll(clock.advance(60.0)) == []
+    assert runner.digit("2", clock.now()) == []
+    runner.call_ended(clock.now())  # twice is harmless
+    assert runner.phase is Phase.ENDED
+
+
+def test_call_ended_after_the_runner_hung_up_keeps_its_reason(base_plan: Dialplan) -> None:
+    call = MenuHarness(base_plan)
+    call.start()
+    call.advance(600.0)  # nobody presses anything: the no-input cycle runs out
+    assert call.ended and call.runner.hangup_reason == "inactivity-timeout"
+    call.runner.call_ended(call.now)
+    assert call.runner.hangup_reason == "inactivity-timeout"
+    assert call.runner.phase is Phase.ENDED

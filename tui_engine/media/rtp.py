@@ -116,9 +116,10 @@ class RtpSender:
         """After a silence, move the timestamp by the frames that elapsed unsent (RFC 3550 §5.1)."""
         if self._last_time is None:
             return
-        gap = round((now - self._last_time) / PERIOD) - 1
+        # In samples, not frames: a new talkspurt may start on another phase of the media clock.
+        gap = round((now - self._last_time) * SAMPLES_PER_FRAME / PERIOD) - SAMPLES_PER_FRAME
         if gap > 0:
-            self.timestamp = (self.timestamp + gap * SAMPLES_PER_FRAME) & 0xFFFFFFFF
+            self.timestamp = (self.timestamp + gap) & 0xFFFFFFFF
 
 
 PacketHandler = Callable[[RtpPacket, tuple[str, int]], None]
@@ -174,6 +175,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._latched = False
 
     def close(self) -> None:
+        """Close the socket and drop the owner's handler (a cycle with the owner otherwise)."""
+        self.on_packet = _ignore
         if self.transport is not None:
             self.transport.close()
             self.transport = None

@@ -248,6 +248,21 @@ class MenuRunner:
             return []
         return self._end(HangupReason.CALLER_HANGUP.value, now)
 
+    def call_ended(self, now: float) -> None:
+        """The call is over, whatever ended it (the runner's own hang-up, a BYE, an error).
+
+        Stops the idle session and drops the continuation of a prompt still playing: that
+        continuation is a method of this runner, a reference cycle a full garbage collection
+        would otherwise have to find. No actions: there is no call left to act on.
+        """
+        if self.phase is Phase.ENDED:
+            return
+        self.phase = Phase.ENDED
+        self._buffer.clear()
+        self._then = None
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(Stopped(now=now))
+
     # -- menus -------------------------------------------------------------------------
     def _effective(self, menu: Menu) -> Effective:
         return effective(self._defaults, self.dialplan.settings, menu.settings)

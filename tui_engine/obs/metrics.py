@@ -41,6 +41,19 @@ class Metrics:
             buckets=LATENESS_BUCKETS,
             registry=r,
         )
+        self.media_tick_lateness = Histogram(
+            "tui_media_tick_lateness_seconds",
+            "How late the media clock's 20 ms ticks ran after their deadline.",
+            buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "tui_gc_pause_seconds",
+            "How long each cyclic garbage collection stopped the loop, by generation.",
+            ["generation"],
+            buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
         self.dtmf_digits = Counter(
             "tui_dtmf_digits_total",
             "DTMF digits received, by method (rfc4733, info, inband).",
@@ -57,6 +70,14 @@ class Metrics:
             ["direction", "kind"],
             registry=r,
         )
+
+    def observe_gc_pause(self, generation: int, seconds: float) -> None:
+        """``obs.gcwatch.PauseSink``: one collection of ``generation`` stopped the loop ``seconds``."""
+        self.gc_pause.labels(generation=str(generation)).observe(seconds)
+
+    def observe_media_tick(self, seconds: float) -> None:
+        """How late one tick of the media clock ran (its frames went out that late)."""
+        self.media_tick_lateness.observe(seconds)
 
     def observe_lateness(self, kind: str, seconds: float) -> None:
         """``runtime.LatenessSink``: record how late a ``kind`` decision fired (negative -> 0).

@@ -84,6 +84,8 @@ class LazyTimer:
             if self.armed_at <= deadline:
                 return  # wakes early, then re-arms: no churn on every keypress
             self.handle.cancel()
+        if self._callback is _closed:
+            return
         self.armed_at = deadline
         self.handle = self._loop.call_at(deadline, self._fire, context=self._ctx)
 
@@ -92,6 +94,22 @@ class LazyTimer:
             self.handle.cancel()
             self.handle = None
 
+    def close(self) -> None:
+        """Cancel, and let go of the callback and context for good.
+
+        The callback is usually a bound method of the owner, which holds this timer: a
+        reference cycle that only a full garbage collection would free. Closing breaks it, so
+        the owner is freed by reference counting the moment it is dropped (see
+        ``tui_engine.runtime.gc_policy``). A closed timer never arms again.
+        """
+        self.cancel()
+        self._callback = _closed
+        self._ctx = None
+
     def _fire(self) -> None:
         self.handle = None
         self._callback()
+
+
+def _closed() -> None:
+    """The callback of a closed timer."""

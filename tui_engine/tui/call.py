@@ -51,6 +51,9 @@ class Observer:
 
     def digit(self, method: str) -> None: ...
 
+    def media_tick(self, lateness: float) -> None:
+        """One tick of the process's media clock ran ``lateness`` seconds after its deadline."""
+
     def started(self) -> None: ...
 
     def ended(self, reason: str) -> None: ...
@@ -114,7 +117,8 @@ class CallSession:
         if self._done:
             return
         self._done = True
-        self._timer.cancel()
+        self._timer.close()  # breaks the cycle through its bound method: freed without a full GC
+        self.runner.call_ended(self._loop.time())
         for task in self._tasks:
             task.cancel()
         self.media.on_digit = None

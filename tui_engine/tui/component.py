@@ -74,6 +74,7 @@ class TuiComponent:
             send_silence=s.send_silence,
             media_address=s.media_host or None,
         )
+        self._media.clock.on_lateness = self._observer.media_tick
         for plan in self._dialplans.values():  # convert every prompt once, up front
             for path in plan.prompt_paths():
                 self._media.prompts.load(path)

@@ -13,6 +13,9 @@ class MetricsObserver(Observer):
     def lateness(self, kind: str, seconds: float) -> None:
         self._m.observe_lateness(kind, seconds)
 
+    def media_tick(self, lateness: float) -> None:
+        self._m.observe_media_tick(lateness)
+
     def digit(self, method: str) -> None:
         self._m.dtmf_digits.labels(method=method).inc()
 
