@@ -1,4 +1,7 @@
-"""A stateless SIP responder written in C (Kamailio ``sl_send_reply``): the physical-limit reference.
+"""Kamailio for the benchmarks: the C reference responder, and a dispatcher in front of several engines.
+
+``StatelessResponder`` — a stateless SIP responder written in C (``sl_send_reply``): the
+physical-limit reference.
 
 It answers every request but ACK with ``200 OK`` without keeping any state (RFC 3261 §8.2.6:
 a stateless UAS answers from the request alone), so what limits its call rate is the kernel,
@@ -40,6 +43,36 @@ request_route {{
 """
 
 
+#: Several engines behind one address: Kamailio's ``dispatcher`` picks an engine by a hash of
+#: the Call-ID (algorithm 0), so every request of a dialog (INVITE, ACK, BYE) reaches the same
+#: engine, and forwards statelessly; replies go back through it by their Via. No probing: the
+#: engines are known to be up for the run.
+_DISPATCHER = """\
+#!KAMAILIO
+debug=0
+log_stderror=yes
+fork=yes
+children={children}
+listen=udp:127.0.0.1:{port}
+auto_aliases=no
+mpath="{mpath}"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "tm.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "{listfile}")
+modparam("dispatcher", "ds_ping_interval", 0)
+request_route {{
+    if (!ds_select_dst("1", "0")) {{
+        sl_send_reply("503", "No engine");
+        exit;
+    }}
+    forward();
+    exit;
+}}
+"""
+
+
 def kamailio_path() -> str | None:
     return shutil.which("kamailio") or (KAMAILIO if Path(KAMAILIO).exists() else None)
 
@@ -53,6 +86,9 @@ class StatelessResponder:
         self.children = children
         self._proc: asyncio.subprocess.Process | None = None
 
+    def config(self) -> str:
+        return _CONFIG.format(children=self.children, port=self.port, mpath=MODULES)
+
     @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
@@ -63,7 +99,7 @@ class StatelessResponder:
             raise RuntimeError("kamailio is not installed (WITH_KAMAILIO=1 scripts/install-peers.sh)")
         self.directory.mkdir(parents=True, exist_ok=True)
         cfg = self.directory / "kamailio.cfg"
-        cfg.write_text(_CONFIG.format(children=self.children, port=self.port, mpath=MODULES))
+        cfg.write_text(self.config())
         # -DD: stay in the foreground (we own the process and stop it); -E: log to stderr.
         self._proc = await asyncio.create_subprocess_exec(
             exe, "-f", str(cfg), "-DD", "-E", "-m", "64", "-M", "8", "-Y", str(self.directory),
@@ -112,3 +148,19 @@ class StatelessResponder:
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+class Dispatcher(StatelessResponder):
+    """``async with Dispatcher(dir, [port, ...]) as k:`` Kamailio on ``k.port`` spreading calls over engines.
+
+    Readiness: the OPTIONS probe is forwarded to an engine, whose answer comes back through it.
+    """
+
+    def __init__(self, directory: Path, targets: list[int], *, children: int = 2) -> None:
+        super().__init__(directory, children=children)
+        self.targets = targets
+
+    def config(self) -> str:
+        listfile = self.directory / "dispatcher.list"
+        listfile.write_text("".join(f"1 sip:127.0.0.1:{port}\n" for port in self.targets))
+        return _DISPATCHER.format(children=self.children, port=self.port, mpath=MODULES, listfile=listfile)

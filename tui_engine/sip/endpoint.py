@@ -19,6 +19,7 @@ import structlog
 from aiosipua.message import SipResponse
 
 from tui_engine.core.clock import Clock
+from tui_engine.obs.context import call_context
 from tui_engine.sip.call import CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.in_dialog import IN_DIALOG
 from tui_engine.sip.limits import Limits, TrustCache
@@ -114,7 +115,7 @@ class SipEndpoint(UasCore):
         except SipParseError as exc:
             self._malformed(data, source, transport, exc)
             return
-        with structlog.contextvars.bound_contextvars(call_id=inc.call_id):
+        with call_context(inc.call_id):
             self._request(inc, now)
 
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
@@ -133,7 +134,7 @@ class SipEndpoint(UasCore):
         if tx is None:
             log.debug("sip.stray_response", status=msg.status_code)
             return
-        with structlog.contextvars.bound_contextvars(call_id=msg.call_id):
+        with call_context(msg.call_id):
             tx.response(msg.status_code, now)
 
     def _request(self, inc: Incoming, now: float) -> None:
@@ -248,7 +249,7 @@ class SipEndpoint(UasCore):
         """End every call: 503 to unanswered INVITEs, BYE to the rest (without waiting for ACKs)."""
         now = self.clock.now()
         for call in list(self.calls.values()):
-            with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+            with call_context(call.call_id):
                 if call.state in (CallState.OFFERED, CallState.RINGING):
                     self.final(call, 503, "", {"Retry-After": RETRY_AFTER}, EndReason.ERROR)
                 elif call.state in (CallState.ANSWERED, CallState.CONFIRMED):

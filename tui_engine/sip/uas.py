@@ -17,6 +17,7 @@ import structlog
 
 from tui_engine.core.clock import Clock
 from tui_engine.core.errors import LocalError
+from tui_engine.obs.context import call_context
 from tui_engine.sip.call import ACTION_STATES, CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.dialog import uri_address
 from tui_engine.sip.message import ACCEPT, Addr, Incoming, build_response, capability_headers, new_tag
@@ -113,7 +114,7 @@ class UasCore:
     def _acting(self, call: ServerCall, what: str) -> Iterator[float]:
         if call.state not in ACTION_STATES[what]:
             raise SipStateError(f"cannot {what} a call in state {call.state.value}")
-        with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+        with call_context(call.call_id):
             yield self.clock.now()
 
     def call_ringing(self, call: ServerCall) -> None:
@@ -203,7 +204,7 @@ class UasCore:
 
     def call_timer(self, call: ServerCall, now: float) -> None:
         """§13.3.1.4: resend the 2xx on T1 doubling to T2; no ACK by 64*T1 → BYE and end."""
-        with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+        with call_context(call.call_id):
             if now >= call.ok_give_up:
                 call.deadline = None
                 log.warning("sip.ack_timeout", cseq=call.ok_cseq)
