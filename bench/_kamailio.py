@@ -23,7 +23,7 @@ from tui_engine.testing import free_port
 KAMAILIO = "/usr/sbin/kamailio"
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
-_CONFIG = """\
+_HEADER = """\
 #!KAMAILIO
 debug=0
 log_stderror=yes
@@ -34,6 +34,9 @@ auto_aliases=no
 mpath="{mpath}"
 loadmodule "sl.so"
 loadmodule "pv.so"
+"""
+
+_CONFIG = _HEADER + """\
 loadmodule "textops.so"
 request_route {{
     if (is_method("ACK")) exit;
@@ -47,17 +50,7 @@ request_route {{
 #: the Call-ID (algorithm 0), so every request of a dialog (INVITE, ACK, BYE) reaches the same
 #: engine, and forwards statelessly; replies go back through it by their Via. No probing: the
 #: engines are known to be up for the run.
-_DISPATCHER = """\
-#!KAMAILIO
-debug=0
-log_stderror=yes
-fork=yes
-children={children}
-listen=udp:127.0.0.1:{port}
-auto_aliases=no
-mpath="{mpath}"
-loadmodule "sl.so"
-loadmodule "pv.so"
+_DISPATCHER = _HEADER + """\
 loadmodule "tm.so"
 loadmodule "dispatcher.so"
 modparam("dispatcher", "list_file", "{listfile}")
