@@ -32,7 +32,7 @@ from typing import Any
 import structlog
 
 from tui_engine.core import Activity, Decision, FinalAction, IdlePolicy, IdleSession, Started
-from tui_engine.runtime import IdleTimer
+from tui_engine.runtime import IdleTimer, LazyTimer
 
 TUI = IdlePolicy(timeout=10.0, max_attempts=3, final=FinalAction.DISCONNECT)
 LONG = IdlePolicy(timeout=3600.0, max_attempts=3)  # armed, never fires during a measurement
@@ -166,7 +166,9 @@ def counting_loop(base: type[asyncio.AbstractEventLoop], counter: CallAtCounter)
 
     class Counting(base):  # type: ignore[valid-type, misc]
         def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
-            if getattr(callback, "__func__", None) is IdleTimer._fire:
+            # IdleTimer schedules through its LazyTimer: the handle's callback is LazyTimer._fire.
+            # (Matching IdleTimer._fire, as this did before, counted nothing: every figure read 0.)
+            if getattr(callback, "__func__", None) is LazyTimer._fire:
                 counter.count += 1
             return super().call_at(when, callback, *args, context=context)
 

@@ -43,7 +43,9 @@ async def test_ready_healthz_metrics_and_graceful_stop(engine_factory: EngineFac
         assert response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
     for line in ("# TYPE tui_active_calls gauge", "# TYPE tui_timer_lateness_seconds histogram",
-                 "# TYPE web_locks_total counter", "# TYPE sip_messages_total counter"):  # fmt: skip
+                 "# TYPE web_locks_total counter", "# TYPE sip_messages_total counter",
+                 "# TYPE tui_media_tick_lateness_seconds histogram",
+                 "# TYPE tui_gc_pause_seconds histogram"):  # fmt: skip
         assert line in text
 
     assert await engine.stop() == 0
