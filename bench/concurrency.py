@@ -137,6 +137,7 @@ async def _drive(engine: BenchEngine, shape: LoadShape, workdir: Path) -> dict[s
     scrape = await engine.metrics_text()
     before_digits = metric_value(scrape, "tui_dtmf_digits_total", {"method": "rfc4733"})
     before_hist = histogram(scrape, "tui_timer_lateness_seconds", {"kind": "reprompt"})
+    before_bye = histogram(scrape, "tui_timer_lateness_seconds", {"kind": "hangup"})
     before_tick = histogram(scrape, "tui_media_tick_lateness_seconds", {})
     before_gc = histogram(scrape, "tui_gc_pause_seconds", {"generation": "2"})
     sampler = ProcSampler(engine.pid or 0)
@@ -158,6 +159,7 @@ async def _drive(engine: BenchEngine, shape: LoadShape, workdir: Path) -> dict[s
     scrape = await engine.metrics_text()
     after_digits = metric_value(scrape, "tui_dtmf_digits_total", {"method": "rfc4733"})
     after_hist = histogram(scrape, "tui_timer_lateness_seconds", {"kind": "reprompt"})
+    after_bye = histogram(scrape, "tui_timer_lateness_seconds", {"kind": "hangup"})
     after_tick = histogram(scrape, "tui_media_tick_lateness_seconds", {})
     after_gc = histogram(scrape, "tui_gc_pause_seconds", {"generation": "2"})
     by_kind: dict[str, tuple[Tally, list[float]]] = {}
@@ -172,6 +174,11 @@ async def _drive(engine: BenchEngine, shape: LoadShape, workdir: Path) -> dict[s
         out["metrics"][f"engine reprompt timer lateness p{q}"] = metric(
             None if bound is None else bound * 1000, "ms (bucket bound)",
             "the engine's own timer: tui_timer_lateness_seconds{kind=reprompt}")
+    for q in (50, 99):
+        bound = bucket_quantile(before_bye, after_bye, q)
+        out["metrics"][f"engine hang-up lateness p{q}"] = metric(
+            None if bound is None else bound * 1000, "ms (bucket bound)",
+            "the engine's view: BYE sent minus the end of the goodbye (timer_lateness{kind=hangup})")
     bound = bucket_quantile(before_tick, after_tick, 99)
     out["metrics"]["media clock tick lateness p99"] = metric(
         None if bound is None else bound * 1000, "ms (bucket bound)",

@@ -49,6 +49,7 @@ async def test_silence_gives_two_reprompts_then_goodbye_and_bye(tui: StartEngine
     assert samples[("tui_calls_ended_total", (("reason", "inactivity-timeout"),))] == 1
     assert samples[("tui_timer_lateness_seconds_count", (("kind", "reprompt"),))] == 2
     assert samples[("tui_timer_lateness_seconds_count", (("kind", "disconnect"),))] == 1
+    assert samples[("tui_timer_lateness_seconds_count", (("kind", "hangup"),))] == 1  # BYE after goodbye
     # One media tick per 20 ms frame of this lone call: about 5 s of prompts (the goodbye included).
     assert samples[("tui_media_tick_lateness_seconds_count", ())] > 100
 

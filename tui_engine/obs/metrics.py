@@ -36,7 +36,8 @@ class Metrics:
         )
         self.timer_lateness = Histogram(
             "tui_timer_lateness_seconds",
-            "How late idle timers fired after their deadline, by decision kind.",
+            "How late idle timers fired after their deadline, by decision kind; kind=hangup: "
+            "how late the BYE left after the goodbye prompt ended.",
             ["kind"],
             buckets=LATENESS_BUCKETS,
             registry=r,

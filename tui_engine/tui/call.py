@@ -101,6 +101,8 @@ class CallSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._playing = False
         self._done = False
+        #: while the actions that follow a completed prompt run: when its audio ended.
+        self._prompt_ended_at: float | None = None
         # call_id is bound when the call starts: timers and tasks keep it on their log lines
         self._ctx = contextvars.copy_context()
         self._timer = LazyTimer(loop, self._fire, context=self._ctx)
@@ -159,7 +161,12 @@ class CallSession:
         # The silence starts when the audio ended (the media grid's slot), not when a late loop
         # got round to telling us: otherwise every prompt adds the tick's lateness to the call.
         ended = self.media.finished_at if completed else None
-        self._run(self.runner.prompt_finished(now if ended is None else min(ended, now), completed))
+        at = now if ended is None else min(ended, now)
+        self._prompt_ended_at = at if completed else None
+        try:
+            self._run(self.runner.prompt_finished(at, completed))
+        finally:
+            self._prompt_ended_at = None
 
     # -- actions -----------------------------------------------------------------------
     def _run(self, actions: list[Action], *, due: float | None = None) -> None:
@@ -214,6 +221,8 @@ class CallSession:
                 if self.info.end_reason == "transfer":
                     return  # the SIP layer sends BYE once the REFER is accepted
                 self.info.end_reason = reason
+                if self._prompt_ended_at is not None:  # the goodbye ended: the BYE was due then
+                    self._observer.lateness("hangup", now - self._prompt_ended_at)
                 self.call.hangup()
             case _:
                 log.warning("menu.unknown_action", action=type(action).__name__)
