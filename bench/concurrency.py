@@ -134,12 +134,7 @@ async def run_size(
 
 
 async def _drive(engine: BenchEngine, shape: LoadShape, workdir: Path) -> dict[str, Any]:
-    scrape = await engine.metrics_text()
-    before_digits = metric_value(scrape, "tui_dtmf_digits_total", {"method": "rfc4733"})
-    before_hist = histogram(scrape, "tui_timer_lateness_seconds", {"kind": "reprompt"})
-    before_bye = histogram(scrape, "tui_timer_lateness_seconds", {"kind": "hangup"})
-    before_tick = histogram(scrape, "tui_media_tick_lateness_seconds", {})
-    before_gc = histogram(scrape, "tui_gc_pause_seconds", {"generation": "2"})
+    before = await _scrape(engine)
     sampler = ProcSampler(engine.pid or 0)
     sampler.start()
     await asyncio.sleep(1.0)
@@ -156,39 +151,61 @@ async def _drive(engine: BenchEngine, shape: LoadShape, workdir: Path) -> dict[s
     udp1, t1 = udp_datagrams(), time.monotonic()
     await stop_profiler(profiler)
     await sampler.stop()
-    scrape = await engine.metrics_text()
-    after_digits = metric_value(scrape, "tui_dtmf_digits_total", {"method": "rfc4733"})
-    after_hist = histogram(scrape, "tui_timer_lateness_seconds", {"kind": "reprompt"})
-    after_bye = histogram(scrape, "tui_timer_lateness_seconds", {"kind": "hangup"})
-    after_tick = histogram(scrape, "tui_media_tick_lateness_seconds", {})
-    after_gc = histogram(scrape, "tui_gc_pause_seconds", {"generation": "2"})
+    after = await _scrape(engine)
     by_kind: dict[str, tuple[Tally, list[float]]] = {}
     for kind, res, rtt in results:
         tally, rtts = by_kind.setdefault(kind, (Tally(), []))
         tally.successful += res.successful
         tally.failed += res.failed
         rtts.extend(rtt)
-    out = _summarise(shape, by_kind, sampler, rss_idle, (t0, t1), (udp0, udp1), after_digits - before_digits)
-    for q in (50, 99):
-        bound = bucket_quantile(before_hist, after_hist, q)
-        out["metrics"][f"engine reprompt timer lateness p{q}"] = metric(
-            None if bound is None else bound * 1000, "ms (bucket bound)",
-            "the engine's own timer: tui_timer_lateness_seconds{kind=reprompt}")
-    for q in (50, 99):
-        bound = bucket_quantile(before_bye, after_bye, q)
-        out["metrics"][f"engine hang-up lateness p{q}"] = metric(
-            None if bound is None else bound * 1000, "ms (bucket bound)",
-            "the engine's view: BYE sent minus the end of the goodbye (timer_lateness{kind=hangup})")
-    bound = bucket_quantile(before_tick, after_tick, 99)
-    out["metrics"]["media clock tick lateness p99"] = metric(
-        None if bound is None else bound * 1000, "ms (bucket bound)",
-        "tui_media_tick_lateness_seconds: how late prompt frames went out")
+    digits = after.digits - before.digits
+    out = _summarise(shape, by_kind, sampler, rss_idle, (t0, t1), (udp0, udp1), digits)
+    for label, series, quantiles, note in _BUCKET_FIGURES:
+        for q in quantiles:
+            bound = bucket_quantile(before.histograms[series], after.histograms[series], q)
+            out["metrics"][f"{label} p{q}"] = metric(None if bound is None else bound * 1000,
+                                                     "ms (bucket bound)", note)
+    before_gc, after_gc = before.histograms["gc2"], after.histograms["gc2"]
     full = dict(after_gc).get(float("inf"), 0.0) - dict(before_gc).get(float("inf"), 0.0)
     longest = bucket_quantile(before_gc, after_gc, 100)
     out["metrics"]["full GC collections"] = metric(full, "collections", (
         "tui_gc_pause_seconds{generation=2}" if longest is None
         else f"longest ≤ {longest * 1000:g} ms (bucket bound): the loop stops for that long"))
     return out
+
+
+#: The engine's histograms read before and after a run: key → (metric, labels).
+_HISTOGRAMS: dict[str, tuple[str, dict[str, str]]] = {
+    "reprompt": ("tui_timer_lateness_seconds", {"kind": "reprompt"}),
+    "hangup": ("tui_timer_lateness_seconds", {"kind": "hangup"}),
+    "tick": ("tui_media_tick_lateness_seconds", {}),
+    "gc2": ("tui_gc_pause_seconds", {"generation": "2"}),
+}
+#: Report rows from those histograms: label, key, quantiles, note.
+_BUCKET_FIGURES: tuple[tuple[str, str, tuple[int, ...], str], ...] = (
+    ("engine reprompt timer lateness", "reprompt", (50, 99),
+     "the engine's own timer: tui_timer_lateness_seconds{kind=reprompt}"),
+    ("engine hang-up lateness", "hangup", (50, 99),
+     "the engine's view: BYE sent minus the end of the goodbye (timer_lateness{kind=hangup})"),
+    ("media clock tick lateness", "tick", (99,),
+     "tui_media_tick_lateness_seconds: how late prompt frames went out"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scrape:
+    """What ``/metrics`` said at one moment: the RFC 4733 digit count and the histograms."""
+
+    digits: float
+    histograms: dict[str, list[tuple[float, float]]]
+
+
+async def _scrape(engine: BenchEngine) -> Scrape:
+    text = await engine.metrics_text()
+    return Scrape(
+        digits=metric_value(text, "tui_dtmf_digits_total", {"method": "rfc4733"}),
+        histograms={key: histogram(text, name, labels) for key, (name, labels) in _HISTOGRAMS.items()},
+    )
 
 
 @dataclass(slots=True)

@@ -48,9 +48,10 @@ class ClockedStream(Protocol):
 class _Phase:
     """The streams sending on one phase, and its timer. Slots are integers counted in quanta."""
 
-    __slots__ = ("handle", "next", "streams", "ticking")
+    __slots__ = ("handle", "next", "number", "streams", "ticking")
 
-    def __init__(self) -> None:
+    def __init__(self, number: int) -> None:
+        self.number = number  # 0 … PHASES-1: slots of this phase are ≡ number (mod PHASES)
         self.streams: dict[ClockedStream, int] = {}  # stream → slot it was last served in
         self.handle: asyncio.TimerHandle | None = None
         self.next = 0  # slot of the next tick (the armed one while ``handle`` is set)
@@ -109,7 +110,7 @@ class MediaClock:
         number = first % PHASES
         phase = self._phases.get(number)
         if phase is None:
-            phase = self._phases[number] = _Phase()
+            phase = self._phases[number] = _Phase(number)
         self._phase_of[stream] = phase
         if first * QUANTUM > now + _SAME_INSTANT:  # ahead: its phase's tick at ``first`` serves it
             phase.streams[stream] = first - PHASES
@@ -150,9 +151,8 @@ class MediaClock:
         if phase.handle is not None:
             phase.handle.cancel()
             phase.handle = None
-        for number, known in list(self._phases.items()):
-            if known is phase:
-                del self._phases[number]
+        if self._phases.get(phase.number) is phase:
+            del self._phases[phase.number]
 
     def _tick(self, phase: _Phase) -> None:
         loop = self._loop

@@ -255,13 +255,8 @@ class MenuRunner:
         continuation is a method of this runner, a reference cycle a full garbage collection
         would otherwise have to find. No actions: there is no call left to act on.
         """
-        if self.phase is Phase.ENDED:
-            return
-        self.phase = Phase.ENDED
-        self._buffer.clear()
-        self._then = None
-        if self._session.state is not IdleState.STOPPED:
-            self._session.send(Stopped(now=now))
+        if self.phase is not Phase.ENDED:
+            self._stop(now)
 
     # -- menus -------------------------------------------------------------------------
     def _effective(self, menu: Menu) -> Effective:
@@ -380,12 +375,16 @@ class MenuRunner:
         return [Authenticate(mailbox=mailbox, pin=self.variables.get(auth.pin, ""))]
 
     def _end(self, reason: str, now: float) -> list[Action]:
-        self.phase = Phase.ENDED
         self.hangup_reason = reason
+        self._stop(now)
+        return [Hangup(reason=reason)]
+
+    def _stop(self, now: float) -> None:
+        """Over: no more digits, no continuation, no idle timer (``Stopped`` is legal in every state)."""
+        self.phase = Phase.ENDED
         self._buffer.clear()
         self._then = None
         self._session.send(Stopped(now=now))
-        return [Hangup(reason=reason)]
 
 
 def _next_of(step: Step | None) -> str:
