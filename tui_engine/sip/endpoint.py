@@ -103,6 +103,13 @@ class SipEndpoint(UasCore):
         except Exception:
             log.exception("sip.internal_error", source=f"{source[0]}:{source[1]}")
 
+    def receive_unframed(self, head: bytes, source: Addr, transport: str, reason: str) -> None:
+        """A stream message whose body cannot be delimited (§18.3): 400 if addressable. Never raises."""
+        try:
+            self._malformed(head, source, transport, SipParseError(reason, status=400))
+        except Exception:
+            log.exception("sip.internal_error", source=f"{source[0]}:{source[1]}")
+
     def _receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
         if not data.strip():
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
