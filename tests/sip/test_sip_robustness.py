@@ -52,7 +52,7 @@ def test_malformed_ack_is_never_answered() -> None:
     assert net.inject(bad) == []
 
 
-def test_unsupported_method_gets_405_with_allow() -> None:
+def test_recognised_but_unsupported_method_gets_405_with_allow() -> None:
     net, _ = net_and_handler()
     out = net.inject(sip_request("SUBSCRIBE"))
     assert [s.status for s in out] == [405]
@@ -214,16 +214,47 @@ def test_rfc4475_method_mismatch_gets_400() -> None:
     assert [s.status for s in net.inject(sip_request("OPTIONS", cseq_method="INVITE"))] == [400]
 
 
-def test_rfc4475_insuf_without_call_id_is_dropped_without_a_call() -> None:
-    """§3.1.2.x "insuf": missing Call-ID/From/To; no response can be addressed, so dropped and logged."""
+def test_rfc4475_insuf_without_call_id_from_to_gets_400_echoing_what_it_has() -> None:
+    """§3.3.1 "insuf": 400, addressed by the Via, without the headers the request lacks."""
     net, handler = net_and_handler()
     msg = (
         "INVITE sip:user@example.com SIP/2.0\r\nCSeq: 193942 INVITE\r\n"
-        "Via: SIP/2.0/UDP 192.0.2.95;branch=z9hG4bKkdj.insuf\r\nContent-Length: 0\r\n\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKkdj.insuf\r\nContent-Length: 0\r\n\r\n"
     )
+    out = net.inject(msg)
+    assert [s.status for s in out] == [400] and out[0].addr == ("127.0.0.1", 5070)
+    assert out[0].header("cseq") == "193942 INVITE" and out[0].header("call-id") is None
+    assert handler.calls == []
+
+
+def test_an_unknown_method_gets_501_a_known_unsupported_one_405() -> None:
+    """RFC 3261 §8.2.1 / §21.5.2: 405 is for methods we recognise; NEWMETHOD is not one."""
+    net, _ = net_and_handler()
+    assert [s.status for s in net.inject(sip_request("NEWMETHOD"))] == [501]
+    assert [s.status for s in net.inject(sip_request("PUBLISH", branch="z9hG4bK-2"))] == [405]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "status"),
+    [
+        (b"Max-Forwards: 70", b"Max-Forwards: 7\r0", 400),  # bare CR in a header we do not echo
+        (b"CSeq: 1 OPTIONS", b"CSeq: x\r OPTIONS", 400),  # ... in one a 400 echoes: left out of it
+        (b"Call-ID: call-1", b"Call-ID: ca\rll-1", 400),
+        (b"127.0.0.1:5070;branch", b"127.0.0.1:70000;branch", 400),  # Via port > 65535
+        (b"127.0.0.1:5070;branch", b"127.0.0.1:0;branch", 400),
+    ],
+)
+def test_bad_header_values_get_400_never_an_internal_error(old: bytes, new: bytes, status: int) -> None:
+    net, handler = net_and_handler()
+    bad = sip_request("OPTIONS", via_params="").replace(old, new)
+    assert bad != sip_request("OPTIONS", via_params="")
     with capture_logs() as logs:
-        assert net.inject(msg) == []
-    assert [e["event"] for e in logs] == ["sip.malformed"]
+        out = net.inject(bad)
+    assert [s.status for s in out] == [status]
+    assert out[0].addr == ("127.0.0.1", 5070)  # an unusable Via port: back to the source
+    head = out[0].data.split(b"\r\n\r\n")[0]
+    assert b"\r" not in head.replace(b"\r\n", b"")  # no bare CR copied into our answer
+    assert [e["event"] for e in logs] == ["sip.malformed"]  # and no sip.internal_error
     assert handler.calls == []
 
 

@@ -26,18 +26,21 @@ from tui_engine.sip.limits import Limits, TrustCache
 from tui_engine.sip.message import (
     ALLOW,
     ALLOWED_METHODS,
+    KNOWN_METHODS,
     Addr,
     Incoming,
-    SipParseError,
     build_response,
     build_salvaged_response,
     new_tag,
     parse_datagram,
     salvage_headers,
+    salvaged_method,
     salvaged_reply_addr,
     validate_request,
 )
+from tui_engine.sip.negotiation import offer_refusal
 from tui_engine.sip.scheduler import DeadlineHeap
+from tui_engine.sip.syntax import SipParseError
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, ServerTx
 from tui_engine.sip.uas import RETRY_AFTER, Sender, SipStateError, UasCore
@@ -127,7 +130,7 @@ class SipEndpoint(UasCore):
 
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
-        answerable = found is not None and not found["cseq"][0].upper().endswith("ACK")
+        answerable = found is not None and salvaged_method(data, found) != "ACK"  # §17.1.1.3
         log.warning("sip.malformed", source=f"{source[0]}:{source[1]}", error=str(exc),
                     status=exc.status if answerable else None, size=len(data))
         if found is not None and answerable:
@@ -156,13 +159,14 @@ class SipEndpoint(UasCore):
         if not self._trust.trusts(inc.source[0]):
             log.info("sip.rejected", status=403, reason="untrusted-source", source=inc.source[0])
             self.reply(inc, 403, now)
+        elif method not in ALLOWED_METHODS:
+            # §8.2.1 comes first: 405 + Allow for a method we know, 501 for one we do not.
+            self.reply(inc, 405 if method in KNOWN_METHODS else 501, now, headers=[("Allow", ALLOW)])
         elif method == "CANCEL":
             self._cancel(inc, now)
         elif require := inc.msg.headers.get("require"):
             # §8.2.2.3: we implement no extension, so any Require gets 420 naming what we lack.
             self.reply(inc, 420, now, headers=[("Unsupported", ", ".join(require))])
-        elif method not in ALLOWED_METHODS:
-            self.reply(inc, 405, now, headers=[("Allow", ALLOW)])
         elif inc.to_tag is None:
             self._out_of_dialog(inc, now)
         else:
@@ -181,6 +185,9 @@ class SipEndpoint(UasCore):
     def _new_call(self, inc: Incoming, now: float) -> None:
         if inc.call_id in self.calls:
             self.reply(inc, 482, now)  # same Call-ID, new branch: a loop or a fork (§8.2.2.2)
+            return
+        if refusal := offer_refusal(inc.msg):  # §8.2.3: 415 / 406 before any call exists
+            self.reply(inc, refusal.status, now, headers=refusal.headers)
             return
         if len(self.calls) >= self.limits.max_calls:
             log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
