@@ -32,6 +32,7 @@ Addr = tuple[str, int]
 SERVER = "tui-engine/0.1"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf"
+INFO_ACCEPT = "application/dtmf-relay, application/dtmf"  #: what a 415 to INFO lists
 #: We implement none of the optional extensions (100rel, timer, replaces, ...); an empty
 #: Supported is legal (RFC 3261 §20.37: the option-tag list is optional).
 SUPPORTED = ""

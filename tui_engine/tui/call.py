@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
-from tui_engine.media.errors import DtmfError
 from tui_engine.media.prompts import PromptCache
 from tui_engine.menus import (
     Action,
@@ -107,6 +107,7 @@ class CallSession:
         self._ctx = contextvars.copy_context()
         self._timer = LazyTimer(loop, self._fire, context=self._ctx)
         media.on_digit = self._on_digit
+        media.set_dtmf_methods(defaults.dtmf_methods)
         if defaults.inband_dtmf:
             media.enable_inband(True)
 
@@ -143,14 +144,14 @@ class CallSession:
         log.info("dtmf.received", digit=digit, method=method, menu=self.runner.current_menu)
         self._run(self.runner.digit(digit, self._loop.time()))
 
-    def info_digit(self, content_type: str, body: bytes) -> None:
-        """A SIP INFO carrying a digit (RFC 2976 + application/dtmf-relay)."""
-        if self._done:
-            return
-        try:
+    def info_digit(self, content_type: str, body: bytes) -> int:
+        """A SIP INFO (RFC 6086, application/dtmf-relay): the status to answer it with."""
+        status = info_status(content_type, body)
+        if status != 200:
+            log.warning("dtmf.info_rejected", content_type=content_type, status=status)
+        elif body and not self._done:
             self.media.info_digit(content_type, body)
-        except DtmfError as exc:  # the INFO itself was answered 200 by the SIP layer
-            log.warning("dtmf.info_rejected", content_type=content_type, why=str(exc))
+        return status
 
     def _on_prompt_done(self, completed: bool) -> None:
         if self._done or not self._playing:

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from tui_engine.config import EngineConfig
+from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec
 from tui_engine.menus import DialplanSet, load_dialplans
@@ -200,10 +201,11 @@ class TuiComponent:
         if session is not None and session.runner.current_menu == "":
             session.start()
 
-    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> None:
+    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
         session = self._sessions.get(call.call_id)
-        if session is not None:
-            session.info_digit(content_type, body)
+        if session is None:  # an early dialog: the verdict on the body, nothing counted
+            return info_status(content_type, body)
+        return session.info_digit(content_type, body)
 
     def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
         session = self._sessions.get(call.call_id)

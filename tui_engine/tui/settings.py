@@ -58,4 +58,5 @@ def menu_defaults(app: Application) -> MenuDefaults:
         inter_digit_timeout=t.inter_digit_timeout,
         barge_in=t.barge_in,
         inband_dtmf=t.inband_dtmf,
+        dtmf_methods=t.dtmf_methods,
     )
