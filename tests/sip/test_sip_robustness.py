@@ -242,6 +242,7 @@ def test_an_unknown_method_gets_501_a_known_unsupported_one_405() -> None:
         (b"Call-ID: call-1", b"Call-ID: ca\rll-1", 400),
         (b"127.0.0.1:5070;branch", b"127.0.0.1:70000;branch", 400),  # Via port > 65535
         (b"127.0.0.1:5070;branch", b"127.0.0.1:0;branch", 400),
+        (b"127.0.0.1:5070;branch", b"127.0.0.1:-1;branch", 400),  # found by the fuzz test
     ],
 )
 def test_bad_header_values_get_400_never_an_internal_error(old: bytes, new: bytes, status: int) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from aiosipua.headers import parse_via
 from aiosipua.message import SipRequest
 
 from tui_engine.core.errors import RemoteError
@@ -36,7 +37,6 @@ _ABSOLUTE_URI = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>]*")
 _VERSION = re.compile(rb"SIP/\d+\.\d+", re.IGNORECASE)
 _BARE_CR = re.compile(rb"\r(?!\n)")
 _SENT_PROTOCOL = re.compile(r"SIP\s*/\s*\d+\.\d+\s*/\s*[A-Za-z0-9\-.!%*_+`'~]+\s+\S", re.IGNORECASE)
-_PORT = re.compile(r":\s*(\d+)\s*$")
 _CONTENT_LENGTH_NAMES = frozenset({b"content-length", b"l"})
 
 #: Headers whose grammar has no comma list (§7.3.1: only those may be repeated)
@@ -100,6 +100,9 @@ def check_via(value: str) -> None:
         raise SipParseError(f"malformed Via {value!r}", status=400)
     if any(not p.strip() for p in params):
         raise SipParseError(f"empty Via parameter in {value!r}", status=400)
-    port = _PORT.search(sent)
-    if port is not None and not 0 < int(port.group(1)) <= 65535:
+    try:
+        port = parse_via(value).port
+    except (ValueError, IndexError) as exc:
+        raise SipParseError(f"malformed Via {value!r}", status=400) from exc
+    if port is not None and not 0 < port <= 65535:
         raise SipParseError(f"Via port out of range in {value!r}", status=400)
