@@ -266,3 +266,17 @@ def test_require_of_an_extension_we_lack_gets_420_with_unsupported() -> None:
     assert out[0].header("unsupported") == "100rel"
     assert out[0].msg.headers.get("unsupported") == ["100rel", "timer"]
     assert handler.calls == []
+
+
+def test_every_message_in_and_out_is_counted_by_method_or_status_with_bounded_labels() -> None:
+    net, _ = net_and_handler()
+    counted: list[tuple[str, str]] = []
+    net.endpoint.count_message = lambda direction, method: counted.append((direction, method))
+    net.inject(sip_request("OPTIONS"))
+    net.inject(sip_request("X-WEIRD", branch="z9hG4bK-2"))  # an unknown method: "other", 501
+    net.inject(b"\x00garbage here\r\n\r\n")
+    net.inject(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKzz\r\n\r\n")
+    assert counted == [
+        ("in", "OPTIONS"), ("out", "200"), ("in", "other"), ("out", "501"),
+        ("in", "malformed"), ("in", "200"),
+    ]

@@ -31,6 +31,7 @@ from tui_engine.sip.message import (
     Incoming,
     build_response,
     build_salvaged_response,
+    message_label,
     new_tag,
     parse_datagram,
     salvage_headers,
@@ -71,6 +72,7 @@ class SipEndpoint(UasCore):
         self.heap = DeadlineHeap()
         #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
         self.on_idle: Callable[[], None] | None = None
+        self.count_message: Callable[[str, str], None] | None = None
 
     # ----- counters, limits, time -----
 
@@ -95,7 +97,8 @@ class SipEndpoint(UasCore):
         for item in self.heap.pop_due(now):
             deadline = item.deadline
             if deadline is not None and deadline <= now:
-                self._guarded(item.on_timer, now)
+                with call_context(item.call_id):  # its own call, whatever the loop's context holds
+                    self._guarded(item.on_timer, now)
 
     # ----- input -----
 
@@ -116,6 +119,8 @@ class SipEndpoint(UasCore):
     def _receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
         if not data.strip():
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
+        if self.count_message is not None:
+            self.count_message("in", message_label(data))
         try:
             msg = parse_datagram(data)
             if isinstance(msg, SipResponse):
@@ -193,7 +198,7 @@ class SipEndpoint(UasCore):
             log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
             self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
             return
-        tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport)
+        tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport, inc.call_id)
         self.server_txs[tx.key] = tx
         call = ServerCall(self, inc, tx, new_tag())
         self.calls[inc.call_id] = call

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from aiosipua.headers import CaseInsensitiveDict, Via, expand_compact_header, parse_address, parse_via
 from aiosipua.message import SipMessage, SipRequest, SipResponse
 
-from tui_engine.sip.syntax import SipParseError, check_headers, check_request_line, check_via
+from tui_engine.sip.syntax import SipParseError, check_headers, check_request_line, check_via, is_token
 
 Addr = tuple[str, int]
 
@@ -70,6 +70,23 @@ class Incoming:
     source: Addr
     transport: str  #: "UDP" or "TCP"
     reply_addr: Addr  #: where responses go (§18.2.2, RFC 3581)
+
+
+def message_label(data: bytes) -> str:
+    """The ``method`` label of ``sip_messages_total``: a request's method, a response's status.
+
+    Read from the start line alone (no parse: every datagram in and out is counted). Methods we
+    do not know become ``other`` and anything else ``malformed``, so a fuzzer cannot grow the
+    metric's label set without bound.
+    """
+    first = data[: data.find(b" ")] if b" " in data[:64] else b""
+    if first.startswith(b"SIP/"):
+        status = data[len(first) + 1 : len(first) + 4]
+        return status.decode() if len(status) == 3 and status.isdigit() else "malformed"
+    method = first.decode("ascii", "replace")
+    if method in KNOWN_METHODS:
+        return method
+    return "other" if is_token(first) else "malformed"
 
 
 def new_tag() -> str:

@@ -43,6 +43,11 @@ _CONTENT_LENGTH_NAMES = frozenset({b"content-length", b"l"})
 SINGLE_VALUED = ("to", "from", "call-id", "cseq", "max-forwards", "content-type", "content-length")
 
 
+def is_token(value: bytes) -> bool:
+    """§25.1 ``token`` (what a method name is)."""
+    return _TOKEN.fullmatch(value) is not None
+
+
 def content_length_values(head: bytes) -> list[bytes]:
     """Every Content-Length value (long or compact ``l``) of a header block, in order.
 
@@ -67,7 +72,7 @@ def check_request_line(data: bytes) -> None:
     if len(parts) != 3 or not all(parts):
         raise SipParseError("Request-Line is not Method SP Request-URI SP SIP-Version", status=400)
     method, uri, version = parts
-    if not _TOKEN.fullmatch(method):
+    if not is_token(method):
         raise SipParseError("method is not a token", status=400)
     if not _ABSOLUTE_URI.fullmatch(uri):
         raise SipParseError("Request-URI is not an absolute URI", status=400)

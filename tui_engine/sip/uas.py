@@ -20,7 +20,15 @@ from tui_engine.core.errors import LocalError
 from tui_engine.obs.context import call_context
 from tui_engine.sip.call import ACTION_STATES, CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.dialog import uri_address
-from tui_engine.sip.message import ACCEPT, Addr, Incoming, build_response, capability_headers, new_tag
+from tui_engine.sip.message import (
+    ACCEPT,
+    Addr,
+    Incoming,
+    build_response,
+    capability_headers,
+    message_label,
+    new_tag,
+)
 from tui_engine.sip.scheduler import DeadlineHeap
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, NonInviteServerTx, ServerTx, Timed
@@ -55,10 +63,14 @@ class UasCore:
     heap: DeadlineHeap
     #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
     on_idle: Callable[[], None] | None
+    #: ``(direction, method)`` per message in and out: ``sip_messages_total`` (see ``message_label``)
+    count_message: Callable[[str, str], None] | None
 
     # ----- TxEnv -----
 
     def send(self, data: bytes, addr: Addr, transport: str) -> None:
+        if self.count_message is not None:
+            self.count_message("out", message_label(data))
         self.sender.send(data, addr, transport)
 
     def schedule(self, item: Timed) -> None:
@@ -82,11 +94,11 @@ class UasCore:
                               body=body, content_type=content_type)
         key = (inc.tx_id, inc.method)
         if inc.method == "INVITE":
-            itx = InviteServerTx(self, key, inc.reply_addr, inc.transport)
+            itx = InviteServerTx(self, key, inc.reply_addr, inc.transport, inc.call_id)
             self.server_txs[key] = itx
             itx.respond(data, status, now)
             return itx
-        ntx = NonInviteServerTx(self, key, inc.reply_addr, inc.transport)
+        ntx = NonInviteServerTx(self, key, inc.reply_addr, inc.transport, inc.call_id)
         self.server_txs[key] = ntx
         ntx.respond(data, now)
         return ntx
@@ -247,7 +259,8 @@ class UasCore:
         # Over TCP we reuse the caller's connection; over UDP we follow the route set (§12.2.1.1).
         addr = call.remote_addr if call.transport != "UDP" else uri_address(call.dialog.next_hop_uri())
         tx = ClientTx(self, branch=branch, method=method, request=data, addr=addr or call.remote_addr,
-                      transport=call.transport, on_final=on_final, on_timeout=on_timeout)
+                      transport=call.transport, on_final=on_final, on_timeout=on_timeout,
+                      call_id=call.call_id)
         self.client_txs[branch] = tx
         call.open_client_txs += 1
         tx.start(now)

@@ -51,6 +51,9 @@ class Observer:
 
     def digit(self, method: str) -> None: ...
 
+    def sip_message(self, direction: str, method: str) -> None:
+        """One SIP message ``in`` or ``out``; ``method`` is a method or a status (``sip_messages_total``)."""
+
     def media_tick(self, lateness: float) -> None:
         """One tick of the process's media clock ran ``lateness`` seconds after its deadline."""
 

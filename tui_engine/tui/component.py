@@ -80,7 +80,8 @@ class TuiComponent:
             for path in plan.prompt_paths():
                 self._media.prompts.load(path)
         self._sip = SipServer(
-            self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted)
+            self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted),
+            count_message=self._observer.sip_message,
         )
         await self._sip.start()
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
