@@ -58,7 +58,7 @@ def test_full_default_cycle_ten_seconds_three_attempts_then_goodbye(base_plan: D
     actions = call.start()
     assert kinds(actions) == ["MenuEntered", "PlayPrompts"]
     assert plays(actions) == [play("long")]
-    assert call.runner.next_deadline() is None  # a playing prompt is progress: no timer
+    assert call.runner.menu_deadline() is None  # a playing prompt is progress: no timer
     assert call.runner.seconds_left(0.0) is None
     assert call.advance(3.9) == []  # still playing
 
@@ -72,7 +72,7 @@ def test_full_default_cycle_ten_seconds_three_attempts_then_goodbye(base_plan: D
     assert actions[0] == Reprompt(menu="main", attempt=2, of=3, due=14.0)
     assert plays(actions) == [play("short")]  # escalation: the short prompt from attempt 2 on
     assert call.runner.attempt == 2
-    assert call.runner.next_deadline() is None
+    assert call.runner.menu_deadline() is None
 
     assert call.finish_prompt() == []  # t=16
     assert call.runner.next_deadline() == 26.0
@@ -327,7 +327,7 @@ def test_caller_hangup_ends_everything(base_plan: Dialplan) -> None:
     call.start()
     assert call.hang_up() == [Hangup(reason="caller-hangup")]
     assert call.runner.prompt_finished(1.0, completed=False) == []
-    assert call.runner.poll(100.0) == [] and call.runner.next_deadline() is None
+    assert call.runner.poll(100.0) == [] and call.runner.menu_deadline() is None
 
 
 def test_driver_mistakes_raise_menu_error(base_plan: Dialplan) -> None:

@@ -139,6 +139,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.remote: tuple[str, int] | None = None  #: where we send
         self._latched = False
         self.received = 0  #: valid RTP packets received
+        #: the loop's clock, set by :func:`open_endpoint` (``None``: arrivals are not timed)
+        self.clock: Callable[[], float] | None = None
+        #: ``clock()`` when the last valid RTP packet arrived (``media-timeout`` reads it)
+        self.last_received_at: float | None = None
         self.sent = 0  #: datagrams sent
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -154,6 +158,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             return
         source = (str(addr[0]), addr[1])
         self.received += 1
+        if self.clock is not None:
+            self.last_received_at = self.clock()
         if not self._latched:
             self._latched = True
             if source != self.remote:
@@ -202,5 +208,6 @@ async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoin
         except BaseException:  # cancelled while binding (engine stopping): the port is not lost
             allocator.release(port)
             raise
+        protocol.clock = loop.time
         return protocol, port
     raise PortsExhausted(f"no bindable RTP port in {allocator.first}-{allocator.last} on {host}")

@@ -63,6 +63,16 @@ class AttemptsExhausted:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class GuardTripped:
+    """A call-wide guard expired (``guard``: max-call-duration, max-silence-total or
+    media-timeout, also the end reason): goodbye, then ``Hangup(reason=guard)`` follow."""
+
+    guard: str
+    due: float
+    limit: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DigitsCollected:
     """A collect menu finished: ``variable`` now holds ``value`` (terminator excluded)."""
 
@@ -105,6 +115,7 @@ Action = (
     | MenuEntered
     | Reprompt
     | AttemptsExhausted
+    | GuardTripped
     | DigitsCollected
     | Authenticate
     | Transfer

@@ -25,6 +25,8 @@ class HangupReason(enum.Enum):
     TRANSFER = "transfer"
     #: the caller hung up first (BYE / CANCEL).
     CALLER_HANGUP = "caller-hangup"
+    #: RTP could not be sent to the caller any more (media-failed): the call cannot be heard.
+    MEDIA_FAILED = "media-failed"
     #: something went wrong on our side.
     ERROR = "error"
 

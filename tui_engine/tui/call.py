@@ -27,6 +27,7 @@ from tui_engine.menus import (
     AttemptsExhausted,
     Authenticate,
     DigitsCollected,
+    GuardTripped,
     Hangup,
     MenuDefaults,
     MenuEntered,
@@ -109,6 +110,7 @@ class CallSession:
         self._ctx = contextvars.copy_context()
         self._driver = DeadlineDriver(loop, self, context=self._ctx)
         media.on_digit = self._on_digit
+        media.on_failed = self._on_media_failed
         if defaults.inband_dtmf:
             media.enable_inband(True)
 
@@ -126,7 +128,14 @@ class CallSession:
         for task in self._tasks:
             task.cancel()
         self.media.on_digit = None
+        self.media.on_failed = None
         self.media.close()
+
+    def reoffer(self, offer_sdp: str) -> str:
+        """A re-INVITE/UPDATE offer (``NoCommonCodec`` propagates): hold starts or ends here."""
+        answer = self.media.reoffer(offer_sdp)
+        self._arm()  # hold starts or ends: the media guard is held or restarted
+        return answer
 
     def update_defaults(self, defaults: MenuDefaults) -> None:
         if not self._done:
@@ -153,6 +162,11 @@ class CallSession:
             self.media.info_digit(content_type, body)
         except DtmfError as exc:  # the INFO itself was answered 200 by the SIP layer
             log.warning("dtmf.info_rejected", content_type=content_type, why=str(exc))
+
+    def _on_media_failed(self, why: str) -> None:
+        if not self._done:
+            log.warning("call.media_failed", why=why, menu=self.runner.current_menu)
+            self._run(self.runner.media_failed(self._loop.time()))
 
     def _on_prompt_done(self, completed: bool) -> None:
         if self._done or not self._playing:
@@ -211,6 +225,15 @@ class CallSession:
                     of=action.attempts,
                     lateness_ms=round(lateness * 1000, 3),
                 )
+            case GuardTripped(guard=guard):
+                lateness = now - action.due
+                self._observer.lateness("disconnect", lateness)  # the same histogram as no-input
+                log.info(
+                    f"idle.{guard.replace('-', '_')}",
+                    limit_s=action.limit,
+                    menu=self.runner.current_menu,
+                    lateness_ms=round(lateness * 1000, 3),
+                )
             case DigitsCollected(var=var, value=value):
                 log.info("menu.collected", var=var, length=len(value))
             case Authenticate(mailbox=mailbox, pin=pin):
@@ -261,7 +284,12 @@ class CallSession:
     # -- the driver's side (Pollable) ---------------------------------------------------
     def _arm(self) -> None:
         if not self._done:
+            self._media_seen(self._loop.time())
             self._driver.arm()
+
+    def _media_seen(self, now: float) -> None:
+        """Tell the media guard of the caller's packets: two reads, so no packet costs a timer."""
+        self.runner.media_seen(self.media.last_received_at, on_hold=self.media.on_hold, now=now)
 
     def next_deadline(self) -> float | None:
         return None if self._done else self.runner.next_deadline()
@@ -270,6 +298,7 @@ class CallSession:
         """Act on what the interpreter finds due at ``now`` (True when something was)."""
         if self._done:
             return False
+        self._media_seen(now)  # lazily: what arrived since the last event
         actions = self.runner.poll(now)
         self._run(actions, due=min(self._driver.timer.armed_at, now))
         return bool(actions)

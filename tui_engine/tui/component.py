@@ -212,7 +212,7 @@ class TuiComponent:
         if not sdp:
             return session.media.answer_sdp
         try:
-            return session.media.reoffer(sdp)
+            return session.reoffer(sdp)
         except NoCommonCodec as exc:
             log.info("call.reoffer_refused", why=str(exc))
             return None  # the SIP layer answers 488; the session stays as it was

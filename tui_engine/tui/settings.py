@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_engine.config import Application, EngineConfig
+from tui_engine.core import CallLimits
 from tui_engine.menus import MenuDefaults
 
 
@@ -58,4 +59,9 @@ def menu_defaults(app: Application) -> MenuDefaults:
         inter_digit_timeout=t.inter_digit_timeout,
         barge_in=t.barge_in,
         inband_dtmf=t.inband_dtmf,
+        limits=CallLimits(
+            max_call_duration=t.max_call_duration,
+            max_silence_total=t.max_silence_total,
+            media_timeout=t.media_timeout,
+        ),
     )
