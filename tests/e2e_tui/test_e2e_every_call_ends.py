@@ -95,3 +95,50 @@ async def test_sigterm_byes_every_established_call_with_reason_shutdown(
     ended = engine.find_events("call.ended")
     assert sorted(e["reason"] for e in ended) == ["shutdown", "shutdown"]
     assert not engine.find_events("engine.stop_failed") and not engine.find_events("engine.stop_timeout")
+
+
+async def final_response(sock: socket.socket) -> bytes:
+    """The first final (non-1xx) response that arrives on ``sock``."""
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    async with asyncio.timeout(10):
+        while (data := await loop.sock_recv(sock, 65535)).startswith(b"SIP/2.0 1"):
+            pass
+    return data
+
+
+def ack_for(invite: bytes, response: bytes) -> bytes:
+    """§17.1.1.3: the ACK of a non-2xx, on the INVITE's branch, with the response's To."""
+    head = invite.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    to = next(line for line in response.split(b"\r\n") if line.lower().startswith(b"to:"))
+    lines = [head[0].replace(b"INVITE", b"ACK", 1)]
+    for line in head[1:]:
+        name = line.split(b":", 1)[0].lower()
+        if name == b"to":
+            lines.append(to)
+        elif name == b"cseq":
+            lines.append(b"CSeq: 1 ACK")
+        elif name not in (b"content-type", b"content-length", b"contact"):
+            lines.append(line)
+    return b"\r\n".join([*lines, b"Content-Length: 0", b"", b""])
+
+
+async def test_offers_whose_media_cannot_be_sent_get_488_and_leave_nothing(tui: StartEngine) -> None:
+    engine = await tui()
+    variants = {"fqdn": "IN IP4 media.example.com", "ipv6": "IN IP6 ::1", "mcast": "IN IP4 239.1.2.3/16",
+                "bcast": "IN IP4 255.255.255.255"}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        for call_id, c_line in variants.items():
+            invite = raw_invite(engine.sip_port, call_id, via_port=port, c_line=c_line)
+            sock.sendto(invite, ("127.0.0.1", engine.sip_port))
+            response = await final_response(sock)
+            assert response.startswith(b"SIP/2.0 488"), response[:200]
+            sock.sendto(ack_for(invite, response), ("127.0.0.1", engine.sip_port))
+            ended = await engine.wait_event("call.ended", call_id=call_id)
+            assert ended["reason"] == "error"
+            assert engine.find_events("call.rejected", call_id=call_id, status=488)
+    assert not engine.find_events("media.clock_stream_failed")
+    assert not engine.find_events("menu.entered")
+    await wait_no_calls(engine)  # and the fixture checks that no RTP port is left bound
