@@ -57,6 +57,9 @@ class Observer:
     def media_tick(self, lateness: float) -> None:
         """One tick of the process's media clock ran ``lateness`` seconds after its deadline."""
 
+    def count_active_calls(self, count: Callable[[], int]) -> None:
+        """``count()`` is the number of calls in progress (the SIP call table), read on demand."""
+
     def started(self) -> None: ...
 
     def ended(self, reason: str) -> None: ...
