@@ -73,6 +73,9 @@ class FakeCall:
     def refer(self, uri: str) -> None:
         self.refers.append(uri)
 
+    def cancel_transfer(self) -> None:
+        self.refers.append("cancelled")
+
 
 class Lateness(Observer):
     def __init__(self) -> None:

@@ -24,6 +24,7 @@ from tui_engine.menus import (
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
     load_dialplans,
 )
 from tui_engine.menus.testing import MenuHarness
@@ -313,7 +314,44 @@ def test_update_defaults_keeps_menu_overrides(base_plan: Dialplan) -> None:
 # -- steps --------------------------------------------------------------------------------
 def test_transfer_then_hangup(base_plan: Dialplan) -> None:
     call = in_main(base_plan)
-    assert call.press("0") == [Transfer(uri="sip:operator@127.0.0.1"), Hangup(reason="transfer")]
+    assert call.press("0") == [Transfer(uri="sip:operator@127.0.0.1", timeout=30.0)]
+    assert call.runner.phase is Phase.TRANSFERRING and call.runner.menu_deadline() == call.now + 30.0
+    assert call.transfer_ok() == [Hangup(reason="transfer")]
+
+
+def test_a_refused_transfer_plays_the_prompt_and_returns_to_the_menu(base_plan: Dialplan) -> None:
+    call = in_main(base_plan)
+    call.press("0")
+    actions = call.transfer_failed("603")
+    assert actions[0] == TransferFailed(uri="sip:operator@127.0.0.1", why="603", due=call.now)
+    assert plays(actions) == [play("invalid")]  # no transfer-failed prompt: the invalid one
+    call.finish_prompt()
+    assert call.runner.current_menu == "main" and call.runner.phase is Phase.PLAYING
+    call.finish_prompt()  # the menu prompt again, then the no-input timer runs again
+    assert call.runner.menu_deadline() == call.now + 10.0
+    assert not call.ended and call.transfer_failed("486") == []  # a late second report: ignored
+
+
+def test_an_unconfirmed_transfer_times_out_back_to_the_menu(base_plan: Dialplan) -> None:
+    call = in_main(base_plan)
+    start = call.now
+    call.press("0")
+    assert call.advance(29.5) == []
+    actions = call.advance(0.5)
+    assert actions[0] == TransferFailed(uri="sip:operator@127.0.0.1", why="timeout", due=start + 30.0)
+    assert call.transfer_ok() == []  # the NOTIFY came too late: the caller is in the menu
+
+
+def test_on_transfer_failed_step_of_the_menu(make_plan: Callable[..., Dialplan], base_text: str) -> None:
+    text = base_text.replace(
+        '      "4": {goto: quiet}\n',
+        '      "4": {goto: quiet}\n    on-transfer-failed: {play: thanks, hangup: completed}\n',
+    )
+    call = in_main(make_plan(text))
+    call.press("0")
+    actions = call.transfer_failed("notify 486")
+    assert plays(actions) == [play("thanks")]
+    assert call.finish_prompt()[-1] == Hangup(reason="completed")
 
 
 def test_play_then_hang_up_completed(base_plan: Dialplan) -> None:

@@ -192,6 +192,12 @@ class TuiSection(_Section):
     inband_dtmf: StrictBool = option(
         False, "true or false", "Also detect DTMF tones in the audio (Goertzel), not only RFC 4733/INFO."
     )
+    transfer_timeout: Duration = option(
+        "30s",
+        f"{DURATION_HELP}, > 0",
+        "How long a transfer (REFER) may take to report success before the caller is back in the menu.",
+        gt=0,
+    )
     max_call_duration: Duration = option(
         "1h",
         f'{DURATION_HELP}; "0s" disables',

@@ -17,6 +17,7 @@ from tui_engine.menus.actions import (
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
 )
 from tui_engine.menus.errors import DialplanError, Issue, MenuError
 from tui_engine.menus.loader import dialplan_schema, load_dialplan, load_dialplans
@@ -47,6 +48,7 @@ __all__ = [
     "Reprompt",
     "StopPlayback",
     "Transfer",
+    "TransferFailed",
     "dialplan_schema",
     "load_dialplan",
     "load_dialplans",

@@ -93,9 +93,22 @@ class Authenticate:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Transfer:
-    """Hand the call to ``uri``: 302 before answer, REFER after (RFC 3515); a Hangup follows."""
+    """Hand the call to ``uri`` (REFER, RFC 3515). The runner then waits ``timeout`` seconds
+    for the outcome: success ends the call (the SIP layer's BYE), ``transfer_failed`` or the
+    timeout gives :class:`TransferFailed` and the menu's ``on-transfer-failed`` step."""
 
     uri: str
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TransferFailed:
+    """The transfer to ``uri`` failed (``why``: e.g. ``603``, ``notify 486``, ``timeout``);
+    the caller is back in the dialplan. ``due`` is when the failure was known."""
+
+    uri: str
+    why: str
+    due: float
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,5 +132,6 @@ Action = (
     | DigitsCollected
     | Authenticate
     | Transfer
+    | TransferFailed
     | Hangup
 )

@@ -101,6 +101,8 @@ class Menu:
     invalid: tuple[str, ...] | None = None  # None: the dialplan's invalid prompt
     on_no_input: Step | None = None  # None: goodbye, then hang up (inactivity-timeout)
     on_max_invalid: Step | None = None  # None: goodbye, then hang up (max-invalid)
+    #: None: the dialplan's transfer-failed prompt (else its invalid prompt), then this menu again
+    on_transfer_failed: Step | None = None
     settings: Settings = Settings()
     line: int = 1
 
@@ -125,6 +127,7 @@ class Dialplan:
     numbers: tuple[str, ...] = ()
     goodbye: tuple[str, ...] = ()
     invalid: tuple[str, ...] = ()
+    transfer_failed: tuple[str, ...] = ()  # () : the invalid prompt
     settings: Settings = Settings()
     demo: Demo | None = None
 

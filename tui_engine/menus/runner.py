@@ -59,6 +59,7 @@ from tui_engine.menus.actions import (
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
 )
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, Step
@@ -77,6 +78,8 @@ class Phase(enum.Enum):
     WAITING = "waiting"
     #: credentials sent to the driver; waiting for ``auth_result``.
     AUTHENTICATING = "authenticating"
+    #: a REFER is out; waiting for its outcome (``transfer_failed``) or ``transfer-timeout``.
+    TRANSFERRING = "transferring"
     #: a ``Hangup`` was returned; every call now returns nothing.
     ENDED = "ended"
 
@@ -91,8 +94,10 @@ class MenuRunner:
     * after each :class:`Authenticate`, call :meth:`auth_result` once;
     * call :meth:`poll` at :meth:`next_deadline` (early or late is harmless: nothing fires
       before it is due, and a late poll measures the next period from the deadline);
-    * :class:`Transfer` is always followed by ``Hangup("transfer")``: the menu is over, the
-      driver ends the call once the transfer is done (RFC 3515 REFER / 302 before answer);
+    * after a :class:`Transfer` the runner waits (``Transfer.timeout``): call
+      :meth:`transfer_failed` when the REFER or its NOTIFY reports failure (the caller returns
+      to the dialplan's ``on-transfer-failed`` step), :meth:`transfer_succeeded` when it worked
+      (or just end the call: the SIP layer's BYE does);
     * after a :class:`Hangup` every method returns ``[]``.
     """
 
@@ -117,6 +122,8 @@ class MenuRunner:
         self._auth_failures: dict[str, int] = {}
         self._guards: CallGuards | None = None  # from start() on
         self._closing = False  # the goodbye is playing: the call ends after it
+        self._transfer_uri: str | None = None  # while TRANSFERRING
+        self._transfer_deadline = 0.0
 
     # -- read-only views ---------------------------------------------------------------
     @property
@@ -163,6 +170,9 @@ class MenuRunner:
         return min(menu, guard)
 
     def menu_deadline(self) -> float | None:
+        """The menu's own next deadline: no-input, inter-digit or ``transfer-timeout``."""
+        if self.phase is Phase.TRANSFERRING:
+            return self._transfer_deadline
         if self.phase is not Phase.WAITING:
             return None
         if self._last_digit_at is not None:
@@ -247,7 +257,22 @@ class MenuRunner:
             self._guards.hold(now, on_hold)
             self._guards.media_seen(at)
 
+    def transfer_failed(self, why: str, now: float) -> list[Action]:
+        """The REFER was refused, or its NOTIFY reported failure (``why``: e.g. ``"603"``)."""
+        if self.phase is not Phase.TRANSFERRING:
+            return []  # a late report: the timeout already brought the caller back
+        return self._counted(now, self._transfer_outcome(why, now))
+
+    def transfer_succeeded(self, now: float) -> list[Action]:
+        """The transfer worked: the call is over (``Hangup("transfer")``; no BYE of ours)."""
+        if self.phase is not Phase.TRANSFERRING:
+            return []
+        self._transfer_uri = None
+        return self._end(HangupReason.TRANSFER.value, now)
+
     def _poll_menu(self, now: float) -> list[Action]:
+        if self.phase is Phase.TRANSFERRING and now >= self._transfer_deadline:
+            return self._transfer_outcome("timeout", self._transfer_deadline)
         if self.phase is not Phase.WAITING:
             return []
         if self._last_digit_at is not None:
@@ -400,7 +425,7 @@ class MenuRunner:
             if step.hangup is not None:
                 return self._end(step.hangup.value, at)
             if step.transfer is not None:
-                return [Transfer(uri=step.transfer), *self._end(HangupReason.TRANSFER.value, at)]
+                return self._transfer(step.transfer, at)
             if step.authenticate is not None:
                 return self._authenticate(step.authenticate, at)
             return self._enter(here, at)  # "play, then back"
@@ -453,8 +478,28 @@ class MenuRunner:
         if self.phase is Phase.AUTHENTICATING:
             self._pending_auth = None  # its auth_result, when it comes, is ignored
             self._close_progress(now)
+        if self.phase is Phase.TRANSFERRING:
+            self._transfer_uri = None  # a late outcome is ignored; our BYE ends the call
+            self._close_progress(now)
         self.phase = Phase.WAITING
         return [tripped, *goodbye(now)]
+
+    def _transfer(self, uri: str, now: float) -> list[Action]:
+        timeout = self._defaults.transfer_timeout
+        self.phase = Phase.TRANSFERRING
+        self._transfer_uri, self._transfer_deadline = uri, now + timeout
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))  # the system is working, not the caller silent
+        return [Transfer(uri=uri, timeout=timeout)]
+
+    def _transfer_outcome(self, why: str, at: float) -> list[Action]:
+        """Failed or unconfirmed: back to the dialplan, the no-input timer running again."""
+        uri, self._transfer_uri = self._transfer_uri or "", None
+        self._close_progress(at)
+        self.phase = Phase.WAITING
+        plan = self.dialplan
+        step = self._menu.on_transfer_failed or Step(play=plan.transfer_failed or plan.invalid)
+        return [TransferFailed(uri=uri, why=why, due=at), *self._run_step(step, at)]
 
     def _authenticate(self, auth: AuthStep, now: float) -> list[Action]:
         self._pending_auth = auth

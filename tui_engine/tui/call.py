@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 import structlog
 
@@ -36,6 +37,7 @@ from tui_engine.menus import (
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
 )
 from tui_engine.menus.model import Dialplan
 from tui_engine.runtime import DeadlineDriver, TimerLoop
@@ -157,6 +159,11 @@ class CallSession:
         log.info("dtmf.received", digit=digit, method=method, menu=self.runner.current_menu)
         self._run(self.runner.digit(digit, self._loop.time()))
 
+    def transfer_failed(self, status: int) -> None:
+        """The SIP layer: the REFER got ``status`` (non-2xx), or a NOTIFY sipfrag reported it."""
+        if not self._done:
+            self._run(self.runner.transfer_failed(str(status), self._loop.time()))
+
     def info_digit(self, content_type: str, body: bytes) -> None:
         """A SIP INFO carrying a digit (RFC 2976 + application/dtmf-relay)."""
         if self._done:
@@ -241,19 +248,22 @@ class CallSession:
                 log.info("menu.collected", var=var, length=len(value))
             case Authenticate(mailbox=mailbox, pin=pin):
                 self._spawn(self._authenticate(mailbox, pin))
-            case Transfer(uri=uri):
-                self.info.end_reason = "transfer"
-                log.info("call.transfer", target=uri)
+            case Transfer(uri=uri, timeout=timeout):
+                log.info("call.transfer", target=uri, timeout_s=timeout)
                 self.call.refer(uri)
+            case TransferFailed(uri=uri, why=why):
+                log.warning("call.transfer_failed", target=uri, why=why, menu=self.runner.current_menu)
+                if why == "timeout":
+                    self.call.cancel_transfer()  # a NOTIFY 2xx now would end a call back in the menu
             case Hangup(reason=reason):
-                if self.info.end_reason == "transfer":
-                    return  # the SIP layer sends BYE once the REFER is accepted
                 self.info.end_reason = reason
+                if reason == "transfer":
+                    return  # the SIP layer sent the BYE when the NOTIFY reported success
                 if self._prompt_ended_at is not None:  # the goodbye ended: the BYE was due then
                     self._observer.lateness("hangup", now - self._prompt_ended_at)
                 self.call.hangup()
             case _:
-                log.warning("menu.unknown_action", action=type(action).__name__)
+                assert_never(action)  # mypy proves every Action is handled above
 
     def _play(self, action: PlayPrompts, due: float | None = None) -> None:
         prompts = [self._prompts.load(ref.path) for ref in action.prompts]

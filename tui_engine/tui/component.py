@@ -222,6 +222,11 @@ class TuiComponent:
             log.info("call.reoffer_refused", why=str(exc))
             return None  # the SIP layer answers 488; the session stays as it was
 
+    def call_transfer_failed(self, call: ServerCall, status: int) -> None:
+        session = self._sessions.get(call.call_id)
+        if session is not None:
+            session.transfer_failed(status)
+
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
         # A media set-up still running is not cancelled: a cancellation landing inside
         # ``open_session`` would lose the socket it just bound. ``_answer`` sees the call gone

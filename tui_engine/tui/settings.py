@@ -59,6 +59,7 @@ def menu_defaults(app: Application) -> MenuDefaults:
         inter_digit_timeout=t.inter_digit_timeout,
         barge_in=t.barge_in,
         inband_dtmf=t.inband_dtmf,
+        transfer_timeout=t.transfer_timeout,
         limits=CallLimits(
             max_call_duration=t.max_call_duration,
             max_silence_total=t.max_silence_total,

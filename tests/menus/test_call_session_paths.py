@@ -161,3 +161,34 @@ def test_media_that_cannot_be_sent_ends_the_call_media_failed(base_plan: Dialpla
     assert call.hangups == [1.0] and session.info.end_reason == "media-failed"
     session.end()
     assert media.closed and loop.pending() == 0
+
+
+def test_a_refused_transfer_returns_the_caller_to_the_menu_and_its_timer(base_plan: Dialplan) -> None:
+    session, loop, media, call, _ = make_call(base_plan, defaults())
+    session.start()
+    loop.advance(4.0)  # main's prompt ends
+    session._on_digit("0", "rfc4733")  # transfer to the operator
+    assert call.refers == ["sip:operator@127.0.0.1"] and call.hangups == []
+    with capture_logs() as logs:
+        session.transfer_failed(603)  # the SIP layer: REFER answered 603
+    assert next(e for e in logs if e["event"] == "call.transfer_failed")["why"] == "603"
+    assert media.played[-1] == (4.0, ["invalid.wav"])
+    loop.advance(1.0 + 4.0)  # the invalid prompt, then main again
+    assert session.runner.current_menu == "main" and session.runner.menu_deadline() == 19.0
+    loop.advance(100.0)  # nobody answers: the normal no-input cycle ends the call
+    assert call.hangups and session.info.end_reason == "inactivity-timeout"
+
+
+def test_a_transfer_without_outcome_times_out_back_to_the_menu(base_plan: Dialplan) -> None:
+    quick = dataclasses.replace(defaults(), transfer_timeout=5.0)
+    session, loop, media, call, _ = make_call(base_plan, quick)
+    session.start()
+    loop.advance(4.0)
+    session._on_digit("0", "rfc4733")
+    loop.advance(4.5)
+    assert call.refers == ["sip:operator@127.0.0.1"]
+    loop.advance(0.5)  # t=9: no final NOTIFY within transfer-timeout
+    assert call.refers == ["sip:operator@127.0.0.1", "cancelled"]  # a late NOTIFY 2xx no longer ends it
+    assert media.played[-1] == (9.0, ["invalid.wav"])
+    loop.advance(200.0)
+    assert session.info.end_reason == "inactivity-timeout"
