@@ -30,7 +30,8 @@ async def test_a_failed_transfer_returns_to_the_menu_and_the_call_ends_on_no_inp
     failed = engine.find_events("call.transfer_failed", call_id=call_id)
     assert [e["why"] for e in failed] == [status]
     after = engine.events.index(failed[0])
-    entered = [e for e in engine.events[after:] if e["event"] == "menu.entered" and e.get("call_id") == call_id]
+    later = engine.events[after:]
+    entered = [e for e in later if e["event"] == "menu.entered" and e.get("call_id") == call_id]
     assert entered and entered[0]["menu"] == "main"  # back in the menu the transfer was taken from
     ended = engine.find_events("call.ended", call_id=call_id)
     assert [e["reason"] for e in ended] == ["inactivity-timeout"]  # not "transfer": none happened
