@@ -66,7 +66,7 @@ def test_max_silence_total_counts_silence_across_menus_and_ends_the_call(ping_po
         loop.advance(0.001)  # t=55: the goodbye starts
         assert media.played[-1] == (55.0, ["goodbye.wav"])
         loop.advance(10.0)
-    assert call.hangups == [56.5]  # after the 1.5 s goodbye
+    assert call.hangups == [56.7]  # the 1.5 s goodbye, then the 0.2 s bye-allowance
     assert session.info.end_reason == "max-silence-total"
     events = [e for e in logs if e["event"] == "idle.max_silence_total"]
     assert len(events) == 1 and events[0]["lateness_ms"] == 0.0 and events[0]["limit_s"] == 45.0
@@ -96,7 +96,7 @@ def test_max_call_duration_interrupts_a_prompt_then_goodbye_and_bye(ping_pong: D
         loop.advance(0.001)
         assert media.played[-1] == (13.0, ["goodbye.wav"])
         loop.advance(10.0)
-    assert call.hangups == [14.5] and session.info.end_reason == "max-call-duration"
+    assert call.hangups == [14.7] and session.info.end_reason == "max-call-duration"
     assert [e["event"] for e in logs].count("idle.max_call_duration") == 1
 
 
@@ -108,7 +108,7 @@ def test_a_guard_during_the_goodbye_hangs_up_at_once(ping_pong: Dialplan) -> Non
     )
     session.start()
     loop.advance(30.0)
-    assert call.hangups == [13.5]  # only one guard fires per call: the first one
+    assert call.hangups == [13.7]  # only one guard fires per call: the first one
     assert session.info.end_reason == "max-silence-total"
     assert [names for _, names in media.played].count(["goodbye.wav"]) == 1
 
@@ -125,7 +125,7 @@ def test_media_timeout_follows_the_last_rtp_packet(base_plan: Dialplan) -> None:
         assert call.hangups == []
         loop.advance(0.001)  # t=8: 5 s after the last packet
         loop.advance(5.0)
-    assert call.hangups == [9.5] and session.info.end_reason == "media-timeout"
+    assert call.hangups == [9.7] and session.info.end_reason == "media-timeout"
     assert [e["event"] for e in logs].count("idle.media_timeout") == 1
 
 
@@ -150,7 +150,7 @@ def test_media_timeout_is_held_while_on_hold(base_plan: Dialplan) -> None:
     loop.advance(4.999)
     assert call.hangups == []
     loop.advance(10.0)
-    assert call.hangups == [108.5] and session.info.end_reason == "media-timeout"
+    assert call.hangups == [108.7] and session.info.end_reason == "media-timeout"
 
 
 def test_media_that_cannot_be_sent_ends_the_call_media_failed(base_plan: Dialplan) -> None:
@@ -192,3 +192,27 @@ def test_a_transfer_without_outcome_times_out_back_to_the_menu(base_plan: Dialpl
     assert media.played[-1] == (9.0, ["invalid.wav"])
     loop.advance(200.0)
     assert session.info.end_reason == "inactivity-timeout"
+
+
+def test_the_bye_waits_the_allowance_after_the_goodbye_and_lateness_excludes_it(base_plan: Dialplan) -> None:
+    slow = dataclasses.replace(defaults(), bye_allowance=0.5, no_input_timeout=1.0, max_attempts=1)
+    session, loop, media, call, observer = make_call(base_plan, slow)
+    session.start()
+    loop.advance(4.0 + 1.0 + 1.5)  # main's prompt, 1 s of silence, the goodbye
+    assert media.played[-1] == (5.0, ["goodbye.wav"]) and call.hangups == []
+    loop.advance(0.499)
+    assert call.hangups == []  # the caller's jitter buffer is still playing the goodbye
+    loop.advance(0.001)
+    assert call.hangups == [7.0]
+    assert [s for kind, s in observer.seen if kind == "hangup"] == [0.0]  # the allowance is not lateness
+
+
+def test_a_hangup_step_after_its_prompt_waits_the_allowance_too(base_plan: Dialplan) -> None:
+    session, loop, _, call, _ = make_call(base_plan, defaults())
+    session.start()
+    loop.advance(1.0)
+    session._on_digit("3", "rfc4733")  # barge-in: "thanks" (0.5 s), then hangup completed
+    loop.advance(0.5)
+    assert call.hangups == []
+    loop.advance(0.2)
+    assert call.hangups == [pytest.approx(1.7)] and session.info.end_reason == "completed"

@@ -56,3 +56,15 @@ def test_a_cancelled_transfer_ignores_a_late_success() -> None:
                      content_type="message/sipfrag", headers=[("Event", "refer")])
     assert [s.summary() for s in net.inject(late)] == ["200 NOTIFY"]
     assert call.state is CallState.CONFIRMED and handler.transfer_failures == []  # type: ignore[attr-defined]
+
+
+def test_the_call_ends_when_our_bye_leaves_not_when_timer_f_gives_up() -> None:
+    """``duration`` is measured to ``bye_at``: an unanswered BYE must not add 32 s of Timer F."""
+    handler = RecordingHandler(auto_answer=ANSWER_SDP)
+    net = FakeSipNetwork(handler)
+    call = confirmed_call(net, handler)
+    net.advance(3.0)
+    sent_at = net.clock.now()
+    call.hangup()
+    net.advance(40.0)  # nobody answers the BYE
+    assert handler.ended and call.bye_at == sent_at

@@ -192,6 +192,12 @@ class TuiSection(_Section):
     inband_dtmf: StrictBool = option(
         False, "true or false", "Also detect DTMF tones in the audio (Goertzel), not only RFC 4733/INFO."
     )
+    bye_allowance: Duration = option(
+        "200ms",
+        f"{DURATION_HELP}, < 2s",
+        "Wait after the goodbye's last frame before the BYE, so the caller's jitter buffer plays it out.",
+        lt=2,
+    )
     transfer_timeout: Duration = option(
         "30s",
         f"{DURATION_HELP}, > 0",

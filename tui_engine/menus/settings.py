@@ -23,6 +23,8 @@ class MenuDefaults:
     inter_digit_timeout: float = 5.0
     barge_in: bool = True
     inband_dtmf: bool = False  # used by the media glue (Goertzel detection), not by the interpreter
+    #: the BYE waits this long after the goodbye's last frame (the caller's jitter buffer plays it out)
+    bye_allowance: float = 0.2
     #: how long a REFER may take to report its outcome before the caller returns to the menu
     transfer_timeout: float = 30.0
     #: the call-wide guards (max-call-duration, max-silence-total, media-timeout), engine-wide only

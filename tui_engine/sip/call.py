@@ -82,7 +82,8 @@ class ServerCall:
     """One inbound INVITE and the dialog it creates."""
 
     __slots__ = (
-        "_ep", "bye_reason", "call_id", "deadline", "dialog", "ended_reported", "from_uri", "from_user",
+        "_ep", "bye_at", "bye_reason", "call_id", "deadline", "dialog", "ended_reported", "from_uri",
+        "from_user",
         "hangup_after_ack", "invite", "invite_tx", "offer_sdp", "ok_cseq", "ok_give_up", "ok_interval",
         "ok_response", "open_client_txs", "refer_pending", "refer_wanted",
         "remote_addr", "request_user", "state",
@@ -117,6 +118,8 @@ class ServerCall:
         self.refer_wanted = False  # the application still waits for this transfer's outcome
         self.ended_reported = False
         self.bye_reason = EndReason.LOCAL_HANGUP
+        #: when our BYE left (clock time): the call's end, however long its transaction then takes
+        self.bye_at: float | None = None
 
     def __repr__(self) -> str:
         return f"<ServerCall {self.call_id} {self.state.value}>"

@@ -245,6 +245,7 @@ class UasCore:
         """§15.1.1: BYE as a client transaction; its final response or Timer F ends the call."""
         call.state = CallState.ENDING
         call.bye_reason = reason
+        call.bye_at = now
 
         def final(status: int) -> None:
             call.open_client_txs -= 1

@@ -111,6 +111,9 @@ class CallSession:
         self._done = False
         #: while the actions that follow a completed prompt run: when its audio ended.
         self._prompt_ended_at: float | None = None
+        #: the BYE waits until then (goodbye's last frame + the caller's jitter-buffer allowance)
+        self._bye_at: float | None = None
+        self._bye_allowance = defaults.bye_allowance
         # call_id is bound when the call starts: timers and tasks keep it on their log lines
         self._ctx = contextvars.copy_context()
         self._driver = DeadlineDriver(loop, self, context=self._ctx)
@@ -259,9 +262,12 @@ class CallSession:
                 self.info.end_reason = reason
                 if reason == "transfer":
                     return  # the SIP layer sent the BYE when the NOTIFY reported success
-                if self._prompt_ended_at is not None:  # the goodbye ended: the BYE was due then
-                    self._observer.lateness("hangup", now - self._prompt_ended_at)
-                self.call.hangup()
+                if self._prompt_ended_at is None:
+                    self.call.hangup()  # nothing was playing to the end: no reason to wait
+                else:  # the goodbye ended: the BYE is due once the caller has heard it
+                    self._bye_at = self._prompt_ended_at + self._bye_allowance
+                    if self._bye_at <= now:
+                        self._send_bye(now)
             case _:
                 assert_never(action)  # mypy proves every Action is handled above
 
@@ -305,12 +311,27 @@ class CallSession:
         self.runner.media_seen(self.media.last_received_at, on_hold=self.media.on_hold, now=now)
 
     def next_deadline(self) -> float | None:
-        return None if self._done else self.runner.next_deadline()
+        if self._done:
+            return None
+        return self._bye_at if self._bye_at is not None else self.runner.next_deadline()
+
+    def _send_bye(self, now: float) -> None:
+        """The BYE after the goodbye; its lateness is measured from when it was due (the
+        allowance is the configured wait, not lateness)."""
+        assert self._bye_at is not None
+        self._observer.lateness("hangup", now - self._bye_at)
+        self._bye_at = None
+        self.call.hangup()
 
     def poll(self, now: float) -> bool:
         """Act on what the interpreter finds due at ``now`` (True when something was)."""
         if self._done:
             return False
+        if self._bye_at is not None:
+            if now < self._bye_at:
+                return False
+            self._send_bye(now)
+            return True
         self._media_seen(now)  # lazily: what arrived since the last event
         actions = self.runner.poll(now)
         self._run(actions, due=min(self._driver.timer.armed_at, now))

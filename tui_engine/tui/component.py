@@ -242,7 +242,9 @@ class TuiComponent:
         if reason in (EndReason.CALLER_HANGUP, EndReason.CANCELLED) and info.end_reason is None:
             why = "caller-hangup"
         assert self._loop is not None
-        duration = self._loop.time() - info.started_at
+        # The call ended when the BYE left (or arrived), not when Timer F gave up on its answer.
+        ended_at = call.bye_at if call.bye_at is not None else self._loop.time()
+        duration = ended_at - info.started_at
         attempts = session.runner.attempt if session else 0
         log.info(
             "call.ended",

@@ -60,6 +60,7 @@ def menu_defaults(app: Application) -> MenuDefaults:
         barge_in=t.barge_in,
         inband_dtmf=t.inband_dtmf,
         transfer_timeout=t.transfer_timeout,
+        bye_allowance=t.bye_allowance,
         limits=CallLimits(
             max_call_duration=t.max_call_duration,
             max_silence_total=t.max_silence_total,
