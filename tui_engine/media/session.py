@@ -59,6 +59,7 @@ class MediaSession:
         self._send_silence = send_silence
         self._on_close = on_close
         endpoint.on_packet = self._on_packet
+        endpoint.on_send_failed = self._send_failed
         self._session_id, self._version, self._local_ip = session_id, 0, local_ip
         self._sender = RtpSender(answer.payload_type)
         self._rfc4733 = Rfc4733Detector()
@@ -200,21 +201,21 @@ class MediaSession:
             if payload is None:
                 break
             if self._sends:
-                try:
-                    self._endpoint.send(self._sender.packet(payload, frame_time))
-                except (OSError, ValueError, TypeError) as exc:  # an address the socket cannot reach
-                    self._send_failed(exc)
-                    return False
+                self._endpoint.send(self._sender.packet(payload, frame_time))
             else:
                 self._sender.skip(frame_time)
-        wants_clock = self._playback is not None or (self._send_silence and not self._closed)
+        wants_clock = self.failed is None and (
+            self._playback is not None or (self._send_silence and not self._closed)
+        )
         if not wants_clock:
             self._sender.silence()
         return wants_clock
 
-    def _send_failed(self, exc: Exception) -> None:
+    def _send_failed(self, exc: OSError) -> None:
         """No frame can reach the caller: drop the playback (no ``on_done``: it would start the
         no-input timer for a prompt nobody heard) and report, so the call ends ``media-failed``."""
+        if self.failed is not None or self._closed:
+            return
         self.failed = f"{type(exc).__name__}: {exc}"
         self._playback = None
         self._log.warning("media.send_failed", why=self.failed, remote=str(self._endpoint.remote))
