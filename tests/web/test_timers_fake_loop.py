@@ -26,7 +26,7 @@ async def settle() -> None:
 
 async def test_a_session_locks_at_its_deadline_in_virtual_time(tmp_path: Path) -> None:
     loop = FakeLoop()
-    settings = PortalSettings(inactivity_timeout=600.0, warning=None, data_dir=tmp_path, heartbeat_interval=15.0)
+    settings = PortalSettings(inactivity_timeout=600.0, warning=None, data_dir=tmp_path)
     store = open_store("sqlite", tmp_path)
     manager = SessionManager(store, settings, wall=loop.time, timer_loop=loop)
     await manager.start()
