@@ -20,9 +20,11 @@ from tui_engine.config import ConfigError, EngineConfig, apply_overrides
 from tui_engine.tui.component import TuiComponent
 from tui_engine.tui.metrics import MetricsObserver
 from tui_engine.tui.settings import tui_settings
+from tui_engine.web.cdrs import CallRecorder
 from tui_engine.web.component import WebComponent
 from tui_engine.web.passwords import verify_secret_async
 from tui_engine.web.settings import PortalSettings
+from tui_engine.web.store.cdrs import open_cdr_store
 
 if TYPE_CHECKING:
     from tui_engine.app import Component, Engine
@@ -61,6 +63,19 @@ class PortalComponent(WebComponent):
         settings = portal_settings(config)
         if settings is not None:
             super().apply_config(settings)
+
+
+def records_retention(config: EngineConfig) -> float:
+    """``call-records-retention`` of the telephony application (its default without one)."""
+    found = config.tui_app()
+    return found[1].tui.call_records_retention if found else 30 * 86400.0
+
+
+class CallRecords(CallRecorder):
+    """Call records with the engine's reload contract: a new retention applies at once."""
+
+    def apply_config(self, config: EngineConfig) -> None:  # type: ignore[override]
+        self.set_retention(records_retention(config))
 
 
 class EngineConsole:
@@ -119,13 +134,18 @@ def build_components(engine: Engine) -> list[Component]:
     console = EngineConsole(engine)
     portal: PortalComponent | None = None
     settings = portal_settings(config)
-    if settings is not None:
-        portal = PortalComponent(settings, console, engine.metrics)
     tui = tui_settings(config)
+    # Call records go to the portal's store (the same SQLite file or Redis as its sessions).
+    store = settings.store if settings is not None else "sqlite"
+    recorder = CallRecords(open_cdr_store(store, config.engine.data_dir), records_retention(config))
+    components.append(recorder)  # started first, stopped last: the calls hung up at stop are recorded
+    if settings is not None:
+        portal = PortalComponent(settings, console, engine.metrics, cdrs=recorder.store)
     if tui is not None:
         verify = _pin_verifier(portal) if portal is not None else None
         console.tui = TuiComponent(
-            tui, observer=MetricsObserver(engine.metrics), **({"verify_pin": verify} if verify else {})
+            tui, observer=MetricsObserver(engine.metrics), on_record=recorder.record,
+            **({"verify_pin": verify} if verify else {}),
         )
         components.append(console.tui)
     if portal is not None:

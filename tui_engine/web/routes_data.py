@@ -8,9 +8,6 @@ the CSRF token on state-changing methods; a request counts as activity only with
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import io
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -25,8 +22,6 @@ from tui_engine.web.users import UnknownUser, add_user, change_password, set_pin
 
 Handler = Callable[[web.Request, Current], Awaitable[web.StreamResponse]]
 OptionHook = Callable[[str, str, str, object], None]
-
-MAX_EXPORT_SECONDS = 3600.0
 
 
 class DataRoutes:
@@ -46,7 +41,6 @@ class DataRoutes:
             web.post("/api/users", g(self.create_user)),
             web.post("/api/users/{name}/password", g(self.password)),
             web.post("/api/users/{name}/pin", g(self.pin)),
-            web.post("/api/export", g(self.export)),
         ]
 
     def guard(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -150,21 +144,3 @@ class DataRoutes:
         except ValueError as exc:
             return error(400, "invalid-request", message=str(exc))
         return web.json_response({"username": request.match_info["name"], "has_pin": True})
-
-    # -- a long task --------------------------------------------------------------------
-    async def export(self, request: web.Request, cur: Current) -> web.Response:
-        """Takes ``seconds`` server-side (a stand-in for a slow report), then returns CSV."""
-        body = await json_body(request)
-        seconds = body.get("seconds", 0)
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            return error(400, "invalid-request", field="seconds")
-        await asyncio.sleep(min(max(float(seconds), 0.0), MAX_EXPORT_SECONDS))
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["call_id", "caller", "reason", "duration", "ended_at"])
-        for e in self.console.call_endings():
-            writer.writerow([e.get(k, "") for k in ("call_id", "caller", "reason", "duration", "ended_at")])
-        return web.Response(
-            text=out.getvalue(), content_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="call-endings.csv"'},
-        )
