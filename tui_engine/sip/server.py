@@ -74,7 +74,9 @@ class SipServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self.address = await self._transports.open(self._host, self._port, self._on_message)
+        self.address = await self._transports.open(
+            self._host, self._port, self._on_message, self._on_unframed
+        )
         endpoint = SipEndpoint(
             self._handler, self._transports, clock=LoopClock(loop), host=self.address[0],
             port=self.address[1], limits=self._limits, timers=self._timers,
@@ -94,6 +96,10 @@ class SipServer:
     def _on_message(self, data: bytes, peer: Addr, transport: str) -> None:
         if self._endpoint is not None and self._loop is not None:
             self._endpoint.receive(data, peer, transport, self._loop.time())
+
+    def _on_unframed(self, head: bytes, peer: Addr, transport: str, reason: str) -> None:
+        if self._endpoint is not None:
+            self._endpoint.receive_unframed(head, peer, transport, reason)
 
     async def stop(self) -> None:
         """BYE every live call, give them ``stop_grace`` seconds to finish, then close the sockets."""

@@ -79,6 +79,12 @@ class CallInfo:
     menu: str = ""
     digits: int = 0
     end_reason: str | None = None
+    # for the call record (CDR)
+    dialled: str = ""
+    answered_wall: float | None = None
+    sip_status: int | None = None
+    menus: list[str] = field(default_factory=list)
+    no_input: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -216,9 +222,11 @@ class CallSession:
                     self.media.stop_playback()
             case MenuEntered(menu=menu):
                 self.info.menu = menu
+                self.info.menus.append(menu)
                 log.info("menu.entered", menu=menu)
             case Reprompt():
                 lateness = now - action.due
+                self.info.no_input += 1
                 self._observer.lateness("reprompt", lateness)
                 log.info(
                     "idle.reprompt",
@@ -229,6 +237,7 @@ class CallSession:
                 )
             case AttemptsExhausted():
                 lateness = now - action.due
+                self.info.no_input += 1
                 self._observer.lateness("disconnect", lateness)
                 log.info(
                     "idle.disconnect" if action.then == "hangup" else "idle.no_input_exhausted",
