@@ -15,6 +15,7 @@ from tui_engine.sip.dialog import Dialog
 from tui_engine.sip.message import Addr, Incoming, user_of
 
 if TYPE_CHECKING:
+    from tui_engine.sip.session_timer import Negotiated, SessionTimer
     from tui_engine.sip.transaction import InviteServerTx
     from tui_engine.sip.uas import UasCore
 
@@ -79,9 +80,9 @@ class ServerCall:
 
     __slots__ = (
         "_ep", "bye_reason", "call_id", "deadline", "dialog", "ended_reported", "from_uri", "from_user",
-        "hangup_after_ack", "invite", "invite_tx", "offer_sdp", "ok_cseq", "ok_give_up", "ok_interval",
-        "ok_response", "open_client_txs", "refer_pending", "remote_addr", "request_user", "state",
-        "to_uri", "transport",
+        "hangup_after_ack", "invite", "invite_tx", "local_sdp", "offer_sdp", "ok_cseq", "ok_give_up",
+        "ok_interval", "ok_response", "open_client_txs", "refer_pending", "remote_addr", "request_user",
+        "session", "session_timer", "state", "to_uri", "transport",
     )
 
     def __init__(
@@ -111,6 +112,10 @@ class ServerCall:
         self.refer_pending = False
         self.ended_reported = False
         self.bye_reason = EndReason.LOCAL_HANGUP
+        self.local_sdp = ""  #: our latest SDP (a re-INVITE refresh offers it again, RFC 4028 §7.4)
+        #: the RFC 4028 timer as negotiated from the INVITE (None: no session timer)
+        self.session: Negotiated | None = None
+        self.session_timer: SessionTimer | None = None
 
     def __repr__(self) -> str:
         return f"<ServerCall {self.call_id} {self.state.value}>"
