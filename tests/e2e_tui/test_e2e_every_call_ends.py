@@ -165,8 +165,8 @@ async def test_session_timer_requests_get_422_or_a_200_that_names_the_lease(tui:
         refused = await final_response(sock)
         assert refused.startswith(b"SIP/2.0 422") and header(refused, "Min-SE") == "90"
         sock.sendto(ack_for(small, refused), target)
-        asked = raw_invite(engine.sip_port, "st-ok", via_port=port,
-                           headers="Require: timer\r\nSupported: timer\r\nSession-Expires: 90;refresher=uac\r\n")
+        timer = "Require: timer\r\nSupported: timer\r\nSession-Expires: 90;refresher=uac\r\n"
+        asked = raw_invite(engine.sip_port, "st-ok", via_port=port, headers=timer)
         sock.sendto(asked, target)
         ok = await final_response(sock)
         assert ok.startswith(b"SIP/2.0 200"), ok[:200]
