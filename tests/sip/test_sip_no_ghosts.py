@@ -123,3 +123,16 @@ def test_abandon_after_shutdown_reports_shutdown_for_calls_still_waiting() -> No
     assert handler.ended == [("ringing", EndReason.SHUTDOWN)]
     net.endpoint.abandon()
     assert net.endpoint.active_calls == 0 and handler.ended == [("ringing", EndReason.SHUTDOWN)]
+
+
+def test_a_malformed_request_whose_headers_cannot_be_echoed_is_dropped_not_an_internal_error() -> None:
+    """Found by the chaos test: a bare CR inside CSeq made building the 400 raise."""
+    handler = RecordingHandler()
+    net = FakeSipNetwork(handler)
+    raw = sip_request("INVITE").replace(b"CSeq: 1 INVITE", b"CSeq: 1 \rINV\x00ITE")
+    raw = raw.replace(b"Max-Forwards: 70", b"Max")
+    with capture_logs() as logs:
+        out = net.inject(raw)
+    assert out == []
+    assert [e["event"] for e in logs] == ["sip.malformed"] and logs[0]["status"] is None
+    assert net.endpoint.active_calls == 0

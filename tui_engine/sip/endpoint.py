@@ -123,12 +123,16 @@ class SipEndpoint(UasCore):
 
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
-        answerable = found is not None and not found["cseq"][0].upper().endswith("ACK")
+        answer: bytes | None = None
+        if found is not None and not found["cseq"][0].upper().endswith("ACK"):
+            try:
+                answer = build_salvaged_response(found, exc.status)
+            except ValueError:  # a salvaged value with a bare CR/LF cannot be echoed: drop by rule
+                answer = None
         log.warning("sip.malformed", source=f"{source[0]}:{source[1]}", error=str(exc),
-                    status=exc.status if answerable else None, size=len(data))
-        if found is not None and answerable:
-            addr = salvaged_reply_addr(found, source, transport)
-            self.send(build_salvaged_response(found, exc.status), addr, transport)
+                    status=exc.status if answer is not None else None, size=len(data))
+        if found is not None and answer is not None:
+            self.send(answer, salvaged_reply_addr(found, source, transport), transport)
 
     def _response(self, msg: SipResponse, now: float) -> None:
         vias = msg.headers.get("via")
