@@ -136,3 +136,16 @@ def test_a_malformed_request_whose_headers_cannot_be_echoed_is_dropped_not_an_in
     assert out == []
     assert [e["event"] for e in logs] == ["sip.malformed"] and logs[0]["status"] is None
     assert net.endpoint.active_calls == 0
+
+
+def test_an_answer_that_cannot_be_built_ends_the_call_instead_of_leaving_it_offered() -> None:
+    handler = RecordingHandler(auto_answer="v=0\r\n\udcff")  # not encodable: building the 200 raises
+    net = FakeSipNetwork(handler, max_calls=1)
+    with capture_logs() as logs:
+        out = net.inject(invite("broken"))
+    assert [s.status for s in out] == [100, 500]
+    assert handler.ended == [("broken", EndReason.ERROR)]
+    assert net.endpoint.active_calls == 0
+    assert "sip.internal_error" in [e["event"] for e in logs]
+    handler.auto_answer = ANSWER_SDP
+    assert [s.status for s in net.inject(invite("next"))] == [100, 200]  # the slot is free

@@ -129,7 +129,19 @@ class UasCore:
         except Exception:
             log.exception("sip.handler_error")
             if call.state in (CallState.OFFERED, CallState.RINGING):
-                self.final(call, 500, "", None, EndReason.ERROR)
+                self.fail_setup(call)
+
+    def fail_setup(self, call: ServerCall) -> None:
+        """500 to an INVITE we cannot go on with; if even that cannot be built, forget the call
+        and its transaction at once. Either way it ends (``ERROR``) and frees its slot."""
+        try:
+            self.final(call, 500, "", None, EndReason.ERROR)
+        except Exception:
+            log.exception("sip.internal_error")
+            call.deadline = None
+            self.end_call(call, EndReason.ERROR)
+            self.finished(call.invite_tx)
+            self.forget_when_idle(call)
 
     # ----- call actions (from ServerCall) -----
 
@@ -147,19 +159,27 @@ class UasCore:
 
     def call_answer(self, call: ServerCall, sdp: str) -> None:
         with self._acting(call, "answer") as now:
-            body = sdp.encode()
-            session = call.session.response_headers() if call.session is not None else []
-            data = build_response(
-                call.invite.msg, 200, to_tag=call.local_tag, body=body, content_type="application/sdp",
-                headers=[*self.dialog_headers(call), *session],
-            )
-            call.state = CallState.ANSWERED
-            call.local_sdp = sdp
-            call.invite_tx.respond(data, 200, now)
-            self.start_2xx(call, data, call.invite.cseq, now)
-            if call.session is not None:
-                self.start_session_timer(call, call.session, now)
-            log.info("sip.answered")
+            try:
+                self._answer(call, sdp, now)
+            except Exception:  # never a call left OFFERED with no timer: it ends, the app is told
+                log.exception("sip.internal_error")
+                call.state = CallState.OFFERED
+                self.fail_setup(call)
+
+    def _answer(self, call: ServerCall, sdp: str, now: float) -> None:
+        body = sdp.encode()
+        session = call.session.response_headers() if call.session is not None else []
+        data = build_response(
+            call.invite.msg, 200, to_tag=call.local_tag, body=body, content_type="application/sdp",
+            headers=[*self.dialog_headers(call), *session],
+        )
+        call.state = CallState.ANSWERED
+        call.local_sdp = sdp
+        call.invite_tx.respond(data, 200, now)
+        self.start_2xx(call, data, call.invite.cseq, now)
+        if call.session is not None:
+            self.start_session_timer(call, call.session, now)
+        log.info("sip.answered")
 
     def call_reject(self, call: ServerCall, status: int, reason: str, headers: dict[str, str] | None) -> None:
         if not 300 <= status <= 699:
