@@ -106,6 +106,13 @@ class SipEndpoint(UasCore):
         except Exception:
             log.exception("sip.internal_error", source=f"{source[0]}:{source[1]}")
 
+    def receive_unframed(self, head: bytes, source: Addr, transport: str, reason: str) -> None:
+        """A stream message whose body cannot be delimited (§18.3): 400 if addressable. Never raises."""
+        try:
+            self._malformed(head, source, transport, SipParseError(reason, status=400))
+        except Exception:
+            log.exception("sip.internal_error", source=f"{source[0]}:{source[1]}")
+
     def _receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
         if not data.strip():
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
@@ -149,7 +156,7 @@ class SipEndpoint(UasCore):
         if method == "ACK":
             self._ack(inc, now)
             return
-        tx = self.server_txs.get((inc.branch, method))
+        tx = self.server_txs.get((inc.tx_id, method))
         if tx is not None:
             tx.retransmission()  # §17.2.1 / §17.2.2: absorbed, last response repeated
             return
@@ -191,7 +198,7 @@ class SipEndpoint(UasCore):
             log.info("sip.rejected", status=422, reason="session-interval-too-small", min_se=session.min_se)
             self.reply(inc, 422, now, headers=session.response_headers())
             return
-        tx = InviteServerTx(self, (inc.branch, "INVITE"), inc.reply_addr, inc.transport)
+        tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport)
         failures = self.send_failures
         try:
             call = ServerCall(self, inc, tx, new_tag())
@@ -243,7 +250,7 @@ class SipEndpoint(UasCore):
 
     def _ack(self, inc: Incoming, now: float) -> None:
         """ACK of a non-2xx: its INVITE transaction (§17.2.1); ACK of a 2xx: the dialog (§13.3.1.4)."""
-        tx = self.server_txs.get((inc.branch, "INVITE"))
+        tx = self.server_txs.get((inc.tx_id, "INVITE"))
         if isinstance(tx, InviteServerTx) and tx.ack(now):
             return
         call = self.calls.get(inc.call_id)
@@ -262,7 +269,7 @@ class SipEndpoint(UasCore):
 
     def _cancel(self, inc: Incoming, now: float) -> None:
         """§9.2: CANCEL matches the INVITE transaction by branch; 200 to it, 487 to the INVITE."""
-        tx = self.server_txs.get((inc.branch, "INVITE"))
+        tx = self.server_txs.get((inc.tx_id, "INVITE"))
         call = self.calls.get(inc.call_id)
         if tx is None:
             self.reply(inc, 481, now)

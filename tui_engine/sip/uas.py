@@ -103,7 +103,7 @@ class UasCore:
         tag = to_tag if to_tag is not None else (None if status == 100 else new_tag())
         data = build_response(inc.msg, status, reason=reason, to_tag=tag, headers=headers or (),
                               body=body, content_type=content_type)
-        key = (inc.branch, inc.method)
+        key = (inc.tx_id, inc.method)
         if inc.method == "INVITE":
             itx = InviteServerTx(self, key, inc.reply_addr, inc.transport)
             self.server_txs[key] = itx
