@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiosipua.message import SipRequest
+from aiosipua.message import SipMessage, SipRequest
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from tui_engine.sip import CallState, EndReason, ServerCall
 from tui_engine.sip.message import build_response
-from tui_engine.sip.session_timer import SessionTimerPolicy
+from tui_engine.sip.session_timer import SessionTimerPolicy, TooSmall, negotiate
 from tui_engine.testing.sip_fake import (
     ANSWER_SDP,
     OFFER_SDP,
@@ -204,3 +206,34 @@ def test_an_ended_call_leaves_its_session_timer_harmless() -> None:
     assert handler.ended == [("call-1", EndReason.CALLER_HANGUP)]
     assert net.advance(200.0) == []
     assert net.endpoint.next_deadline() is None
+
+
+@given(
+    asked=st.one_of(st.none(), st.integers(min_value=0, max_value=100_000)),
+    request_min_se=st.one_of(st.none(), st.integers(min_value=0, max_value=100_000)),
+    refresher=st.sampled_from(["", ";refresher=uac", ";refresher=uas", ";refresher=bogus"]),
+    supports=st.booleans(),
+    ours=st.sampled_from([0, 90, 1800, 7200]),
+    our_min=st.sampled_from([90, 120, 600]),
+)
+def test_negotiation_never_breaks_the_rfc_bounds(
+    asked: int | None, request_min_se: int | None, refresher: str, supports: bool, ours: int, our_min: int
+) -> None:
+    headers = [("Supported", "timer")] if supports else []
+    if asked is not None:
+        headers.append(("Session-Expires", f"{asked}{refresher}"))
+    if request_min_se is not None:
+        headers.append(("Min-SE", str(request_min_se)))
+    msg = SipMessage.parse(sip_request("INVITE", headers=headers))
+    result = negotiate(msg, SessionTimerPolicy(session_expires=ours, min_se=our_min))
+    floor = max(90, our_min, request_min_se or 0)
+    if isinstance(result, TooSmall):  # only to a UAC that can retry, and only for a too-small ask
+        assert supports and asked is not None and asked < floor and result.min_se == floor
+    elif result is None:
+        assert ours == 0 and asked is None
+    else:
+        assert result.interval >= floor  # §4/§9: never below any Min-SE nor 90 s
+        if asked is not None and asked >= floor:
+            assert result.interval == asked  # §9: copied, never increased
+        if not supports:
+            assert result.refresher == "uas" and ("Require", "timer") not in result.response_headers()
