@@ -16,7 +16,14 @@ import tomlkit
 from aiohttp import web
 
 from tui_engine.app import Engine, build_components
-from tui_engine.config import CONFIG_NAME, EngineConfig, apply_overrides, load_config, template_text
+from tui_engine.config import (
+    CONFIG_NAME,
+    EngineConfig,
+    apply_overrides,
+    bundled_dialplans,
+    load_config,
+    template_text,
+)
 from tui_engine.testing import free_port
 from tui_engine.testing.engine import set_option
 
@@ -68,7 +75,7 @@ def write_config(directory: Path, **options: object) -> Path:
     base = {
         "engine.http-listen": f"127.0.0.1:{free_port(socket.SOCK_STREAM)}",
         "engine.data-dir": str(directory / "data"),
-        "phone.tui.dialplans": str(Path(__file__).parents[2] / "dialplans"),
+        "phone.tui.dialplans": str(bundled_dialplans()),
     }
     for key, value in {**base, **options}.items():
         set_option(doc, key, value)

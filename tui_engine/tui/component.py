@@ -30,6 +30,8 @@ _SIP_END_REASON = {
     EndReason.ACK_TIMEOUT: "error",
     EndReason.ERROR: "error",
     EndReason.TRANSFERRED: "transfer",
+    EndReason.SHUTDOWN: "shutdown",
+    EndReason.SESSION_EXPIRED: "session-expired",
 }
 
 
@@ -93,6 +95,9 @@ class TuiComponent:
             self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted)
         )
         await self._sip.start()
+        # The gauge reads the SIP call table itself, so metrics and max-calls slots cannot disagree.
+        sip = self._sip
+        self._observer.count_active_calls(lambda: sip.active_calls)
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
 
     async def stop(self) -> None:
