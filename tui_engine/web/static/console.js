@@ -252,12 +252,16 @@ export class ConsoleView {
     if (!reply || !reply.ok) return;
     const events = listOf(reply.data, 'events', 'records', 'audit');
     const rows = events.map((e) => {
-      const { at, time: t, ts, event, type, kind, user, username, ...rest } = e;
-      const details = Object.entries(rest)
-        .filter(([, v]) => v !== null && v !== undefined && v !== '')
-        .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
-        .join(' · ');
-      return row([formatTime(at ?? t ?? ts), event ?? type ?? kind, user ?? username, details]);
+      const parts = [];
+      if (e.actor && e.actor !== e.user) parts.push(`by ${e.actor}`);
+      if (e.remote) parts.push(`from ${e.remote}`);
+      const extra = e.details && typeof e.details === 'object' ? e.details : {};
+      for (const [k, v] of Object.entries(extra)) {
+        if (v !== null && v !== undefined && v !== '') parts.push(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+      }
+      const tr = row([formatTime(e.at), '', e.user, parts.join(' · ')]);
+      tr.children[1].append(auditChip(String(e.event ?? '—')));
+      return tr;
     });
     fillBody(this.q('.audit-body'), rows, 'No events.', 4);
   }
@@ -607,6 +611,11 @@ function reasonChip(reason) {
   const r = String(reason ?? '—');
   const tone = { completed: 'ok', 'caller-hangup': 'neutral', transfer: 'info', 'no-input': 'warn', invalid: 'warn' }[r];
   return el('span', { className: `chip chip-${tone ?? 'bad'}`, textContent: r });
+}
+
+function auditChip(event) {
+  const tone = /fail|refused/.test(event) ? 'bad' : /lock|close/.test(event) ? 'warn' : /login|unlock/.test(event) ? 'ok' : 'info';
+  return el('span', { className: `chip chip-${tone}`, textContent: event.replaceAll('_', ' ') });
 }
 
 function setStatus(node, text, isError) {
