@@ -67,13 +67,6 @@ class Component(Protocol):
         """Live reload: take the new settings without dropping sessions."""
 
 
-def build_components(engine: Engine) -> list[Component]:
-    """The engine's components, in start order (stopped in reverse): see ``tui_engine.wiring``."""
-    from tui_engine.wiring import build_components as build  # above tui and web: imported late
-
-    return build(engine)
-
-
 # -- dialplans ---------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DialplanCheck:
@@ -146,16 +139,19 @@ class Engine:
         *,
         config_path: Path | None = None,
         overrides: Sequence[str] = (),
-        components: list[Component] | None = None,
+        components: Sequence[Component] = (),
+        metrics: Metrics | None = None,
         watch: bool = True,
     ) -> None:
+        """``components`` in start order (stopped in reverse), built by the composition root
+        (``tui_engine.wiring.build_engine``); the engine never builds or imports them itself."""
         self.config = config
         self.config_path = config_path.absolute() if config_path is not None else None
         self.overrides = tuple(overrides)
         #: reload when the config file changes (SIGHUP always reloads).
         self.watch = watch
-        self.metrics = Metrics()
-        self.components: list[Component] = build_components(self) if components is None else components
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.components: list[Component] = list(components)
         self.http_app = web.Application()
         #: bumped on every applied reload (shown by /healthz).
         self.generation = 0
@@ -262,13 +258,14 @@ class Engine:
             self.apply_config(new, trigger=trigger)
             return True
 
-    def apply_config(self, new: EngineConfig, *, trigger: str) -> None:
-        """Make ``new`` the running configuration and hand it to every started component."""
+    def apply_config(self, new: EngineConfig, *, trigger: str) -> list[str]:
+        """Make ``new`` the running configuration and hand it to every started component.
+
+        Returns what the components refused (``"Component: reason"``; empty when all applied it)."""
         changes = config_changes(self.config, new)
         self.config = new
         self.generation += 1
-        for component in self._started:
-            self._apply(component, new)
+        refused = [r for component in self._started if (r := self._apply(component, new)) is not None]
         restart = sorted(k for k in changes if k.startswith(RESTART_REQUIRED))
         log.info(
             "config.reloaded",
@@ -277,12 +274,15 @@ class Engine:
             changes={k: list(v) for k, v in changes.items()},
             restart_required=restart,
         )
+        return refused
 
-    def _apply(self, component: Component, config: EngineConfig) -> None:
+    def _apply(self, component: Component, config: EngineConfig) -> str | None:
         try:
             component.apply_config(config)
-        except Exception:  # a component bug must not stop the others from getting the config
+        except Exception as exc:  # a component bug must not stop the others from getting the config
             log.exception("config.apply_failed", component=type(component).__name__)
+            return f"{type(component).__name__}: {exc}"
+        return None
 
     async def _watch_config(self, path: Path) -> None:
         """Reload when the file changes; watch its directory because editors replace files.

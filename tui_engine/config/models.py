@@ -9,6 +9,7 @@ application's ``[security]`` section, at its default in the template).
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -52,7 +53,7 @@ def _resolver(kind: str) -> AfterValidator:
     """Resolve a relative path against the base the loader put in the validation context.
 
     ``kind`` is ``data`` or ``dialplans``: both are the config file's directory for a file,
-    but differ for the embedded default (``./data`` vs the repository's ``dialplans/``).
+    but differ for the embedded default (``./data`` vs the package's bundled ``dialplans/``).
     """
 
     def resolve(value: Path, info: ValidationInfo) -> Path:
@@ -62,6 +63,12 @@ def _resolver(kind: str) -> AfterValidator:
         return Path(base) / value
 
     return AfterValidator(resolve)
+
+
+def _check_session_expires(value: float) -> float:
+    if value != 0 and value < 90:  # RFC 4028 §4: no session interval below 90 seconds
+        raise ValueError("must be 0 (off) or at least 90s (RFC 4028 §4)")
+    return value
 
 
 def _check_media_address(value: str) -> str:
@@ -76,6 +83,12 @@ def _check_media_address(value: str) -> str:
 def _check_store(value: str) -> str:
     if value != "sqlite" and not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError('expected "sqlite" or a Redis URL')
+    if value != "sqlite" and importlib.util.find_spec("redis") is None:
+        # Redis is an extra (SQLite, the default, needs nothing): say which one to install.
+        raise ValueError(
+            "a Redis URL needs the Redis client, which is not installed: "
+            "pip install 'tui-engine[redis]' (or use \"sqlite\")"
+        )
     return value
 
 
@@ -207,6 +220,33 @@ class TuiSection(_Section):
         "DTMF methods that count, most preferred first; one digit per key press whatever the phone "
         "sends (the first method heard counts, a more preferred one takes over once heard).",
     )
+    bye_allowance: Duration = option(
+        "200ms",
+        f"{DURATION_HELP}, < 2s",
+        "Wait after the goodbye's last frame before the BYE, so the caller's jitter buffer plays it out.",
+        lt=2,
+    )
+    transfer_timeout: Duration = option(
+        "30s",
+        f"{DURATION_HELP}, > 0",
+        "How long a transfer (REFER) may take to report success before the caller is back in the menu.",
+        gt=0,
+    )
+    max_call_duration: Duration = option(
+        "1h",
+        f'{DURATION_HELP}; "0s" disables',
+        "Longest a call may last, whatever it does; then goodbye and BYE.",
+    )
+    max_silence_total: Duration = option(
+        "5m",
+        f'{DURATION_HELP}; "0s" disables',
+        "Silence budget of a call (the time no-input timers ran, over all menus); then goodbye, BYE.",
+    )
+    media_timeout: Duration = option(
+        "60s",
+        f'{DURATION_HELP}; "0s" disables',
+        "No RTP from the caller for this long (once it sent some; not on hold): goodbye and BYE.",
+    )
     dialplans: Annotated[Path, _resolver("dialplans")] = option(
         Path("dialplans"),
         "a directory path",
@@ -214,6 +254,20 @@ class TuiSection(_Section):
     )
     default_dialplan: Annotated[StrictStr, StringConstraints(min_length=1)] = option(
         "main", "a dialplan name (file name without .yaml)", "The dialplan a new call starts in."
+    )
+    session_expires: Annotated[Duration, AfterValidator(_check_session_expires)] = option(
+        "30m",
+        f"{DURATION_HELP}: 0 (off) or at least 90s",
+        "RFC 4028 session interval asked for when the caller names none; we refresh at half of it "
+        "and send BYE (session-expired) when the call is not refreshed in time. 0: only on request.",
+    )
+    min_se: Duration = option(
+        "90s", f"{DURATION_HELP}, >= 90s", "Shortest session interval accepted (422 below it).", ge=90
+    )
+    call_records_retention: Duration = option(
+        "30d",
+        f'{DURATION_HELP}, or days such as "30d"; 0 keeps them for ever',
+        "How long call records (one per finished call) are kept in the store.",
     )
 
 

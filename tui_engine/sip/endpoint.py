@@ -41,6 +41,8 @@ from tui_engine.sip.message import (
 )
 from tui_engine.sip.negotiation import offer_refusal
 from tui_engine.sip.scheduler import DeadlineHeap
+from tui_engine.sip.session_timer import TIMER_TAG, SessionTimerPolicy, TooSmall, option_tags
+from tui_engine.sip.session_timer import negotiate as negotiate_session_timer
 from tui_engine.sip.syntax import SipParseError
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, ServerTx
@@ -56,13 +58,14 @@ class SipEndpoint(UasCore):
 
     def __init__(
         self, handler: CallHandler, sender: Sender, *, clock: Clock, host: str, port: int,
-        limits: Limits, timers: SipTimers | None = None,
+        limits: Limits, timers: SipTimers | None = None, session_policy: SessionTimerPolicy | None = None,
     ) -> None:
         self.handler = handler
         self.sender = sender
         self.clock = clock
         self.timers = timers or SipTimers()
         self.limits = limits
+        self.session_policy = session_policy or SessionTimerPolicy()
         self._trust = TrustCache(limits)
         self.host = host
         self.port = port
@@ -135,12 +138,16 @@ class SipEndpoint(UasCore):
 
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
-        answerable = found is not None and salvaged_method(data, found) != "ACK"  # §17.1.1.3
+        answer: bytes | None = None
+        if found is not None and salvaged_method(data, found) != "ACK":  # §17.1.1.3
+            try:
+                answer = build_salvaged_response(found, exc.status)
+            except ValueError:  # a value aiosipua will not serialize: drop by rule
+                answer = None
         log.warning("sip.malformed", source=f"{source[0]}:{source[1]}", error=str(exc),
-                    status=exc.status if answerable else None, size=len(data))
-        if found is not None and answerable:
-            addr = salvaged_reply_addr(found, source, transport)
-            self.send(build_salvaged_response(found, exc.status), addr, transport)
+                    status=exc.status if answer is not None else None, size=len(data))
+        if found is not None and answer is not None:
+            self.send(answer, salvaged_reply_addr(found, source, transport), transport)
 
     def _response(self, msg: SipResponse, now: float) -> None:
         vias = msg.headers.get("via")
@@ -169,9 +176,9 @@ class SipEndpoint(UasCore):
             self.reply(inc, 405 if method in KNOWN_METHODS else 501, now, headers=[("Allow", ALLOW)])
         elif method == "CANCEL":
             self._cancel(inc, now)
-        elif require := inc.msg.headers.get("require"):
-            # §8.2.2.3: we implement no extension, so any Require gets 420 naming what we lack.
-            self.reply(inc, 420, now, headers=[("Unsupported", ", ".join(require))])
+        elif unsupported := [t for t in option_tags(inc.msg, "require") if t != TIMER_TAG]:
+            # §8.2.2.3: a Require of an extension we lack gets 420 naming it (we have only timer).
+            self.reply(inc, 420, now, headers=[("Unsupported", ", ".join(unsupported))])
         elif inc.to_tag is None:
             self._out_of_dialog(inc, now)
         else:
@@ -198,13 +205,36 @@ class SipEndpoint(UasCore):
             log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
             self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
             return
+        session = negotiate_session_timer(inc.msg, self.session_policy)
+        if isinstance(session, TooSmall):
+            log.info("sip.rejected", status=422, reason="session-interval-too-small", min_se=session.min_se)
+            self.reply(inc, 422, now, headers=session.response_headers())
+            return
         tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport, inc.call_id)
-        self.server_txs[tx.key] = tx
-        call = ServerCall(self, inc, tx, new_tag())
-        self.calls[inc.call_id] = call
-        tx.respond(build_response(inc.msg, 100), 100, now)  # §17.2.1: at once, no To-tag
+        failures = self.send_failures
+        try:
+            call = ServerCall(self, inc, tx, new_tag())
+            call.session = session
+            self.server_txs[tx.key] = tx
+            self.calls[inc.call_id] = call
+            tx.respond(build_response(inc.msg, 100), 100, now)  # §17.2.1: at once, no To-tag
+            if self.send_failures != failures:
+                raise SipParseError(f"responses cannot reach {inc.reply_addr}", status=400)
+        except Exception as exc:
+            self._release_setup(inc, tx, exc)
+            return
         log.info("sip.invite", source=f"{inc.source[0]}:{inc.source[1]}", user=call.request_user)
         self.hand_to_app(call, self.handler.incoming_call)
+
+    def _release_setup(self, inc: Incoming, tx: InviteServerTx, exc: Exception) -> None:
+        """An INVITE that failed before the application saw it leaves no call, slot or timer behind."""
+        log.warning("sip.invite_setup_failed", error=str(exc), error_type=type(exc).__name__)
+        self.calls.pop(inc.call_id, None)
+        if self.server_txs.get(tx.key) is tx:
+            del self.server_txs[tx.key]
+        tx.deadline = None  # a heap entry left behind finds nothing due
+        if not self.calls and self.on_idle is not None:
+            self.on_idle()
 
     # ----- in dialog -----
 
@@ -265,20 +295,31 @@ class SipEndpoint(UasCore):
     # ----- shutdown -----
 
     def shutdown(self) -> None:
-        """End every call: 503 to unanswered INVITEs, BYE to the rest (without waiting for ACKs)."""
+        """End every call with reason ``shutdown``: 503 to unanswered INVITEs, BYE to the rest.
+
+        The BYE does not wait for a missing ACK. One call that fails here is logged and ended;
+        it never keeps the others from their BYE (nor the engine from stopping).
+        """
         now = self.clock.now()
         for call in list(self.calls.values()):
             with call_context(call.call_id):
-                if call.state in (CallState.OFFERED, CallState.RINGING):
-                    self.final(call, 503, "", {"Retry-After": RETRY_AFTER}, EndReason.ERROR)
-                elif call.state in (CallState.ANSWERED, CallState.CONFIRMED):
-                    call.deadline = None
-                    self.send_bye(call, EndReason.LOCAL_HANGUP, now)
+                try:
+                    self._shut(call, now)
+                except Exception:
+                    log.exception("sip.internal_error")
+                    self.end_call(call, EndReason.SHUTDOWN)
+
+    def _shut(self, call: ServerCall, now: float) -> None:
+        if call.state in (CallState.OFFERED, CallState.RINGING):
+            self.final(call, 503, "", {"Retry-After": RETRY_AFTER}, EndReason.SHUTDOWN)
+        elif call.state in (CallState.ANSWERED, CallState.CONFIRMED):
+            call.deadline = None
+            self.send_bye(call, EndReason.SHUTDOWN, now)
 
     def abandon(self) -> None:
-        """Forget everything at once (after ``shutdown`` had its chance); reports ERROR where unreported."""
+        """Forget everything (after ``shutdown`` had its chance); reports SHUTDOWN where unreported."""
         for call in list(self.calls.values()):
-            self.end_call(call, EndReason.ERROR)
+            self.end_call(call, EndReason.SHUTDOWN)
         self.calls.clear()
         self.server_txs.clear()
         self.client_txs.clear()

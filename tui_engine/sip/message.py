@@ -33,9 +33,9 @@ SERVER = "tui-engine/0.1"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf"
 INFO_ACCEPT = "application/dtmf-relay, application/dtmf"  #: what a 415 to INFO lists
-#: We implement none of the optional extensions (100rel, timer, replaces, ...); an empty
-#: Supported is legal (RFC 3261 §20.37: the option-tag list is optional).
-SUPPORTED = ""
+#: The one extension we implement is RFC 4028 session timers (``timer``); none of the
+#: others (100rel, replaces, ...).
+SUPPORTED = "timer"
 ALLOWED_METHODS = frozenset(m.strip() for m in ALLOW.split(","))
 #: Methods of RFC 3261 and its extensions that we recognise but do not support: 405 + Allow
 #: (§8.2.1). Any other method is unknown to us: 501 Not Implemented (§21.5.2).
@@ -266,9 +266,9 @@ def salvage_headers(data: bytes) -> dict[str, list[str]] | None:
 
     Hand-written because aiosipua returns nothing when it raises. Only Via is required: it says
     where the answer goes; a request missing From, To, Call-ID or CSeq (RFC 4475 ``insuf``) is
-    answered without them. A value holding a CR or NUL is not echoed (it would corrupt our own
-    message). ``None`` when no usable Via is left: nothing can be addressed, the datagram is
-    dropped.
+    answered without them. ``None`` (the datagram is dropped by rule) when there is no Via, or
+    when one of these values holds a CR or NUL: echoing it would corrupt our own message, and
+    leaving it out would answer something else than what was sent.
     """
     found: dict[str, list[str]] = {}
     text = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
@@ -276,7 +276,9 @@ def salvage_headers(data: bytes) -> dict[str, list[str]] | None:
         name, sep, value = line.removesuffix("\r").partition(":")
         key = expand_compact_header(name.strip()).lower()
         value = value.strip()
-        if sep and key in _SALVAGE and value and not _UNSAFE.search(value):
+        if sep and key in _SALVAGE and value:
+            if _UNSAFE.search(value):
+                return None
             found.setdefault(key, []).append(value)
     return found if "via" in found else None
 
@@ -303,8 +305,8 @@ def build_salvaged_response(found: dict[str, list[str]], status: int) -> bytes:
 def salvaged_reply_addr(found: dict[str, list[str]], source: Addr, transport: str) -> Addr:
     """Where to send a salvaged response: like :func:`stamp_via` but without editing anything.
 
-    A Via that is itself malformed (a port above 65535, say) cannot be followed: the answer
-    goes back to the source address, as with ``rport``.
+    A Via that is itself malformed cannot be followed: the answer goes back to the source
+    address, as with ``rport``.
     """
     if transport != "UDP":
         return source

@@ -12,8 +12,10 @@ SIP library exposes a strict mode; each raises :class:`SipParseError` with the s
 * no bare CR in the header block: every line ends in CRLF (§7.3.1), and a CR inside a value
   would otherwise be echoed into our own response;
 * single-valued headers appear once (§7.3.1; RFC 4475 ``multi01``, ``mcl01``);
-* every Via value has a sent-protocol, a sent-by with a port in 1-65535 and no empty parameter
-  (§20.42, §25.1 ``via-parm``; RFC 4475 ``badinv01``).
+* every Via value has a sent-protocol, a sent-by and no empty parameter (§20.42, §25.1
+  ``via-parm``; RFC 4475 ``badinv01``). A port outside 1-65535 is grammatical (``1*DIGIT``):
+  with ``rport`` the answer goes to the source anyway, without it nothing can reach it and the
+  send is refused (``UasCore.send``, ``sip.send_failed``), so it is dropped by rule.
 """
 
 from __future__ import annotations
@@ -106,8 +108,6 @@ def check_via(value: str) -> None:
     if any(not p.strip() for p in params):
         raise SipParseError(f"empty Via parameter in {value!r}", status=400)
     try:
-        port = parse_via(value).port
+        parse_via(value)
     except (ValueError, IndexError) as exc:
         raise SipParseError(f"malformed Via {value!r}", status=400) from exc
-    if port is not None and not 0 < port <= 65535:
-        raise SipParseError(f"Via port out of range in {value!r}", status=400)

@@ -3,9 +3,11 @@
 The menu interpreter is sans-I/O (it takes ``now`` and returns actions and a deadline);
 this module performs the actions (play prompts, stop playback, hang up, transfer,
 check a PIN) and feeds back what happened (prompt finished, digit, PIN result).
-Like ``tui_engine.runtime.IdleTimer`` it keeps one ``TimerHandle`` per call and
-re-arms it lazily: a digit moves the deadline inside the interpreter, the handle
-wakes early, finds nothing due and re-arms.
+The call is a :class:`~tui_engine.runtime.Pollable`: the one timer driver
+(:class:`~tui_engine.runtime.DeadlineDriver`) keeps one handle per call and re-arms it
+lazily: a digit moves the deadline inside the interpreter, the handle wakes early, finds
+nothing due and re-arms. Any :class:`~tui_engine.runtime.TimerLoop` will do, so a test can
+drive a whole call on :class:`tui_engine.testing.FakeLoop`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 import structlog
 
@@ -25,6 +28,7 @@ from tui_engine.menus import (
     AttemptsExhausted,
     Authenticate,
     DigitsCollected,
+    GuardTripped,
     Hangup,
     MenuDefaults,
     MenuEntered,
@@ -33,9 +37,10 @@ from tui_engine.menus import (
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
 )
 from tui_engine.menus.model import Dialplan
-from tui_engine.runtime import MIN_REARM, LazyTimer
+from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
 
 log = structlog.get_logger("tui_engine.call")
@@ -57,6 +62,9 @@ class Observer:
     def media_tick(self, lateness: float) -> None:
         """One tick of the process's media clock ran ``lateness`` seconds after its deadline."""
 
+    def count_active_calls(self, count: Callable[[], int]) -> None:
+        """``count()`` is the number of calls in progress (the SIP call table), read on demand."""
+
     def started(self) -> None: ...
 
     def ended(self, reason: str) -> None: ...
@@ -74,6 +82,12 @@ class CallInfo:
     menu: str = ""
     digits: int = 0
     end_reason: str | None = None
+    # for the call record (CDR)
+    dialled: str = ""
+    answered_wall: float | None = None
+    sip_status: int | None = None
+    menus: list[str] = field(default_factory=list)
+    no_input: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -91,7 +105,7 @@ class CallSession:
         verify_pin: PinVerifier,
         observer: Observer,
         info: CallInfo,
-        loop: asyncio.AbstractEventLoop,
+        loop: TimerLoop,
     ) -> None:
         self.call = call
         self.media = media
@@ -106,11 +120,15 @@ class CallSession:
         self._done = False
         #: while the actions that follow a completed prompt run: when its audio ended.
         self._prompt_ended_at: float | None = None
+        #: the BYE waits until then (goodbye's last frame + the caller's jitter-buffer allowance)
+        self._bye_at: float | None = None
+        self._bye_allowance = defaults.bye_allowance
         # call_id is bound when the call starts: timers and tasks keep it on their log lines
         self._ctx = contextvars.copy_context()
-        self._timer = LazyTimer(loop, self._fire, context=self._ctx)
+        self._driver = DeadlineDriver(loop, self, context=self._ctx)
         media.on_digit = self._on_digit
         media.set_dtmf_methods(defaults.dtmf_methods)
+        media.on_failed = self._on_media_failed
         if defaults.inband_dtmf:
             media.enable_inband(True)
 
@@ -123,12 +141,19 @@ class CallSession:
         if self._done:
             return
         self._done = True
-        self._timer.close()  # breaks the cycle through its bound method: freed without a full GC
+        self._driver.close()  # breaks the cycle through its bound method: freed without a full GC
         self.runner.call_ended(self._loop.time())
         for task in self._tasks:
             task.cancel()
         self.media.on_digit = None
+        self.media.on_failed = None
         self.media.close()
+
+    def reoffer(self, offer_sdp: str) -> str:
+        """A re-INVITE/UPDATE offer (``NoCommonCodec`` propagates): hold starts or ends here."""
+        answer = self.media.reoffer(offer_sdp)
+        self._arm()  # hold starts or ends: the media guard is held or restarted
+        return answer
 
     def update_defaults(self, defaults: MenuDefaults) -> None:
         if not self._done:
@@ -147,6 +172,11 @@ class CallSession:
         log.info("dtmf.received", digit=digit, method=method, menu=self.runner.current_menu)
         self._run(self.runner.digit(digit, self._loop.time()))
 
+    def transfer_failed(self, status: int) -> None:
+        """The SIP layer: the REFER got ``status`` (non-2xx), or a NOTIFY sipfrag reported it."""
+        if not self._done:
+            self._run(self.runner.transfer_failed(str(status), self._loop.time()))
+
     def info_digit(self, content_type: str, body: bytes) -> int:
         """A SIP INFO (RFC 6086, application/dtmf-relay): the status to answer it with."""
         status = info_status(content_type, body)
@@ -155,6 +185,11 @@ class CallSession:
         elif body and not self._done:
             self.media.info_digit(content_type, body)
         return status
+
+    def _on_media_failed(self, why: str) -> None:
+        if not self._done:
+            log.warning("call.media_failed", why=why, menu=self.runner.current_menu)
+            self._run(self.runner.media_failed(self._loop.time()))
 
     def _on_prompt_done(self, completed: bool) -> None:
         if self._done or not self._playing:
@@ -191,9 +226,11 @@ class CallSession:
                     self.media.stop_playback()
             case MenuEntered(menu=menu):
                 self.info.menu = menu
+                self.info.menus.append(menu)
                 log.info("menu.entered", menu=menu)
             case Reprompt():
                 lateness = now - action.due
+                self.info.no_input += 1
                 self._observer.lateness("reprompt", lateness)
                 log.info(
                     "idle.reprompt",
@@ -204,6 +241,7 @@ class CallSession:
                 )
             case AttemptsExhausted():
                 lateness = now - action.due
+                self.info.no_input += 1
                 self._observer.lateness("disconnect", lateness)
                 log.info(
                     "idle.disconnect" if action.then == "hangup" else "idle.no_input_exhausted",
@@ -213,23 +251,38 @@ class CallSession:
                     of=action.attempts,
                     lateness_ms=round(lateness * 1000, 3),
                 )
+            case GuardTripped(guard=guard):
+                lateness = now - action.due
+                self._observer.lateness("disconnect", lateness)  # the same histogram as no-input
+                log.info(
+                    f"idle.{guard.replace('-', '_')}",
+                    limit_s=action.limit,
+                    menu=self.runner.current_menu,
+                    lateness_ms=round(lateness * 1000, 3),
+                )
             case DigitsCollected(var=var, value=value):
                 log.info("menu.collected", var=var, length=len(value))
             case Authenticate(mailbox=mailbox, pin=pin):
                 self._spawn(self._authenticate(mailbox, pin))
-            case Transfer(uri=uri):
-                self.info.end_reason = "transfer"
-                log.info("call.transfer", target=uri)
+            case Transfer(uri=uri, timeout=timeout):
+                log.info("call.transfer", target=uri, timeout_s=timeout)
                 self.call.refer(uri)
+            case TransferFailed(uri=uri, why=why):
+                log.warning("call.transfer_failed", target=uri, why=why, menu=self.runner.current_menu)
+                if why == "timeout":
+                    self.call.cancel_transfer()  # a NOTIFY 2xx now would end a call back in the menu
             case Hangup(reason=reason):
-                if self.info.end_reason == "transfer":
-                    return  # the SIP layer sends BYE once the REFER is accepted
                 self.info.end_reason = reason
-                if self._prompt_ended_at is not None:  # the goodbye ended: the BYE was due then
-                    self._observer.lateness("hangup", now - self._prompt_ended_at)
-                self.call.hangup()
+                if reason == "transfer":
+                    return  # the SIP layer sent the BYE when the NOTIFY reported success
+                if self._prompt_ended_at is None:
+                    self.call.hangup()  # nothing was playing to the end: no reason to wait
+                else:  # the goodbye ended: the BYE is due once the caller has heard it
+                    self._bye_at = self._prompt_ended_at + self._bye_allowance
+                    if self._bye_at <= now:
+                        self._send_bye(now)
             case _:
-                log.warning("menu.unknown_action", action=type(action).__name__)
+                assert_never(action)  # mypy proves every Action is handled above
 
     def _play(self, action: PlayPrompts, due: float | None = None) -> None:
         prompts = [self._prompts.load(ref.path) for ref in action.prompts]
@@ -255,20 +308,44 @@ class CallSession:
             self._run(self.runner.auth_result(ok, self._loop.time()))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = self._loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()  # a PIN check is I/O: only a real loop runs one
+        task: asyncio.Task[None] = loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- the one timer -----------------------------------------------------------------
-    def _arm(self, not_before: float | None = None) -> None:
+    # -- the driver's side (Pollable) ---------------------------------------------------
+    def _arm(self) -> None:
         if not self._done:
-            self._timer.ensure(self.runner.next_deadline(), not_before=not_before)
+            self._media_seen(self._loop.time())
+            self._driver.arm()
 
-    def _fire(self) -> None:
+    def _media_seen(self, now: float) -> None:
+        """Tell the media guard of the caller's packets: two reads, so no packet costs a timer."""
+        self.runner.media_seen(self.media.last_received_at, on_hold=self.media.on_hold, now=now)
+
+    def next_deadline(self) -> float | None:
         if self._done:
-            return
-        now = self._loop.time()
+            return None
+        return self._bye_at if self._bye_at is not None else self.runner.next_deadline()
+
+    def _send_bye(self, now: float) -> None:
+        """The BYE after the goodbye; its lateness is measured from when it was due (the
+        allowance is the configured wait, not lateness)."""
+        assert self._bye_at is not None
+        self._observer.lateness("hangup", now - self._bye_at)
+        self._bye_at = None
+        self.call.hangup()
+
+    def poll(self, now: float) -> bool:
+        """Act on what the interpreter finds due at ``now`` (True when something was)."""
+        if self._done:
+            return False
+        if self._bye_at is not None:
+            if now < self._bye_at:
+                return False
+            self._send_bye(now)
+            return True
+        self._media_seen(now)  # lazily: what arrived since the last event
         actions = self.runner.poll(now)
-        self._run(actions, due=min(self._timer.armed_at, now))
-        if not actions:  # woke early (a digit moved the deadline): see MIN_REARM
-            self._arm(not_before=now + MIN_REARM)
+        self._run(actions, due=min(self._driver.timer.armed_at, now))
+        return bool(actions)
