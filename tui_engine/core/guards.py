@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from tui_engine.core.errors import LocalError
 from tui_engine.core.events import Activity, ProgressFinished, ProgressStarted, Started
 from tui_engine.core.machine import IdleSession, IdleState
-from tui_engine.core.policy import FinalAction, IdlePolicy
+from tui_engine.core.policy import call_policy
 
 
 class Guard(enum.Enum):
@@ -69,7 +69,7 @@ def _cap(seconds: float) -> IdleSession | None:
     """One silent period of ``seconds``, then disconnect: the idle core's shape of a guard."""
     if seconds <= 0:
         return None
-    return IdleSession(IdlePolicy(timeout=seconds, max_attempts=1, final=FinalAction.DISCONNECT))
+    return IdleSession(call_policy(seconds, 1))
 
 
 class CallGuards:

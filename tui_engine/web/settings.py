@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui_engine.config.values import parse_duration as _parse_duration
-from tui_engine.core import FinalAction, IdlePolicy
+from tui_engine.core import IdlePolicy, portal_policy
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -30,10 +30,7 @@ class PortalSettings:
 
     def idle_policy(self) -> IdlePolicy:
         """One attempt, then LOCK: a web session has no re-prompt, only an optional warning."""
-        warn = self.warning if self.warning and self.warning > 0 else None
-        return IdlePolicy(
-            timeout=self.inactivity_timeout, max_attempts=1, final=FinalAction.LOCK, warn_before=warn
-        )
+        return portal_policy(self.inactivity_timeout, self.warning)
 
 
 def parse_duration(value: object, *, bare_unit: float = 1.0) -> float:
