@@ -65,6 +65,12 @@ def _resolver(kind: str) -> AfterValidator:
     return AfterValidator(resolve)
 
 
+def _check_session_expires(value: float) -> float:
+    if value != 0 and value < 90:  # RFC 4028 §4: no session interval below 90 seconds
+        raise ValueError("must be 0 (off) or at least 90s (RFC 4028 §4)")
+    return value
+
+
 def _check_media_address(value: str) -> str:
     if value:
         try:
@@ -233,6 +239,15 @@ class TuiSection(_Section):
     )
     default_dialplan: Annotated[StrictStr, StringConstraints(min_length=1)] = option(
         "main", "a dialplan name (file name without .yaml)", "The dialplan a new call starts in."
+    )
+    session_expires: Annotated[Duration, AfterValidator(_check_session_expires)] = option(
+        "30m",
+        f"{DURATION_HELP}: 0 (off) or at least 90s",
+        "RFC 4028 session interval asked for when the caller names none; we refresh at half of it "
+        "and send BYE (session-expired) when the call is not refreshed in time. 0: only on request.",
+    )
+    min_se: Duration = option(
+        "90s", f"{DURATION_HELP}, >= 90s", "Shortest session interval accepted (422 below it).", ge=90
     )
     call_records_retention: Duration = option(
         "30d",

@@ -15,6 +15,7 @@ from tui_engine.sip.dialog import Dialog
 from tui_engine.sip.message import Addr, Incoming, user_of
 
 if TYPE_CHECKING:
+    from tui_engine.sip.session_timer import Negotiated, SessionTimer
     from tui_engine.sip.transaction import InviteServerTx
     from tui_engine.sip.uas import UasCore
 
@@ -83,11 +84,9 @@ class ServerCall:
 
     __slots__ = (
         "_ep", "bye_at", "bye_reason", "call_id", "deadline", "dialog", "ended_reported", "from_uri",
-        "from_user",
-        "hangup_after_ack", "invite", "invite_tx", "offer_sdp", "ok_cseq", "ok_give_up", "ok_interval",
-        "ok_response", "open_client_txs", "refer_pending", "refer_wanted",
-        "remote_addr", "request_user", "state",
-        "to_uri", "transport",
+        "from_user", "hangup_after_ack", "invite", "invite_tx", "local_sdp", "offer_sdp", "ok_cseq",
+        "ok_give_up", "ok_interval", "ok_response", "open_client_txs", "refer_pending", "refer_wanted",
+        "remote_addr", "request_user", "session", "session_timer", "state", "to_uri", "transport",
     )
 
     def __init__(
@@ -120,6 +119,10 @@ class ServerCall:
         self.bye_reason = EndReason.LOCAL_HANGUP
         #: when our BYE left (clock time): the call's end, however long its transaction then takes
         self.bye_at: float | None = None
+        self.local_sdp = ""  #: our latest SDP (a re-INVITE refresh offers it again, RFC 4028 §7.4)
+        #: the RFC 4028 timer as negotiated from the INVITE (None: no session timer)
+        self.session: Negotiated | None = None
+        self.session_timer: SessionTimer | None = None
 
     def __repr__(self) -> str:
         return f"<ServerCall {self.call_id} {self.state.value}>"

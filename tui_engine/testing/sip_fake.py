@@ -17,6 +17,7 @@ from tui_engine.sip.call import CallHandler, EndReason, ServerCall
 from tui_engine.sip.endpoint import SipEndpoint
 from tui_engine.sip.limits import Limits
 from tui_engine.sip.message import Addr
+from tui_engine.sip.session_timer import SessionTimerPolicy
 from tui_engine.sip.timers import SipTimers
 
 CALLER: Addr = ("127.0.0.1", 5070)
@@ -59,12 +60,14 @@ class FakeSipNetwork:
     def __init__(
         self, handler: CallHandler, *, max_calls: int = 100, trusted: Sequence[str] = ("127.0.0.0/8",),
         timers: SipTimers | None = None, host: str = "127.0.0.1", port: int = 5060,
+        session_policy: SessionTimerPolicy | None = None,
     ) -> None:
         self.clock = FakeClock(1000.0)
         self.sent: list[Sent] = []
         self.endpoint = SipEndpoint(
             handler, self, clock=self.clock, host=host, port=port,
             limits=Limits.parse(max_calls=max_calls, trusted=trusted), timers=timers,
+            session_policy=session_policy,
         )
 
     def send(self, data: bytes, addr: Addr, transport: str) -> None:

@@ -7,6 +7,7 @@ engine's ``Component`` protocol (start, stop, live reload).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -98,6 +99,7 @@ class TuiComponent:
         # The gauge reads the SIP call table itself, so metrics and max-calls slots cannot disagree.
         sip = self._sip
         self._observer.count_active_calls(lambda: sip.active_calls)
+        sip.endpoint.session_policy = s.session_timers
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
 
     async def stop(self) -> None:
@@ -123,6 +125,8 @@ class TuiComponent:
         self._dialplans = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
+            with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
+                self._sip.endpoint.session_policy = settings.session_timers  # for the next INVITE
         if settings.defaults != old.defaults:
             for session in self._sessions.values():
                 session.update_defaults(settings.defaults)

@@ -8,6 +8,7 @@ from pathlib import Path
 from tui_engine.config import Application, EngineConfig
 from tui_engine.core import CallLimits
 from tui_engine.menus import MenuDefaults
+from tui_engine.sip.session_timer import SessionTimerPolicy
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -23,6 +24,7 @@ class TuiSettings:
     dialplan_dir: Path
     default_dialplan: str
     defaults: MenuDefaults
+    session_timers: SessionTimerPolicy
 
 
 def tui_settings(config: EngineConfig) -> TuiSettings | None:
@@ -46,6 +48,7 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         dialplan_dir=t.dialplans,
         default_dialplan=t.default_dialplan,
         defaults=menu_defaults(app),
+        session_timers=SessionTimerPolicy(session_expires=round(t.session_expires), min_se=round(t.min_se)),
     )
 
 
