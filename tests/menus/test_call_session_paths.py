@@ -228,7 +228,7 @@ def test_a_reload_applies_new_limits_to_a_running_call(ping_pong: Dialplan) -> N
     loop.advance(10.0)
     assert session.info.end_reason == "max-call-duration"
     assert [s for kind, s in observer.seen if kind == "disconnect"][-1] == 0.0  # not "40 s late"
-    session2, loop2, _, call2, _ = make_call(ping_pong, defaults())
+    session2, loop2, _, _, _ = make_call(ping_pong, defaults())
     session2.start()
     loop2.advance(50.0)
     session2.update_defaults(defaults(max_silence_total=45.0))  # enabled later: counts from the answer
