@@ -17,6 +17,7 @@ import tomlkit
 from aiohttp import web
 
 from tui_engine.config import ConfigError, EngineConfig, apply_overrides
+from tui_engine.obs.status import StatusComponent
 from tui_engine.tui.component import TuiComponent
 from tui_engine.tui.metrics import MetricsObserver
 from tui_engine.tui.settings import tui_settings
@@ -76,6 +77,12 @@ class EngineConsole:
     def call_endings(self) -> list[dict[str, object]]:
         return list(self.tui.endings) if self.tui else []
 
+    def status(self) -> dict[str, object]:
+        """What ``tui-engine status`` prints (``GET /api/status``, see ``obs/status.py``)."""
+        engine = self._engine
+        return {"config": engine.config.source, "generation": engine.generation,
+                "calls": self.live_calls(), "endings": self.call_endings()}  # fmt: skip
+
     def applications(self) -> dict[str, dict[str, dict[str, object]]]:
         """Options as written in the file (``10`` minutes, ``"60s"``), defaults as in the template."""
         config = self._engine.config
@@ -130,6 +137,7 @@ def build_components(engine: Engine) -> list[Component]:
         components.append(console.tui)
     if portal is not None:
         components.append(portal)
+    components.append(StatusComponent(config.engine.data_dir, config.engine.node, console.status))
     return components
 
 
