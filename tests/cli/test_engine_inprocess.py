@@ -90,18 +90,19 @@ def config_path(tmp_path: Path) -> Path:
 
 
 def test_build_components_follow_the_applications(config_path: Path) -> None:
-    """Telephony for the first tui application, then the portal for the first web one; status always."""
+    """Call records first (stopped last), telephony for the first tui application, the portal, status."""
     config = load_config(config_path)
     engine = Engine(config, config_path=config_path, components=[], watch=False)
     names = [type(c).__name__ for c in build_components(engine)]
-    assert names == ["TuiComponent", "PortalComponent", "StatusComponent"]
+    assert names == ["CallRecords", "TuiComponent", "PortalComponent", "StatusComponent"]
     text = config_path.read_text()
     web_only = text[text.index("[applications.portal]") :]
     head = text[: text.index("[applications.phone]")]
     path = config_path.with_name("web-only.toml")
     path.write_text(head + web_only)
     engine = Engine(load_config(path), config_path=path, components=[], watch=False)
-    assert [type(c).__name__ for c in build_components(engine)] == ["PortalComponent", "StatusComponent"]
+    names = [type(c).__name__ for c in build_components(engine)]
+    assert names == ["CallRecords", "PortalComponent", "StatusComponent"]
 
 
 async def test_lifecycle_order_and_routes(config_path: Path) -> None:

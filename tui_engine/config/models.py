@@ -218,6 +218,11 @@ class TuiSection(_Section):
     default_dialplan: Annotated[StrictStr, StringConstraints(min_length=1)] = option(
         "main", "a dialplan name (file name without .yaml)", "The dialplan a new call starts in."
     )
+    call_records_retention: Duration = option(
+        "30d",
+        f'{DURATION_HELP}, or days such as "30d"; 0 keeps them for ever',
+        "How long call records (one per finished call) are kept in the store.",
+    )
 
 
 class WebSection(_Section):

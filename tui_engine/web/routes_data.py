@@ -8,14 +8,11 @@ the CSRF token on state-changing methods; a request counts as activity only with
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import io
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from tui_engine.web.console import ConsoleSource
+from tui_engine.web.console import ConsoleSource, NotApplied, OptionsRefused
 from tui_engine.web.decide import SessionState
 from tui_engine.web.responses import error, json_body, text_field
 from tui_engine.web.security import ACTIVITY_HEADER, STATE_CHANGING, csrf_ok, read_session_id
@@ -25,8 +22,6 @@ from tui_engine.web.users import UnknownUser, add_user, change_password, set_pin
 
 Handler = Callable[[web.Request, Current], Awaitable[web.StreamResponse]]
 OptionHook = Callable[[str, str, str, object], None]
-
-MAX_EXPORT_SECONDS = 3600.0
 
 
 class DataRoutes:
@@ -46,7 +41,6 @@ class DataRoutes:
             web.post("/api/users", g(self.create_user)),
             web.post("/api/users/{name}/password", g(self.password)),
             web.post("/api/users/{name}/pin", g(self.pin)),
-            web.post("/api/export", g(self.export)),
         ]
 
     def guard(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -88,19 +82,38 @@ class DataRoutes:
         return web.json_response({"endings": self.console.call_endings()})
 
     async def applications(self, request: web.Request, cur: Current) -> web.Response:
-        return web.json_response({"applications": self.console.applications()})
+        return web.json_response(
+            {"applications": self.console.applications(), "help": self.console.option_help()}
+        )
 
     async def set_option(self, request: web.Request, cur: Current) -> web.Response:
+        """One option ``{section, option, value}`` or one form ``{"options": [{...}, ...]}``:
+        all are validated, then applied together, or none is."""
         app = request.match_info["app"]
         body = await json_body(request)
-        section, option = text_field(body, "section"), text_field(body, "option")
-        value = body.get("value")
+        items = body.get("options", [body])
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            return error(400, "invalid-request", field="options")
+        changes = [(text_field(i, "section"), text_field(i, "option"), i.get("value")) for i in items]
         try:
-            self._on_option(app, section, option, value)  # validates the portal's own options first
-            self.console.set_option(app, section, option, value)
+            problems: dict[str, str] = {}
+            for section, option, value in changes:  # the portal's own options, checked first
+                try:
+                    self._on_option(app, section, option, value)
+                except ValueError as exc:
+                    problems[f"{section}.{option}"] = str(exc)
+            if problems:
+                raise OptionsRefused(problems)
+            self.console.set_options(app, changes)
+        except OptionsRefused as exc:
+            return error(400, "invalid-option", message=str(exc), fields=exc.problems)
+        except NotApplied as exc:
+            return error(409, "not-applied", message=f"Valid, but the engine did not apply it: {exc}")
         except ValueError as exc:
-            return error(400, "invalid-option", message=str(exc))
-        return web.json_response({"application": app, "section": section, "option": option, "value": value})
+            return error(400, "invalid-option", message=str(exc), fields={})
+        saved = [{"section": s, "option": o, "value": v} for s, o, v in changes]
+        first = saved[0]
+        return web.json_response({"application": app, "applied": True, "options": saved, **first})
 
     # -- users --------------------------------------------------------------------------
     async def users(self, request: web.Request, cur: Current) -> web.Response:
@@ -150,21 +163,3 @@ class DataRoutes:
         except ValueError as exc:
             return error(400, "invalid-request", message=str(exc))
         return web.json_response({"username": request.match_info["name"], "has_pin": True})
-
-    # -- a long task --------------------------------------------------------------------
-    async def export(self, request: web.Request, cur: Current) -> web.Response:
-        """Takes ``seconds`` server-side (a stand-in for a slow report), then returns CSV."""
-        body = await json_body(request)
-        seconds = body.get("seconds", 0)
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            return error(400, "invalid-request", field="seconds")
-        await asyncio.sleep(min(max(float(seconds), 0.0), MAX_EXPORT_SECONDS))
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["call_id", "caller", "reason", "duration", "ended_at"])
-        for e in self.console.call_endings():
-            writer.writerow([e.get(k, "") for k in ("call_id", "caller", "reason", "duration", "ended_at")])
-        return web.Response(
-            text=out.getvalue(), content_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="call-endings.csv"'},
-        )

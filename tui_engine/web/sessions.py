@@ -7,14 +7,16 @@ tab being closed can keep a session open past its deadline:
 * **every request** evaluates the stored session at the request's arrival time first;
 * **a timer per session on each node** wakes at the next deadline (warn, lock, lifetime),
   re-reads the store (activity on another node may have moved the anchor) and re-arms, or
-  locks. Like ``tui_engine.runtime.IdleTimer``, the handle is kept while it is due no later
-  than the new deadline, so a heartbeat never cancels/creates handles.
+  locks. Each session's wake is scheduled by the engine's one timer driver
+  (:class:`~tui_engine.runtime.DeadlineDriver`): the handle is kept while it is due no later
+  than the new deadline, so a heartbeat never cancels/creates handles. Any
+  :class:`~tui_engine.runtime.TimerLoop` will do (``timer_loop``), so a test can move virtual
+  time with :class:`tui_engine.testing.FakeLoop` while the store runs on the real loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -24,7 +26,7 @@ from typing import Any
 import structlog
 
 from tui_engine.core import IdlePolicy
-from tui_engine.runtime import MIN_REARM, LatenessSink, LazyTimer
+from tui_engine.runtime import MIN_REARM, DeadlineDriver, LatenessSink, TimerLoop
 from tui_engine.web import audit
 from tui_engine.web.decide import Action, SessionState, Verdict, decide, restart_after_progress
 from tui_engine.web.security import id_hash, log_id, new_csrf_token, new_session_id
@@ -46,18 +48,40 @@ class Current:
     record: SessionRecord | None
 
 
+class _SessionWake:
+    """When one session must next be re-read, on the loop's clock: a ``Pollable`` for the driver."""
+
+    __slots__ = ("_wake", "at", "driver")
+
+    def __init__(self, loop: TimerLoop, wake: Callable[[], None]) -> None:
+        self.at: float | None = None
+        self._wake = wake
+        self.driver = DeadlineDriver(loop, self)
+
+    def next_deadline(self) -> float | None:
+        return self.at
+
+    def poll(self, now: float) -> bool:
+        if self.at is None or now < self.at:
+            return False  # woke early (the deadline moved later): the driver re-arms
+        self.at = None
+        self._wake()
+        return True
+
+
 class SessionManager:
     def __init__(
         self, store: Store, settings: PortalSettings, *, wall: WallClock = time.time,
-        sink: LatenessSink | None = None,
+        sink: LatenessSink | None = None, timer_loop: TimerLoop | None = None,
     ) -> None:
         self.store = store
         self._wall = wall
         self._sink = sink
         self.apply_settings(settings)
-        self._timers: dict[str, LazyTimer] = {}
+        self._timers: dict[str, _SessionWake] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: TimerLoop | None = None
+        self._timer_loop = timer_loop
 
     def apply_settings(self, settings: PortalSettings) -> None:
         self.settings = settings
@@ -69,7 +93,7 @@ class SessionManager:
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         """Lock sessions whose deadline passed while the engine was down; arm the rest."""
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._timer_loop or asyncio.get_running_loop()
         await self.store.reset_progress()
         await self.store.purge_closed(self.now() - self.settings.session_lifetime)
         await self.rescan()
@@ -103,7 +127,7 @@ class SessionManager:
 
     async def stop(self) -> None:
         for timer in self._timers.values():
-            timer.cancel()
+            timer.driver.close()
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
@@ -145,21 +169,22 @@ class SessionManager:
 
     # -- the one timer per session ------------------------------------------------------
     def _arm(self, h: str, wake_wall: float) -> None:
-        """Wake at ``wake_wall`` (epoch s) on this loop's monotonic clock, lazily (LazyTimer)."""
+        """Wake at ``wake_wall`` (epoch s) on this loop's monotonic clock, lazily (the driver)."""
         loop = self._loop
         if loop is None:
             return
         now = loop.time()
         timer = self._timers.get(h)
         if timer is None:
-            timer = self._timers[h] = LazyTimer(loop, functools.partial(self._fire, h))
-        # not_before: a wake that found nothing due (uvloop fires up to 0.5 ms early) waits a tick
-        timer.ensure(now + max(0.0, wake_wall - self.now()), not_before=now + MIN_REARM)
+            timer = self._timers[h] = _SessionWake(loop, lambda: self._fire(h))
+        timer.at = now + max(0.0, wake_wall - self.now())
+        # not_before: never sooner than a tick (uvloop fires up to 0.5 ms early)
+        timer.driver.arm(not_before=now + MIN_REARM)
 
     def _disarm(self, h: str) -> None:
         timer = self._timers.pop(h, None)
         if timer is not None:
-            timer.cancel()
+            timer.driver.close()
 
     def _fire(self, h: str) -> None:
         self.spawn(self._wake(h))
@@ -190,7 +215,7 @@ class SessionManager:
     def rearm_all(self) -> None:
         """A policy change: deadlines are recomputed from the stored anchors at once."""
         for timer in self._timers.values():
-            timer.cancel()
+            timer.driver.close()
         self._timers.clear()
         if self._loop is not None:  # before start() there is nothing armed yet
             self.spawn(self.rescan())
