@@ -683,7 +683,8 @@ function formatDuration(s) {
   if (s == null || !Number.isFinite(Number(s))) return '—';
   const n = Number(s);
   if (n < 60) return `${n.toFixed(1)} s`;
-  return `${Math.floor(n / 60)} min ${String(Math.round(n % 60)).padStart(2, '0')} s`;
+  const m = Math.floor(n / 60);
+  return m < 60 ? `${m}m ${String(Math.floor(n % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
 const TIME_TODAY = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
