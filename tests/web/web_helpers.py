@@ -17,6 +17,8 @@ from tui_engine.web import StaticConsoleSource, WebComponent
 from tui_engine.web.security import COOKIE
 
 PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-1"}
+#: alice administers the portal, bob watches calls (issue 13 roles)
+ROLES = {"alice": "admin", "bob": "operator"}
 
 
 def console() -> StaticConsoleSource:

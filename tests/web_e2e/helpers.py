@@ -10,6 +10,8 @@ from playwright.sync_api import Locator, Page, expect
 
 #: the users every portal under test has (name → password).
 USERS = {"alice": "pw", "bob": "pw2"}
+#: their roles (issue 13): alice administers, bob watches calls.
+ROLES = {"alice": "admin", "bob": "operator"}
 NOT_PERMITTED = re.compile("access not permitted", re.IGNORECASE)
 
 # -- helpers the tests share ------------------------------------------------------------------------
