@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -12,7 +11,6 @@ from playwright.sync_api import Locator, Page, expect
 USERS = {"alice": "pw", "bob": "pw2"}
 #: their roles (issue 13): alice administers, bob watches calls.
 ROLES = {"alice": "admin", "bob": "operator"}
-NOT_PERMITTED = re.compile("access not permitted", re.IGNORECASE)
 
 # -- helpers the tests share ------------------------------------------------------------------------
 
