@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 #: the users every portal under test has (name → password).
 USERS = {"alice": "pw", "bob": "pw2"}
@@ -31,6 +31,17 @@ def lock_dialog(page: Page) -> Locator:
 
 def wait_locked(page: Page) -> None:
     expect(lock_dialog(page)).to_be_visible(timeout=LOCK_WAIT_MS)
+
+
+def two_locked_tabs(page: Page, context: BrowserContext, url: str) -> Page:
+    """Sign in on ``page``, open a second tab of the same session, wait until both show the
+    lock; returns the second tab."""
+    login(page, url)
+    tab_b = context.new_page()
+    tab_b.goto(url)
+    wait_locked(page)
+    wait_locked(tab_b)
+    return tab_b
 
 
 def view(page: Page) -> str:

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from .conftest import PortalFactory
-from .helpers import USERS, lock_dialog, login, server_session, unlock, view, wait_locked
+from .helpers import USERS, lock_dialog, login, server_session, two_locked_tabs, unlock, view, wait_locked
 
 pytestmark = pytest.mark.e2e
 
@@ -201,11 +201,7 @@ def test_a_forged_cross_tab_message_cannot_re_show_the_console(
     page: Page, context: BrowserContext, portal_factory: PortalFactory
 ) -> None:
     portal = portal_factory(inactivity_timeout="2s", warning="0")
-    login(page, portal.url)
-    tab_b = context.new_page()
-    tab_b.goto(portal.url)
-    wait_locked(page)
-    wait_locked(tab_b)
+    tab_b = two_locked_tabs(page, context, portal.url)
     page.evaluate(WATCH_VIEW)
     now = server_session(page, portal.url)["server_time"]
     forged = {"state": "active", "user": "alice", "csrf": "x", "server_time": now,
