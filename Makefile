@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,fast]'
+	$(BIN)/python -m pip install -q -e '.[test,fast,redis]'
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -29,7 +29,7 @@ test: $(STAMP) peers lint typecheck
 
 bench: $(STAMP)
 	WITH_KAMAILIO=1 bash scripts/install-peers.sh
-	$(BIN)/python -m pip install -q -e '.[test,fast,bench]'
+	$(BIN)/python -m pip install -q -e '.[test,fast,redis,bench]'
 	$(BIN)/python -m bench $(ARGS)
 
 clean:

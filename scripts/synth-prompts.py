@@ -50,7 +50,7 @@ def synthesize(text: str, target: Path, *, voice: str, speed: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directory", nargs="?", type=Path, default=Path(__file__).parent.parent / "dialplans")
+    parser.add_argument("directory", nargs="?", type=Path, default=Path(__file__).parent.parent / "tui_engine" / "dialplans")
     parser.add_argument("--missing-only", action="store_true", help="keep prompts that already exist")
     parser.add_argument("--voice", default="en-us")
     parser.add_argument("--speed", type=int, default=175, help="words per minute (espeak-ng -s)")

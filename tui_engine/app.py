@@ -262,13 +262,14 @@ class Engine:
             self.apply_config(new, trigger=trigger)
             return True
 
-    def apply_config(self, new: EngineConfig, *, trigger: str) -> None:
-        """Make ``new`` the running configuration and hand it to every started component."""
+    def apply_config(self, new: EngineConfig, *, trigger: str) -> list[str]:
+        """Make ``new`` the running configuration and hand it to every started component.
+
+        Returns what the components refused (``"Component: reason"``; empty when all applied it)."""
         changes = config_changes(self.config, new)
         self.config = new
         self.generation += 1
-        for component in self._started:
-            self._apply(component, new)
+        refused = [r for component in self._started if (r := self._apply(component, new)) is not None]
         restart = sorted(k for k in changes if k.startswith(RESTART_REQUIRED))
         log.info(
             "config.reloaded",
@@ -277,12 +278,15 @@ class Engine:
             changes={k: list(v) for k, v in changes.items()},
             restart_required=restart,
         )
+        return refused
 
-    def _apply(self, component: Component, config: EngineConfig) -> None:
+    def _apply(self, component: Component, config: EngineConfig) -> str | None:
         try:
             component.apply_config(config)
-        except Exception:  # a component bug must not stop the others from getting the config
+        except Exception as exc:  # a component bug must not stop the others from getting the config
             log.exception("config.apply_failed", component=type(component).__name__)
+            return f"{type(component).__name__}: {exc}"
+        return None
 
     async def _watch_config(self, path: Path) -> None:
         """Reload when the file changes; watch its directory because editors replace files.

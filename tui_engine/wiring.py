@@ -17,17 +17,25 @@ import tomlkit
 from aiohttp import web
 
 from tui_engine.config import ConfigError, EngineConfig, apply_overrides
+from tui_engine.config.models import SECTIONS
+from tui_engine.config.template import template_help
 from tui_engine.tui.component import TuiComponent
 from tui_engine.tui.metrics import MetricsObserver
 from tui_engine.tui.settings import tui_settings
+from tui_engine.web.cdrs import CallRecorder
 from tui_engine.web.component import WebComponent
+from tui_engine.web.console import NotApplied, OptionsRefused
 from tui_engine.web.passwords import verify_secret_async
 from tui_engine.web.settings import PortalSettings
+from tui_engine.web.store.cdrs import open_cdr_store
 
 if TYPE_CHECKING:
     from tui_engine.app import Component, Engine
 
 log = structlog.get_logger("tui_engine.wiring")
+
+#: the option sections the console shows per application type
+_SECTIONS_SHOWN = {"tui": ("tui",), "web": ("security", "web")}
 
 
 def portal_settings(config: EngineConfig) -> PortalSettings | None:
@@ -65,6 +73,19 @@ class PortalComponent(WebComponent):
             super().apply_config(settings)
 
 
+def records_retention(config: EngineConfig) -> float:
+    """``call-records-retention`` of the telephony application (its default without one)."""
+    found = config.tui_app()
+    return found[1].tui.call_records_retention if found else 30 * 86400.0
+
+
+class CallRecords(CallRecorder):
+    """Call records with the engine's reload contract: a new retention applies at once."""
+
+    def apply_config(self, config: EngineConfig) -> None:  # type: ignore[override]
+        self.set_retention(records_retention(config))
+
+
 class EngineConsole:
     """What the portal's console shows and edits, read from the running engine."""
 
@@ -79,26 +100,56 @@ class EngineConsole:
         return list(self.tui.endings) if self.tui else []
 
     def applications(self) -> dict[str, dict[str, dict[str, object]]]:
-        """Options as written in the file (``10`` minutes, ``"60s"``), defaults as in the template."""
+        """Options as written in the file (``10`` minutes, ``"60s"``), defaults as in the template.
+
+        Only the sections that act on the application's type: a phone application's
+        ``[security]`` options (lock, unlock failures, session lifetime) are the portal's."""
         config = self._engine.config
         return {
-            name: {s: config.options_as_written(name, s) for s in ("security", app.type)}
+            name: {s: config.options_as_written(name, s) for s in _SECTIONS_SHOWN[app.type]}
             for name, app in config.applications.items()
         }
 
+    def option_help(self) -> dict[str, dict[str, dict[str, dict[str, str]]]]:
+        """app → section → option → ``{"help": template comment, "allowed": what is accepted}``."""
+        comments = template_help()
+        out: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+        for name, app in self._engine.config.applications.items():
+            for section in _SECTIONS_SHOWN[app.type]:
+                model = SECTIONS[("applications", "*", section)]
+                for field in model.model_fields.values():
+                    key = field.alias or ""
+                    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+                    text = comments.get(app.type, {}).get(section, {}).get(key) or field.description or ""
+                    out.setdefault(name, {}).setdefault(section, {})[key] = {
+                        "help": text, "allowed": str(extra.get("allowed", "")),
+                    }
+        return out
+
     def set_option(self, app: str, section: str, option: str, value: object) -> None:
-        """Validate with the same rules as the file, apply at once, then save to the file."""
-        literal = tomlkit.item(value).as_string()
+        self.set_options(app, [(section, option, value)])
+
+    def set_options(self, app: str, changes: list[tuple[str, str, object]]) -> None:
+        """Validate every change with the same rules as the file, apply them at once, and save
+        them to the file only when every component applied them; otherwise roll back."""
+        overrides = [f"{app}.{s}.{o}={tomlkit.item(v).as_string()}" for s, o, v in changes]
+        old = self._engine.config
         try:
-            new = apply_overrides(self._engine.config, [f"{app}.{section}.{option}={literal}"])
+            new = apply_overrides(old, overrides)
         except ConfigError as exc:
-            raise ValueError(
-                "; ".join(i.problem + (f" (allowed: {i.allowed})" if i.allowed else "") for i in exc.issues)
-            ) from None
-        self._engine.apply_config(new, trigger="console")
+            raise OptionsRefused({
+                i.option.removeprefix(f"applications.{app}."): i.problem
+                + (f" (allowed: {i.allowed})" if i.allowed else "")
+                for i in exc.issues
+            }) from None
+        refused = self._engine.apply_config(new, trigger="console")
+        if refused:
+            self._engine.apply_config(old, trigger="console-rollback")
+            raise NotApplied("; ".join(refused))
         path = self._engine.config_path
         if path is not None:
-            _save_option(path, app, section, option, value)
+            for section, option, value in changes:
+                _save_option(path, app, section, option, value)
 
 
 def _save_option(path: Path, app: str, section: str, option: str, value: object) -> None:
@@ -121,13 +172,18 @@ def build_components(engine: Engine) -> list[Component]:
     console = EngineConsole(engine)
     portal: PortalComponent | None = None
     settings = portal_settings(config)
-    if settings is not None:
-        portal = PortalComponent(settings, console, engine.metrics)
     tui = tui_settings(config)
+    # Call records go to the portal's store (the same SQLite file or Redis as its sessions).
+    store = settings.store if settings is not None else "sqlite"
+    recorder = CallRecords(open_cdr_store(store, config.engine.data_dir), records_retention(config))
+    components.append(recorder)  # started first, stopped last: the calls hung up at stop are recorded
+    if settings is not None:
+        portal = PortalComponent(settings, console, engine.metrics, cdrs=recorder.store)
     if tui is not None:
         verify = _pin_verifier(portal) if portal is not None else None
         console.tui = TuiComponent(
-            tui, observer=MetricsObserver(engine.metrics), **({"verify_pin": verify} if verify else {})
+            tui, observer=MetricsObserver(engine.metrics), on_record=recorder.record,
+            **({"verify_pin": verify} if verify else {}),
         )
         components.append(console.tui)
     if portal is not None:

@@ -16,7 +16,14 @@ import tomlkit
 from aiohttp import web
 
 from tui_engine.app import Engine, build_components
-from tui_engine.config import CONFIG_NAME, EngineConfig, apply_overrides, load_config, template_text
+from tui_engine.config import (
+    CONFIG_NAME,
+    EngineConfig,
+    apply_overrides,
+    bundled_dialplans,
+    load_config,
+    template_text,
+)
 from tui_engine.testing import free_port
 from tui_engine.testing.engine import set_option
 
@@ -68,7 +75,7 @@ def write_config(directory: Path, **options: object) -> Path:
     base = {
         "engine.http-listen": f"127.0.0.1:{free_port(socket.SOCK_STREAM)}",
         "engine.data-dir": str(directory / "data"),
-        "phone.tui.dialplans": str(Path(__file__).parents[2] / "dialplans"),
+        "phone.tui.dialplans": str(bundled_dialplans()),
     }
     for key, value in {**base, **options}.items():
         set_option(doc, key, value)
@@ -83,17 +90,18 @@ def config_path(tmp_path: Path) -> Path:
 
 
 def test_build_components_follow_the_applications(config_path: Path) -> None:
-    """Telephony for the first tui application, then the portal for the first web one."""
+    """Call records first (stopped last), telephony for the first tui application, then the portal."""
     config = load_config(config_path)
     engine = Engine(config, config_path=config_path, components=[], watch=False)
-    assert [type(c).__name__ for c in build_components(engine)] == ["TuiComponent", "PortalComponent"]
+    names = [type(c).__name__ for c in build_components(engine)]
+    assert names == ["CallRecords", "TuiComponent", "PortalComponent"]
     text = config_path.read_text()
     web_only = text[text.index("[applications.portal]") :]
     head = text[: text.index("[applications.phone]")]
     path = config_path.with_name("web-only.toml")
     path.write_text(head + web_only)
     engine = Engine(load_config(path), config_path=path, components=[], watch=False)
-    assert [type(c).__name__ for c in build_components(engine)] == ["PortalComponent"]
+    assert [type(c).__name__ for c in build_components(engine)] == ["CallRecords", "PortalComponent"]
 
 
 async def test_lifecycle_order_and_routes(config_path: Path) -> None:

@@ -112,6 +112,19 @@ async def test_a_retransmitted_invite_makes_one_call(tui: StartEngine, tmp_path:
     assert sum(v for (name, _), v in samples.items() if name == "tui_calls_ended_total") == 1
 
 
+async def test_a_tcp_call_with_content_length_before_content_type(tui: StartEngine, tmp_path: Path) -> None:
+    """RFC 3261 §18.3 over TCP (-t t1): Content-Length first in the INVITE, compact ``l:`` first in
+    the ACK and in SIPp's 200 to our BYE. The whole call must frame: answer, menu, timeout, BYE."""
+    engine = await tui()
+    result = await place_call(engine, tmp_path, "uac_tcp_reordered", extra=("-t", "t1"))
+    assert_sipp_ok(result)
+    (call_id,) = call_ids(engine)
+    ended = await engine.wait_event("call.ended", call_id=call_id)
+    assert ended["reason"] == "inactivity-timeout"
+    assert not engine.find_events("sip.malformed") and not engine.find_events("sip.unframed")
+    assert (await wait_no_calls(engine))[("tui_active_calls", ())] == 0
+
+
 GARBAGE = (
     os.urandom(300),  # random bytes
     b"\x00\x01\x02garbage\xff",

@@ -107,8 +107,10 @@ def test_other_streams_are_rejected_in_place_and_timing_copied() -> None:
 
 
 def test_ipv6_local_address() -> None:
-    answer = negotiate(offer(5004), local_ip="::1", local_port=30000, session_id=1)
+    sdp = offer(5004).replace("IN IP4 127.0.0.1", "IN IP6 ::1")
+    answer = negotiate(sdp, local_ip="::1", local_port=30000, session_id=1)
     assert "c=IN IP6 ::1\r\n" in answer.sdp
+    assert answer.remote_address == ("::1", 5004)
 
 
 @given(

@@ -15,7 +15,7 @@ from tui_engine.menus import Dialplan, DialplanError, HangupReason, load_dialpla
 from tui_engine.menus.loader import dialplan_schema
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLED = REPO / "dialplans"
+BUNDLED = REPO / "tui_engine" / "dialplans"
 
 SMALL = """\
 prompts:

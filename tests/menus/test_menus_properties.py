@@ -21,7 +21,7 @@ from tui_engine.menus import (
     load_dialplans,
 )
 
-BUNDLED = Path(__file__).resolve().parents[2] / "dialplans"
+BUNDLED = Path(__file__).resolve().parents[2] / "tui_engine" / "dialplans"
 PLANS = load_dialplans(BUNDLED)
 
 Step = tuple[str, float, str]  # (kind, seconds to wait first, digit)

@@ -28,7 +28,7 @@ from tui_engine.menus import (
 )
 from tui_engine.menus.testing import MenuHarness
 
-BUNDLED = Path(__file__).resolve().parents[2] / "dialplans"
+BUNDLED = Path(__file__).resolve().parents[2] / "tui_engine" / "dialplans"
 
 
 def play(*names: str, barge_in: bool = True) -> tuple[tuple[str, ...], bool]:

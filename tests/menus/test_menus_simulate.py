@@ -14,8 +14,8 @@ from tui_engine.menus import MenuDefaults
 from tui_engine.menus.simulate import HANGUP, parse_line, run_simulation
 
 REPO = Path(__file__).resolve().parents[2]
-MAIN = REPO / "dialplans" / "main.yaml"
-VOICEMAIL = REPO / "dialplans" / "voicemail.yaml"
+MAIN = REPO / "tui_engine" / "dialplans" / "main.yaml"
+VOICEMAIL = REPO / "tui_engine" / "dialplans" / "voicemail.yaml"
 SPEED = 200.0
 
 

@@ -96,5 +96,5 @@ async def test_stop_sends_bye_to_live_calls_and_waits_for_the_answer() -> None:
         assert not stopping.done()  # stop() waits for the BYE's answer (bounded by stop_grace)
         await loop.sock_sendto(sock, build_response(bye, 200), server.address)
         await stopping
-    assert handler.ended == [(handler.calls[0].call_id, EndReason.LOCAL_HANGUP)]
+    assert handler.ended == [(handler.calls[0].call_id, EndReason.SHUTDOWN)]  # issue 9: not "completed"
     assert server.active_calls == 0 and server.tracked_transactions == 0

@@ -18,6 +18,7 @@ from tui_engine.testing import free_port
 from tui_engine.testing.redis import redis_server
 from tui_engine.web import PortalSettings, WebComponent
 from tui_engine.web.passwords import use_hasher
+from tui_engine.web.store.cdrs import CdrStore
 from tui_engine.web.users import add_user
 
 
@@ -44,9 +45,10 @@ async def make_node() -> AsyncIterator[NodeFactory]:
     nodes: list[Node] = []
 
     async def make(
-        settings: PortalSettings, *, users: bool = True, first_run: bool = False, metrics: object = None
+        settings: PortalSettings, *, users: bool = True, first_run: bool = False, metrics: object = None,
+        cdrs: CdrStore | None = None,
     ) -> Node:
-        component = WebComponent(settings, console(), metrics, first_run=first_run)
+        component = WebComponent(settings, console(), metrics, first_run=first_run, cdrs=cdrs)
         if users:
             for name, password in PASSWORDS.items():
                 if await component.store.get_user(name) is None:

@@ -8,14 +8,11 @@ import asyncio
 import dataclasses
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
-import aiohttp
-from web_helpers import PASSWORDS, Browser, Node, NodeFactory
+from web_helpers import Browser, Node, NodeFactory
 
-from tui_engine.testing import free_port
 from tui_engine.web import PortalSettings
 from tui_engine.web.security import id_hash
 
@@ -81,52 +78,35 @@ async def test_non_stop_background_polling_across_the_deadline_never_moves_it(
     assert await browser.state() == "locked"
 
 
-async def _standalone(port: int, data_dir: Path, redis_url: str) -> asyncio.subprocess.Process:
-    """A second engine process (the standalone portal) on the shared Redis."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tui_engine.web", "--http-listen", f"127.0.0.1:{port}",
-        "--data-dir", str(data_dir), "--store", redis_url, "--inactivity-timeout", "1s",
-        "--warning", "0", "--heartbeat-interval", "1s",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/api/session") as resp:
-                    if resp.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    proc.kill()
-    await proc.wait()
-    raise RuntimeError("standalone portal did not start")
+WORKER = Path(__file__).with_name("lease_worker.py")
 
 
 async def test_a_killed_worker_during_a_progress_cannot_keep_the_session_open(
-    make_node: NodeFactory, settings: PortalSettings, http: object, redis_url: str, tmp_path: Path
+    make_node: NodeFactory, settings: PortalSettings, http: object, redis_url: str
 ) -> None:
-    shared = dataclasses.replace(settings, store=redis_url, inactivity_timeout=1.0)
-    survivor = await make_node(shared)  # creates alice and bob in Redis
-    port = free_port(socket.SOCK_STREAM)
-    doomed = await _standalone(port, tmp_path / "doomed", redis_url)
+    shared = dataclasses.replace(settings, store=redis_url, inactivity_timeout=1.5)
+    survivor = await make_node(shared)
+    browser = Browser(http, survivor)  # type: ignore[arg-type]
+    await browser.login()
+    assert browser.cookie is not None
+    # Another engine process takes the lease for a long task on this session...
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, str(WORKER), redis_url, browser.cookie, "1.5", stdout=asyncio.subprocess.PIPE
+    )
     try:
-        browser = Browser(http, survivor)  # type: ignore[arg-type]
-        there = f"http://127.0.0.1:{port}"
-        status, _, _ = await browser.call(
-            "POST", "/api/login", {"username": "alice", "password": PASSWORDS["alice"]}, base=there
-        )
-        assert status == 200
-        export = asyncio.create_task(browser.call("POST", "/api/export", {"seconds": 600}, base=there))
-        for _ in range(60):  # the export runs past one timeout: its lease holds the session open
-            await asyncio.sleep(0.05)
-        assert await browser.state() == "active" and not export.done()
-        os.kill(doomed.pid, signal.SIGKILL)  # the worker dies mid-task: no finally runs there
-        await doomed.wait()
+        assert worker.stdout is not None
+        started = asyncio.ensure_future(asyncio.wait_for(worker.stdout.readline(), 30))
+        while not started.done():  # the user is still there while the worker process starts up
+            await browser.call("POST", "/api/activity", {})
+            await asyncio.sleep(0.2)
+        assert started.result() == b"holding\n"
+        for _ in range(10):  # ...and holds it for well past the 1.5 s timeout
+            await asyncio.sleep(0.4)
+            assert await browser.state() == "active"
+        os.kill(worker.pid, signal.SIGKILL)  # the worker dies mid-task: no finally runs there
+        await worker.wait()
         await browser.wait_state("locked", within=15.0)  # the survivor locks it
     finally:
-        if doomed.returncode is None:
-            doomed.kill()
-            await doomed.wait()
-    export.cancel()
-    await asyncio.gather(export, return_exceptions=True)
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()

@@ -62,7 +62,7 @@ async def test_state_changing_requests_need_the_csrf_token(browser: Browser) -> 
         ("PUT", "/api/applications/phone/options", {"section": "tui", "option": "max-attempts", "value": 5}),
         ("POST", "/api/users/alice/password", {"password": "x"}),
         ("POST", "/api/users/alice/pin", {"pin": "1234"}),
-        ("POST", "/api/export", {"seconds": 0}),
+        ("POST", "/api/export", {}),
         ("POST", "/api/activity", None),
         ("POST", "/api/close", None),
         ("POST", "/api/logout", None),

@@ -8,6 +8,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,16 @@ class _Source:
 
 # -- public entry points -------------------------------------------------------------------
 def bundled_dialplans() -> Path:
-    """The repository's ``dialplans/`` (what the embedded default points at)."""
-    return Path(tui_engine.__file__).resolve().parent.parent / "dialplans"
+    """The dialplans and prompts shipped inside the package (``tui_engine/dialplans/``, package
+    data): what the embedded default runs and ``tui-engine init`` copies out.
+
+    Inside the package, not beside it, so a checkout, an editable install and a wheel find them
+    the same way: ``importlib.resources`` on the installed package.
+    """
+    root = resources.files(tui_engine).joinpath("dialplans")
+    if not isinstance(root, Path):  # a zipped install: the engine reads prompts as files
+        raise RuntimeError(f"the bundled dialplans are not on the file system: {root}")
+    return root
 
 
 def load_config_text(
@@ -73,7 +82,7 @@ def load_config(path: str | Path) -> EngineConfig:
 
 
 def embedded_default() -> EngineConfig:
-    """The template itself; ``data`` under the current directory, the bundled ``dialplans/``."""
+    """The template itself; ``data`` under the current directory, the bundled dialplans."""
     context = {"data": Path.cwd().absolute(), "dialplans": bundled_dialplans().parent}
     return _load(template_text(), EMBEDDED, context)
 

@@ -9,6 +9,7 @@ application's ``[security]`` section, at its default in the template).
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -52,7 +53,7 @@ def _resolver(kind: str) -> AfterValidator:
     """Resolve a relative path against the base the loader put in the validation context.
 
     ``kind`` is ``data`` or ``dialplans``: both are the config file's directory for a file,
-    but differ for the embedded default (``./data`` vs the repository's ``dialplans/``).
+    but differ for the embedded default (``./data`` vs the package's bundled ``dialplans/``).
     """
 
     def resolve(value: Path, info: ValidationInfo) -> Path:
@@ -76,6 +77,12 @@ def _check_media_address(value: str) -> str:
 def _check_store(value: str) -> str:
     if value != "sqlite" and not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError('expected "sqlite" or a Redis URL')
+    if value != "sqlite" and importlib.util.find_spec("redis") is None:
+        # Redis is an extra (SQLite, the default, needs nothing): say which one to install.
+        raise ValueError(
+            "a Redis URL needs the Redis client, which is not installed: "
+            "pip install 'tui-engine[redis]' (or use \"sqlite\")"
+        )
     return value
 
 
@@ -207,6 +214,11 @@ class TuiSection(_Section):
     )
     default_dialplan: Annotated[StrictStr, StringConstraints(min_length=1)] = option(
         "main", "a dialplan name (file name without .yaml)", "The dialplan a new call starts in."
+    )
+    call_records_retention: Duration = option(
+        "30d",
+        f'{DURATION_HELP}, or days such as "30d"; 0 keeps them for ever',
+        "How long call records (one per finished call) are kept in the store.",
     )
 
 

@@ -11,8 +11,8 @@ import ipaddress
 import math
 import re
 
-_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)\s*$")
+_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)\s*$")
 
 DURATION_HELP = 'a duration such as "250ms", "90s", "10m", "1h", or a number of seconds'
 MINUTES_HELP = 'whole minutes (e.g. 10), or a duration such as "90s", "10m", "1h"; 0 disables'

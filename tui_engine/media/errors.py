@@ -34,6 +34,14 @@ class SdpError(NoCommonCodec):
     """
 
 
+class UnusableMediaAddress(SdpError):
+    """The offer's ``c=``/``m=`` names a destination our RTP socket cannot send to: answer 488.
+
+    Refused at answer time, because an answered call whose prompts cannot leave never reaches
+    the end of a prompt, so no no-input timer would ever start (issue 9).
+    """
+
+
 class PortsExhausted(LocalError):
     """Every even RTP port of the configured range is in use (raise ``engine.rtp-ports``)."""
 

@@ -20,7 +20,7 @@ from enum import Enum
 
 from aiosipua.sdp import MediaDescription, SdpMessage, parse_sdp
 
-from tui_engine.media.errors import NoCommonCodec, SdpError
+from tui_engine.media.errors import NoCommonCodec, SdpError, UnusableMediaAddress
 
 _VOICE_CODECS = ("PCMU", "PCMA")
 _STATIC_VOICE = {0: "PCMU", 8: "PCMA"}  # RFC 3551 §6, table 4
@@ -87,7 +87,7 @@ def negotiate(
     choice = _choose(offer)
     media = offer.media[choice.index]
     offered = _offered_direction(offer, media)
-    remote = _remote_address(offer, media)
+    remote = _remote_address(offer, media, local_ip)
     direction = _MIRROR[offered]
     text = _answer_text(
         offer,
@@ -165,13 +165,44 @@ def _offered_direction(offer: SdpMessage, media: MediaDescription) -> Direction:
     return Direction.SENDRECV
 
 
-def _remote_address(offer: SdpMessage, media: MediaDescription) -> tuple[str, int] | None:
+def _remote_address(offer: SdpMessage, media: MediaDescription, local_ip: str) -> tuple[str, int] | None:
     connection = media.connection or offer.connection
     if connection is None:
         raise SdpError("SDP offer has no c= line for its audio stream")
     if connection.address in ("0.0.0.0", "::"):
         return None  # RFC 3264 §8.4: legacy hold
-    return connection.address.split("/")[0], media.port  # drop a multicast TTL suffix
+    address = connection.address.split("/")[0]  # a multicast TTL / count suffix
+    why = unusable_destination(address, media.port, ipv6=_address_type(local_ip) == "IP6")
+    if why is not None:
+        raise UnusableMediaAddress(f"cannot send RTP to {address}:{media.port}: {why}")
+    return address, media.port
+
+
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # RFC 1122 §3.2.1.3: a source, never a destination
+
+
+def unusable_destination(address: str, port: int, *, ipv6: bool) -> str | None:
+    """Why RTP to ``address:port`` cannot be sent from our socket, or ``None`` when it can.
+
+    ``0.0.0.0`` is not asked about: RFC 3264 §8.4 makes it hold (send nothing), not an error.
+    A host name is legal SDP (RFC 4566 §5.7) but refused: resolving it would put a blocking or
+    slow DNS query on the call-setup path, and a name that fails later leaves a call with no
+    media. Multicast sessions (RFC 3264 §6.2) are not supported by an IVR; broadcast, reserved
+    (240/4) and "this network" (0/8) addresses fail in ``sendto`` or reach no one.
+    """
+    if not 0 < port <= 0xFFFF:
+        return "port out of range"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "a host name (not resolved at call set-up)"
+    if (ip.version == 6) != ipv6:
+        return f"an IPv{ip.version} address, but the RTP socket is IPv{6 if ipv6 else 4}"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_unspecified or (ip.version == 4 and (ip.is_reserved or ip in _THIS_NETWORK)):
+        return "not a unicast destination"
+    return None
 
 
 def _address_type(address: str) -> str:

@@ -1,9 +1,9 @@
-"""Drive one :class:`IdleSession` on an asyncio loop with one lazily re-armed timer.
+"""Drive one :class:`IdleSession` on an asyncio loop through the one timer driver.
 
-After aiohttp's keep-alive handling: activity only moves the deadline stored in the
-core; the single ``TimerHandle`` is left alone while it is due no later than the new
-deadline, and when it wakes early it finds nothing due and re-arms itself. A keypress
-or heartbeat therefore costs a few attribute writes, never a cancel + ``call_at``.
+After aiohttp's keep-alive handling (:class:`~tui_engine.runtime.DeadlineDriver`): activity
+only moves the deadline stored in the core; the single ``TimerHandle`` is left alone while it
+is due no later than the new deadline, and when it wakes early it finds nothing due and re-arms
+itself. A keypress or heartbeat therefore costs a few attribute writes, never a cancel + ``call_at``.
 
 Every decision is logged as ``idle.<kind>`` with the attempt and the lateness in ms
 (``loop.time()`` at firing minus the deadline, never negative), and handed to
@@ -40,7 +40,8 @@ from tui_engine.core import (
     Stopped,
     Warn,
 )
-from tui_engine.runtime.lazy_timer import MIN_REARM, LazyTimer, TimerLoop
+from tui_engine.runtime.deadline_driver import DeadlineDriver
+from tui_engine.runtime.lazy_timer import LazyTimer, TimerLoop
 
 log = structlog.get_logger("tui_engine.idle")
 _Ts = TypeVarTuple("_Ts")
@@ -67,7 +68,7 @@ def decision_kind(decision: Decision) -> str:
 class IdleTimer:
     """Owns an :class:`IdleSession` and the one timer that wakes it."""
 
-    __slots__ = ("_loop", "_on_decision", "_sink", "session", "timer")
+    __slots__ = ("_driver", "_loop", "_on_decision", "_sink", "session")
 
     def __init__(
         self,
@@ -83,7 +84,12 @@ class IdleTimer:
         self._sink = sink
         # Timer callbacks run in the context of the creator, so call_id/session_id
         # bound with structlog.contextvars stay on the idle.* log events.
-        self.timer = LazyTimer(self._loop, self._fire, context=contextvars.copy_context())
+        self._driver = DeadlineDriver(self._loop, self, context=contextvars.copy_context())
+
+    @property
+    def timer(self) -> LazyTimer:
+        """The one handle (for tests and benchmarks that count re-arms)."""
+        return self._driver.timer
 
     # -- events: read the loop's clock, feed the core, re-arm if needed ---------------
     def start(self) -> None:
@@ -115,31 +121,29 @@ class IdleTimer:
 
     def stop(self) -> None:
         self.session.send(Stopped(now=self._loop.time()))
-        self.timer.cancel()
+        self._driver.cancel()
 
     def seconds_left(self) -> float | None:
         """Seconds until the current silent period ends (for dashboards)."""
         expiry = self.session.expiry_at()
         return None if expiry is None else max(0.0, expiry - self._loop.time())
 
-    # -- the one timer ----------------------------------------------------------------
-    def _arm(self, not_before: float | None = None) -> None:
-        self.timer.ensure(self.session.next_deadline(), not_before=not_before)
+    # -- the driver's side (Pollable) ---------------------------------------------------
+    def _arm(self) -> None:
+        self._driver.arm()
 
-    def _fire(self) -> None:
-        now = self._loop.time()
+    def next_deadline(self) -> float | None:
+        return None if self.session.state is IdleState.STOPPED else self.session.next_deadline()
+
+    def poll(self, now: float) -> bool:
+        """Deliver what is due; True when something was (the driver re-arms either way)."""
         delivered = False
-        try:
-            for decision in self.session.poll(now):
-                if self.session.state is IdleState.STOPPED:
-                    break  # a handler stopped the session: later decisions are moot
-                delivered = True
-                self._deliver(decision, now - decision.due)
-        finally:
-            # Even if a handler raised (the loop's exception handler reports it), the
-            # session keeps its timer: a broken reprompt must not leave a caller unbounded.
-            if self.session.state is not IdleState.STOPPED:
-                self._arm(not_before=None if delivered else now + MIN_REARM)
+        for decision in self.session.poll(now):
+            if self.session.state is IdleState.STOPPED:
+                break  # a handler stopped the session: later decisions are moot
+            delivered = True
+            self._deliver(decision, now - decision.due)
+        return delivered
 
     def _deliver(self, decision: Decision, lateness: float) -> None:
         kind = decision_kind(decision)

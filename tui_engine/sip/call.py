@@ -27,7 +27,9 @@ class EndReason(enum.Enum):
     BYE_TIMEOUT = "bye-timeout"  #: our BYE got no final response within Timer F (§17.1.2.2)
     TRANSFERRED = "transferred"  #: REFER accepted, NOTIFY reported success, we sent BYE
     REJECTED = "rejected"  #: the application rejected or redirected the INVITE
-    ERROR = "error"  #: the handler raised, or the endpoint shut down around the call
+    SHUTDOWN = "shutdown"  #: the engine stopped (SIGTERM): 503 to an unanswered INVITE, BYE otherwise
+    SESSION_EXPIRED = "session-expired"  #: the refresher let the session timer run out (RFC 4028 §10)
+    ERROR = "error"  #: the handler raised, or the INVITE could not be set up
 
 
 class CallState(enum.Enum):

@@ -103,6 +103,13 @@ class SipEndpoint(UasCore):
         except Exception:
             log.exception("sip.internal_error", source=f"{source[0]}:{source[1]}")
 
+    def receive_unframed(self, head: bytes, source: Addr, transport: str, reason: str) -> None:
+        """A stream message whose body cannot be delimited (§18.3): 400 if addressable. Never raises."""
+        try:
+            self._malformed(head, source, transport, SipParseError(reason, status=400))
+        except Exception:
+            log.exception("sip.internal_error", source=f"{source[0]}:{source[1]}")
+
     def _receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
         if not data.strip():
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
@@ -142,7 +149,7 @@ class SipEndpoint(UasCore):
         if method == "ACK":
             self._ack(inc, now)
             return
-        tx = self.server_txs.get((inc.branch, method))
+        tx = self.server_txs.get((inc.tx_id, method))
         if tx is not None:
             tx.retransmission()  # §17.2.1 / §17.2.2: absorbed, last response repeated
             return
@@ -179,13 +186,30 @@ class SipEndpoint(UasCore):
             log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
             self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
             return
-        tx = InviteServerTx(self, (inc.branch, "INVITE"), inc.reply_addr, inc.transport)
-        self.server_txs[tx.key] = tx
-        call = ServerCall(self, inc, tx, new_tag())
-        self.calls[inc.call_id] = call
-        tx.respond(build_response(inc.msg, 100), 100, now)  # §17.2.1: at once, no To-tag
+        tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport)
+        failures = self.send_failures
+        try:
+            call = ServerCall(self, inc, tx, new_tag())
+            self.server_txs[tx.key] = tx
+            self.calls[inc.call_id] = call
+            tx.respond(build_response(inc.msg, 100), 100, now)  # §17.2.1: at once, no To-tag
+            if self.send_failures != failures:
+                raise SipParseError(f"responses cannot reach {inc.reply_addr}", status=400)
+        except Exception as exc:
+            self._release_setup(inc, tx, exc)
+            return
         log.info("sip.invite", source=f"{inc.source[0]}:{inc.source[1]}", user=call.request_user)
         self.hand_to_app(call, self.handler.incoming_call)
+
+    def _release_setup(self, inc: Incoming, tx: InviteServerTx, exc: Exception) -> None:
+        """An INVITE that failed before the application saw it leaves no call, slot or timer behind."""
+        log.warning("sip.invite_setup_failed", error=str(exc), error_type=type(exc).__name__)
+        self.calls.pop(inc.call_id, None)
+        if self.server_txs.get(tx.key) is tx:
+            del self.server_txs[tx.key]
+        tx.deadline = None  # a heap entry left behind finds nothing due
+        if not self.calls and self.on_idle is not None:
+            self.on_idle()
 
     # ----- in dialog -----
 
@@ -213,7 +237,7 @@ class SipEndpoint(UasCore):
 
     def _ack(self, inc: Incoming, now: float) -> None:
         """ACK of a non-2xx: its INVITE transaction (§17.2.1); ACK of a 2xx: the dialog (§13.3.1.4)."""
-        tx = self.server_txs.get((inc.branch, "INVITE"))
+        tx = self.server_txs.get((inc.tx_id, "INVITE"))
         if isinstance(tx, InviteServerTx) and tx.ack(now):
             return
         call = self.calls.get(inc.call_id)
@@ -232,7 +256,7 @@ class SipEndpoint(UasCore):
 
     def _cancel(self, inc: Incoming, now: float) -> None:
         """§9.2: CANCEL matches the INVITE transaction by branch; 200 to it, 487 to the INVITE."""
-        tx = self.server_txs.get((inc.branch, "INVITE"))
+        tx = self.server_txs.get((inc.tx_id, "INVITE"))
         call = self.calls.get(inc.call_id)
         if tx is None:
             self.reply(inc, 481, now)
@@ -246,20 +270,31 @@ class SipEndpoint(UasCore):
     # ----- shutdown -----
 
     def shutdown(self) -> None:
-        """End every call: 503 to unanswered INVITEs, BYE to the rest (without waiting for ACKs)."""
+        """End every call with reason ``shutdown``: 503 to unanswered INVITEs, BYE to the rest.
+
+        The BYE does not wait for a missing ACK. One call that fails here is logged and ended;
+        it never keeps the others from their BYE (nor the engine from stopping).
+        """
         now = self.clock.now()
         for call in list(self.calls.values()):
             with call_context(call.call_id):
-                if call.state in (CallState.OFFERED, CallState.RINGING):
-                    self.final(call, 503, "", {"Retry-After": RETRY_AFTER}, EndReason.ERROR)
-                elif call.state in (CallState.ANSWERED, CallState.CONFIRMED):
-                    call.deadline = None
-                    self.send_bye(call, EndReason.LOCAL_HANGUP, now)
+                try:
+                    self._shut(call, now)
+                except Exception:
+                    log.exception("sip.internal_error")
+                    self.end_call(call, EndReason.SHUTDOWN)
+
+    def _shut(self, call: ServerCall, now: float) -> None:
+        if call.state in (CallState.OFFERED, CallState.RINGING):
+            self.final(call, 503, "", {"Retry-After": RETRY_AFTER}, EndReason.SHUTDOWN)
+        elif call.state in (CallState.ANSWERED, CallState.CONFIRMED):
+            call.deadline = None
+            self.send_bye(call, EndReason.SHUTDOWN, now)
 
     def abandon(self) -> None:
-        """Forget everything at once (after ``shutdown`` had its chance); reports ERROR where unreported."""
+        """Forget everything (after ``shutdown`` had its chance); reports SHUTDOWN where unreported."""
         for call in list(self.calls.values()):
-            self.end_call(call, EndReason.ERROR)
+            self.end_call(call, EndReason.SHUTDOWN)
         self.calls.clear()
         self.server_txs.clear()
         self.client_txs.clear()

@@ -63,7 +63,7 @@ class Incoming:
     cseq: int
     from_tag: str | None
     to_tag: str | None
-    branch: str  #: top Via branch, or an RFC 2543 style key when it lacks the magic cookie
+    tx_id: str  #: what identifies its server transaction (with the method): :func:`transaction_id`
     source: Addr
     transport: str  #: "UDP" or "TCP"
     reply_addr: Addr  #: where responses go (§18.2.2, RFC 3581)
@@ -140,17 +140,31 @@ def validate_request(data: bytes, msg: SipRequest, source: Addr, transport: str)
     reply_addr = stamp_via(msg, via, source)
     return Incoming(
         msg=msg, method=msg.method, call_id=call_id, cseq=cseq, from_tag=from_tag, to_tag=to_tag,
-        branch=_branch_key(via, call_id, cseq, from_tag), source=source, transport=transport,
+        tx_id=transaction_id(via, call_id, cseq, from_tag, msg.uri), source=source, transport=transport,
         reply_addr=reply_addr if transport == "UDP" else source,
     )
 
 
-def _branch_key(via: Via, call_id: str, cseq: int, from_tag: str | None) -> str:
-    """The branch, or for pre-3261 peers the §17.2.3 fallback built from other fields."""
-    branch = via.branch
-    if branch and branch.startswith(MAGIC_COOKIE):
-        return branch
-    return f"2543|{call_id}|{cseq}|{from_tag}|{via.host}:{via.port}|{branch}"
+def transaction_id(via: Via, call_id: str, cseq: int, from_tag: str | None, uri: str) -> str:
+    """The server transaction a request belongs to, together with its method (RFC 3261 §17.2.3).
+
+    With the magic cookie: the top Via's branch and sent-by; the method is the other half of the
+    table key (ACK and CANCEL look up ``"INVITE"``). Without it (RFC 2543, §17.2.3 last
+    paragraphs): Request-URI, From tag, Call-ID, CSeq number and the top Via, which an INVITE,
+    its retransmissions, its CANCEL and the ACK of its non-2xx share (the To tag is left out: the
+    ACK carries ours, the INVITE none).
+
+    Call-ID and CSeq number are part of the cookie case too. §17.2.3 does not need them, but every
+    retransmission, CANCEL and ACK repeats them (§9.1, §17.1.1.3), and with them two senders that
+    break §8.1.1.7 by reusing a branch (every RFC 4475 message uses ``z9hG4bKkdjuw``) each get
+    their own answer instead of the other's.
+    """
+    branch = via.branch or ""
+    default_port = 5061 if via.transport.upper() == "TLS" else 5060
+    sent_by = f"{via.host.lower()}:{via.port or default_port}"
+    if branch.startswith(MAGIC_COOKIE):
+        return f"{branch}|{sent_by}|{call_id}|{cseq}"
+    return f"2543|{branch}|{sent_by}|{call_id}|{cseq}|{from_tag}|{uri}"
 
 
 def stamp_via(msg: SipRequest, via: Via, source: Addr) -> Addr:

@@ -1,9 +1,11 @@
 """The asyncio driver: sockets in, :class:`SipEndpoint` in the middle, ONE timer for everything.
 
 Per message the driver does a ``loop.time()`` read and a call into the endpoint; it creates no
-Task per call. The single ``TimerHandle`` is replaced only when the endpoint reports a deadline
-earlier than the one armed (``DeadlineHeap.on_earlier``); when it fires, due timers run and it
-is re-armed at the next deadline. A handle that fires with nothing due just re-arms (lazy).
+Task per call. The endpoint's timer heap is scheduled by the engine's one timer driver
+(:class:`~tui_engine.runtime.DeadlineDriver`): its handle is replaced only when the endpoint
+reports a deadline earlier than the one armed (``DeadlineHeap.on_earlier``); when it fires, due
+timers run and it is re-armed at the next deadline, never sooner than ``MIN_REARM`` after a
+wake that found nothing due.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from tui_engine.runtime import DeadlineDriver
 from tui_engine.sip.call import CallHandler
 from tui_engine.sip.endpoint import SipEndpoint
 from tui_engine.sip.limits import Limits
@@ -50,8 +53,7 @@ class SipServer:
         self._transports = Transports()
         self._endpoint: SipEndpoint | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._handle: asyncio.TimerHandle | None = None
-        self._armed_at = 0.0
+        self._driver: DeadlineDriver | None = None
         self._idle = asyncio.Event()
         self.address: Addr = (host, port)
 
@@ -72,12 +74,15 @@ class SipServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self.address = await self._transports.open(self._host, self._port, self._on_message)
+        self.address = await self._transports.open(
+            self._host, self._port, self._on_message, self._on_unframed
+        )
         endpoint = SipEndpoint(
             self._handler, self._transports, clock=LoopClock(loop), host=self.address[0],
             port=self.address[1], limits=self._limits, timers=self._timers,
         )
-        endpoint.heap.on_earlier = self._arm
+        driver = self._driver = DeadlineDriver(loop, endpoint)
+        endpoint.heap.on_earlier = lambda _when: driver.arm()
         endpoint.on_idle = self._idle.set
         self._endpoint = endpoint
         log.info("sip.listening", host=self.address[0], port=self.address[1])
@@ -92,24 +97,9 @@ class SipServer:
         if self._endpoint is not None and self._loop is not None:
             self._endpoint.receive(data, peer, transport, self._loop.time())
 
-    def _arm(self, when: float) -> None:
-        if self._loop is None:
-            return
-        if self._handle is not None and self._armed_at <= when:
-            return  # the armed handle fires first and re-arms then
-        if self._handle is not None:
-            self._handle.cancel()
-        self._armed_at = when
-        self._handle = self._loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        if self._endpoint is None or self._loop is None:
-            return
-        self._endpoint.poll(self._loop.time())
-        nxt = self._endpoint.next_deadline()
-        if nxt is not None:
-            self._arm(nxt)
+    def _on_unframed(self, head: bytes, peer: Addr, transport: str, reason: str) -> None:
+        if self._endpoint is not None:
+            self._endpoint.receive_unframed(head, peer, transport, reason)
 
     async def stop(self) -> None:
         """BYE every live call, give them ``stop_grace`` seconds to finish, then close the sockets."""
@@ -124,9 +114,9 @@ class SipServer:
                             await self._idle.wait()
                             self._idle.clear()
             endpoint.abandon()
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
         await self._transports.close()
         self._endpoint = None
         log.info("sip.stopped")

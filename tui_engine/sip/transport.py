@@ -10,7 +10,6 @@ connection; a ``Protocol`` plus this buffer costs nothing while a connection is 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 from collections.abc import Callable
 from typing import cast
@@ -22,45 +21,105 @@ from tui_engine.sip.message import Addr
 log = structlog.get_logger("tui_engine.sip")
 
 OnMessage = Callable[[bytes, Addr, str], None]
+#: ``(header block, peer, transport, reason)``: a stream message that cannot be framed (§18.3)
+OnUnframed = Callable[[bytes, Addr, str, str], None]
 
 MAX_HEADER_BYTES = 64 * 1024  # a header block larger than this is hostile; drop the connection
 MAX_BODY_BYTES = 1024 * 1024
-_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_CONTENT_LENGTH_NAMES = frozenset({b"content-length", b"l"})
 
 
 class FramingError(Exception):
-    """The byte stream cannot be split into SIP messages; the connection must close (§18.3)."""
+    """The byte stream cannot be split into SIP messages; the connection must close (§18.3).
+
+    ``head`` is the header block of the message that could not be framed (empty when there is
+    none worth answering), so the endpoint can still answer it 400 before the close.
+    """
+
+    def __init__(self, reason: str, head: bytes = b"") -> None:
+        super().__init__(reason)
+        self.head = head
+        #: the messages framed before the fault in the same read: still to be delivered
+        self.framed: list[bytes] = []
+
+
+def content_length_values(head: bytes) -> list[bytes]:
+    """Every Content-Length value (long or compact ``l``) of a header block, in order.
+
+    Header lines may be folded (RFC 3261 §7.3.1) and may have whitespace before the colon, so
+    this reads each unfolded line's name rather than matching a fixed spelling.
+    """
+    values: list[bytes] = []
+    for line in head.split(b"\r\n")[1:]:
+        if line[:1] in (b" ", b"\t"):
+            continue  # a continuation: Content-Length values are never folded in practice
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() in _CONTENT_LENGTH_NAMES:
+            values.append(value.strip())
+    return values
+
+
+def stream_body_length(head: bytes) -> int:
+    """The body size §18.3 demands on a stream: exactly one non-negative Content-Length."""
+    values = content_length_values(head)
+    if not values:
+        raise FramingError("missing Content-Length on a stream", head)
+    if len(values) > 1:
+        raise FramingError("several Content-Length values", head)  # RFC 4475 §3.3.9 "mcl01"
+    if not values[0].isdigit():
+        raise FramingError(f"bad Content-Length {values[0]!r}", head)
+    length = int(values[0])
+    if length > MAX_BODY_BYTES:
+        raise FramingError(f"Content-Length {length} too large", head)
+    return length
 
 
 class StreamFramer:
-    """Sans-I/O splitter of a SIP byte stream into messages."""
+    """Sans-I/O splitter of a SIP byte stream (TCP or TLS) into messages, RFC 3261 §18.3.
 
-    __slots__ = ("_buf",)
+    The header block ends at the first empty line; its Content-Length, wherever it stands and
+    in either form, gives the body size. Any number of messages may arrive in one read, and a
+    message may arrive over any number of reads: the search for the empty line resumes where
+    the previous read left off, so a byte-at-a-time sender costs linear time.
+    """
+
+    __slots__ = ("_buf", "_scanned")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._scanned = 0  #: bytes of ``_buf`` known to hold no end of header block
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The complete messages ``data`` finishes; raises :class:`FramingError` on a bad stream."""
         self._buf += data
         out: list[bytes] = []
         while True:
             # §7.5: CRLFs before a start line are ignored (also RFC 5626 keep-alives).
             while self._buf[:2] == b"\r\n":
                 del self._buf[:2]
-            end = self._buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buf) > MAX_HEADER_BYTES:
-                    raise FramingError("header block too large")
-                return out
-            match = _CONTENT_LENGTH.search(bytes(self._buf[:end]))
-            length = int(match.group(1)) if match else 0
-            if length > MAX_BODY_BYTES:
-                raise FramingError(f"Content-Length {length} too large")
-            total = end + 4 + length
+                self._scanned = max(0, self._scanned - 2)
+            try:
+                end = self._header_end()
+                if end < 0:
+                    return out
+                total = end + 4 + stream_body_length(bytes(self._buf[:end]))
+            except FramingError as exc:
+                exc.framed = out
+                raise
             if len(self._buf) < total:
+                self._scanned = end
                 return out
             out.append(bytes(self._buf[:total]))
             del self._buf[:total]
+            self._scanned = 0
+
+    def _header_end(self) -> int:
+        end = self._buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
+        if end < 0:
+            if len(self._buf) > MAX_HEADER_BYTES:
+                raise FramingError("header block too large")
+            self._scanned = len(self._buf)
+        return end
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
@@ -79,12 +138,21 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
 
 class TcpConnection(asyncio.Protocol):
-    """One accepted TCP connection, registered by peer address so responses can find it."""
+    """One accepted stream connection, registered by peer address so responses can find it.
 
-    def __init__(self, on_message: OnMessage, registry: dict[Addr, TcpConnection]) -> None:
+    Only bytes pass through here, so the same protocol serves TLS (``create_server(ssl=...)``
+    with ``name="TLS"``): framing does not depend on what carries the stream.
+    """
+
+    def __init__(
+        self, on_message: OnMessage, on_unframed: OnUnframed, registry: dict[Addr, TcpConnection],
+        name: str = "TCP",
+    ) -> None:
         self._on_message = on_message
+        self._on_unframed = on_unframed
         self._registry = registry
         self._framer = StreamFramer()
+        self.name = name
         self.peer: Addr = ("", 0)
         self.transport: asyncio.Transport | None = None
 
@@ -95,15 +163,28 @@ class TcpConnection(asyncio.Protocol):
         self._registry[self.peer] = self
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return  # after a framing error nothing more is read from this stream
         try:
             messages = self._framer.feed(data)
         except FramingError as exc:
-            log.warning("sip.malformed", transport="TCP", error=str(exc), source=f"{self.peer[0]}")
-            if self.transport is not None:
-                self.transport.close()
+            self._deliver(exc.framed)
+            self._unframed(exc)
             return
+        self._deliver(messages)
+
+    def _deliver(self, messages: list[bytes]) -> None:
         for message in messages:
-            self._on_message(message, self.peer, "TCP")
+            self._on_message(message, self.peer, self.name)
+
+    def _unframed(self, exc: FramingError) -> None:
+        """§18.3: answer what can be answered (400), then close; the rest of the stream is lost."""
+        source = f"{self.peer[0]}:{self.peer[1]}"
+        log.warning("sip.unframed", transport=self.name, error=str(exc), source=source)
+        if exc.head:
+            self._on_unframed(exc.head, self.peer, self.name, str(exc))
+        if self.transport is not None:
+            self.transport.close()  # asyncio flushes the 400 before closing
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._registry.get(self.peer) is self:
@@ -140,7 +221,9 @@ class Transports:
         self.tcp_server: asyncio.Server | None = None
         self.tcp: dict[Addr, TcpConnection] = {}
 
-    async def open(self, host: str, port: int, on_message: OnMessage) -> Addr:
+    async def open(
+        self, host: str, port: int, on_message: OnMessage, on_unframed: OnUnframed
+    ) -> Addr:
         """Listen on UDP and TCP ``host:port``; returns the bound address (port 0 → chosen port)."""
         loop = asyncio.get_running_loop()
         udp, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(on_message), local_addr=(host, port))
@@ -148,7 +231,7 @@ class Transports:
         _enlarge_receive_buffer(udp)
         bound = udp.get_extra_info("sockname")
         self.tcp_server = await loop.create_server(
-            lambda: TcpConnection(on_message, self.tcp), host, bound[1], reuse_address=True
+            lambda: TcpConnection(on_message, on_unframed, self.tcp), host, bound[1], reuse_address=True
         )
         return (bound[0], bound[1])
 

@@ -56,10 +56,30 @@ class UasCore:
     #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
     on_idle: Callable[[], None] | None
 
+    #: sends that could not leave (bad port, socket error); ``_new_call`` reads it around its 100
+    send_failures = 0
+
     # ----- TxEnv -----
 
     def send(self, data: bytes, addr: Addr, transport: str) -> None:
-        self.sender.send(data, addr, transport)
+        """Hand ``data`` to the sender; an address it cannot reach counts as a lost datagram.
+
+        Never raises: a send that fails must not leave a call half set up in the table, and
+        retransmission timers end what cannot be reached. The port is checked here because
+        asyncio's UDP transport treats the ``OverflowError`` of a port outside 0-65535 (a Via
+        ``sent-by`` of ``:70000``) as fatal and closes the listening socket for every call.
+        """
+        if not 0 < addr[1] <= 0xFFFF:
+            self._send_failed(addr, "port out of range")
+            return
+        try:
+            self.sender.send(data, addr, transport)
+        except (OSError, ValueError, TypeError, OverflowError) as exc:
+            self._send_failed(addr, str(exc))
+
+    def _send_failed(self, addr: Addr, why: str) -> None:
+        self.send_failures += 1
+        log.warning("sip.send_failed", dest=f"{addr[0]}:{addr[1]}", error=why)
 
     def schedule(self, item: Timed) -> None:
         self.heap.push(item)
@@ -80,7 +100,7 @@ class UasCore:
         tag = to_tag if to_tag is not None else (None if status == 100 else new_tag())
         data = build_response(inc.msg, status, reason=reason, to_tag=tag, headers=headers or (),
                               body=body, content_type=content_type)
-        key = (inc.branch, inc.method)
+        key = (inc.tx_id, inc.method)
         if inc.method == "INVITE":
             itx = InviteServerTx(self, key, inc.reply_addr, inc.transport)
             self.server_txs[key] = itx

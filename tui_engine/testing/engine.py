@@ -64,6 +64,7 @@ class EngineProcess:
         ready_timeout: float = 30.0,
         stop_grace: float = 15.0,
         embedded: bool = False,
+        command: Sequence[str] = (),
     ) -> None:
         self.directory = directory
         self.sip_port = free_port(socket.SOCK_DGRAM)
@@ -82,6 +83,8 @@ class EngineProcess:
         self._stop_grace = stop_grace
         #: run on the embedded default (no file; only the ports are passed, as flags).
         self.embedded = embedded
+        #: what runs ``serve`` (default: this interpreter's ``-m tui_engine``; e.g. an installed script).
+        self.command = tuple(command) or (sys.executable, "-m", "tui_engine")
         self._proc: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._changed = asyncio.Condition()
@@ -131,7 +134,7 @@ class EngineProcess:
             self.write_config()
             where = ["--config", str(self.config_path)]
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tui_engine", "serve", *where, *self._args,
+            *self.command, "serve", *where, *self._args,
             cwd=self.directory,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

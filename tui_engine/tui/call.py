@@ -3,9 +3,11 @@
 The menu interpreter is sans-I/O (it takes ``now`` and returns actions and a deadline);
 this module performs the actions (play prompts, stop playback, hang up, transfer,
 check a PIN) and feeds back what happened (prompt finished, digit, PIN result).
-Like ``tui_engine.runtime.IdleTimer`` it keeps one ``TimerHandle`` per call and
-re-arms it lazily: a digit moves the deadline inside the interpreter, the handle
-wakes early, finds nothing due and re-arms.
+The call is a :class:`~tui_engine.runtime.Pollable`: the one timer driver
+(:class:`~tui_engine.runtime.DeadlineDriver`) keeps one handle per call and re-arms it
+lazily: a digit moves the deadline inside the interpreter, the handle wakes early, finds
+nothing due and re-arms. Any :class:`~tui_engine.runtime.TimerLoop` will do, so a test can
+drive a whole call on :class:`tui_engine.testing.FakeLoop`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from tui_engine.menus import (
     Transfer,
 )
 from tui_engine.menus.model import Dialplan
-from tui_engine.runtime import MIN_REARM, LazyTimer
+from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
 
 log = structlog.get_logger("tui_engine.call")
@@ -54,6 +56,9 @@ class Observer:
     def media_tick(self, lateness: float) -> None:
         """One tick of the process's media clock ran ``lateness`` seconds after its deadline."""
 
+    def count_active_calls(self, count: Callable[[], int]) -> None:
+        """``count()`` is the number of calls in progress (the SIP call table), read on demand."""
+
     def started(self) -> None: ...
 
     def ended(self, reason: str) -> None: ...
@@ -71,6 +76,12 @@ class CallInfo:
     menu: str = ""
     digits: int = 0
     end_reason: str | None = None
+    # for the call record (CDR)
+    dialled: str = ""
+    answered_wall: float | None = None
+    sip_status: int | None = None
+    menus: list[str] = field(default_factory=list)
+    no_input: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -88,7 +99,7 @@ class CallSession:
         verify_pin: PinVerifier,
         observer: Observer,
         info: CallInfo,
-        loop: asyncio.AbstractEventLoop,
+        loop: TimerLoop,
     ) -> None:
         self.call = call
         self.media = media
@@ -105,7 +116,7 @@ class CallSession:
         self._prompt_ended_at: float | None = None
         # call_id is bound when the call starts: timers and tasks keep it on their log lines
         self._ctx = contextvars.copy_context()
-        self._timer = LazyTimer(loop, self._fire, context=self._ctx)
+        self._driver = DeadlineDriver(loop, self, context=self._ctx)
         media.on_digit = self._on_digit
         if defaults.inband_dtmf:
             media.enable_inband(True)
@@ -119,7 +130,7 @@ class CallSession:
         if self._done:
             return
         self._done = True
-        self._timer.close()  # breaks the cycle through its bound method: freed without a full GC
+        self._driver.close()  # breaks the cycle through its bound method: freed without a full GC
         self.runner.call_ended(self._loop.time())
         for task in self._tasks:
             task.cancel()
@@ -187,9 +198,11 @@ class CallSession:
                     self.media.stop_playback()
             case MenuEntered(menu=menu):
                 self.info.menu = menu
+                self.info.menus.append(menu)
                 log.info("menu.entered", menu=menu)
             case Reprompt():
                 lateness = now - action.due
+                self.info.no_input += 1
                 self._observer.lateness("reprompt", lateness)
                 log.info(
                     "idle.reprompt",
@@ -200,6 +213,7 @@ class CallSession:
                 )
             case AttemptsExhausted():
                 lateness = now - action.due
+                self.info.no_input += 1
                 self._observer.lateness("disconnect", lateness)
                 log.info(
                     "idle.disconnect" if action.then == "hangup" else "idle.no_input_exhausted",
@@ -251,20 +265,23 @@ class CallSession:
             self._run(self.runner.auth_result(ok, self._loop.time()))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = self._loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()  # a PIN check is I/O: only a real loop runs one
+        task: asyncio.Task[None] = loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- the one timer -----------------------------------------------------------------
-    def _arm(self, not_before: float | None = None) -> None:
+    # -- the driver's side (Pollable) ---------------------------------------------------
+    def _arm(self) -> None:
         if not self._done:
-            self._timer.ensure(self.runner.next_deadline(), not_before=not_before)
+            self._driver.arm()
 
-    def _fire(self) -> None:
+    def next_deadline(self) -> float | None:
+        return None if self._done else self.runner.next_deadline()
+
+    def poll(self, now: float) -> bool:
+        """Act on what the interpreter finds due at ``now`` (True when something was)."""
         if self._done:
-            return
-        now = self._loop.time()
+            return False
         actions = self.runner.poll(now)
-        self._run(actions, due=min(self._timer.armed_at, now))
-        if not actions:  # woke early (a digit moved the deadline): see MIN_REARM
-            self._arm(not_before=now + MIN_REARM)
+        self._run(actions, due=min(self._driver.timer.armed_at, now))
+        return bool(actions)

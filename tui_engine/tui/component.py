@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -29,7 +30,17 @@ _SIP_END_REASON = {
     EndReason.ACK_TIMEOUT: "error",
     EndReason.ERROR: "error",
     EndReason.TRANSFERRED: "transfer",
+    EndReason.SHUTDOWN: "shutdown",
+    EndReason.SESSION_EXPIRED: "session-expired",
 }
+
+
+RecordSink = Callable[[Mapping[str, Any]], None]
+"""Told once per finished call with its record (a plain mapping: see :func:`call_record`)."""
+
+
+def _no_records(record: Mapping[str, Any]) -> None:
+    return None
 
 
 async def _no_pins(mailbox: str, pin: str) -> bool:
@@ -46,8 +57,10 @@ class TuiComponent:
         observer: Observer | None = None,
         verify_pin: PinVerifier = _no_pins,
         history: int = 200,
+        on_record: RecordSink = _no_records,
     ) -> None:
         self.settings = settings
+        self._on_record = on_record
         self._observer = observer or Observer()
         self._verify_pin = verify_pin
         self._dialplans: DialplanSet = load_dialplans(
@@ -82,6 +95,9 @@ class TuiComponent:
             self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted)
         )
         await self._sip.start()
+        # The gauge reads the SIP call table itself, so metrics and max-calls slots cannot disagree.
+        sip = self._sip
+        self._observer.count_active_calls(lambda: sip.active_calls)
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
 
     async def stop(self) -> None:
@@ -139,16 +155,19 @@ class TuiComponent:
     def incoming_call(self, call: ServerCall) -> None:
         assert self._loop is not None
         plan = self._dialplans.pick(call.request_user)
-        if plan is None:
-            call.reject(404, "No dialplan for this number")
-            return
         info = CallInfo(
             call_id=call.call_id,
             caller=call.from_user or call.from_uri,
-            dialplan=plan.name,
+            dialplan=plan.name if plan else "",
             started_at=self._loop.time(),
             started_wall=time.time(),
+            dialled=call.request_user,
         )
+        if plan is None:
+            info.sip_status, info.end_reason = 404, "rejected"
+            self._record(info, time.time())
+            call.reject(404, "No dialplan for this number")
+            return
         self._infos[call.call_id] = info
         self._observer.started()
         structlog.contextvars.bind_contextvars(call_id=call.call_id)
@@ -160,12 +179,12 @@ class TuiComponent:
         try:
             media = await self._media.open_session(call.offer_sdp or "", call_id=call.call_id)
         except NoCommonCodec as exc:
-            info.end_reason = "error"
+            info.end_reason, info.sip_status = "error", 488
             log.info("call.rejected", status=488, why=str(exc))
             call.reject(488, "Not Acceptable Here")
             return
         except Exception:
-            info.end_reason = "error"
+            info.end_reason, info.sip_status = "error", 503
             log.exception("call.media_failed")
             call.reject(503, "Service Unavailable", {"Retry-After": "5"})
             return
@@ -179,6 +198,7 @@ class TuiComponent:
         plan = self._dialplans.pick(call.request_user)
         if plan is None:  # the dialplans were reloaded while media was being set up
             media.close()
+            info.sip_status, info.end_reason = 404, "rejected"
             call.reject(404, "No dialplan for this number")
             return
         assert self._loop is not None
@@ -193,6 +213,7 @@ class TuiComponent:
             info=info,
             loop=self._loop,
         )
+        info.sip_status, info.answered_wall = 200, time.time()
         call.answer(media.answer_sdp)
 
     def call_confirmed(self, call: ServerCall) -> None:
@@ -254,4 +275,32 @@ class TuiComponent:
             }
         )
         self._observer.ended(why)
+        info.end_reason = why
+        if info.sip_status is None and reason is EndReason.CANCELLED:
+            info.sip_status = 487  # RFC 3261 §9.2: the INVITE of a cancelled call
+        self._record(info, self.endings[0]["ended_at"])
         structlog.contextvars.unbind_contextvars("call_id")
+
+    def _record(self, info: CallInfo, ended_at: float) -> None:
+        try:
+            self._on_record(call_record(info, ended_at))
+        except Exception:  # a broken sink must not break the call path
+            log.exception("call.record_failed")
+
+
+def call_record(info: CallInfo, ended_at: float) -> dict[str, Any]:
+    """The call record (CDR) of a finished call, as plain data (epoch seconds)."""
+    return {
+        "call_id": info.call_id,
+        "started_at": info.started_wall,
+        "answered_at": info.answered_wall,
+        "ended_at": ended_at,
+        "caller": info.caller,
+        "dialled": info.dialled,
+        "dialplan": info.dialplan,
+        "menus": list(info.menus),
+        "digits": info.digits,
+        "no_input": info.no_input,
+        "end_reason": info.end_reason or "completed",
+        "sip_status": info.sip_status,
+    }

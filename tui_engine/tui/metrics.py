@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tui_engine.obs.metrics import Metrics
 from tui_engine.tui.call import Observer
 
@@ -19,9 +21,8 @@ class MetricsObserver(Observer):
     def digit(self, method: str) -> None:
         self._m.dtmf_digits.labels(method=method).inc()
 
-    def started(self) -> None:
-        self._m.active_calls.inc()
+    def count_active_calls(self, count: Callable[[], int]) -> None:
+        self._m.active_calls.set_function(count)
 
     def ended(self, reason: str) -> None:
-        self._m.active_calls.dec()
         self._m.calls_ended.labels(reason=reason).inc()

@@ -13,11 +13,13 @@ from tui_engine.web.console import ConsoleSource
 from tui_engine.web.first_run import ensure_first_user
 from tui_engine.web.proxy import ProxyView
 from tui_engine.web.routes_auth import AuthRoutes
+from tui_engine.web.routes_cdrs import CdrRoutes
 from tui_engine.web.routes_data import DataRoutes
 from tui_engine.web.sessions import SessionManager, WallClock
 from tui_engine.web.settings import PortalSettings, parse_duration
 from tui_engine.web.static_files import StaticRoutes, add_security_headers
 from tui_engine.web.store import Store, open_store
+from tui_engine.web.store.cdrs import CdrStore, open_cdr_store
 
 log = structlog.get_logger("tui_engine.web")
 
@@ -43,8 +45,12 @@ class WebComponent:
         store: Store | None = None,
         wall: WallClock | None = None,
         first_run: bool = True,
+        cdrs: CdrStore | None = None,
     ) -> None:
         self.settings = settings
+        # Call records: the engine's (written by its CallRecorder), else opened here on our store.
+        self._own_cdrs = cdrs is None
+        self.cdrs = cdrs if cdrs is not None else open_cdr_store(settings.store, settings.data_dir)
         self.console = console
         self.metrics = metrics
         self.store = store or open_store(settings.store, settings.data_dir)
@@ -60,7 +66,9 @@ class WebComponent:
         app.middlewares.append(ProxyView(self.settings.trusted_proxies).middleware)
         app.add_routes(StaticRoutes().routes())
         app.add_routes(AuthRoutes(self.sessions).routes())
-        app.add_routes(DataRoutes(self.sessions, self.console, self.apply_option).routes())
+        data = DataRoutes(self.sessions, self.console, self.apply_option)
+        app.add_routes(data.routes())
+        app.add_routes(CdrRoutes(self.sessions, self.cdrs, data.guard).routes())
         app.on_response_prepare.append(add_security_headers)
 
     async def start(self, engine: object = None) -> None:
@@ -74,6 +82,8 @@ class WebComponent:
     async def stop(self) -> None:
         await self.sessions.stop()
         await self.store.aclose()
+        if self._own_cdrs:
+            await self.cdrs.aclose()
 
     def apply_config(self, settings: PortalSettings) -> None:
         """A reload: the new timeout/warning/lifetime apply at once to every live session

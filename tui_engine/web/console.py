@@ -6,6 +6,18 @@ import copy
 from typing import Protocol
 
 
+class OptionsRefused(ValueError):
+    """Options the configuration's rules refuse: ``problems`` maps ``section.option`` to why."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        self.problems = problems
+
+
+class NotApplied(RuntimeError):
+    """Valid options that the running engine could not apply (nothing was changed or saved)."""
+
+
 class ConsoleSource(Protocol):
     def live_calls(self) -> list[dict[str, object]]:
         """caller, dialplan, menu, attempt, of, seconds_left, call_id."""
@@ -21,6 +33,15 @@ class ConsoleSource(Protocol):
 
     def set_option(self, app: str, section: str, option: str, value: object) -> None:
         """Apply at once; raise ``ValueError`` with a clear message when refused."""
+        ...
+
+    def set_options(self, app: str, changes: list[tuple[str, str, object]]) -> None:
+        """Several options of one application (one form), all or none: :class:`OptionsRefused`
+        when a value is not allowed, :class:`NotApplied` when the engine could not apply them."""
+        ...
+
+    def option_help(self) -> dict[str, dict[str, dict[str, dict[str, str]]]]:
+        """app → section → option → ``{"help", "allowed"}``."""
         ...
 
 
@@ -49,17 +70,27 @@ class StaticConsoleSource:
         return copy.deepcopy(self.apps)
 
     def set_option(self, app: str, section: str, option: str, value: object) -> None:
-        try:
-            current = self.apps[app][section][option]
-        except KeyError:
-            raise ValueError(f"unknown option [applications.{app}.{section}] {option}") from None
-        if not _same_kind(current, value):
-            raise ValueError(
-                f"[applications.{app}.{section}] {option}: expected {type(current).__name__},"
-                f" got {value!r}"
-            )
-        self.apps[app][section][option] = value
-        self.changes.append((app, section, option, value))
+        self.set_options(app, [(section, option, value)])
+
+    def set_options(self, app: str, changes: list[tuple[str, str, object]]) -> None:
+        problems: dict[str, str] = {}
+        for section, option, value in changes:
+            current = self.apps.get(app, {}).get(section, {}).get(option, _MISSING)
+            if current is _MISSING:
+                problems[f"{section}.{option}"] = "unknown option"
+            elif not _same_kind(current, value):
+                problems[f"{section}.{option}"] = f"expected {type(current).__name__}, got {value!r}"
+        if problems:
+            raise OptionsRefused(problems)
+        for section, option, value in changes:
+            self.apps[app][section][option] = value
+            self.changes.append((app, section, option, value))
+
+    def option_help(self) -> dict[str, dict[str, dict[str, dict[str, str]]]]:
+        return {}
+
+
+_MISSING = object()
 
 
 def _same_kind(current: object, value: object) -> bool:

@@ -9,16 +9,12 @@ request is never progress by itself: only a long task that holds a progress leas
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import csv
-import io
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from tui_engine.web import audit
-from tui_engine.web.console import ConsoleSource
+from tui_engine.web.console import ConsoleSource, NotApplied, OptionsRefused
 from tui_engine.web.decide import SessionState
 from tui_engine.web.passwords import verify_secret_async
 from tui_engine.web.responses import epoch_ms, error, json_body, text_field
@@ -31,7 +27,6 @@ from tui_engine.web.users import UnknownUser, WeakPassword, add_user, change_pas
 Handler = Callable[[web.Request, Current], Awaitable[web.StreamResponse]]
 OptionHook = Callable[[str, str, str, object], None]
 
-MAX_EXPORT_SECONDS = 3600.0
 USER_KEY = web.RequestKey("tui_engine.user", UserRecord)
 AUDIT_MAX_LIMIT = 500
 
@@ -68,7 +63,6 @@ class DataRoutes:
             web.post("/api/users/{name}/password", g(self.password)),
             web.post("/api/users/{name}/pin", g(self.pin)),
             web.get("/api/audit", g(self.audit, admin=True)),
-            web.post("/api/export", g(self.export)),
         ]
 
     def guard(
@@ -110,30 +104,51 @@ class DataRoutes:
         return web.json_response({"endings": self.console.call_endings()})
 
     async def applications(self, request: web.Request, cur: Current) -> web.Response:
-        return web.json_response({"applications": self.console.applications()})
+        return web.json_response(
+            {"applications": self.console.applications(), "help": self.console.option_help()}
+        )
 
     async def set_option(self, request: web.Request, cur: Current) -> web.Response:
+        """One option ``{section, option, value}`` or one form ``{"options": [{...}, ...]}``:
+        all are validated, then applied together, or none is. Turning this portal's own lock
+        off needs ``"confirm": true`` (top level); every applied change is audited."""
         app = request.match_info["app"]
         body = await json_body(request)
-        section, option = text_field(body, "section"), text_field(body, "option")
-        value = body.get("value")
-        disables = self._disables_own_lock(app, section, option, value)
+        items = body.get("options", [body])
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            return error(400, "invalid-request", field="options")
+        changes = [(text_field(i, "section"), text_field(i, "option"), i.get("value")) for i in items]
+        disables = any(self._disables_own_lock(app, s, o, v) for s, o, v in changes)
         if disables and body.get("confirm") is not True:
             return error(
                 409, "confirmation-required",
                 message="inactivity-timeout = 0: portal sessions will never lock. Confirm to apply.",
             )
         try:
-            self._on_option(app, section, option, value)  # validates the portal's own options first
-            self.console.set_option(app, section, option, value)
+            problems: dict[str, str] = {}
+            for section, option, value in changes:  # the portal's own options, checked first
+                try:
+                    self._on_option(app, section, option, value)
+                except ValueError as exc:
+                    problems[f"{section}.{option}"] = str(exc)
+            if problems:
+                raise OptionsRefused(problems)
+            self.console.set_options(app, changes)
+        except OptionsRefused as exc:
+            return error(400, "invalid-option", message=str(exc), fields=exc.problems)
+        except NotApplied as exc:
+            return error(409, "not-applied", message=f"Valid, but the engine did not apply it: {exc}")
         except ValueError as exc:
-            return error(400, "invalid-option", message=str(exc))
-        await audit.record(
-            self.m.store, "option_change", actor=caller(request).username, session=cur.id_hash,
-            remote=client_address(request), application=app, section=section, option=option,
-            value=value, disables_lock=disables,
-        )
-        return web.json_response({"application": app, "section": section, "option": option, "value": value})
+            return error(400, "invalid-option", message=str(exc), fields={})
+        for section, option, value in changes:
+            await audit.record(
+                self.m.store, "option_change", actor=caller(request).username, session=cur.id_hash,
+                remote=client_address(request), application=app, section=section, option=option,
+                value=value, disables_lock=self._disables_own_lock(app, section, option, value),
+            )
+        saved = [{"section": s, "option": o, "value": v} for s, o, v in changes]
+        first = saved[0]
+        return web.json_response({"application": app, "applied": True, "options": saved, **first})
 
     def _disables_own_lock(self, app: str, section: str, option: str, value: object) -> bool:
         """Is this ``[security] inactivity-timeout`` of this very portal set to zero?"""
@@ -246,28 +261,3 @@ class DataRoutes:
             "events": [audit.entry_json(e) for e in page],
             "next_before": page[-1].id if more and page else None,
         })
-
-    # -- a long task --------------------------------------------------------------------
-    async def export(self, request: web.Request, cur: Current) -> web.Response:
-        """Takes ``seconds`` server-side under a progress lease (a stand-in for a slow report,
-        replaced by the CDR export), then returns CSV."""
-        body = await json_body(request)
-        seconds = body.get("seconds", 0)
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            return error(400, "invalid-request", field="seconds")
-        async with self.m.progress(cur) as lease:
-            # a stand-in for a slow report that a lost session (locked meanwhile) stops early
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(max(float(seconds), 0.0), MAX_EXPORT_SECONDS)):
-                    await lease.wait_lost()
-        if lease.lost:
-            return error(423, "locked")
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["call_id", "caller", "reason", "duration", "ended_at"])
-        for e in self.console.call_endings():
-            writer.writerow([e.get(k, "") for k in ("call_id", "caller", "reason", "duration", "ended_at")])
-        return web.Response(
-            text=out.getvalue(), content_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="call-endings.csv"'},
-        )

@@ -7,8 +7,11 @@ tab being closed can keep a session open past its deadline:
 * **every request** evaluates the stored session at the request's arrival time first;
 * **a timer per session on each node** wakes at the next deadline (warn, lock, lifetime),
   re-reads the store (activity on another node may have moved the anchor) and re-arms, or
-  locks. Like ``tui_engine.runtime.IdleTimer``, the handle is kept while it is due no later
-  than the new deadline, so a heartbeat never cancels/creates handles.
+  locks. Each session's wake is scheduled by the engine's one timer driver
+  (:class:`~tui_engine.runtime.DeadlineDriver`): the handle is kept while it is due no later
+  than the new deadline, so a heartbeat never cancels/creates handles. Any
+  :class:`~tui_engine.runtime.TimerLoop` will do (``timer_loop``), so a test can move virtual
+  time with :class:`tui_engine.testing.FakeLoop` while the store runs on the real loop.
 
 Policy (issue 13): only user input moves the deadline (:meth:`SessionManager.activity`, at the
 input's own time, never later than the server's clock), and a long task the user is watching
@@ -19,7 +22,6 @@ Requests as such never move or hold the deadline, finished or not.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -29,7 +31,7 @@ from typing import Any
 import structlog
 
 from tui_engine.core import IdlePolicy
-from tui_engine.runtime import MIN_REARM, LatenessSink, LazyTimer
+from tui_engine.runtime import MIN_REARM, DeadlineDriver, LatenessSink, TimerLoop
 from tui_engine.web import audit
 from tui_engine.web.decide import Action, SessionState, Verdict, decide
 from tui_engine.web.security import id_hash, log_id, new_csrf_token, new_session_id
@@ -42,6 +44,9 @@ WallClock = Callable[[], float]
 RETRY_AFTER_STORE_ERROR = 1.0  # seconds
 #: a progress lease is renewed every timeout / 4, and at least this often (seconds).
 MAX_LEASE_RENEWAL = 5.0
+#: a task whose work has not moved on for this long (a download nobody reads, a hung query)
+#: is no longer progress anyone watches: its lease stops renewing (seconds).
+LEASE_STALL_LIMIT = 30.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,11 +60,19 @@ class Current:
 
 @dataclass(kw_only=True, slots=True)
 class ProgressLease:
-    """Handed to the code doing a long task; ``lost`` once the session stopped being active."""
+    """Handed to the code doing a long task. The worker calls :meth:`advanced` whenever the
+    work moves on (a batch written, a chunk received); ``lost`` once the session stopped
+    being active (the task must then stop)."""
 
     id_hash: str
+    wall: WallClock
+    #: when the work last moved on (epoch s).
+    advanced_at: float = 0.0
     renewals: int = 0
     _lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def advanced(self) -> None:
+        self.advanced_at = self.wall()
 
     @property
     def lost(self) -> bool:
@@ -73,18 +86,40 @@ class ProgressLease:
         await self._lost.wait()
 
 
+class _SessionWake:
+    """When one session must next be re-read, on the loop's clock: a ``Pollable`` for the driver."""
+
+    __slots__ = ("_wake", "at", "driver")
+
+    def __init__(self, loop: TimerLoop, wake: Callable[[], None]) -> None:
+        self.at: float | None = None
+        self._wake = wake
+        self.driver = DeadlineDriver(loop, self)
+
+    def next_deadline(self) -> float | None:
+        return self.at
+
+    def poll(self, now: float) -> bool:
+        if self.at is None or now < self.at:
+            return False  # woke early (the deadline moved later): the driver re-arms
+        self.at = None
+        self._wake()
+        return True
+
+
 class SessionManager:
     def __init__(
         self, store: Store, settings: PortalSettings, *, wall: WallClock = time.time,
-        sink: LatenessSink | None = None,
+        sink: LatenessSink | None = None, timer_loop: TimerLoop | None = None,
     ) -> None:
         self.store = store
         self._wall = wall
         self._sink = sink
         self.apply_settings(settings)
-        self._timers: dict[str, LazyTimer] = {}
+        self._timers: dict[str, _SessionWake] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: TimerLoop | None = None
+        self._timer_loop = timer_loop
 
     def apply_settings(self, settings: PortalSettings) -> None:
         self.settings = settings
@@ -96,7 +131,7 @@ class SessionManager:
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         """Lock sessions whose deadline passed while the engine was down; arm the rest."""
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._timer_loop or asyncio.get_running_loop()
         await self.store.purge_closed(self.now() - self.settings.session_lifetime)
         await self.rescan()
         self.spawn(self._sweep())
@@ -129,7 +164,7 @@ class SessionManager:
 
     async def stop(self) -> None:
         for timer in self._timers.values():
-            timer.cancel()
+            timer.driver.close()
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
@@ -174,21 +209,22 @@ class SessionManager:
 
     # -- the one timer per session ------------------------------------------------------
     def _arm(self, h: str, wake_wall: float) -> None:
-        """Wake at ``wake_wall`` (epoch s) on this loop's monotonic clock, lazily (LazyTimer)."""
+        """Wake at ``wake_wall`` (epoch s) on this loop's monotonic clock, lazily (the driver)."""
         loop = self._loop
         if loop is None:
             return
         now = loop.time()
         timer = self._timers.get(h)
         if timer is None:
-            timer = self._timers[h] = LazyTimer(loop, functools.partial(self._fire, h))
-        # not_before: a wake that found nothing due (uvloop fires up to 0.5 ms early) waits a tick
-        timer.ensure(now + max(0.0, wake_wall - self.now()), not_before=now + MIN_REARM)
+            timer = self._timers[h] = _SessionWake(loop, lambda: self._fire(h))
+        timer.at = now + max(0.0, wake_wall - self.now())
+        # not_before: never sooner than a tick (uvloop fires up to 0.5 ms early)
+        timer.driver.arm(not_before=now + MIN_REARM)
 
     def _disarm(self, h: str) -> None:
         timer = self._timers.pop(h, None)
         if timer is not None:
-            timer.cancel()
+            timer.driver.close()
 
     def _fire(self, h: str) -> None:
         self.spawn(self._wake(h))
@@ -219,7 +255,7 @@ class SessionManager:
     def rearm_all(self) -> None:
         """A policy change: deadlines are recomputed from the stored anchors at once."""
         for timer in self._timers.values():
-            timer.cancel()
+            timer.driver.close()
         self._timers.clear()
         if self._loop is not None:  # before start() there is nothing armed yet
             self.spawn(self.rescan())
@@ -258,43 +294,49 @@ class SessionManager:
     @asynccontextmanager
     async def progress(self, cur: Current) -> AsyncIterator[ProgressLease]:
         """A long task the user is watching (export, upload): *not* inactivity, as the
-        feature description says, but only for as long as the worker doing it is alive.
+        feature description says, but only while the work really moves on.
 
-        The lease is the anchor itself: this worker renews it every :meth:`lease_renewal`
-        seconds from a task of its own, each renewal moving the silent period's start to the
-        renewal time, and once more when the task ends. Nothing is left behind to undo: if
-        this process dies, renewals stop and the session locks one timeout after the last one,
-        on whichever node's timer or request sees it first.
+        The lease is the anchor itself, renewed by the worker doing the task: every
+        :meth:`lease_renewal` seconds a task of this worker moves the silent period's start to
+        now, and once more when the task ends. Nothing is left behind to undo: if this process
+        dies, renewals stop and the session locks one timeout after the last one, on whichever
+        node's timer or request sees it first. A task whose work has not
+        :meth:`~ProgressLease.advanced` for :data:`LEASE_STALL_LIMIT` (a download nobody reads)
+        stops renewing too, so even a live worker cannot hold a session open for ever.
         """
         assert cur.id_hash is not None
-        lease = ProgressLease(id_hash=cur.id_hash)
-        await self._renew(lease)
+        lease = ProgressLease(id_hash=cur.id_hash, wall=self._wall)
+        lease.advanced()
+        await self._renew(lease, self.now())
         renewing = asyncio.ensure_future(self._keep_renewing(lease))
         try:
             yield lease
         finally:
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
-            if not lease.lost:
-                await asyncio.shield(self._renew(lease))
+            if not lease.lost:  # the task ended while the user watched: that is a moment too
+                await asyncio.shield(self._renew(lease, self.now()))
 
     async def _keep_renewing(self, lease: ProgressLease) -> None:
         while not lease.lost:
             await asyncio.sleep(self.lease_renewal())
+            now = self.now()
             try:
-                await self._renew(lease)
+                await self._renew(lease, now if now - lease.advanced_at <= LEASE_STALL_LIMIT else None)
             except Exception:  # a store hiccup: the next renewal retries (the deadline is T away)
                 log.exception("portal.lease_renewal_failed", session=log_id(lease.id_hash))
 
-    async def _renew(self, lease: ProgressLease) -> None:
+    async def _renew(self, lease: ProgressLease, at: float | None) -> None:
         """Enforce first (a renewal that comes after the deadline rescues nothing), then move
-        the anchor to now."""
+        the anchor to ``at`` (None: the work stalled; only look)."""
         h = lease.id_hash
         verdict, record = await self._enforce(h, await self.store.get_session(h))
         if record is None or verdict.state is not SessionState.ACTIVE:
             lease.mark_lost()
             return
-        if not await self.store.touch(h, self.now(), record.anchor):
+        if at is None:
+            return
+        if not await self.store.touch(h, at, record.anchor):
             again = await self.store.get_session(h)
             if again is None or again.closed or again.locked:
                 lease.mark_lost()

@@ -1,0 +1,144 @@
+"""Issue 9, SIP side, against a real ``tui-engine serve`` over loopback: ghost slots, SIGTERM,
+media that cannot be sent, session timers. Raw UDP where SIPp cannot say it (a Via port of
+70000, an SDP ``c=`` host name), SIPp for the calls that must work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from tui_engine.testing.engine import EngineFactory
+from tui_engine.testing.sipp import SippRun, run_sipp
+
+from .conftest import FAST_OPTIONS, StartEngine
+from .helpers import assert_sipp_ok, call_ids, metric_samples, place_call, sipp_run, wait_no_calls
+
+pytestmark = pytest.mark.e2e
+
+
+def raw_invite(port: int, call_id: str, *, via_port: int, c_line: str = "IN IP4 127.0.0.1",
+               headers: str = "") -> bytes:
+    sdp = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc={c_line}\r\nt=0 0\r\n"
+           "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    return (
+        f"INVITE sip:100@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{via_port};branch=z9hG4bK-{call_id}\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:raw@127.0.0.1>;tag=raw-{call_id}\r\n"
+        f"To: <sip:100@127.0.0.1:{port}>\r\n"
+        f"Call-ID: {call_id}\r\n"
+        "CSeq: 1 INVITE\r\n"
+        f"Contact: <sip:raw@127.0.0.1:{via_port}>\r\n"
+        f"{headers}"
+        "Content-Type: application/sdp\r\n"
+        f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
+    ).encode()
+
+
+async def options_ping(sock: socket.socket, port: int) -> None:
+    """An OPTIONS from ``sock``; returns once its 200 arrived (the engine handled what came before)."""
+    local = sock.getsockname()[1]
+    sock.sendto((
+        f"OPTIONS sip:100@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-ping;rport\r\nMax-Forwards: 70\r\n"
+        f"From: <sip:ping@127.0.0.1>;tag=ping\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: ping-{local}\r\n"
+        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    async with asyncio.timeout(10):
+        while b"OPTIONS" not in (data := await loop.sock_recv(sock, 4096)).split(b"\r\n\r\n")[0]:
+            pass
+    assert data.startswith(b"SIP/2.0 200")
+
+
+async def test_invites_whose_responses_cannot_be_sent_hold_no_slot(tui: StartEngine, tmp_path: Path) -> None:
+    """Five INVITEs with a Via port of 70000 and ``max-calls = 6``; then six real calls all work.
+
+    Before the fix each ghost stayed in the call table (and asyncio closed the SIP socket on the
+    first ``OverflowError``), so real calls got 503 or no answer at all.
+    """
+    engine = await tui({"engine.max-calls": 6})
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        for n in range(5):
+            ghost = raw_invite(engine.sip_port, f"ghost-{n}", via_port=70000)
+            sock.sendto(ghost, ("127.0.0.1", engine.sip_port))
+        await options_ping(sock, engine.sip_port)  # answered after the five INVITEs were handled
+    assert (await metric_samples(engine))[("tui_active_calls", ())] == 0
+    result = await place_call(engine, tmp_path, "uac_info_digits", keys={"first": "3", "second": "9"},
+                              calls=6, rate=6)
+    assert_sipp_ok(result, calls=6)
+    assert len(call_ids(engine)) == 6
+    assert not engine.find_events("sip.rejected", status=503)
+    await wait_no_calls(engine)
+
+
+async def test_sigterm_byes_every_established_call_with_reason_shutdown(
+    engine_factory: EngineFactory, short_dialplans: Path, tmp_path: Path
+) -> None:
+    engine = await engine_factory({**FAST_OPTIONS, "phone.tui.dialplans": str(short_dialplans),
+                                   "phone.tui.no-input-timeout": "30s"})
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # and a ghost, before the fix
+        sock.bind(("127.0.0.1", 0))
+        sock.sendto(raw_invite(engine.sip_port, "ghost", via_port=70000), ("127.0.0.1", engine.sip_port))
+    run: SippRun = sipp_run(engine, tmp_path, "uac_basic_bye_from_uas", calls=2, rate=2)
+    caller = asyncio.create_task(run_sipp(run))
+    first = await engine.wait_event("menu.entered")
+    await engine.wait_event("menu.entered", since=engine.events.index(first) + 1)
+    assert await engine.stop() == 0
+    result = await caller
+    assert_sipp_ok(result, calls=2)  # each SIPp call ends on the engine's BYE, answered 200
+    ended = engine.find_events("call.ended")
+    assert sorted(e["reason"] for e in ended) == ["shutdown", "shutdown"]
+    assert not engine.find_events("engine.stop_failed") and not engine.find_events("engine.stop_timeout")
+
+
+async def final_response(sock: socket.socket) -> bytes:
+    """The first final (non-1xx) response that arrives on ``sock``."""
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    async with asyncio.timeout(10):
+        while (data := await loop.sock_recv(sock, 65535)).startswith(b"SIP/2.0 1"):
+            pass
+    return data
+
+
+def ack_for(invite: bytes, response: bytes) -> bytes:
+    """§17.1.1.3: the ACK of a non-2xx, on the INVITE's branch, with the response's To."""
+    head = invite.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    to = next(line for line in response.split(b"\r\n") if line.lower().startswith(b"to:"))
+    lines = [head[0].replace(b"INVITE", b"ACK", 1)]
+    for line in head[1:]:
+        name = line.split(b":", 1)[0].lower()
+        if name == b"to":
+            lines.append(to)
+        elif name == b"cseq":
+            lines.append(b"CSeq: 1 ACK")
+        elif name not in (b"content-type", b"content-length", b"contact"):
+            lines.append(line)
+    return b"\r\n".join([*lines, b"Content-Length: 0", b"", b""])
+
+
+async def test_offers_whose_media_cannot_be_sent_get_488_and_leave_nothing(tui: StartEngine) -> None:
+    engine = await tui()
+    variants = {"fqdn": "IN IP4 media.example.com", "ipv6": "IN IP6 ::1", "mcast": "IN IP4 239.1.2.3/16",
+                "bcast": "IN IP4 255.255.255.255"}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        for call_id, c_line in variants.items():
+            invite = raw_invite(engine.sip_port, call_id, via_port=port, c_line=c_line)
+            sock.sendto(invite, ("127.0.0.1", engine.sip_port))
+            response = await final_response(sock)
+            assert response.startswith(b"SIP/2.0 488"), response[:200]
+            sock.sendto(ack_for(invite, response), ("127.0.0.1", engine.sip_port))
+            ended = await engine.wait_event("call.ended", call_id=call_id)
+            assert ended["reason"] == "error"
+            assert engine.find_events("call.rejected", call_id=call_id, status=488)
+    assert not engine.find_events("media.clock_stream_failed")
+    assert not engine.find_events("menu.entered")
+    await wait_no_calls(engine)  # and the fixture checks that no RTP port is left bound

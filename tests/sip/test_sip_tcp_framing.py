@@ -1,0 +1,144 @@
+"""TCP framing per RFC 3261 §18.3: Content-Length anywhere and compact, pipelining, partial reads,
+a missing or doubled Content-Length (400, then the connection closes), many connections at once.
+
+The framer is tested sans-I/O; the rest over real loopback TCP against an in-process SipServer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiosipua.message import SipMessage, SipResponse
+
+from tui_engine.sip import SipServer
+from tui_engine.sip.transport import FramingError, StreamFramer
+from tui_engine.testing import free_port
+from tui_engine.testing.sip_fake import OFFER_SDP, RecordingHandler, sip_request
+
+
+def reorder(message: bytes, *, compact: bool = False) -> bytes:
+    """``message`` with its Content-Length moved right after the request line (optionally as ``l:``)."""
+    head, _, body = message.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    (length,) = [line for line in lines if line.lower().startswith(b"content-length")]
+    lines.remove(length)
+    if compact:
+        length = b"l :  " + length.split(b":", 1)[1].strip()
+    lines.insert(1, length)
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+INFO_WITH_BLANK_LINES = sip_request(
+    "INFO", body="Signal=5\r\n\r\nDuration=160\r\n", content_type="text/plain"
+)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_content_length_before_other_headers_frames_the_body(compact: bool) -> None:
+    invite = reorder(sip_request("INVITE", body=OFFER_SDP), compact=compact)
+    assert invite.index(b"\r\n", 0) < invite.lower().index(b"\r\nvia")  # it really is first
+    options = sip_request("OPTIONS")
+    assert StreamFramer().feed(invite + options) == [invite, options]
+
+
+def test_three_pipelined_messages_in_one_read_with_blank_lines_in_a_body() -> None:
+    bye = reorder(sip_request("BYE"), compact=True)
+    messages = [reorder(INFO_WITH_BLANK_LINES), sip_request("OPTIONS"), bye]
+    assert StreamFramer().feed(b"".join(messages)) == messages
+
+
+def test_a_byte_at_a_time_stream_gives_each_message_exactly_once() -> None:
+    messages = [reorder(sip_request("INVITE", body=OFFER_SDP), compact=True), INFO_WITH_BLANK_LINES]
+    stream = b"\r\n".join(messages)  # a CRLF keep-alive between them (§7.5)
+    framer = StreamFramer()
+    got = [m for i in range(len(stream)) for m in framer.feed(stream[i : i + 1])]
+    assert got == messages
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda m: m.replace(b"Content-Length: 0\r\n", b""), "missing"),
+        (lambda m: m.replace(b"Content-Length: 0", b"Content-Length: 0\r\nl: 5"), "several"),
+        (lambda m: m.replace(b"Content-Length: 0", b"Content-Length: -5"), "bad"),
+        (lambda m: m.replace(b"Content-Length: 0", b"Content-Length: five"), "bad"),
+    ],
+)
+def test_an_undelimitable_message_is_a_framing_error_with_its_head(edit: object, reason: str) -> None:
+    good = sip_request("OPTIONS", branch="z9hG4bK-good")
+    bad = edit(sip_request("OPTIONS", branch="z9hG4bK-bad"))  # type: ignore[operator]
+    with pytest.raises(FramingError, match=reason) as caught:
+        StreamFramer().feed(good + bad)
+    assert caught.value.framed == [good]  # what came before the fault is still delivered
+    assert b"z9hG4bK-bad" in caught.value.head and caught.value.head.startswith(b"OPTIONS ")
+
+
+# --- over real TCP ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[SipServer]:
+    sip = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_STREAM), max_calls=5,
+                    trusted=["127.0.0.0/8"])
+    await sip.start()
+    yield sip
+    await sip.stop()
+
+
+async def read_responses(reader: asyncio.StreamReader, count: int) -> list[SipResponse]:
+    """``count`` responses from the stream (framed by Content-Length, which our responses carry)."""
+    framer, out = StreamFramer(), []
+    async with asyncio.timeout(10):
+        while len(out) < count:
+            data = await reader.read(65536)
+            assert data, f"connection closed after {len(out)} of {count} responses"
+            out += [SipMessage.parse(m) for m in framer.feed(data)]
+    assert all(isinstance(m, SipResponse) for m in out)
+    return out  # type: ignore[return-value]
+
+
+async def test_pipelined_requests_in_one_write_are_answered_in_order(server: SipServer) -> None:
+    reader, writer = await asyncio.open_connection(*server.address)
+    branches = [f"z9hG4bK-p{i}" for i in range(3)]
+    requests = [reorder(sip_request("OPTIONS", branch=b), compact=i == 1) for i, b in enumerate(branches)]
+    writer.write(b"".join(requests))
+    responses = await read_responses(reader, 3)
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    vias = [r.headers.get_first("via") or "" for r in responses]
+    assert all(b in via for via, b in zip(vias, branches, strict=True))
+    writer.close()
+
+
+async def test_a_stream_message_without_content_length_gets_400_and_the_connection_closes(
+    server: SipServer,
+) -> None:
+    reader, writer = await asyncio.open_connection(*server.address)
+    ok = sip_request("OPTIONS", branch="z9hG4bK-ok")
+    writer.write(ok + sip_request("OPTIONS", branch="z9hG4bK-nocl").replace(b"Content-Length: 0\r\n", b""))
+    first, second = await read_responses(reader, 2)
+    assert (first.status_code, second.status_code) == (200, 400)
+    assert "z9hG4bK-nocl" in (second.headers.get_first("via") or "")
+    async with asyncio.timeout(5):
+        assert await reader.read() == b""  # closed by the engine, cleanly (EOF, not a reset)
+    writer.close()
+    assert server.tracked_transactions <= 1  # the OPTIONS transaction; nothing for the unframed one
+
+
+async def test_many_connections_at_once_each_with_a_split_request(server: SipServer) -> None:
+    async def one(i: int) -> int:
+        reader, writer = await asyncio.open_connection(*server.address)
+        request = sip_request("OPTIONS", call_id=f"many-{i}", branch=f"z9hG4bK-m{i}")
+        message = reorder(request, compact=i % 2 == 0)
+        writer.write(message[:17])
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        writer.write(message[17:])
+        (response,) = await read_responses(reader, 1)
+        writer.close()
+        return response.status_code
+
+    statuses = await asyncio.gather(*(one(i) for i in range(100)))
+    assert statuses == [200] * 100

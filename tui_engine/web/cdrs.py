@@ -1,0 +1,129 @@
+"""Call records on the portal's side: the writer the telephony component reports to (through
+the composition root, ``tui_engine.wiring``), their retention, and the formula-safe CSV.
+
+The telephony component hands over a *plain* mapping when a call ends (it never imports the
+portal); :class:`CallRecorder` turns it into a :class:`CallRecord` and writes it in the
+background, so a slow store never delays a BYE. Records older than the retention are purged
+at start and then every :data:`PURGE_EVERY` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import structlog
+
+from tui_engine.web.store.cdrs import CallRecord, CdrStore
+
+log = structlog.get_logger("tui_engine.cdrs")
+
+PURGE_EVERY = 3600.0
+
+CSV_COLUMNS = (
+    "call_id", "started_at", "answered_at", "ended_at", "duration", "caller", "dialled", "dialplan",
+    "menus", "digits", "no_input", "end_reason", "sip_status",
+)
+
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A text cell a spreadsheet shows as text: a leading formula character gets a ``'`` in
+    front (OWASP's advice), whatever the caller ID a stranger put in the ``From`` header.
+    Numbers we write ourselves (times, counts) are never negative, so they pass unchanged."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _iso(t: float | None) -> str:
+    return "" if t is None else dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def csv_header() -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(CSV_COLUMNS)
+    return out.getvalue()
+
+
+def csv_lines(records: Iterable[CallRecord]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for r in records:
+        writer.writerow([
+            csv_cell(r.call_id), _iso(r.started_at), _iso(r.answered_at), _iso(r.ended_at),
+            f"{r.duration:.3f}", csv_cell(r.caller), csv_cell(r.dialled), csv_cell(r.dialplan),
+            csv_cell(" > ".join(r.menus)), r.digits, r.no_input, csv_cell(r.end_reason),
+            "" if r.sip_status is None else r.sip_status,
+        ])
+    return out.getvalue()
+
+
+class CallRecorder:
+    """An engine component: receives finished calls, writes them, purges old ones."""
+
+    def __init__(self, store: CdrStore, retention: float) -> None:
+        self.store = store
+        self.retention = retention  # seconds; 0 keeps records for ever
+        self._pending: set[asyncio.Task[None]] = set()
+        self._purger: asyncio.Task[None] | None = None
+
+    # -- what the telephony component calls -----------------------------------------------------
+    def record(self, mapping: Mapping[str, Any]) -> None:
+        """A call ended: write its record in the background (never raises into the call path)."""
+        try:
+            record = CallRecord.from_mapping(mapping)
+        except (KeyError, TypeError, ValueError):
+            log.exception("cdr.malformed", call_id=mapping.get("call_id"))
+            return
+        task = asyncio.get_running_loop().create_task(self._write(record))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _write(self, record: CallRecord) -> None:
+        try:
+            await self.store.add(record)
+        except Exception:
+            log.exception("cdr.write_failed", call_id=record.call_id)
+
+    # -- Component ------------------------------------------------------------------------------
+    def setup_http(self, app: object) -> None:
+        """No routes of its own: the portal serves the history (``/api/cdrs``)."""
+
+    async def start(self, engine: object = None) -> None:
+        self._purger = asyncio.get_running_loop().create_task(self._purge_loop())
+
+    async def stop(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+        if self._pending:  # the last calls' records (hung up by the shutdown) are written
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.store.aclose()
+
+    def apply_config(self, config: object) -> None:
+        """Set by the composition root (it reads the option); see :meth:`set_retention`."""
+
+    def set_retention(self, seconds: float) -> None:
+        self.retention = seconds
+
+    async def purge_once(self, now: float) -> int:
+        if self.retention <= 0:
+            return 0
+        n = await self.store.purge(now - self.retention)
+        if n:
+            log.info("cdr.purged", records=n, retention_s=self.retention)
+        return n
+
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                await self.purge_once(time.time())
+            except Exception:
+                log.exception("cdr.purge_failed")
+            await asyncio.sleep(PURGE_EVERY)
