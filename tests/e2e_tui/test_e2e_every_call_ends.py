@@ -142,3 +142,41 @@ async def test_offers_whose_media_cannot_be_sent_get_488_and_leave_nothing(tui: 
     assert not engine.find_events("media.clock_stream_failed")
     assert not engine.find_events("menu.entered")
     await wait_no_calls(engine)  # and the fixture checks that no RTP port is left bound
+
+
+def header(message: bytes, name: str) -> str | None:
+    for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name.lower().encode():
+            return value.strip().decode()
+    return None
+
+
+async def test_session_timer_requests_get_422_or_a_200_that_names_the_lease(tui: StartEngine) -> None:
+    """``Require: timer`` got 420 before issue 9 and ``Session-Expires`` was ignored."""
+    engine = await tui()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        target = ("127.0.0.1", engine.sip_port)
+        small = raw_invite(engine.sip_port, "st-small", via_port=port,
+                           headers="Supported: timer\r\nSession-Expires: 60\r\n")
+        sock.sendto(small, target)
+        refused = await final_response(sock)
+        assert refused.startswith(b"SIP/2.0 422") and header(refused, "Min-SE") == "90"
+        sock.sendto(ack_for(small, refused), target)
+        timer = "Require: timer\r\nSupported: timer\r\nSession-Expires: 90;refresher=uac\r\n"
+        asked = raw_invite(engine.sip_port, "st-ok", via_port=port, headers=timer)
+        sock.sendto(asked, target)
+        ok = await final_response(sock)
+        assert ok.startswith(b"SIP/2.0 200"), ok[:200]
+        assert header(ok, "Session-Expires") == "90;refresher=uac" and header(ok, "Require") == "timer"
+        for method, cseq in (("ACK", 1), ("BYE", 2)):
+            request = ack_for(asked, ok).replace(b"CSeq: 1 ACK", f"CSeq: {cseq} {method}".encode())
+            request = request.replace(b"ACK sip:", f"{method} sip:".encode(), 1)
+            request = request.replace(b"branch=z9hG4bK-st-ok", f"branch=z9hG4bK-st-ok-{method}".encode())
+            sock.sendto(request, target)
+        assert (await final_response(sock)).startswith(b"SIP/2.0 200")  # to the BYE
+    ended = await engine.wait_event("call.ended", call_id="st-ok")
+    assert ended["reason"] == "caller-hangup"
+    assert engine.find_events("sip.rejected", status=422)

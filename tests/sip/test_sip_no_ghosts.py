@@ -123,3 +123,29 @@ def test_abandon_after_shutdown_reports_shutdown_for_calls_still_waiting() -> No
     assert handler.ended == [("ringing", EndReason.SHUTDOWN)]
     net.endpoint.abandon()
     assert net.endpoint.active_calls == 0 and handler.ended == [("ringing", EndReason.SHUTDOWN)]
+
+
+def test_a_malformed_request_whose_headers_cannot_be_echoed_is_dropped_not_an_internal_error() -> None:
+    """Found by the chaos test: a bare CR inside CSeq made building the 400 raise."""
+    handler = RecordingHandler()
+    net = FakeSipNetwork(handler)
+    raw = sip_request("INVITE").replace(b"CSeq: 1 INVITE", b"CSeq: 1 \rINV\x00ITE")
+    raw = raw.replace(b"Max-Forwards: 70", b"Max")
+    with capture_logs() as logs:
+        out = net.inject(raw)
+    assert out == []
+    assert [e["event"] for e in logs] == ["sip.malformed"] and logs[0]["status"] is None
+    assert net.endpoint.active_calls == 0
+
+
+def test_an_answer_that_cannot_be_built_ends_the_call_instead_of_leaving_it_offered() -> None:
+    handler = RecordingHandler(auto_answer="v=0\r\n\udcff")  # not encodable: building the 200 raises
+    net = FakeSipNetwork(handler, max_calls=1)
+    with capture_logs() as logs:
+        out = net.inject(invite("broken"))
+    assert [s.status for s in out] == [100, 500]
+    assert handler.ended == [("broken", EndReason.ERROR)]
+    assert net.endpoint.active_calls == 0
+    assert "sip.internal_error" in [e["event"] for e in logs]
+    handler.auto_answer = ANSWER_SDP
+    assert [s.status for s in net.inject(invite("next"))] == [100, 200]  # the slot is free

@@ -65,6 +65,12 @@ def _resolver(kind: str) -> AfterValidator:
     return AfterValidator(resolve)
 
 
+def _check_session_expires(value: float) -> float:
+    if value != 0 and value < 90:  # RFC 4028 §4: no session interval below 90 seconds
+        raise ValueError("must be 0 (off) or at least 90s (RFC 4028 §4)")
+    return value
+
+
 def _check_media_address(value: str) -> str:
     if value:
         try:
@@ -207,6 +213,33 @@ class TuiSection(_Section):
     inband_dtmf: StrictBool = option(
         False, "true or false", "Also detect DTMF tones in the audio (Goertzel), not only RFC 4733/INFO."
     )
+    bye_allowance: Duration = option(
+        "200ms",
+        f"{DURATION_HELP}, < 2s",
+        "Wait after the goodbye's last frame before the BYE, so the caller's jitter buffer plays it out.",
+        lt=2,
+    )
+    transfer_timeout: Duration = option(
+        "30s",
+        f"{DURATION_HELP}, > 0",
+        "How long a transfer (REFER) may take to report success before the caller is back in the menu.",
+        gt=0,
+    )
+    max_call_duration: Duration = option(
+        "1h",
+        f'{DURATION_HELP}; "0s" disables',
+        "Longest a call may last, whatever it does; then goodbye and BYE.",
+    )
+    max_silence_total: Duration = option(
+        "5m",
+        f'{DURATION_HELP}; "0s" disables',
+        "Silence budget of a call (the time no-input timers ran, over all menus); then goodbye, BYE.",
+    )
+    media_timeout: Duration = option(
+        "60s",
+        f'{DURATION_HELP}; "0s" disables',
+        "No RTP from the caller for this long (once it sent some; not on hold): goodbye and BYE.",
+    )
     dialplans: Annotated[Path, _resolver("dialplans")] = option(
         Path("dialplans"),
         "a directory path",
@@ -214,6 +247,15 @@ class TuiSection(_Section):
     )
     default_dialplan: Annotated[StrictStr, StringConstraints(min_length=1)] = option(
         "main", "a dialplan name (file name without .yaml)", "The dialplan a new call starts in."
+    )
+    session_expires: Annotated[Duration, AfterValidator(_check_session_expires)] = option(
+        "30m",
+        f"{DURATION_HELP}: 0 (off) or at least 90s",
+        "RFC 4028 session interval asked for when the caller names none; we refresh at half of it "
+        "and send BYE (session-expired) when the call is not refreshed in time. 0: only on request.",
+    )
+    min_se: Duration = option(
+        "90s", f"{DURATION_HELP}, >= 90s", "Shortest session interval accepted (422 below it).", ge=90
     )
     call_records_retention: Duration = option(
         "30d",

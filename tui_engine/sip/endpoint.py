@@ -38,6 +38,8 @@ from tui_engine.sip.message import (
     validate_request,
 )
 from tui_engine.sip.scheduler import DeadlineHeap
+from tui_engine.sip.session_timer import TIMER_TAG, SessionTimerPolicy, TooSmall, option_tags
+from tui_engine.sip.session_timer import negotiate as negotiate_session_timer
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, ServerTx
 from tui_engine.sip.uas import RETRY_AFTER, Sender, SipStateError, UasCore
@@ -52,13 +54,14 @@ class SipEndpoint(UasCore):
 
     def __init__(
         self, handler: CallHandler, sender: Sender, *, clock: Clock, host: str, port: int,
-        limits: Limits, timers: SipTimers | None = None,
+        limits: Limits, timers: SipTimers | None = None, session_policy: SessionTimerPolicy | None = None,
     ) -> None:
         self.handler = handler
         self.sender = sender
         self.clock = clock
         self.timers = timers or SipTimers()
         self.limits = limits
+        self.session_policy = session_policy or SessionTimerPolicy()
         self._trust = TrustCache(limits)
         self.host = host
         self.port = port
@@ -127,12 +130,16 @@ class SipEndpoint(UasCore):
 
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
-        answerable = found is not None and not found["cseq"][0].upper().endswith("ACK")
+        answer: bytes | None = None
+        if found is not None and not found["cseq"][0].upper().endswith("ACK"):
+            try:
+                answer = build_salvaged_response(found, exc.status)
+            except ValueError:  # a salvaged value with a bare CR/LF cannot be echoed: drop by rule
+                answer = None
         log.warning("sip.malformed", source=f"{source[0]}:{source[1]}", error=str(exc),
-                    status=exc.status if answerable else None, size=len(data))
-        if found is not None and answerable:
-            addr = salvaged_reply_addr(found, source, transport)
-            self.send(build_salvaged_response(found, exc.status), addr, transport)
+                    status=exc.status if answer is not None else None, size=len(data))
+        if found is not None and answer is not None:
+            self.send(answer, salvaged_reply_addr(found, source, transport), transport)
 
     def _response(self, msg: SipResponse, now: float) -> None:
         vias = msg.headers.get("via")
@@ -158,9 +165,9 @@ class SipEndpoint(UasCore):
             self.reply(inc, 403, now)
         elif method == "CANCEL":
             self._cancel(inc, now)
-        elif require := inc.msg.headers.get("require"):
-            # §8.2.2.3: we implement no extension, so any Require gets 420 naming what we lack.
-            self.reply(inc, 420, now, headers=[("Unsupported", ", ".join(require))])
+        elif unsupported := [t for t in option_tags(inc.msg, "require") if t != TIMER_TAG]:
+            # §8.2.2.3: a Require of an extension we lack gets 420 naming it (we have only timer).
+            self.reply(inc, 420, now, headers=[("Unsupported", ", ".join(unsupported))])
         elif method not in ALLOWED_METHODS:
             self.reply(inc, 405, now, headers=[("Allow", ALLOW)])
         elif inc.to_tag is None:
@@ -186,10 +193,16 @@ class SipEndpoint(UasCore):
             log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
             self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
             return
+        session = negotiate_session_timer(inc.msg, self.session_policy)
+        if isinstance(session, TooSmall):
+            log.info("sip.rejected", status=422, reason="session-interval-too-small", min_se=session.min_se)
+            self.reply(inc, 422, now, headers=session.response_headers())
+            return
         tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport)
         failures = self.send_failures
         try:
             call = ServerCall(self, inc, tx, new_tag())
+            call.session = session
             self.server_txs[tx.key] = tx
             self.calls[inc.call_id] = call
             tx.respond(build_response(inc.msg, 100), 100, now)  # §17.2.1: at once, no To-tag

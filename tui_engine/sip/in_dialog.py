@@ -12,6 +12,8 @@ import structlog
 
 from tui_engine.sip.call import CallState, EndReason, ServerCall
 from tui_engine.sip.message import Incoming
+from tui_engine.sip.refresh import peer_refresh
+from tui_engine.sip.session_timer import Negotiated, TooSmall
 from tui_engine.sip.uas import UasCore
 
 log = structlog.get_logger("tui_engine.sip")
@@ -48,9 +50,15 @@ def reoffer(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:
         # §14.2: an INVITE while an earlier one is unfinished gets 500 + Retry-After.
         core.reply(inc, 500, now, to_tag=call.local_tag, headers=[("Retry-After", "1")])
         return
+    session = peer_refresh(core, call, inc)
+    if isinstance(session, TooSmall):  # RFC 4028 §9 holds for refreshes too
+        core.reply(inc, 422, now, to_tag=call.local_tag, headers=session.response_headers())
+        return
+    headers = [*core.caps(call), *(session.response_headers() if session is not None else [])]
     offer = inc.msg.text if inc.msg.body else None
     if offer is None and inc.method == "UPDATE":
-        core.reply(inc, 200, now, to_tag=call.local_tag, headers=core.caps(call))
+        core.reply(inc, 200, now, to_tag=call.local_tag, headers=headers)
+        _refreshed(core, call, session, now)
         return
     try:
         answer = core.handler.call_reoffer(call, offer)
@@ -60,10 +68,19 @@ def reoffer(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:
     if answer is None:
         core.reply(inc, 488, now, to_tag=call.local_tag)
         return
-    tx = core.reply(inc, 200, now, to_tag=call.local_tag, headers=core.caps(call),
+    tx = core.reply(inc, 200, now, to_tag=call.local_tag, headers=headers,
                     body=answer.encode(), content_type="application/sdp")
+    call.local_sdp = answer
     if inc.method == "INVITE" and tx.last_response is not None:
         core.start_2xx(call, tx.last_response, inc.cseq, now)
+    _refreshed(core, call, session, now)
+
+
+def _refreshed(core: UasCore, call: ServerCall, session: Negotiated | None, now: float) -> None:
+    """RFC 4028 §10: a 2xx to the caller's re-INVITE/UPDATE renews the lease."""
+    if session is not None and call.state is CallState.CONFIRMED:
+        log.info("sip.session_refreshed", by="peer", interval=session.interval, refresher=session.refresher)
+        core.start_session_timer(call, session, now)
 
 
 def notify(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:
@@ -74,12 +91,12 @@ def notify(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:
     frag = inc.msg.text.split(None, 2)
     status = int(frag[1]) if len(frag) > 1 and frag[1].isdigit() else 0
     if 200 <= status < 300:
-        call.refer_pending = False
+        call.refer_pending = call.refer_wanted = False
         log.info("sip.transferred", status=status)
         core.send_bye(call, EndReason.TRANSFERRED, now)
     elif status >= 300:
-        call.refer_pending = False
         log.warning("sip.refer_failed", status=status)
+        core.transfer_failed(call, status)
 
 
 InDialogHandler = Callable[[UasCore, ServerCall, Incoming, float], None]

@@ -31,9 +31,9 @@ Addr = tuple[str, int]
 SERVER = "tui-engine/0.1"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf"
-#: We implement none of the optional extensions (100rel, timer, replaces, ...); an empty
-#: Supported is legal (RFC 3261 §20.37: the option-tag list is optional).
-SUPPORTED = ""
+#: The one extension we implement is RFC 4028 session timers (``timer``); none of the
+#: others (100rel, replaces, ...).
+SUPPORTED = "timer"
 ALLOWED_METHODS = frozenset(m.strip() for m in ALLOW.split(","))
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
 _SCHEMES = frozenset({"sip", "sips", "tel"})

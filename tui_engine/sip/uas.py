@@ -21,7 +21,9 @@ from tui_engine.obs.context import call_context
 from tui_engine.sip.call import ACTION_STATES, CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.dialog import uri_address
 from tui_engine.sip.message import ACCEPT, Addr, Incoming, build_response, capability_headers, new_tag
+from tui_engine.sip.refresh import send_session_refresh
 from tui_engine.sip.scheduler import DeadlineHeap
+from tui_engine.sip.session_timer import Negotiated, SessionTimer, SessionTimerPolicy
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, NonInviteServerTx, ServerTx, Timed
 
@@ -53,6 +55,7 @@ class UasCore:
     server_txs: dict[tuple[str, str], ServerTx]
     client_txs: dict[str, ClientTx]
     heap: DeadlineHeap
+    session_policy: SessionTimerPolicy
     #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
     on_idle: Callable[[], None] | None
 
@@ -126,7 +129,19 @@ class UasCore:
         except Exception:
             log.exception("sip.handler_error")
             if call.state in (CallState.OFFERED, CallState.RINGING):
-                self.final(call, 500, "", None, EndReason.ERROR)
+                self.fail_setup(call)
+
+    def fail_setup(self, call: ServerCall) -> None:
+        """500 to an INVITE we cannot go on with; if even that cannot be built, forget the call
+        and its transaction at once. Either way it ends (``ERROR``) and frees its slot."""
+        try:
+            self.final(call, 500, "", None, EndReason.ERROR)
+        except Exception:
+            log.exception("sip.internal_error")
+            call.deadline = None
+            self.end_call(call, EndReason.ERROR)
+            self.finished(call.invite_tx)
+            self.forget_when_idle(call)
 
     # ----- call actions (from ServerCall) -----
 
@@ -144,15 +159,27 @@ class UasCore:
 
     def call_answer(self, call: ServerCall, sdp: str) -> None:
         with self._acting(call, "answer") as now:
-            body = sdp.encode()
-            data = build_response(
-                call.invite.msg, 200, to_tag=call.local_tag, body=body, content_type="application/sdp",
-                headers=self.dialog_headers(call),
-            )
-            call.state = CallState.ANSWERED
-            call.invite_tx.respond(data, 200, now)
-            self.start_2xx(call, data, call.invite.cseq, now)
-            log.info("sip.answered")
+            try:
+                self._answer(call, sdp, now)
+            except Exception:  # never a call left OFFERED with no timer: it ends, the app is told
+                log.exception("sip.internal_error")
+                call.state = CallState.OFFERED
+                self.fail_setup(call)
+
+    def _answer(self, call: ServerCall, sdp: str, now: float) -> None:
+        body = sdp.encode()
+        session = call.session.response_headers() if call.session is not None else []
+        data = build_response(
+            call.invite.msg, 200, to_tag=call.local_tag, body=body, content_type="application/sdp",
+            headers=[*self.dialog_headers(call), *session],
+        )
+        call.state = CallState.ANSWERED
+        call.local_sdp = sdp
+        call.invite_tx.respond(data, 200, now)
+        self.start_2xx(call, data, call.invite.cseq, now)
+        if call.session is not None:
+            self.start_session_timer(call, call.session, now)
+        log.info("sip.answered")
 
     def call_reject(self, call: ServerCall, status: int, reason: str, headers: dict[str, str] | None) -> None:
         if not 300 <= status <= 699:
@@ -174,16 +201,20 @@ class UasCore:
 
     def call_refer(self, call: ServerCall, target_uri: str) -> None:
         with self._acting(call, "transfer") as now:
+            call.refer_wanted = True
+
             def final(status: int) -> None:
                 call.open_client_txs -= 1
-                call.refer_pending = 200 <= status < 300
-                if not call.refer_pending:
+                call.refer_pending = call.refer_wanted and 200 <= status < 300
+                if not 200 <= status < 300:
                     log.warning("sip.refer_failed", status=status)
+                    self.transfer_failed(call, status)
                 self.forget_when_idle(call)
 
             def timeout() -> None:
                 call.open_client_txs -= 1
                 log.warning("sip.refer_timeout")
+                self.transfer_failed(call, 408)
                 self.forget_when_idle(call)
 
             self.send_in_dialog(call, "REFER", [("Refer-To", f"<{target_uri}>")], final, timeout, now)
@@ -241,6 +272,7 @@ class UasCore:
         """§15.1.1: BYE as a client transaction; its final response or Timer F ends the call."""
         call.state = CallState.ENDING
         call.bye_reason = reason
+        call.bye_at = now
 
         def final(status: int) -> None:
             call.open_client_txs -= 1
@@ -259,23 +291,62 @@ class UasCore:
     def send_in_dialog(
         self, call: ServerCall, method: str, headers: list[tuple[str, str]],
         on_final: Callable[[int], None], on_timeout: Callable[[], None], now: float,
+        *, body: bytes = b"", content_type: str | None = None,
     ) -> None:
         data, branch = call.dialog.build_request(
             method, via_sent_by=f"{self.host}:{self.port}", transport=call.transport,
-            contact=self.contact(call.transport), headers=headers,
+            contact=self.contact(call.transport), headers=headers, body=body, content_type=content_type,
         )
-        # Over TCP we reuse the caller's connection; over UDP we follow the route set (§12.2.1.1).
-        addr = call.remote_addr if call.transport != "UDP" else uri_address(call.dialog.next_hop_uri())
-        tx = ClientTx(self, branch=branch, method=method, request=data, addr=addr or call.remote_addr,
+        tx = ClientTx(self, branch=branch, method=method, request=data, addr=self.dialog_addr(call),
                       transport=call.transport, on_final=on_final, on_timeout=on_timeout)
         self.client_txs[branch] = tx
         call.open_client_txs += 1
         tx.start(now)
 
+    def transfer_failed(self, call: ServerCall, status: int) -> None:
+        """Tell the application once that its transfer failed (the call goes on)."""
+        if not call.refer_wanted or call.ended_reported:
+            return
+        call.refer_wanted = call.refer_pending = False
+        try:
+            self.handler.call_transfer_failed(call, status)
+        except Exception:
+            log.exception("sip.handler_error")
+
+    def dialog_addr(self, call: ServerCall) -> Addr:
+        """Over TCP we reuse the caller's connection; over UDP we follow the route set (§12.2.1.1)."""
+        addr = call.remote_addr if call.transport != "UDP" else uri_address(call.dialog.next_hop_uri())
+        return addr or call.remote_addr
+
+    # ----- RFC 4028 session timers -----
+
+    def start_session_timer(self, call: ServerCall, session: Negotiated, now: float) -> None:
+        """(Re)start the dialog's lease: at our 2xx to the INVITE, or to the peer's refresh (§10)."""
+        timer = call.session_timer
+        if timer is None:
+            timer = call.session_timer = SessionTimer(call.call_id, self.session_timer_fired)
+        call.session = session
+        timer.start(session, now)
+        self.heap.push(timer)
+
+    def session_timer_fired(self, call_id: str, now: float, refresh_due: bool) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.CONFIRMED or call.session_timer is None:
+            return  # ended, ending, or not confirmed yet (the ACK timeout ends that one)
+        with call_context(call_id):
+            if refresh_due:
+                self.heap.push(call.session_timer)  # the expiry point stays armed meanwhile
+                send_session_refresh(self, call, now)
+                return
+            log.warning("sip.session_expired", interval=call.session.interval if call.session else None)
+            self.send_bye(call, EndReason.SESSION_EXPIRED, now)
+
     def end_call(self, call: ServerCall, reason: EndReason) -> None:
         if call.ended_reported:
             return
         call.ended_reported = True
+        if call.session_timer is not None:
+            call.session_timer.stop()
         log.info("sip.call_ended", reason=reason.value)
         try:
             self.handler.call_ended(call, reason)

@@ -17,6 +17,7 @@ from tui_engine.sip.call import CallHandler, EndReason, ServerCall
 from tui_engine.sip.endpoint import SipEndpoint
 from tui_engine.sip.limits import Limits
 from tui_engine.sip.message import Addr
+from tui_engine.sip.session_timer import SessionTimerPolicy
 from tui_engine.sip.timers import SipTimers
 
 CALLER: Addr = ("127.0.0.1", 5070)
@@ -59,12 +60,14 @@ class FakeSipNetwork:
     def __init__(
         self, handler: CallHandler, *, max_calls: int = 100, trusted: Sequence[str] = ("127.0.0.0/8",),
         timers: SipTimers | None = None, host: str = "127.0.0.1", port: int = 5060,
+        session_policy: SessionTimerPolicy | None = None,
     ) -> None:
         self.clock = FakeClock(1000.0)
         self.sent: list[Sent] = []
         self.endpoint = SipEndpoint(
             handler, self, clock=self.clock, host=host, port=port,
             limits=Limits.parse(max_calls=max_calls, trusted=trusted), timers=timers,
+            session_policy=session_policy,
         )
 
     def send(self, data: bytes, addr: Addr, transport: str) -> None:
@@ -106,6 +109,7 @@ class RecordingHandler:
     infos: list[tuple[str, bytes]] = field(default_factory=list)
     reoffers: list[str | None] = field(default_factory=list)
     ended: list[tuple[str, EndReason]] = field(default_factory=list)
+    transfer_failures: list[tuple[str, int]] = field(default_factory=list)
 
     def incoming_call(self, call: ServerCall) -> None:
         self.calls.append(call)
@@ -121,6 +125,9 @@ class RecordingHandler:
     def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
         self.reoffers.append(sdp)
         return self.reoffer_answer
+
+    def call_transfer_failed(self, call: ServerCall, status: int) -> None:
+        self.transfer_failures.append((call.call_id, status))
 
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
         self.ended.append((call.call_id, reason))

@@ -7,6 +7,7 @@ engine's ``Component`` protocol (start, stop, live reload).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -98,6 +99,7 @@ class TuiComponent:
         # The gauge reads the SIP call table itself, so metrics and max-calls slots cannot disagree.
         sip = self._sip
         self._observer.count_active_calls(lambda: sip.active_calls)
+        sip.endpoint.session_policy = s.session_timers
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
 
     async def stop(self) -> None:
@@ -123,6 +125,8 @@ class TuiComponent:
         self._dialplans = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
+            with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
+                self._sip.endpoint.session_policy = settings.session_timers  # for the next INVITE
         if settings.defaults != old.defaults:
             for session in self._sessions.values():
                 session.update_defaults(settings.defaults)
@@ -233,10 +237,15 @@ class TuiComponent:
         if not sdp:
             return session.media.answer_sdp
         try:
-            return session.media.reoffer(sdp)
+            return session.reoffer(sdp)
         except NoCommonCodec as exc:
             log.info("call.reoffer_refused", why=str(exc))
             return None  # the SIP layer answers 488; the session stays as it was
+
+    def call_transfer_failed(self, call: ServerCall, status: int) -> None:
+        session = self._sessions.get(call.call_id)
+        if session is not None:
+            session.transfer_failed(status)
 
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
         # A media set-up still running is not cancelled: a cancellation landing inside
@@ -253,7 +262,9 @@ class TuiComponent:
         if reason in (EndReason.CALLER_HANGUP, EndReason.CANCELLED) and info.end_reason is None:
             why = "caller-hangup"
         assert self._loop is not None
-        duration = self._loop.time() - info.started_at
+        # The call ended when the BYE left (or arrived), not when Timer F gave up on its answer.
+        ended_at = call.bye_at if call.bye_at is not None else self._loop.time()
+        duration = ended_at - info.started_at
         attempts = session.runner.attempt if session else 0
         log.info(
             "call.ended",

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_engine.config import Application, EngineConfig
+from tui_engine.core import CallLimits
 from tui_engine.menus import MenuDefaults
+from tui_engine.sip.session_timer import SessionTimerPolicy
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -22,6 +24,7 @@ class TuiSettings:
     dialplan_dir: Path
     default_dialplan: str
     defaults: MenuDefaults
+    session_timers: SessionTimerPolicy
 
 
 def tui_settings(config: EngineConfig) -> TuiSettings | None:
@@ -45,6 +48,7 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         dialplan_dir=t.dialplans,
         default_dialplan=t.default_dialplan,
         defaults=menu_defaults(app),
+        session_timers=SessionTimerPolicy(session_expires=round(t.session_expires), min_se=round(t.min_se)),
     )
 
 
@@ -58,4 +62,11 @@ def menu_defaults(app: Application) -> MenuDefaults:
         inter_digit_timeout=t.inter_digit_timeout,
         barge_in=t.barge_in,
         inband_dtmf=t.inband_dtmf,
+        transfer_timeout=t.transfer_timeout,
+        bye_allowance=t.bye_allowance,
+        limits=CallLimits(
+            max_call_duration=t.max_call_duration,
+            max_silence_total=t.max_silence_total,
+            media_timeout=t.media_timeout,
+        ),
     )

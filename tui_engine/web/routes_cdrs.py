@@ -114,7 +114,6 @@ class CdrRoutes:
             f = parse_filter(body)
         except BadFilter as exc:
             return error(400, "invalid-request", field=exc.field, message=str(exc))
-        assert cur.id_hash is not None
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         resp = web.StreamResponse(headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -125,8 +124,10 @@ class CdrRoutes:
             await resp.prepare(request)
             await resp.write(csv_header().encode())
             async for batch in self.store.batches(f, EXPORT_BATCH):
-                if lease.lost:  # locked (or closed) meanwhile: no more data for this session
-                    break
+                if lease.lost:  # locked or closed meanwhile: cut the download, never finish it
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return resp
                 await resp.write(csv_lines(batch).encode())
                 lease.advanced()  # a batch reached the client: the work moves on
             await resp.write_eof()
