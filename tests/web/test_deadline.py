@@ -11,10 +11,13 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+from test_cdrs import HeldStore, rec
 from web_helpers import Browser, Node, NodeFactory
 
-from tui_engine.web import PortalSettings
+from tui_engine.web import PortalSettings, sessions
 from tui_engine.web.security import id_hash
+from tui_engine.web.store.cdrs import open_cdr_store
 
 
 async def anchor(node: Node, browser: Browser) -> float:
@@ -110,3 +113,26 @@ async def test_a_killed_worker_during_a_progress_cannot_keep_the_session_open(
         if worker.returncode is None:
             worker.kill()
             await worker.wait()
+
+
+async def test_a_stalled_export_stops_holding_the_session_after_the_stall_limit(
+    make_node: NodeFactory, settings: PortalSettings, http: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download nobody reads (or a hung query) is not progress anyone watches: its live
+    worker stops renewing after the stall limit, and the lock comes one timeout later."""
+    monkeypatch.setattr(sessions, "LEASE_STALL_LIMIT", 1.0)  # 30 s in production
+    held = HeldStore(open_cdr_store("sqlite", settings.data_dir))
+    node = await make_node(settings, cdrs=held)  # timeout 0.5 s
+    await held.inner.add(rec(1))
+    browser = Browser(http, node)  # type: ignore[arg-type]
+    await browser.login()
+    export = asyncio.create_task(browser.call("POST", "/api/export", {}))
+    try:
+        await asyncio.wait_for(held.holding.wait(), 10)  # the worker is alive, its work stalled
+        await asyncio.sleep(0.7)
+        assert await browser.state() == "active"  # within the stall limit: still progress
+        await browser.wait_state("locked", within=10.0)  # past it: nothing holds the session
+    finally:
+        held.release.set()
+        await asyncio.gather(export, return_exceptions=True)
+        await held.inner.aclose()

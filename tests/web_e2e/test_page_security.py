@@ -4,10 +4,16 @@ unlock password, and cross-tab messages that cannot re-show the console."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
+
+from tui_engine.web.store.cdrs import CallRecord, open_cdr_store
 
 from .conftest import PortalFactory
 from .helpers import USERS, lock_dialog, login, server_session, two_locked_tabs, unlock, view, wait_locked
@@ -56,13 +62,43 @@ WATCH_VIEW = """() => {
   setInterval(() => { if (window.tuiEngine.view() === 'active') window.__everActive = true; }, 5);
 }"""
 
-#: a long server-side task (the export) started by the page; not awaited
-START_EXPORT = """async () => {
-  const s = await (await fetch('/api/session')).json();
-  window.__export = fetch('/api/export', {method: 'POST', body: JSON.stringify({seconds: 600}),
-    headers: {'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf}}).catch(() => 'gone');
-  return true;
-}"""
+CSRF = "async () => (await (await fetch('/api/session')).json()).csrf"
+RECORDS = 12_000  # ~1.5 MB of CSV: far more than the socket buffers of a client that stops reading
+
+
+def seed_call_records(url: str, n: int) -> None:
+    """``n`` finished calls in the shared store, for an export that takes a while."""
+
+    async def add() -> None:
+        store = open_cdr_store(url, Path("unused"))
+        try:
+            for start in range(0, n, 100):
+                await asyncio.gather(*(store.add(CallRecord(
+                    call_id=f"c{i}", started_at=1.8e9 + i, answered_at=1.8e9 + i, ended_at=1.8e9 + i + 30,
+                    caller=f"sip:{1000 + i % 900}@127.0.0.1", dialled="main", dialplan="main",
+                    menus=("welcome", "sales"), digits=2, no_input=1, end_reason="completed", sip_status=200,
+                )) for i in range(start, min(n, start + 100))))
+        finally:
+            await store.aclose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright owns this thread's loop
+        pool.submit(asyncio.run, add()).result()
+
+
+def start_slow_download(portal_url: str, cookie: str, csrf: str) -> socket.socket:
+    """POST /api/export with the user's session from a client that reads the first bytes and
+    then nothing more: the export on that engine stays running, its lease renewed there."""
+    host, port = portal_url.removeprefix("http://").rstrip("/").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.connect((host, int(port)))
+    sock.sendall(
+        f"POST /api/export HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: tui_session={cookie}\r\n"
+        f"X-CSRF-Token: {csrf}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+    )
+    head = sock.recv(1024)
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    return sock
 
 
 def call(page: Page, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -160,21 +196,27 @@ def test_an_engine_killed_during_an_export_cannot_keep_the_session_open(
     page: Page, context: BrowserContext, portal_factory: PortalFactory, redis_url: str
 ) -> None:
     options = {"inactivity_timeout": "3s", "warning": "0", "heartbeat_interval": "1s", "store": redis_url}
+    seed_call_records(redis_url, RECORDS)
     doomed = portal_factory(**options)
     survivor = portal_factory(**options)
     login(page, doomed.url)
-    page.evaluate(START_EXPORT)  # the export runs on the doomed engine, its lease renewed there
-    tab_b = context.new_page()
-    tab_b.goto(survivor.url)  # the same session, seen through the other engine
-    expect(tab_b.get_by_role("heading", name="Live calls")).to_be_visible()
-    tab_b.wait_for_timeout(4500)  # longer than the timeout: the running export holds it open
-    assert server_session(tab_b, survivor.url)["state"] == "active"
+    cookie = next(c["value"] for c in context.cookies() if c["name"] == "tui_session")
+    download = start_slow_download(doomed.url, cookie, page.evaluate(CSRF))
+    try:
+        page.close()  # no page input from here on: only the export holds the session
+        tab_b = context.new_page()
+        tab_b.goto(survivor.url)  # the same session, seen through the other engine
+        expect(tab_b.get_by_role("button", name="Sign out")).to_be_visible()
+        tab_b.wait_for_timeout(5000)  # longer than the timeout: the running export holds it open
+        assert server_session(tab_b, survivor.url)["state"] == "active"
 
-    doomed.process.kill()  # SIGKILL mid-export: no cleanup runs on that engine
-    doomed.process.wait()
+        doomed.process.kill()  # SIGKILL mid-export: no cleanup runs on that engine
+        doomed.process.wait()
 
-    wait_locked(tab_b)  # the lease is not renewed any more: the survivor locks the session
-    assert server_session(tab_b, survivor.url)["state"] == "locked"
+        wait_locked(tab_b)  # the lease is not renewed any more: the survivor locks the session
+        assert server_session(tab_b, survivor.url)["state"] == "locked"
+    finally:
+        download.close()
 
 
 # -- unlock and tabs ------------------------------------------------------------------------------
