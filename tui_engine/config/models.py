@@ -38,7 +38,7 @@ from tui_engine.config.values import (
     parse_port_range,
     split_host_port,
 )
-from tui_engine.core.policy import FinalAction, IdlePolicy
+from tui_engine.core.policy import IdlePolicy, call_policy, portal_policy
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 MinutesOrDuration = Annotated[float, BeforeValidator(parse_minutes_or_duration)]
@@ -304,18 +304,8 @@ class Application(_Section):
         web: ``inactivity-timeout`` once, then lock; warned ``inactivity-warning`` before.
         """
         if self.type == "tui":
-            return IdlePolicy(
-                timeout=self.tui.no_input_timeout,
-                max_attempts=self.tui.max_attempts,
-                final=FinalAction.DISCONNECT,
-            )
-        warning = self.security.inactivity_warning
-        return IdlePolicy(
-            timeout=self.security.inactivity_timeout,
-            max_attempts=1,
-            final=FinalAction.LOCK,
-            warn_before=warning if warning > 0 else None,
-        )
+            return call_policy(self.tui.no_input_timeout, self.tui.max_attempts)
+        return portal_policy(self.security.inactivity_timeout, self.security.inactivity_warning)
 
 
 class EngineConfig(_Section):
