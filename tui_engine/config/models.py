@@ -195,6 +195,14 @@ class SecuritySection(_Section):
     session_lifetime: Duration = option(
         "12h", f"{DURATION_HELP}, > 0", "Absolute lifetime of a portal session, active or not.", gt=0
     )
+    password_min_length: StrictInt = option(
+        12, "an integer >= 8", "Shortest new password the portal and 'tui-engine users' accept.", ge=8
+    )
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = option(
+        (),
+        'a list of networks, e.g. ["127.0.0.1/32"]; [] for none',
+        "Reverse proxies whose X-Forwarded-Proto/-Host/-For the portal believes (Secure cookie behind TLS).",
+    )
 
 
 class TuiSection(_Section):
