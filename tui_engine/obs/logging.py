@@ -13,13 +13,18 @@ from typing import Any
 import structlog
 
 
-def configure_logging(level: str = "info", fmt: str = "auto") -> None:
-    """``fmt``: ``auto`` (console on a terminal, JSON otherwise), ``json`` or ``console``."""
+def configure_logging(level: str = "info", fmt: str = "auto", *, node: str | None = None) -> None:
+    """``fmt``: ``auto`` (console on a terminal, JSON otherwise), ``json`` or ``console``.
+
+    ``node`` (``engine.node-name``) goes into every line, so the logs of a cluster's engines
+    can be merged and still tell which engine wrote each line.
+    """
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
     shared: list[Any] = [
+        *([_add_node(node)] if node else []),
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -62,3 +67,11 @@ def _route_stdlib_logging(level: int, shared: list[Any], renderer: Any) -> None:
     # aiosipua warns about every body shorter or longer than its Content-Length; we answer those
     # ourselves (400, sip.malformed), so its line would only double each such datagram's log.
     logging.getLogger("aiosipua.message").setLevel(logging.ERROR)
+
+
+def _add_node(node: str) -> Any:
+    def add(_logger: object, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+        event.setdefault("node", node)
+        return event
+
+    return add
