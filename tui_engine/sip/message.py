@@ -170,8 +170,8 @@ def transaction_id(via: Via, call_id: str, cseq: int, from_tag: str | None, uri:
 
     Call-ID and CSeq number are part of the cookie case too. §17.2.3 does not need them, but every
     retransmission, CANCEL and ACK repeats them (§9.1, §17.1.1.3), and with them two senders that
-    break §8.1.1.7 by reusing a branch (every RFC 4475 message uses ``z9hG4bKkdjuw``) each get
-    their own answer instead of the other's.
+    break §8.1.1.7 by reusing a branch (as many RFC 4475 messages share one) each get their
+    own answer instead of the other's.
     """
     branch = via.branch or ""
     default_port = 5061 if via.transport.upper() == "TLS" else 5060
