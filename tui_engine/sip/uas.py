@@ -287,7 +287,7 @@ class UasCore:
         self, call: ServerCall, method: str, headers: list[tuple[str, str]],
         on_final: Callable[[int], None], on_timeout: Callable[[], None], now: float,
         *, body: bytes = b"", content_type: str | None = None,
-    ) -> None:
+    ) -> ClientTx:
         data, branch = call.dialog.build_request(
             method, via_sent_by=f"{self.host}:{self.port}", transport=call.transport,
             contact=self.contact(call.transport), headers=headers, body=body, content_type=content_type,
@@ -297,6 +297,7 @@ class UasCore:
         self.client_txs[branch] = tx
         call.open_client_txs += 1
         tx.start(now)
+        return tx
 
     def dialog_addr(self, call: ServerCall) -> Addr:
         """Over TCP we reuse the caller's connection; over UDP we follow the route set (§12.2.1.1)."""
