@@ -180,3 +180,15 @@ async def test_session_timer_requests_get_422_or_a_200_that_names_the_lease(tui:
     ended = await engine.wait_event("call.ended", call_id="st-ok")
     assert ended["reason"] == "caller-hangup"
     assert engine.find_events("sip.rejected", status=422)
+
+
+async def test_sipp_negotiates_a_session_timer_and_refreshes_it_with_update(
+    tui: StartEngine, tmp_path: Path
+) -> None:
+    engine = await tui()
+    result = await place_call(engine, tmp_path, "uac_session_timer")
+    assert_sipp_ok(result)  # the scenario checks Session-Expires and Require: timer in both 200s
+    (call_id,) = call_ids(engine)
+    assert engine.find_events("sip.session_refreshed", call_id=call_id, by="peer", interval=90)
+    ended = await engine.wait_event("call.ended", call_id=call_id)
+    assert ended["reason"] == "caller-hangup"
