@@ -67,13 +67,6 @@ class Component(Protocol):
         """Live reload: take the new settings without dropping sessions."""
 
 
-def build_components(engine: Engine) -> list[Component]:
-    """The engine's components, in start order (stopped in reverse): see ``tui_engine.wiring``."""
-    from tui_engine.wiring import build_components as build  # above tui and web: imported late
-
-    return build(engine)
-
-
 # -- dialplans ---------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DialplanCheck:
@@ -146,16 +139,19 @@ class Engine:
         *,
         config_path: Path | None = None,
         overrides: Sequence[str] = (),
-        components: list[Component] | None = None,
+        components: Sequence[Component] = (),
+        metrics: Metrics | None = None,
         watch: bool = True,
     ) -> None:
+        """``components`` in start order (stopped in reverse), built by the composition root
+        (``tui_engine.wiring.build_engine``); the engine never builds or imports them itself."""
         self.config = config
         self.config_path = config_path.absolute() if config_path is not None else None
         self.overrides = tuple(overrides)
         #: reload when the config file changes (SIGHUP always reloads).
         self.watch = watch
-        self.metrics = Metrics()
-        self.components: list[Component] = build_components(self) if components is None else components
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.components: list[Component] = list(components)
         self.http_app = web.Application()
         #: bumped on every applied reload (shown by /healthz).
         self.generation = 0

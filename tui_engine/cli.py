@@ -152,7 +152,8 @@ def _serve_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tui_engine.app import Engine, load_and_check
+    from tui_engine.app import load_and_check
+    from tui_engine.wiring import build_engine
 
     overrides = _serve_overrides(args)
     try:
@@ -161,7 +162,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _report(exc)
     if dialplans.note:
         print(f"note: {dialplans.note}", file=sys.stderr)
-    engine = Engine(config, config_path=args.config, overrides=overrides, watch=not args.no_watch)
+    engine = build_engine(config, config_path=args.config, overrides=overrides, watch=not args.no_watch)
     try:
         _run(engine.run())
     except OSError as exc:  # a listen address in use or not ours: say so, no traceback

@@ -1,24 +1,28 @@
-"""How the engine's parts are put together: telephony, portal, and the console between them.
+"""The composition root: how the engine's parts are put together (telephony, portal, console).
 
 The telephony (``tui``) and portal (``web``) packages never import each other; this module,
-above both, hands the portal what it shows of calls and lets the voicemail dialplan check
-PINs against the portal's user store.
+above both and above ``app``, builds them, hands the portal what it shows of calls, lets the
+voicemail dialplan check PINs against the portal's user store, and gives the :class:`Engine`
+its components (:func:`build_engine`). Nothing below imports this module back.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 import tomlkit
 from aiohttp import web
 
+from tui_engine.app import Component, Engine
 from tui_engine.config import ConfigError, EngineConfig, apply_overrides
 from tui_engine.config.models import SECTIONS
 from tui_engine.config.template import template_help
+from tui_engine.obs.metrics import Metrics
 from tui_engine.tui.component import TuiComponent
 from tui_engine.tui.metrics import MetricsObserver
 from tui_engine.tui.settings import tui_settings
@@ -28,9 +32,6 @@ from tui_engine.web.console import NotApplied, OptionsRefused
 from tui_engine.web.passwords import verify_secret_async
 from tui_engine.web.settings import PortalSettings
 from tui_engine.web.store.cdrs import open_cdr_store
-
-if TYPE_CHECKING:
-    from tui_engine.app import Component, Engine
 
 log = structlog.get_logger("tui_engine.wiring")
 
@@ -87,9 +88,19 @@ class CallRecords(CallRecorder):
 class EngineConsole:
     """What the portal's console shows and edits, read from the running engine."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine | None = None) -> None:
+        self._attached = engine
         self.tui: TuiComponent | None = None
+
+    def attach(self, engine: Engine) -> None:
+        """The engine exists only once its components do: it is handed over afterwards."""
+        self._attached = engine
+
+    @property
+    def _engine(self) -> Engine:
+        if self._attached is None:
+            raise RuntimeError("EngineConsole.attach() has not run")
+        return self._attached
 
     def live_calls(self) -> list[dict[str, object]]:
         return list(self.tui.live_calls()) if self.tui else []
@@ -163,11 +174,27 @@ def _save_option(path: Path, app: str, section: str, option: str, value: object)
     log.info("config.saved", option=f"{app}.{section}.{option}", file=str(path))
 
 
-def build_components(engine: Engine) -> list[Component]:
+def build_engine(
+    config: EngineConfig,
+    *,
+    config_path: Path | None = None,
+    overrides: Sequence[str] = (),
+    watch: bool = True,
+) -> Engine:
+    """The engine with every component its configuration asks for."""
+    metrics = Metrics()
+    console = EngineConsole()
+    engine = Engine(
+        config, config_path=config_path, overrides=overrides, watch=watch, metrics=metrics,
+        components=build_components(config, console, metrics),
+    )
+    console.attach(engine)
+    return engine
+
+
+def build_components(config: EngineConfig, console: EngineConsole, metrics: Metrics) -> list[Component]:
     """Telephony first (so calls are up before the portal shows them), then the portal."""
-    config = engine.config
     components: list[Any] = []
-    console = EngineConsole(engine)
     portal: PortalComponent | None = None
     settings = portal_settings(config)
     tui = tui_settings(config)
@@ -176,11 +203,11 @@ def build_components(engine: Engine) -> list[Component]:
     recorder = CallRecords(open_cdr_store(store, config.engine.data_dir), records_retention(config))
     components.append(recorder)  # started first, stopped last: the calls hung up at stop are recorded
     if settings is not None:
-        portal = PortalComponent(settings, console, engine.metrics, cdrs=recorder.store)
+        portal = PortalComponent(settings, console, metrics, cdrs=recorder.store)
     if tui is not None:
         verify = _pin_verifier(portal) if portal is not None else None
         console.tui = TuiComponent(
-            tui, observer=MetricsObserver(engine.metrics), on_record=recorder.record,
+            tui, observer=MetricsObserver(metrics), on_record=recorder.record,
             **({"verify_pin": verify} if verify else {}),
         )
         components.append(console.tui)
@@ -201,4 +228,4 @@ def _pin_verifier(portal: PortalComponent) -> Any:
     return verify
 
 
-__all__ = ["EngineConsole", "PortalComponent", "build_components", "portal_settings", "web"]
+__all__ = ["EngineConsole", "PortalComponent", "build_components", "build_engine", "portal_settings", "web"]

@@ -15,7 +15,7 @@ import pytest
 import tomlkit
 from aiohttp import web
 
-from tui_engine.app import Engine, build_components
+from tui_engine.app import Engine
 from tui_engine.config import (
     CONFIG_NAME,
     EngineConfig,
@@ -24,8 +24,10 @@ from tui_engine.config import (
     load_config,
     template_text,
 )
+from tui_engine.obs.metrics import Metrics
 from tui_engine.testing import free_port
 from tui_engine.testing.engine import set_option
+from tui_engine.wiring import EngineConsole, build_components
 
 
 class Recorder:
@@ -92,16 +94,15 @@ def config_path(tmp_path: Path) -> Path:
 def test_build_components_follow_the_applications(config_path: Path) -> None:
     """Call records first (stopped last), telephony for the first tui application, then the portal."""
     config = load_config(config_path)
-    engine = Engine(config, config_path=config_path, components=[], watch=False)
-    names = [type(c).__name__ for c in build_components(engine)]
+    names = [type(c).__name__ for c in build_components(config, EngineConsole(), Metrics())]
     assert names == ["CallRecords", "TuiComponent", "PortalComponent"]
     text = config_path.read_text()
     web_only = text[text.index("[applications.portal]") :]
     head = text[: text.index("[applications.phone]")]
     path = config_path.with_name("web-only.toml")
     path.write_text(head + web_only)
-    engine = Engine(load_config(path), config_path=path, components=[], watch=False)
-    assert [type(c).__name__ for c in build_components(engine)] == ["CallRecords", "PortalComponent"]
+    built = build_components(load_config(path), EngineConsole(), Metrics())
+    assert [type(c).__name__ for c in built] == ["CallRecords", "PortalComponent"]
 
 
 async def test_lifecycle_order_and_routes(config_path: Path) -> None:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tui_engine.app import Engine, load_and_check
+from tui_engine.app import load_and_check
 from tui_engine.testing import free_port, free_port_block
 from tui_engine.testing.sipp import SippRun, run_sipp
+from tui_engine.wiring import build_engine
 
 from .helpers import assert_sipp_ok
 
@@ -51,7 +52,7 @@ async def test_finished_calls_leave_no_cyclic_garbage(short_dialplans: Path, tmp
     }
     config, _ = load_and_check(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
                                       for k, v in options.items()])
-    engine = Engine(config, watch=False)
+    engine = build_engine(config, watch=False)
     await engine.start()
     try:
         gc.collect()

@@ -6,8 +6,11 @@ no prompt ever ended, so no no-input timer started and the call never ended.
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
-from media_helpers import offer
+from media_helpers import make_wav, offer
 
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec, UnusableMediaAddress
@@ -77,5 +80,28 @@ async def test_a_reoffer_to_an_unusable_address_changes_nothing() -> None:
         with pytest.raises(UnusableMediaAddress):
             session.reoffer(offer(5006, address="::1"))
         assert session.answer.remote_address == ("127.0.0.1", 5004)
+    finally:
+        await engine.close()
+
+
+async def test_sending_that_fails_later_reports_media_failed_and_frees_the_clock(tmp_path: Path) -> None:
+    """An established call whose RTP can no longer be sent (here the kernel's EACCES for a
+    broadcast destination) must say so, so the call ends ``media-failed`` instead of waiting
+    for a prompt that never ends (before the fix: ``media.clock_stream_failed``, no ``on_done``)."""
+    first, last = free_port_block(2)
+    engine = MediaEngine(host="127.0.0.1", port_range=(first, last))
+    try:
+        session = await engine.open_session(offer(5004), call_id="later")
+        failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        session.on_failed = failed.set_result
+        session._endpoint.remote = ("255.255.255.255", 5004)  # what the route/latching now gives
+        prompt = engine.prompts.load(make_wav(tmp_path / "p.wav", rate=8000, encoding="u-law", seconds=1.0))
+        finished: list[bool] = []
+        session.play([prompt], finished.append)
+        why = await asyncio.wait_for(failed, 5.0)
+        assert "Permission denied" in why or "EACCES" in why
+        assert session.failed == why and finished == []  # no prompt "ended": nobody heard it
+        await asyncio.sleep(0.1)
+        assert not session.playing and engine.clock.streams == 0
     finally:
         await engine.close()

@@ -24,6 +24,7 @@ from tui_engine.menus import (
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
     load_dialplans,
 )
 from tui_engine.menus.testing import MenuHarness
@@ -58,7 +59,7 @@ def test_full_default_cycle_ten_seconds_three_attempts_then_goodbye(base_plan: D
     actions = call.start()
     assert kinds(actions) == ["MenuEntered", "PlayPrompts"]
     assert plays(actions) == [play("long")]
-    assert call.runner.next_deadline() is None  # a playing prompt is progress: no timer
+    assert call.runner.menu_deadline() is None  # a playing prompt is progress: no timer
     assert call.runner.seconds_left(0.0) is None
     assert call.advance(3.9) == []  # still playing
 
@@ -72,7 +73,7 @@ def test_full_default_cycle_ten_seconds_three_attempts_then_goodbye(base_plan: D
     assert actions[0] == Reprompt(menu="main", attempt=2, of=3, due=14.0)
     assert plays(actions) == [play("short")]  # escalation: the short prompt from attempt 2 on
     assert call.runner.attempt == 2
-    assert call.runner.next_deadline() is None
+    assert call.runner.menu_deadline() is None
 
     assert call.finish_prompt() == []  # t=16
     assert call.runner.next_deadline() == 26.0
@@ -313,7 +314,44 @@ def test_update_defaults_keeps_menu_overrides(base_plan: Dialplan) -> None:
 # -- steps --------------------------------------------------------------------------------
 def test_transfer_then_hangup(base_plan: Dialplan) -> None:
     call = in_main(base_plan)
-    assert call.press("0") == [Transfer(uri="sip:operator@127.0.0.1"), Hangup(reason="transfer")]
+    assert call.press("0") == [Transfer(uri="sip:operator@127.0.0.1", timeout=30.0)]
+    assert call.runner.phase is Phase.TRANSFERRING and call.runner.menu_deadline() == call.now + 30.0
+    assert call.transfer_ok() == [Hangup(reason="transfer")]
+
+
+def test_a_refused_transfer_plays_the_prompt_and_returns_to_the_menu(base_plan: Dialplan) -> None:
+    call = in_main(base_plan)
+    call.press("0")
+    actions = call.transfer_failed("603")
+    assert actions[0] == TransferFailed(uri="sip:operator@127.0.0.1", why="603", due=call.now)
+    assert plays(actions) == [play("invalid")]  # no transfer-failed prompt: the invalid one
+    call.finish_prompt()
+    assert call.runner.current_menu == "main" and call.runner.phase is Phase.PLAYING
+    call.finish_prompt()  # the menu prompt again, then the no-input timer runs again
+    assert call.runner.menu_deadline() == call.now + 10.0
+    assert not call.ended and call.transfer_failed("486") == []  # a late second report: ignored
+
+
+def test_an_unconfirmed_transfer_times_out_back_to_the_menu(base_plan: Dialplan) -> None:
+    call = in_main(base_plan)
+    start = call.now
+    call.press("0")
+    assert call.advance(29.5) == []
+    actions = call.advance(0.5)
+    assert actions[0] == TransferFailed(uri="sip:operator@127.0.0.1", why="timeout", due=start + 30.0)
+    assert call.transfer_ok() == []  # the NOTIFY came too late: the caller is in the menu
+
+
+def test_on_transfer_failed_step_of_the_menu(make_plan: Callable[..., Dialplan], base_text: str) -> None:
+    text = base_text.replace(
+        '      "4": {goto: quiet}\n',
+        '      "4": {goto: quiet}\n    on-transfer-failed: {play: thanks, hangup: completed}\n',
+    )
+    call = in_main(make_plan(text))
+    call.press("0")
+    actions = call.transfer_failed("notify 486")
+    assert plays(actions) == [play("thanks")]
+    assert call.finish_prompt()[-1] == Hangup(reason="completed")
 
 
 def test_play_then_hang_up_completed(base_plan: Dialplan) -> None:
@@ -327,7 +365,7 @@ def test_caller_hangup_ends_everything(base_plan: Dialplan) -> None:
     call.start()
     assert call.hang_up() == [Hangup(reason="caller-hangup")]
     assert call.runner.prompt_finished(1.0, completed=False) == []
-    assert call.runner.poll(100.0) == [] and call.runner.next_deadline() is None
+    assert call.runner.poll(100.0) == [] and call.runner.menu_deadline() is None
 
 
 def test_driver_mistakes_raise_menu_error(base_plan: Dialplan) -> None:

@@ -190,3 +190,13 @@ async def test_a_running_export_holds_the_lock_off(
     assert status == 200 and text.count("\n") == 2
     await browser.wait_state("locked")  # idle after the task: the lock comes as usual
     await held.inner.aclose()
+
+
+async def test_export_batches_split_records_that_ended_at_the_same_time(
+    cdrs: tuple[CdrStore, CdrStore],
+) -> None:
+    a, b = cdrs
+    for n in range(5):
+        await a.add(rec(n, ended_at=T0))
+    got = [r.call_id async for chunk in b.batches(CdrFilter(), 2) for r in chunk]
+    assert sorted(got) == [f"c{n}" for n in range(5)]

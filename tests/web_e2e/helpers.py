@@ -25,6 +25,18 @@ def login(page: Page, url: str, user: str = "alice", password: str | None = None
     expect(page.get_by_role("heading", name="Live calls")).to_be_visible()
 
 
+def go(page: Page, name: str) -> None:
+    """Open a console page from the side navigation (Calls, History, Options, Users, Audit)."""
+    page.get_by_role("navigation", name="Console").get_by_role("link", name=name, exact=True).click()
+    expect(page.get_by_role("link", name=name, exact=True)).to_have_attribute("aria-current", "page")
+
+
+def draft(page: Page) -> Locator:
+    """A real form's unsaved input: the name field of the Users page's "Create a user" form."""
+    go(page, "Users")
+    return page.get_by_role("textbox", name="Username")
+
+
 def lock_dialog(page: Page) -> Locator:
     return page.get_by_role("dialog", name="Session locked")
 

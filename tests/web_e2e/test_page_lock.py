@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from .conftest import PortalFactory, restart_portal
 from .helpers import (
+    draft,
     keep_moving,
     lock_count,
     lock_dialog,
@@ -24,14 +25,14 @@ from .helpers import (
 pytestmark = pytest.mark.e2e
 
 #: data only the console shows (the standalone portal's demo call and our own typing).
-CONSOLE_TEXT = ("Live calls", "Recent call endings", "inactivity-timeout", "Scratch notes")
+CONSOLE_TEXT = ("Live calls", "Recent call endings", "inactivity-timeout", "Create a user")
 
 
 def test_idle_page_locks_and_the_console_leaves_the_dom(page: Page, portal_factory: PortalFactory) -> None:
     portal = portal_factory(inactivity_timeout="2s", warning="0")
     login(page, portal.url)
-    expect(page.get_by_text("inactivity-timeout").first).to_be_visible()
-    page.get_by_label("Scratch notes").fill("secret-unsaved-note")
+    expect(page.get_by_text("inactivity-timeout").first).to_be_attached()
+    draft(page).fill("secret-unsaved-note")
 
     wait_locked(page)
 

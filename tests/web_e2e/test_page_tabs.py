@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from .conftest import PortalFactory
-from .helpers import keep_moving, lock_count, lock_dialog, login, server_session, view, wait_locked
+from .helpers import draft, keep_moving, lock_count, lock_dialog, login, server_session, view, wait_locked
 
 pytestmark = pytest.mark.e2e
 
@@ -69,12 +69,12 @@ def test_unlock_in_one_tab_unlocks_the_other(
     login(page, portal.url)
     tab_b = context.new_page()
     tab_b.goto(portal.url)
-    tab_b.get_by_label("Scratch notes").fill("typed in tab B")
+    draft(tab_b).fill("typed-in-tab-b")
     wait_locked(page)
     wait_locked(tab_b)
 
     lock_dialog(page).get_by_label("Password").fill("pw")
     lock_dialog(page).get_by_role("button", name="OK").click()
 
-    expect(tab_b.get_by_label("Scratch notes")).to_have_value("typed in tab B")
+    expect(tab_b.get_by_role("textbox", name="Username")).to_have_value("typed-in-tab-b")
     expect(lock_dialog(tab_b)).to_have_count(0)

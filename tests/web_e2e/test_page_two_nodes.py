@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from .conftest import PortalFactory
-from .helpers import keep_moving, lock_dialog, login, server_session, unlock, wait_locked
+from .helpers import draft, keep_moving, lock_dialog, login, server_session, unlock, wait_locked
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ def test_two_nodes_on_one_redis_agree_on_lock_and_unlock(
     tab_b = context.new_page()
     tab_b.goto(node_b.url)  # same cookie, other node: the session is already there
     expect(tab_b.get_by_role("heading", name="Live calls")).to_be_visible()
-    tab_b.get_by_label("Scratch notes").fill("typed on node B")
+    draft(tab_b).fill("typed-on-node-b")
 
     wait_locked(page)
     wait_locked(tab_b)
@@ -37,11 +37,11 @@ def test_two_nodes_on_one_redis_agree_on_lock_and_unlock(
 
     # Node B's page learns it from node B (status poll), and its unsaved input is back. The user
     # keeps working in tab A meanwhile, or the session would simply lock again after 3 s.
-    notes_b = tab_b.get_by_label("Scratch notes")
+    notes_b = tab_b.get_by_role("textbox", name="Username")
     for _ in range(40):
         if notes_b.count() == 1:
             break
         keep_moving(page, 0.5)
-    expect(notes_b).to_have_value("typed on node B")
+    expect(notes_b).to_have_value("typed-on-node-b")
     expect(lock_dialog(tab_b)).to_have_count(0)
     assert server_session(tab_b, node_b.url)["state"] == "active"

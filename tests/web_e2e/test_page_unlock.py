@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from .conftest import PortalFactory
-from .helpers import NOT_PERMITTED, lock_dialog, login, server_session, unlock, view, wait_locked
+from .helpers import NOT_PERMITTED, draft, lock_dialog, login, server_session, unlock, view, wait_locked
 
 pytestmark = pytest.mark.e2e
 
@@ -23,19 +23,19 @@ def test_owner_unlocks_and_unsaved_input_and_open_dialog_come_back(
 ) -> None:
     portal = portal_factory(inactivity_timeout="2s", warning="0")
     login(page, portal.url)
-    page.get_by_label("Scratch notes").fill("draft: call Bob back")
+    draft(page).fill("draft-carol")
     page.get_by_role("button", name="Change password for bob").click()
     dialog = page.get_by_role("dialog", name="Change password for bob")
     dialog.get_by_label("New password").fill("half-typed")
     cookie_before = _session_cookie(context)
 
     wait_locked(page)
-    assert "draft: call Bob back" not in page.content()
+    assert "draft-carol" not in page.content()
     unlock(page, "pw")
 
-    expect(page.get_by_role("heading", name="Live calls")).to_be_visible()
+    expect(page.get_by_role("heading", name="Create a user")).to_be_visible()  # the same page
     expect(lock_dialog(page)).to_have_count(0)
-    expect(page.get_by_label("Scratch notes")).to_have_value("draft: call Bob back")
+    expect(page.get_by_role("textbox", name="Username")).to_have_value("draft-carol")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("New password")).to_have_value("half-typed")
     assert _session_cookie(context) != cookie_before, "the session ID is rotated at unlock"

@@ -205,6 +205,33 @@ class TuiSection(_Section):
     inband_dtmf: StrictBool = option(
         False, "true or false", "Also detect DTMF tones in the audio (Goertzel), not only RFC 4733/INFO."
     )
+    bye_allowance: Duration = option(
+        "200ms",
+        f"{DURATION_HELP}, < 2s",
+        "Wait after the goodbye's last frame before the BYE, so the caller's jitter buffer plays it out.",
+        lt=2,
+    )
+    transfer_timeout: Duration = option(
+        "30s",
+        f"{DURATION_HELP}, > 0",
+        "How long a transfer (REFER) may take to report success before the caller is back in the menu.",
+        gt=0,
+    )
+    max_call_duration: Duration = option(
+        "1h",
+        f'{DURATION_HELP}; "0s" disables',
+        "Longest a call may last, whatever it does; then goodbye and BYE.",
+    )
+    max_silence_total: Duration = option(
+        "5m",
+        f'{DURATION_HELP}; "0s" disables',
+        "Silence budget of a call (the time no-input timers ran, over all menus); then goodbye, BYE.",
+    )
+    media_timeout: Duration = option(
+        "60s",
+        f'{DURATION_HELP}; "0s" disables',
+        "No RTP from the caller for this long (once it sent some; not on hold): goodbye and BYE.",
+    )
     dialplans: Annotated[Path, _resolver("dialplans")] = option(
         Path("dialplans"),
         "a directory path",

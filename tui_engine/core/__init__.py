@@ -18,17 +18,22 @@ from tui_engine.core.events import (
     Started,
     Stopped,
 )
+from tui_engine.core.guards import CallGuards, CallLimits, Guard, GuardExpired
 from tui_engine.core.machine import IdleSession, IdleState
 from tui_engine.core.policy import FinalAction, IdlePolicy
 
 __all__ = [
     "Activity",
+    "CallGuards",
+    "CallLimits",
     "Clock",
     "Decision",
     "Disconnect",
     "Event",
     "FakeClock",
     "FinalAction",
+    "Guard",
+    "GuardExpired",
     "IdlePolicy",
     "IdlePolicyError",
     "IdleSession",

@@ -9,6 +9,7 @@ wants them to follow the sampling clock through silences too.
 from __future__ import annotations
 
 import asyncio
+import errno
 import secrets
 import socket
 import struct
@@ -123,6 +124,18 @@ class RtpSender:
 
 
 PacketHandler = Callable[[RtpPacket, tuple[str, int]], None]
+SendFailedHandler = Callable[[OSError], None]
+
+#: ``sendto`` errors that no retry can cure: the destination cannot be reached from this socket at
+#: all (wrong family, broadcast, a name instead of an address, a firewall's EPERM). An ICMP
+#: "unreachable" (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH) is not among them: a caller whose
+#: phone is gone is media-timeout's to decide, and a route may come back.
+_PERMANENT = frozenset({errno.EAFNOSUPPORT, errno.EINVAL, errno.EACCES, errno.EPERM, errno.EADDRNOTAVAIL,
+                        errno.EDESTADDRREQ})
+
+
+def permanent_send_error(exc: OSError) -> bool:
+    return isinstance(exc, socket.gaierror) or exc.errno in _PERMANENT
 
 
 class RtpEndpoint(asyncio.DatagramProtocol):
@@ -135,10 +148,16 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.on_packet: PacketHandler = _ignore  #: set by the session that owns the endpoint
+        #: told when sending can never work (see :func:`permanent_send_error`)
+        self.on_send_failed: SendFailedHandler = _ignore_error
         self.transport: asyncio.DatagramTransport | None = None
         self.remote: tuple[str, int] | None = None  #: where we send
         self._latched = False
         self.received = 0  #: valid RTP packets received
+        #: the loop's clock, set by :func:`open_endpoint` (``None``: arrivals are not timed)
+        self.clock: Callable[[], float] | None = None
+        #: ``clock()`` when the last valid RTP packet arrived (``media-timeout`` reads it)
+        self.last_received_at: float | None = None
         self.sent = 0  #: datagrams sent
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -154,6 +173,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             return
         source = (str(addr[0]), addr[1])
         self.received += 1
+        if self.clock is not None:
+            self.last_received_at = self.clock()
         if not self._latched:
             self._latched = True
             if source != self.remote:
@@ -162,11 +183,19 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.on_packet(packet, source)
 
     def error_received(self, exc: Exception) -> None:
-        log.debug("media.rtp_socket_error", error=str(exc))  # ICMP unreachable: the peer went away
+        # asyncio reports a failed sendto here rather than raising it
+        if isinstance(exc, OSError) and permanent_send_error(exc):
+            self.on_send_failed(exc)
+        else:
+            log.debug("media.rtp_socket_error", error=str(exc))  # ICMP unreachable: the peer went away
 
     def send(self, data: bytes) -> None:
         if self.transport is not None and self.remote is not None:
-            self.transport.sendto(data, self.remote)
+            try:
+                self.transport.sendto(data, self.remote)
+            except OSError as exc:  # uvloop raises what asyncio hands to error_received
+                self.error_received(exc)
+                return
             self.sent += 1
 
     def set_remote(self, remote: tuple[str, int] | None) -> None:
@@ -177,6 +206,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def close(self) -> None:
         """Close the socket and drop the owner's handler (a cycle with the owner otherwise)."""
         self.on_packet = _ignore
+        self.on_send_failed = _ignore_error
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -184,6 +214,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
 def _ignore(packet: RtpPacket, source: tuple[str, int]) -> None:
     """Packets that arrive before a session owns the endpoint."""
+
+
+def _ignore_error(exc: OSError) -> None:
+    """Send failures before a session owns the endpoint (none: it sends nothing then)."""
 
 
 async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoint, int]:
@@ -202,5 +236,6 @@ async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoin
         except BaseException:  # cancelled while binding (engine stopping): the port is not lost
             allocator.release(port)
             raise
+        protocol.clock = loop.time
         return protocol, port
     raise PortsExhausted(f"no bindable RTP port in {allocator.first}-{allocator.last} on {host}")

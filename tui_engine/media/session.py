@@ -24,6 +24,8 @@ log = structlog.get_logger("tui_engine.media")
 
 DigitHandler = Callable[[str, str], None]
 """``(digit, method)`` with method ``rfc4733``, ``inband`` or ``info``."""
+FailureHandler = Callable[[str], None]
+"""``(why)``: sending RTP failed for good; the call cannot be heard and must end."""
 
 MAX_BURST = 3  #: frames sent back to back when the loop was late; older periods become a gap
 _SILENT_FRAME = {codec: bytes([code]) * 160 for codec, code in SILENCE.items()}
@@ -49,11 +51,15 @@ class MediaSession:
         self.call_id = call_id
         self.port = port
         self.on_digit: DigitHandler | None = None
+        #: told (soon after, not from inside the clock's tick) when sending fails for good
+        self.on_failed: FailureHandler | None = None
+        self.failed: str | None = None
         self._clock = clock
         self._endpoint = endpoint
         self._send_silence = send_silence
         self._on_close = on_close
         endpoint.on_packet = self._on_packet
+        endpoint.on_send_failed = self._send_failed
         self._session_id, self._version, self._local_ip = session_id, 0, local_ip
         self._sender = RtpSender(answer.payload_type)
         self._rfc4733 = Rfc4733Detector()
@@ -77,6 +83,17 @@ class MediaSession:
     def packets_received(self) -> int:
         """Valid RTP packets received (for metrics, and to tell a dead media path)."""
         return self._endpoint.received
+
+    @property
+    def last_received_at(self) -> float | None:
+        """Loop time of the caller's last valid RTP packet (``None`` before the first)."""
+        return self._endpoint.last_received_at
+
+    @property
+    def on_hold(self) -> bool:
+        """The caller is not expected to send RTP: our answer does not receive (the caller
+        offered ``recvonly`` or ``inactive``), or the legacy hold ``c=0.0.0.0`` (RFC 3264 §8.4)."""
+        return not self.answer.direction.receives or self.answer.remote_address is None
 
     @property
     def packets_sent(self) -> int:
@@ -187,10 +204,23 @@ class MediaSession:
                 self._endpoint.send(self._sender.packet(payload, frame_time))
             else:
                 self._sender.skip(frame_time)
-        wants_clock = self._playback is not None or (self._send_silence and not self._closed)
+        wants_clock = self.failed is None and (
+            self._playback is not None or (self._send_silence and not self._closed)
+        )
         if not wants_clock:
             self._sender.silence()
         return wants_clock
+
+    def _send_failed(self, exc: OSError) -> None:
+        """No frame can reach the caller: drop the playback (no ``on_done``: it would start the
+        no-input timer for a prompt nobody heard) and report, so the call ends ``media-failed``."""
+        if self.failed is not None or self._closed:
+            return
+        self.failed = f"{type(exc).__name__}: {exc}"
+        self._playback = None
+        self._log.warning("media.send_failed", why=self.failed, remote=str(self._endpoint.remote))
+        if self.on_failed is not None:
+            asyncio.get_running_loop().call_soon(self.on_failed, self.failed)
 
     def _next_payload(self) -> bytes | None:
         while self._playback is not None:

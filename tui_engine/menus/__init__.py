@@ -10,12 +10,14 @@ from tui_engine.menus.actions import (
     AttemptsExhausted,
     Authenticate,
     DigitsCollected,
+    GuardTripped,
     Hangup,
     MenuEntered,
     PlayPrompts,
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
 )
 from tui_engine.menus.errors import DialplanError, Issue, MenuError
 from tui_engine.menus.loader import dialplan_schema, load_dialplan, load_dialplans
@@ -31,6 +33,7 @@ __all__ = [
     "DialplanError",
     "DialplanSet",
     "DigitsCollected",
+    "GuardTripped",
     "Hangup",
     "HangupReason",
     "Issue",
@@ -45,6 +48,7 @@ __all__ = [
     "Reprompt",
     "StopPlayback",
     "Transfer",
+    "TransferFailed",
     "dialplan_schema",
     "load_dialplan",
     "load_dialplans",

@@ -63,6 +63,16 @@ class AttemptsExhausted:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class GuardTripped:
+    """A call-wide guard expired (``guard``: max-call-duration, max-silence-total or
+    media-timeout, also the end reason): goodbye, then ``Hangup(reason=guard)`` follow."""
+
+    guard: str
+    due: float
+    limit: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DigitsCollected:
     """A collect menu finished: ``variable`` now holds ``value`` (terminator excluded)."""
 
@@ -83,9 +93,22 @@ class Authenticate:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Transfer:
-    """Hand the call to ``uri``: 302 before answer, REFER after (RFC 3515); a Hangup follows."""
+    """Hand the call to ``uri`` (REFER, RFC 3515). The runner then waits ``timeout`` seconds
+    for the outcome: success ends the call (the SIP layer's BYE), ``transfer_failed`` or the
+    timeout gives :class:`TransferFailed` and the menu's ``on-transfer-failed`` step."""
 
     uri: str
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TransferFailed:
+    """The transfer to ``uri`` failed (``why``: e.g. ``603``, ``notify 486``, ``timeout``);
+    the caller is back in the dialplan. ``due`` is when the failure was known."""
+
+    uri: str
+    why: str
+    due: float
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,8 +128,10 @@ Action = (
     | MenuEntered
     | Reprompt
     | AttemptsExhausted
+    | GuardTripped
     | DigitsCollected
     | Authenticate
     | Transfer
+    | TransferFailed
     | Hangup
 )

@@ -98,6 +98,7 @@ class _Builder:
             invalid=None if invalid is None else _names(invalid),
             on_no_input=self.optional_step(raw, "on-no-input", path),
             on_max_invalid=self.optional_step(raw, "on-max-invalid", path),
+            on_transfer_failed=self.optional_step(raw, "on-transfer-failed", path),
             settings=build_settings(raw),
             line=self.doc.where(path)[0],
         )
@@ -132,6 +133,7 @@ def build_dialplan(doc: Located, durations: dict[str, float]) -> Dialplan:
         numbers=tuple(data.get("numbers", ())),
         goodbye=_names(data.get("goodbye")),
         invalid=_names(data.get("invalid")),
+        transfer_failed=_names(data.get("transfer-failed")),
         settings=build_settings(data.get("settings", {})),
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
     )

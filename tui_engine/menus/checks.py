@@ -16,7 +16,7 @@ from tui_engine.menus.errors import Issue
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
 _TERMINALS = ("goto", "hangup", "transfer", "authenticate")
-_STEP_KEYS = ("on-no-input", "on-max-invalid", "next")
+_STEP_KEYS = ("on-no-input", "on-max-invalid", "on-transfer-failed", "next")
 _AUTH_STEPS = ("on-success", "on-failure", "on-max-failures")
 
 
@@ -58,7 +58,7 @@ class Checker:
         start = self.data.get("start")
         if isinstance(start, str) and start not in self.menus:
             self.fail(("start",), f"start menu {start!r} is not defined in menus")
-        for key in ("goodbye", "invalid"):
+        for key in ("goodbye", "invalid", "transfer-failed"):
             self.check_sequence(self.data.get(key), (key,))
         collected = self.collected_variables()
         for name, menu in self.menus.items():

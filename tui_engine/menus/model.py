@@ -25,6 +25,8 @@ class HangupReason(enum.Enum):
     TRANSFER = "transfer"
     #: the caller hung up first (BYE / CANCEL).
     CALLER_HANGUP = "caller-hangup"
+    #: RTP could not be sent to the caller any more (media-failed): the call cannot be heard.
+    MEDIA_FAILED = "media-failed"
     #: something went wrong on our side.
     ERROR = "error"
 
@@ -99,6 +101,8 @@ class Menu:
     invalid: tuple[str, ...] | None = None  # None: the dialplan's invalid prompt
     on_no_input: Step | None = None  # None: goodbye, then hang up (inactivity-timeout)
     on_max_invalid: Step | None = None  # None: goodbye, then hang up (max-invalid)
+    #: None: the dialplan's transfer-failed prompt (else its invalid prompt), then this menu again
+    on_transfer_failed: Step | None = None
     settings: Settings = Settings()
     line: int = 1
 
@@ -123,6 +127,7 @@ class Dialplan:
     numbers: tuple[str, ...] = ()
     goodbye: tuple[str, ...] = ()
     invalid: tuple[str, ...] = ()
+    transfer_failed: tuple[str, ...] = ()  # () : the invalid prompt
     settings: Settings = Settings()
     demo: Demo | None = None
 

@@ -20,6 +20,11 @@ Timing rules (after VoiceXML 2.1 §4.1.7 and FreeSWITCH ``ivr_menu``):
 * Digit entry (collect menus): after the first digit the no-input timer is held (typing is
   progress) and only the inter-digit timer runs, so a whole-entry timer can never swallow
   the inter-digit timeout (a complaint in Asterisk/FreeSWITCH trackers).
+* Call-wide guards (:class:`~tui_engine.core.CallGuards`) run beside the menus from the
+  answer on: ``max-call-duration``, ``max-silence-total`` (the time the no-input timer ran,
+  summed over every menu) and ``media-timeout``. The first to expire interrupts whatever
+  plays (:class:`StopPlayback`), then the goodbye and ``Hangup(reason=<guard>)``; during the
+  goodbye itself it hangs up at once.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from collections.abc import Callable
 
 from tui_engine.core import (
     Activity,
+    CallGuards,
     Disconnect,
+    GuardExpired,
     IdleSession,
     IdleState,
     PolicyChanged,
@@ -45,12 +52,14 @@ from tui_engine.menus.actions import (
     AttemptsExhausted,
     Authenticate,
     DigitsCollected,
+    GuardTripped,
     Hangup,
     MenuEntered,
     PlayPrompts,
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
 )
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, Step
@@ -69,6 +78,8 @@ class Phase(enum.Enum):
     WAITING = "waiting"
     #: credentials sent to the driver; waiting for ``auth_result``.
     AUTHENTICATING = "authenticating"
+    #: a REFER is out; waiting for its outcome (``transfer_failed``) or ``transfer-timeout``.
+    TRANSFERRING = "transferring"
     #: a ``Hangup`` was returned; every call now returns nothing.
     ENDED = "ended"
 
@@ -83,8 +94,10 @@ class MenuRunner:
     * after each :class:`Authenticate`, call :meth:`auth_result` once;
     * call :meth:`poll` at :meth:`next_deadline` (early or late is harmless: nothing fires
       before it is due, and a late poll measures the next period from the deadline);
-    * :class:`Transfer` is always followed by ``Hangup("transfer")``: the menu is over, the
-      driver ends the call once the transfer is done (RFC 3515 REFER / 302 before answer);
+    * after a :class:`Transfer` the runner waits (``Transfer.timeout``): call
+      :meth:`transfer_failed` when the REFER or its NOTIFY reports failure (the caller returns
+      to the dialplan's ``on-transfer-failed`` step), :meth:`transfer_succeeded` when it worked
+      (or just end the call: the SIP layer's BYE does);
     * after a :class:`Hangup` every method returns ``[]``.
     """
 
@@ -107,6 +120,10 @@ class MenuRunner:
         self._stopping = False  # StopPlayback sent, prompt_finished not yet seen
         self._pending_auth: AuthStep | None = None
         self._auth_failures: dict[str, int] = {}
+        self._guards: CallGuards | None = None  # from start() on
+        self._closing = False  # the goodbye is playing: the call ends after it
+        self._transfer_uri: str | None = None  # while TRANSFERRING
+        self._transfer_deadline = 0.0
 
     # -- read-only views ---------------------------------------------------------------
     @property
@@ -137,8 +154,25 @@ class MenuRunner:
         """The settings the current menu runs with."""
         return self._eff
 
+    @property
+    def guards(self) -> CallGuards | None:
+        """The call-wide guards (``None`` before :meth:`start`)."""
+        return self._guards
+
     def next_deadline(self) -> float | None:
-        """When :meth:`poll` next has something to do (no-input or inter-digit expiry)."""
+        """When :meth:`poll` next has something to do (no-input, inter-digit or a guard)."""
+        if self.phase is Phase.ENDED:
+            return None
+        menu = self.menu_deadline()
+        guard = self._guards.next_deadline() if self._guards is not None else None
+        if menu is None or guard is None:
+            return guard if menu is None else menu
+        return min(menu, guard)
+
+    def menu_deadline(self) -> float | None:
+        """The menu's own next deadline: no-input, inter-digit or ``transfer-timeout``."""
+        if self.phase is Phase.TRANSFERRING:
+            return self._transfer_deadline
         if self.phase is not Phase.WAITING:
             return None
         if self._last_digit_at is not None:
@@ -146,8 +180,8 @@ class MenuRunner:
         return self._session.next_deadline()
 
     def seconds_left(self, now: float) -> float | None:
-        """Seconds until the running timer expires (``None`` while prompts play)."""
-        deadline = self.next_deadline()
+        """Seconds until the menu's running timer expires (``None`` while prompts play)."""
+        deadline = self.menu_deadline()
         return None if deadline is None else max(0.0, deadline - now)
 
     # -- driver events -----------------------------------------------------------------
@@ -155,7 +189,8 @@ class MenuRunner:
         """The call is answered: enter the start menu and play its first prompt."""
         if self.phase is not Phase.NEW:
             raise MenuError(f"start() called in phase {self.phase.value}")
-        return self._enter(self.dialplan.start, now)
+        self._guards = CallGuards(self._defaults.limits, now)
+        return self._counted(now, self._enter(self.dialplan.start, now))
 
     def prompt_finished(self, now: float, completed: bool) -> list[Action]:
         """The prompts of the last :class:`PlayPrompts` ended (``completed`` False: stopped)."""
@@ -167,7 +202,7 @@ class MenuRunner:
         self._stopping = False
         self._close_progress(now)
         self.phase = Phase.WAITING
-        return then(now)
+        return self._counted(now, then(now))
 
     def digit(self, digit: str, now: float) -> list[Action]:
         """A DTMF digit from the caller (RFC 4733 event, SIP INFO or in-band)."""
@@ -178,7 +213,7 @@ class MenuRunner:
         if self._session.state in (IdleState.WAITING, IdleState.SUSPENDED):
             self._session.send(Activity(now=now))
         if self.phase is Phase.WAITING:
-            return self._input(digit, now)
+            return self._counted(now, self._input(digit, now))
         self._buffer.append(digit)
         if self.phase is Phase.PLAYING and self._barge_in and not self._stopping:
             self._stopping = True
@@ -187,8 +222,8 @@ class MenuRunner:
 
     def auth_result(self, ok: bool, now: float) -> list[Action]:
         """The driver's verdict on the last :class:`Authenticate`."""
-        if self.phase is Phase.ENDED:
-            return []
+        if self.phase is Phase.ENDED or (self._closing and self._pending_auth is None):
+            return []  # a guard ended the call while the check ran
         auth = self._pending_auth
         if self.phase is not Phase.AUTHENTICATING or auth is None:
             raise MenuError(f"auth_result() with no authentication pending (phase {self.phase.value})")
@@ -198,15 +233,46 @@ class MenuRunner:
         self.phase = Phase.WAITING
         if ok:
             self._auth_failures[auth.key] = 0
-            return self._run_step(auth.on_success, now)
+            return self._counted(now, self._run_step(auth.on_success, now))
         failures = self._auth_failures.get(auth.key, 0) + 1
         self._auth_failures[auth.key] = failures
         if failures >= auth.max_failures:
-            return self._final(auth.on_max_failures, HangupReason.MAX_INVALID, now)
-        return self._run_step(auth.on_failure, now)
+            return self._counted(now, self._final(auth.on_max_failures, HangupReason.MAX_INVALID, now))
+        return self._counted(now, self._run_step(auth.on_failure, now))
 
     def poll(self, now: float) -> list[Action]:
         """Act on every timer due at ``now``; never before its deadline."""
+        if self.phase is Phase.ENDED:
+            return []
+        if self._guards is not None:
+            self._guards.silence(now, self._silence_running())  # count up to now first
+            expired = self._guards.poll(now)
+            if expired is not None:
+                return self._counted(now, self._guard_expired(expired, now))
+        return self._counted(now, self._poll_menu(now))
+
+    def media_seen(self, at: float | None, *, on_hold: bool, now: float) -> None:
+        """What the media layer knows: the caller's last RTP arrival, and whether on hold."""
+        if self._guards is not None and self.phase is not Phase.ENDED:
+            self._guards.hold(now, on_hold)
+            self._guards.media_seen(at)
+
+    def transfer_failed(self, why: str, now: float) -> list[Action]:
+        """The REFER was refused, or its NOTIFY reported failure (``why``: e.g. ``"603"``)."""
+        if self.phase is not Phase.TRANSFERRING:
+            return []  # a late report: the timeout already brought the caller back
+        return self._counted(now, self._transfer_outcome(why, now))
+
+    def transfer_succeeded(self, now: float) -> list[Action]:
+        """The transfer worked: the call is over (``Hangup("transfer")``; no BYE of ours)."""
+        if self.phase is not Phase.TRANSFERRING:
+            return []
+        self._transfer_uri = None
+        return self._end(HangupReason.TRANSFER.value, now)
+
+    def _poll_menu(self, now: float) -> list[Action]:
+        if self.phase is Phase.TRANSFERRING and now >= self._transfer_deadline:
+            return self._transfer_outcome("timeout", self._transfer_deadline)
         if self.phase is not Phase.WAITING:
             return []
         if self._last_digit_at is not None:
@@ -240,13 +306,19 @@ class MenuRunner:
         self._eff = self._effective(self._menu)
         if self._session.state is not IdleState.STOPPED:
             self._session.send(PolicyChanged(now=now, policy=self._eff.idle_policy()))
-        return self.poll(now)
+        return self.poll(now)  # the guards' limits are set at the answer: a reload keeps them
 
     def caller_hangup(self, now: float) -> list[Action]:
         """The caller hung up (BYE or CANCEL): stop everything."""
         if self.phase is Phase.ENDED:
             return []
         return self._end(HangupReason.CALLER_HANGUP.value, now)
+
+    def media_failed(self, now: float) -> list[Action]:
+        """Sending RTP failed for good: nothing can be heard, so no goodbye; hang up now."""
+        if self.phase is Phase.ENDED:
+            return []
+        return self._end(HangupReason.MEDIA_FAILED.value, now)
 
     def call_ended(self, now: float) -> None:
         """The call is over, whatever ended it (the runner's own hang-up, a BYE, an error).
@@ -353,7 +425,7 @@ class MenuRunner:
             if step.hangup is not None:
                 return self._end(step.hangup.value, at)
             if step.transfer is not None:
-                return [Transfer(uri=step.transfer), *self._end(HangupReason.TRANSFER.value, at)]
+                return self._transfer(step.transfer, at)
             if step.authenticate is not None:
                 return self._authenticate(step.authenticate, at)
             return self._enter(here, at)  # "play, then back"
@@ -364,7 +436,70 @@ class MenuRunner:
         """Attempts ran out: the dialplan's step, else goodbye (no barge-in) and hang up."""
         if step is not None:
             return self._run_step(step, now)
-        return self._play(self.dialplan.goodbye, False, lambda at: self._end(reason.value, at), now)
+        return self._goodbye(reason.value, now)
+
+    def _goodbye(self, reason: str, now: float) -> list[Action]:
+        """The goodbye prompt (no barge-in), then ``Hangup(reason)``."""
+        self._closing = True
+        return self._play(self.dialplan.goodbye, False, lambda at: self._end(reason, at), now)
+
+    # -- call-wide guards --------------------------------------------------------------
+    def _silence_running(self) -> bool:
+        """Whether the no-input timer runs now (what ``max-silence-total`` counts)."""
+        return (
+            self.phase is Phase.WAITING
+            and self._last_digit_at is None
+            and self._session.expiry_at() is not None
+        )
+
+    def _counted(self, now: float, actions: list[Action]) -> list[Action]:
+        """After an event: tell the silence budget whether the no-input timer now runs."""
+        if self._guards is not None:
+            self._guards.silence(now, self._silence_running())
+        return actions
+
+    def _guard_expired(self, expired: GuardExpired, now: float) -> list[Action]:
+        reason = expired.guard.value
+        tripped = GuardTripped(guard=reason, due=expired.due, limit=expired.limit)
+        closing = self._closing
+        self._buffer.clear()
+        self._entry, self._last_digit_at = "", None
+
+        def goodbye(at: float) -> list[Action]:
+            return self._end(reason, at) if closing else self._goodbye(reason, at)
+
+        self._closing = True
+        if self.phase is Phase.PLAYING:
+            self._then = goodbye  # prompt_finished(completed=False) follows the StopPlayback
+            if self._stopping:
+                return [tripped]
+            self._stopping = True
+            return [tripped, StopPlayback()]
+        if self.phase is Phase.AUTHENTICATING:
+            self._pending_auth = None  # its auth_result, when it comes, is ignored
+            self._close_progress(now)
+        if self.phase is Phase.TRANSFERRING:
+            self._transfer_uri = None  # a late outcome is ignored; our BYE ends the call
+            self._close_progress(now)
+        self.phase = Phase.WAITING
+        return [tripped, *goodbye(now)]
+
+    def _transfer(self, uri: str, now: float) -> list[Action]:
+        timeout = self._defaults.transfer_timeout
+        self.phase = Phase.TRANSFERRING
+        self._transfer_uri, self._transfer_deadline = uri, now + timeout
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))  # the system is working, not the caller silent
+        return [Transfer(uri=uri, timeout=timeout)]
+
+    def _transfer_outcome(self, why: str, at: float) -> list[Action]:
+        """Failed or unconfirmed: back to the dialplan, the no-input timer running again."""
+        uri, self._transfer_uri = self._transfer_uri or "", None
+        self._close_progress(at)
+        self.phase = Phase.WAITING
+        plan = self.dialplan
+        step = self._menu.on_transfer_failed or Step(play=plan.transfer_failed or plan.invalid)
+        return [TransferFailed(uri=uri, why=why, due=at), *self._run_step(step, at)]
 
     def _authenticate(self, auth: AuthStep, now: float) -> list[Action]:
         self._pending_auth = auth
@@ -381,6 +516,8 @@ class MenuRunner:
 
     def _stop(self, now: float) -> None:
         """Over: no more digits, no continuation, no idle timer (``Stopped`` is legal in every state)."""
+        if self._guards is not None:
+            self._guards.silence(now, False)
         self.phase = Phase.ENDED
         self._buffer.clear()
         self._then = None

@@ -7,9 +7,9 @@ The names follow the ``[applications.<name>.tui]`` section of the configuration
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from tui_engine.core import FinalAction, IdlePolicy
+from tui_engine.core import CallLimits, FinalAction, IdlePolicy
 from tui_engine.menus.model import Settings
 
 
@@ -23,6 +23,12 @@ class MenuDefaults:
     inter_digit_timeout: float = 5.0
     barge_in: bool = True
     inband_dtmf: bool = False  # used by the media glue (Goertzel detection), not by the interpreter
+    #: the BYE waits this long after the goodbye's last frame (the caller's jitter buffer plays it out)
+    bye_allowance: float = 0.2
+    #: how long a REFER may take to report its outcome before the caller returns to the menu
+    transfer_timeout: float = 30.0
+    #: the call-wide guards (max-call-duration, max-silence-total, media-timeout), engine-wide only
+    limits: CallLimits = field(default_factory=CallLimits)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

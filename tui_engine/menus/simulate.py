@@ -25,12 +25,14 @@ from tui_engine.menus.actions import (
     Action,
     Authenticate,
     DigitsCollected,
+    GuardTripped,
     Hangup,
     MenuEntered,
     PlayPrompts,
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
 )
 from tui_engine.menus.errors import DialplanError
 from tui_engine.menus.loader import load_dialplan
@@ -97,6 +99,8 @@ class _Simulation:
             elif isinstance(action, StopPlayback):
                 self.play_ends = None
                 self.handle(self.runner.prompt_finished(self.at, completed=False))
+            elif isinstance(action, Transfer):  # the simulated transfer always works
+                self.handle(self.runner.transfer_succeeded(self.at))
             elif isinstance(action, Authenticate):
                 mailbox, pin = self.credentials
                 self.auth_ok = action.pin == pin and mailbox in (None, action.mailbox)
@@ -124,6 +128,10 @@ class _Simulation:
             self.say(f"AUTH  checking mailbox {action.mailbox} with a {len(action.pin)}-digit PIN")
         elif isinstance(action, Transfer):
             self.say(f"XFER  transfer to {action.uri}")
+        elif isinstance(action, TransferFailed):
+            self.say(f"XFER  transfer to {action.uri} failed ({action.why}): back to the menu")
+        elif isinstance(action, GuardTripped):
+            self.say(f"LIMIT {action.guard} ({action.limit:g} s) reached")
         elif isinstance(action, Hangup):
             self.say(f"BYE   hang up: {action.reason}")
 

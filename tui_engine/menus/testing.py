@@ -72,6 +72,14 @@ class MenuHarness:
     def auth(self, ok: bool) -> list[Action]:
         return self._absorb(self.runner.auth_result(ok, self.now))
 
+    def transfer_ok(self) -> list[Action]:
+        """The REFER's NOTIFY reported success: the call is over."""
+        return self._absorb(self.runner.transfer_succeeded(self.now))
+
+    def transfer_failed(self, why: str = "603") -> list[Action]:
+        """The REFER was refused (or its NOTIFY reported failure): back to the dialplan."""
+        return self._absorb(self.runner.transfer_failed(why, self.now))
+
     def hang_up(self) -> list[Action]:
         return self._absorb(self.runner.caller_hangup(self.now))
 

@@ -71,6 +71,10 @@ class CallHandler(Protocol):
     def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
         """A re-INVITE or UPDATE offer; return the SDP answer, or ``None`` to refuse (488)."""
 
+    def call_transfer_failed(self, call: ServerCall, status: int) -> None:
+        """Our REFER failed: its final ``status`` was not 2xx (408 when it timed out), or a
+        NOTIFY sipfrag reported ``status`` >= 300 (RFC 3515 §2.4.5). The call is still up."""
+
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
         """Called exactly once per call handed to :meth:`incoming_call`."""
 
@@ -79,10 +83,10 @@ class ServerCall:
     """One inbound INVITE and the dialog it creates."""
 
     __slots__ = (
-        "_ep", "bye_reason", "call_id", "deadline", "dialog", "ended_reported", "from_uri", "from_user",
-        "hangup_after_ack", "invite", "invite_tx", "local_sdp", "offer_sdp", "ok_cseq", "ok_give_up",
-        "ok_interval", "ok_response", "open_client_txs", "refer_pending", "remote_addr", "request_user",
-        "session", "session_timer", "state", "to_uri", "transport",
+        "_ep", "bye_at", "bye_reason", "call_id", "deadline", "dialog", "ended_reported", "from_uri",
+        "from_user", "hangup_after_ack", "invite", "invite_tx", "local_sdp", "offer_sdp", "ok_cseq",
+        "ok_give_up", "ok_interval", "ok_response", "open_client_txs", "refer_pending", "refer_wanted",
+        "remote_addr", "request_user", "session", "session_timer", "state", "to_uri", "transport",
     )
 
     def __init__(
@@ -109,9 +113,12 @@ class ServerCall:
         self.ok_give_up = 0.0
         self.open_client_txs = 0
         self.hangup_after_ack = False
-        self.refer_pending = False
+        self.refer_pending = False  # REFER accepted (2xx): a NOTIFY sipfrag is awaited
+        self.refer_wanted = False  # the application still waits for this transfer's outcome
         self.ended_reported = False
         self.bye_reason = EndReason.LOCAL_HANGUP
+        #: when our BYE left (clock time): the call's end, however long its transaction then takes
+        self.bye_at: float | None = None
         self.local_sdp = ""  #: our latest SDP (a re-INVITE refresh offers it again, RFC 4028 §7.4)
         #: the RFC 4028 timer as negotiated from the INVITE (None: no session timer)
         self.session: Negotiated | None = None
@@ -147,6 +154,12 @@ class ServerCall:
     def refer(self, target_uri: str) -> None:
         """REFER to ``target_uri`` (RFC 3515); BYE follows the NOTIFY that reports success."""
         self._ep.call_refer(self, target_uri)
+
+    def cancel_transfer(self) -> None:
+        """The application gave up waiting (its ``transfer-timeout``): a late 2xx NOTIFY no
+        longer ends the call, and no failure is reported for this REFER any more."""
+        self.refer_wanted = False
+        self.refer_pending = False
 
     # -- UAS core timer (driven by the endpoint's heap) --
 

@@ -91,12 +91,12 @@ def notify(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:
     frag = inc.msg.text.split(None, 2)
     status = int(frag[1]) if len(frag) > 1 and frag[1].isdigit() else 0
     if 200 <= status < 300:
-        call.refer_pending = False
+        call.refer_pending = call.refer_wanted = False
         log.info("sip.transferred", status=status)
         core.send_bye(call, EndReason.TRANSFERRED, now)
     elif status >= 300:
-        call.refer_pending = False
         log.warning("sip.refer_failed", status=status)
+        core.transfer_failed(call, status)
 
 
 InDialogHandler = Callable[[UasCore, ServerCall, Incoming, float], None]

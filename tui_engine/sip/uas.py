@@ -201,16 +201,20 @@ class UasCore:
 
     def call_refer(self, call: ServerCall, target_uri: str) -> None:
         with self._acting(call, "transfer") as now:
+            call.refer_wanted = True
+
             def final(status: int) -> None:
                 call.open_client_txs -= 1
-                call.refer_pending = 200 <= status < 300
-                if not call.refer_pending:
+                call.refer_pending = call.refer_wanted and 200 <= status < 300
+                if not 200 <= status < 300:
                     log.warning("sip.refer_failed", status=status)
+                    self.transfer_failed(call, status)
                 self.forget_when_idle(call)
 
             def timeout() -> None:
                 call.open_client_txs -= 1
                 log.warning("sip.refer_timeout")
+                self.transfer_failed(call, 408)
                 self.forget_when_idle(call)
 
             self.send_in_dialog(call, "REFER", [("Refer-To", f"<{target_uri}>")], final, timeout, now)
@@ -268,6 +272,7 @@ class UasCore:
         """§15.1.1: BYE as a client transaction; its final response or Timer F ends the call."""
         call.state = CallState.ENDING
         call.bye_reason = reason
+        call.bye_at = now
 
         def final(status: int) -> None:
             call.open_client_txs -= 1
@@ -298,6 +303,16 @@ class UasCore:
         call.open_client_txs += 1
         tx.start(now)
         return tx
+
+    def transfer_failed(self, call: ServerCall, status: int) -> None:
+        """Tell the application once that its transfer failed (the call goes on)."""
+        if not call.refer_wanted or call.ended_reported:
+            return
+        call.refer_wanted = call.refer_pending = False
+        try:
+            self.handler.call_transfer_failed(call, status)
+        except Exception:
+            log.exception("sip.handler_error")
 
     def dialog_addr(self, call: ServerCall) -> Addr:
         """Over TCP we reuse the caller's connection; over UDP we follow the route set (§12.2.1.1)."""

@@ -109,6 +109,7 @@ class RecordingHandler:
     infos: list[tuple[str, bytes]] = field(default_factory=list)
     reoffers: list[str | None] = field(default_factory=list)
     ended: list[tuple[str, EndReason]] = field(default_factory=list)
+    transfer_failures: list[tuple[str, int]] = field(default_factory=list)
 
     def incoming_call(self, call: ServerCall) -> None:
         self.calls.append(call)
@@ -124,6 +125,9 @@ class RecordingHandler:
     def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
         self.reoffers.append(sdp)
         return self.reoffer_answer
+
+    def call_transfer_failed(self, call: ServerCall, status: int) -> None:
+        self.transfer_failures.append((call.call_id, status))
 
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
         self.ended.append((call.call_id, reason))

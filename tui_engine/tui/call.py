@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 import structlog
 
@@ -27,6 +28,7 @@ from tui_engine.menus import (
     AttemptsExhausted,
     Authenticate,
     DigitsCollected,
+    GuardTripped,
     Hangup,
     MenuDefaults,
     MenuEntered,
@@ -35,6 +37,7 @@ from tui_engine.menus import (
     Reprompt,
     StopPlayback,
     Transfer,
+    TransferFailed,
 )
 from tui_engine.menus.model import Dialplan
 from tui_engine.runtime import DeadlineDriver, TimerLoop
@@ -114,10 +117,14 @@ class CallSession:
         self._done = False
         #: while the actions that follow a completed prompt run: when its audio ended.
         self._prompt_ended_at: float | None = None
+        #: the BYE waits until then (goodbye's last frame + the caller's jitter-buffer allowance)
+        self._bye_at: float | None = None
+        self._bye_allowance = defaults.bye_allowance
         # call_id is bound when the call starts: timers and tasks keep it on their log lines
         self._ctx = contextvars.copy_context()
         self._driver = DeadlineDriver(loop, self, context=self._ctx)
         media.on_digit = self._on_digit
+        media.on_failed = self._on_media_failed
         if defaults.inband_dtmf:
             media.enable_inband(True)
 
@@ -135,7 +142,14 @@ class CallSession:
         for task in self._tasks:
             task.cancel()
         self.media.on_digit = None
+        self.media.on_failed = None
         self.media.close()
+
+    def reoffer(self, offer_sdp: str) -> str:
+        """A re-INVITE/UPDATE offer (``NoCommonCodec`` propagates): hold starts or ends here."""
+        answer = self.media.reoffer(offer_sdp)
+        self._arm()  # hold starts or ends: the media guard is held or restarted
+        return answer
 
     def update_defaults(self, defaults: MenuDefaults) -> None:
         if not self._done:
@@ -154,6 +168,11 @@ class CallSession:
         log.info("dtmf.received", digit=digit, method=method, menu=self.runner.current_menu)
         self._run(self.runner.digit(digit, self._loop.time()))
 
+    def transfer_failed(self, status: int) -> None:
+        """The SIP layer: the REFER got ``status`` (non-2xx), or a NOTIFY sipfrag reported it."""
+        if not self._done:
+            self._run(self.runner.transfer_failed(str(status), self._loop.time()))
+
     def info_digit(self, content_type: str, body: bytes) -> None:
         """A SIP INFO carrying a digit (RFC 2976 + application/dtmf-relay)."""
         if self._done:
@@ -162,6 +181,11 @@ class CallSession:
             self.media.info_digit(content_type, body)
         except DtmfError as exc:  # the INFO itself was answered 200 by the SIP layer
             log.warning("dtmf.info_rejected", content_type=content_type, why=str(exc))
+
+    def _on_media_failed(self, why: str) -> None:
+        if not self._done:
+            log.warning("call.media_failed", why=why, menu=self.runner.current_menu)
+            self._run(self.runner.media_failed(self._loop.time()))
 
     def _on_prompt_done(self, completed: bool) -> None:
         if self._done or not self._playing:
@@ -223,23 +247,38 @@ class CallSession:
                     of=action.attempts,
                     lateness_ms=round(lateness * 1000, 3),
                 )
+            case GuardTripped(guard=guard):
+                lateness = now - action.due
+                self._observer.lateness("disconnect", lateness)  # the same histogram as no-input
+                log.info(
+                    f"idle.{guard.replace('-', '_')}",
+                    limit_s=action.limit,
+                    menu=self.runner.current_menu,
+                    lateness_ms=round(lateness * 1000, 3),
+                )
             case DigitsCollected(var=var, value=value):
                 log.info("menu.collected", var=var, length=len(value))
             case Authenticate(mailbox=mailbox, pin=pin):
                 self._spawn(self._authenticate(mailbox, pin))
-            case Transfer(uri=uri):
-                self.info.end_reason = "transfer"
-                log.info("call.transfer", target=uri)
+            case Transfer(uri=uri, timeout=timeout):
+                log.info("call.transfer", target=uri, timeout_s=timeout)
                 self.call.refer(uri)
+            case TransferFailed(uri=uri, why=why):
+                log.warning("call.transfer_failed", target=uri, why=why, menu=self.runner.current_menu)
+                if why == "timeout":
+                    self.call.cancel_transfer()  # a NOTIFY 2xx now would end a call back in the menu
             case Hangup(reason=reason):
-                if self.info.end_reason == "transfer":
-                    return  # the SIP layer sends BYE once the REFER is accepted
                 self.info.end_reason = reason
-                if self._prompt_ended_at is not None:  # the goodbye ended: the BYE was due then
-                    self._observer.lateness("hangup", now - self._prompt_ended_at)
-                self.call.hangup()
+                if reason == "transfer":
+                    return  # the SIP layer sent the BYE when the NOTIFY reported success
+                if self._prompt_ended_at is None:
+                    self.call.hangup()  # nothing was playing to the end: no reason to wait
+                else:  # the goodbye ended: the BYE is due once the caller has heard it
+                    self._bye_at = self._prompt_ended_at + self._bye_allowance
+                    if self._bye_at <= now:
+                        self._send_bye(now)
             case _:
-                log.warning("menu.unknown_action", action=type(action).__name__)
+                assert_never(action)  # mypy proves every Action is handled above
 
     def _play(self, action: PlayPrompts, due: float | None = None) -> None:
         prompts = [self._prompts.load(ref.path) for ref in action.prompts]
@@ -273,15 +312,36 @@ class CallSession:
     # -- the driver's side (Pollable) ---------------------------------------------------
     def _arm(self) -> None:
         if not self._done:
+            self._media_seen(self._loop.time())
             self._driver.arm()
 
+    def _media_seen(self, now: float) -> None:
+        """Tell the media guard of the caller's packets: two reads, so no packet costs a timer."""
+        self.runner.media_seen(self.media.last_received_at, on_hold=self.media.on_hold, now=now)
+
     def next_deadline(self) -> float | None:
-        return None if self._done else self.runner.next_deadline()
+        if self._done:
+            return None
+        return self._bye_at if self._bye_at is not None else self.runner.next_deadline()
+
+    def _send_bye(self, now: float) -> None:
+        """The BYE after the goodbye; its lateness is measured from when it was due (the
+        allowance is the configured wait, not lateness)."""
+        assert self._bye_at is not None
+        self._observer.lateness("hangup", now - self._bye_at)
+        self._bye_at = None
+        self.call.hangup()
 
     def poll(self, now: float) -> bool:
         """Act on what the interpreter finds due at ``now`` (True when something was)."""
         if self._done:
             return False
+        if self._bye_at is not None:
+            if now < self._bye_at:
+                return False
+            self._send_bye(now)
+            return True
+        self._media_seen(now)  # lazily: what arrived since the last event
         actions = self.runner.poll(now)
         self._run(actions, due=min(self._driver.timer.armed_at, now))
         return bool(actions)

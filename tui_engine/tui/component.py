@@ -237,10 +237,15 @@ class TuiComponent:
         if not sdp:
             return session.media.answer_sdp
         try:
-            return session.media.reoffer(sdp)
+            return session.reoffer(sdp)
         except NoCommonCodec as exc:
             log.info("call.reoffer_refused", why=str(exc))
             return None  # the SIP layer answers 488; the session stays as it was
+
+    def call_transfer_failed(self, call: ServerCall, status: int) -> None:
+        session = self._sessions.get(call.call_id)
+        if session is not None:
+            session.transfer_failed(status)
 
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
         # A media set-up still running is not cancelled: a cancellation landing inside
@@ -257,7 +262,9 @@ class TuiComponent:
         if reason in (EndReason.CALLER_HANGUP, EndReason.CANCELLED) and info.end_reason is None:
             why = "caller-hangup"
         assert self._loop is not None
-        duration = self._loop.time() - info.started_at
+        # The call ended when the BYE left (or arrived), not when Timer F gave up on its answer.
+        ended_at = call.bye_at if call.bye_at is not None else self._loop.time()
+        duration = ended_at - info.started_at
         attempts = session.runner.attempt if session else 0
         log.info(
             "call.ended",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_engine.config import Application, EngineConfig
+from tui_engine.core import CallLimits
 from tui_engine.menus import MenuDefaults
 from tui_engine.sip.session_timer import SessionTimerPolicy
 
@@ -61,4 +62,11 @@ def menu_defaults(app: Application) -> MenuDefaults:
         inter_digit_timeout=t.inter_digit_timeout,
         barge_in=t.barge_in,
         inband_dtmf=t.inband_dtmf,
+        transfer_timeout=t.transfer_timeout,
+        bye_allowance=t.bye_allowance,
+        limits=CallLimits(
+            max_call_duration=t.max_call_duration,
+            max_silence_total=t.max_silence_total,
+            media_timeout=t.media_timeout,
+        ),
     )

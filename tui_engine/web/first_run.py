@@ -21,6 +21,7 @@ from tui_engine.web.users import add_user
 log = structlog.get_logger("tui_engine.web")
 
 PASSWORD_FILE = "initial-admin-password"
+FIRST_USER = "admin"
 
 
 def _write_owner_only(path: Path, text: str) -> None:
@@ -37,7 +38,7 @@ async def ensure_first_user(store: Store, data_dir: Path, *, app_name: str, url:
         return False
     password = secrets.token_urlsafe(12)
     try:
-        await add_user(store, "admin", password, via=app_name)
+        await add_user(store, FIRST_USER, password, via=app_name)
     except UserExists:
         return False  # another node won the race
     path = data_dir / PASSWORD_FILE

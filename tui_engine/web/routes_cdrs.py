@@ -33,10 +33,16 @@ class BadFilter(ValueError):
         self.field = field
 
 
-def export_progress(manager: SessionManager, id_hash: str) -> AbstractAsyncContextManager[None]:
+def export_progress(manager: SessionManager, cur: Current) -> AbstractAsyncContextManager[object]:
     """The progress an export holds on its session while it runs: the one place to change when
-    the progress becomes a lease renewed by the worker (docs/web-api.md)."""
-    return manager.in_progress(id_hash)
+    the progress becomes a lease renewed by the worker (docs/web-api.md, "Progress lease":
+    ``manager.progress(cur)``, whose lease says ``lost`` once the session locked or closed)."""
+    assert cur.id_hash is not None
+    return manager.in_progress(cur.id_hash)
+
+
+def _lost(lease: object) -> bool:
+    return bool(getattr(lease, "lost", False))
 
 
 def _time(field: str, value: object) -> float | None:
@@ -120,17 +126,20 @@ class CdrRoutes:
             f = parse_filter(body)
         except BadFilter as exc:
             return error(400, "invalid-request", field=exc.field, message=str(exc))
-        assert cur.id_hash is not None
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         resp = web.StreamResponse(headers={
             "Content-Type": "text/csv; charset=utf-8",
             "Content-Disposition": f'attachment; filename="call-records-{stamp}.csv"',
             "Cache-Control": "no-store",
         })
-        async with export_progress(self.m, cur.id_hash):
+        async with export_progress(self.m, cur) as lease:
             await resp.prepare(request)
             await resp.write(csv_header().encode())
             async for batch in self.store.batches(f, EXPORT_BATCH):
+                if _lost(lease):  # locked or closed meanwhile: cut the download, never finish it
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return resp
                 await resp.write(csv_lines(batch).encode())
             await resp.write_eof()
         return resp

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from tui_engine.web.console import ConsoleSource, NotApplied, OptionsRefused
 from tui_engine.web.decide import SessionState
+from tui_engine.web.first_run import FIRST_USER, PASSWORD_FILE
 from tui_engine.web.responses import error, json_body, text_field
 from tui_engine.web.security import ACTIVITY_HEADER, STATE_CHANGING, csrf_ok, read_session_id
 from tui_engine.web.sessions import Current, SessionManager
@@ -117,9 +118,14 @@ class DataRoutes:
 
     # -- users --------------------------------------------------------------------------
     async def users(self, request: web.Request, cur: Current) -> web.Response:
+        generated = self.m.settings.data_dir / PASSWORD_FILE
+        made_at = generated.stat().st_mtime if generated.exists() else None
         users = [
             {"username": u.username, "password_changed_at": round(u.password_changed_at * 1000),
-             "has_pin": u.pin_hash is not None}
+             "has_pin": u.pin_hash is not None,
+             # still the password first_run generated (and wrote to its file): the console asks to change it
+             "initial_password": made_at is not None and u.username == FIRST_USER
+             and u.password_changed_at <= made_at + 1.0}
             for u in await self.m.store.list_users()
         ]
         return web.json_response({"users": users})

@@ -247,9 +247,14 @@ function serverUnreachable() {
 
 // -- views --------------------------------------------------------------------------------------------
 
+const TITLES = { login: 'Sign in', locked: '\u{1F512} Locked', closed: 'Session closed', offline: 'Offline' };
+
 function setView(name) {
   session.view = name;
   root.dataset.view = name;
+  // The tab shows the lock: someone glancing at a row of tabs sees which session waits for a password.
+  if (name === 'active' && consoleView) consoleView.showTitle();
+  else document.title = `${TITLES[name] ?? 'tui-engine'}${session.user && name === 'locked' ? ` (${session.user})` : ''} · tui-engine console`;
 }
 
 function mountTemplate(id) {
@@ -296,6 +301,7 @@ function showLocked() {
   setView('locked');
   session.lockCount += 1;
   root.dataset.lockCount = String(session.lockCount);
+  for (const who of node.querySelectorAll('.locked-user')) who.textContent = session.user ?? 'the user who signed in';
   wireLockDialog(node);
   node.querySelector('#unlock-password').focus();
 }

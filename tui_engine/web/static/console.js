@@ -1,5 +1,9 @@
-// The engine's admin console: live calls, recent call endings, applications (editable options),
-// users, a long export task and scratch notes.
+// The engine's admin console: pages Calls (live calls, recent endings), History (call records,
+// filters, paging, CSV export: the long task), Options (one form per application section, with
+// the template's help), Users and Audit (shown only when the engine serves /api/audit).
+//
+// Pages are shown and hidden inside one node tree (hash routes, #/calls ...), so typing in one
+// page survives a visit to another, and a lock, like everything else in the console.
 //
 // The console is built once per session from its <template>. When the session locks, the session
 // module detaches this node tree and keeps it; unlocking puts the very same nodes back, so typed
@@ -10,6 +14,15 @@
 
 const CALLS_EMPTY = 'No live calls.';
 const ENDINGS_EMPTY = 'No calls have ended yet.';
+const HISTORY_EMPTY = 'No call records match.';
+const HISTORY_PAGE = 25;
+const PAGES = { calls: 'Calls', history: 'Call history', options: 'Options', users: 'Users', audit: 'Audit log' };
+const APP_KINDS = { tui: 'Phone menus', web: 'Admin portal' };
+const SECTION_TITLES = {
+  tui: 'Menu timing and call records',
+  security: 'Session security',
+  web: 'Portal',
+};
 
 /** `ctx.call(method, path, opts)` → Reply, or null when the session module took over (lock, logout). */
 export class ConsoleView {
@@ -18,10 +31,18 @@ export class ConsoleView {
     this.node = template.content.firstElementChild.cloneNode(true);
     this.q = (sel) => this.node.querySelector(sel);
     this.apps = {};
+    this.help = {};
     this.exporting = null;
     this.exportUrl = null;
     this.saved = null;
+    this.page = 'calls';
+    this.history = { offset: 0, total: 0, filter: {} };
+    this.auditAvailable = false;
+    this.user = null;
     this.wire();
+    this.onHash = () => this.route();
+    window.addEventListener('hashchange', this.onHash);
+    this.route();
   }
 
   // -- wiring -------------------------------------------------------------------------------------
@@ -29,7 +50,21 @@ export class ConsoleView {
     this.q('.logout').addEventListener('click', () => this.ctx.logout());
     this.q('.apps-reload').addEventListener('click', () => this.loadApplications(true));
     this.q('.user-create-form').addEventListener('submit', (ev) => this.createUser(ev));
-    this.q('.export-form').addEventListener('submit', (ev) => this.runExport(ev));
+    this.q('.export-button').addEventListener('click', (ev) => this.runExport(ev));
+    this.q('.history-filter').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.history.offset = 0;
+      this.loadHistory(true);
+    });
+    this.q('.history-filter').addEventListener('reset', () => {
+      setTimeout(() => {
+        this.history.offset = 0;
+        this.loadHistory(true);
+      });
+    });
+    this.q('.pager-prev').addEventListener('click', () => this.turnPage(-1));
+    this.q('.pager-next').addEventListener('click', () => this.turnPage(1));
+    this.q('.first-run-form').addEventListener('submit', (ev) => this.changeFirstPassword(ev));
     this.q('.password-form').addEventListener('submit', (ev) => this.changePassword(ev));
     this.q('.pin-form').addEventListener('submit', (ev) => this.setPin(ev));
     for (const btn of this.node.querySelectorAll('.dialog-cancel')) {
@@ -38,12 +73,37 @@ export class ConsoleView {
   }
 
   setUser(user) {
+    this.user = user ?? null;
     this.q('.console-user').textContent = user ?? '';
+    this.q('.avatar').textContent = (user ?? '?').slice(0, 1).toUpperCase();
   }
 
   /** First data for a fresh console (later updates come from the pollers). */
   async loadAll() {
-    await Promise.all([this.pollCalls(), this.pollEndings(), this.loadApplications(false), this.loadUsers()]);
+    await Promise.all([
+      this.pollCalls(), this.pollEndings(), this.loadApplications(false), this.loadUsers(),
+      this.loadHistory(false), this.probeAudit(),
+    ]);
+  }
+
+  // -- pages ------------------------------------------------------------------------------------------
+  route() {
+    const wanted = (window.location.hash.match(/^#\/([a-z]+)/) ?? [])[1];
+    let page = wanted && wanted in PAGES ? wanted : 'calls';
+    if (page === 'audit' && !this.auditAvailable) page = wanted === 'audit' ? this.page : page;
+    this.page = page;
+    for (const section of this.node.querySelectorAll('section.page')) section.hidden = section.dataset.page !== page;
+    for (const link of this.node.querySelectorAll('.sidenav a')) {
+      if (link.dataset.page === page) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+    this.showTitle();
+    if (page === 'history' && this.node.isConnected) this.loadHistory(false);
+    if (page === 'audit' && this.node.isConnected) this.loadAudit();
+  }
+
+  showTitle() {
+    if (this.node.isConnected) document.title = `${PAGES[this.page]} · tui-engine console`;
   }
 
   // -- detach / reattach ----------------------------------------------------------------------------
@@ -93,6 +153,7 @@ export class ConsoleView {
     rows.forEach((tr, i) => (tr.dataset.callId = String(calls[i].call_id ?? '')));
     fillBody(this.q('.calls-body'), rows, CALLS_EMPTY, 5);
     this.q('.calls-count').textContent = String(calls.length);
+    this.q('.calls-count').closest('.tile').classList.toggle('live', calls.length > 0);
     this.q('.calls-status').textContent = `Updated ${new Date().toLocaleTimeString()}`;
   }
 
@@ -104,6 +165,105 @@ export class ConsoleView {
       row([formatTime(e.ended_at), e.caller, e.reason, formatDuration(e.duration), e.call_id]),
     );
     fillBody(this.q('.endings-body'), rows, ENDINGS_EMPTY, 5);
+    rows.forEach((tr, i) => tr.children[2].replaceChildren(reasonChip(endings[i].reason)));
+    this.q('.endings-count').textContent = String(endings.length);
+    this.q('.noinput-count').textContent = String(endings.filter((e) => e.reason === 'no-input').length);
+  }
+
+  // -- call history -------------------------------------------------------------------------------
+  readFilter() {
+    const f = this.q('.history-filter').elements;
+    const out = {};
+    for (const name of ['caller', 'dialled', 'dialplan', 'reason']) {
+      const v = f[name].value.trim();
+      if (v) out[name] = v;
+    }
+    for (const name of ['since', 'until']) {
+      const v = f[name].value;
+      if (v) out[name] = String(new Date(v).getTime() / 1000); // local time as typed → epoch s
+    }
+    return out;
+  }
+
+  async loadHistory(byUser) {
+    const filter = this.readFilter();
+    const params = new URLSearchParams({ ...filter, limit: String(HISTORY_PAGE), offset: String(this.history.offset) });
+    const reply = await this.ctx.call('GET', `/api/cdrs?${params}`, { activity: byUser });
+    if (!reply) return;
+    const status = this.q('.pager-text');
+    if (!reply.ok) {
+      setStatus(status, reply.message('The call history could not be read.'), true);
+      return;
+    }
+    const data = reply.data ?? {};
+    const records = listOf(data, 'records');
+    this.history.total = Number(data.total ?? records.length);
+    this.history.filter = filter;
+    this.fillFacets(data.facets ?? {});
+    const rows = records.map((r) => {
+      const tr = row([
+        formatTime(r.ended_at), r.caller, r.dialled, r.dialplan, (r.menus ?? []).join(' › '), r.digits,
+        r.no_input, '', r.sip_status, formatDuration(r.duration),
+      ]);
+      tr.children[7].append(reasonChip(r.end_reason));
+      tr.dataset.callId = String(r.call_id ?? '');
+      tr.title = `Call ID ${r.call_id}`;
+      return tr;
+    });
+    fillBody(this.q('.history-body'), rows, HISTORY_EMPTY, 10);
+    const first = records.length ? this.history.offset + 1 : 0;
+    const last = this.history.offset + records.length;
+    status.classList.remove('error', 'ok');
+    status.textContent = `${first}–${last} of ${this.history.total} records`;
+    this.q('.pager-prev').disabled = this.history.offset === 0;
+    this.q('.pager-next').disabled = last >= this.history.total;
+  }
+
+  turnPage(step) {
+    const next = this.history.offset + step * HISTORY_PAGE;
+    if (next < 0 || next >= Math.max(this.history.total, 1)) return;
+    this.history.offset = next;
+    this.loadHistory(true);
+  }
+
+  fillFacets(facets) {
+    for (const [name, values] of [['dialplan', facets.dialplan], ['reason', facets.reason]]) {
+      if (!Array.isArray(values)) continue;
+      const select = this.q(`#h-${name}`);
+      const current = select.value;
+      const options = [el('option', { value: '', textContent: 'Any' })];
+      for (const v of values) options.push(el('option', { value: String(v), textContent: String(v) }));
+      select.replaceChildren(...options);
+      select.value = values.includes(current) ? current : '';
+    }
+  }
+
+  // -- audit ----------------------------------------------------------------------------------------
+  /** The Audit page exists only when the engine serves GET /api/audit (admins). */
+  async probeAudit() {
+    const reply = await this.ctx.call('GET', '/api/audit?limit=1');
+    this.auditAvailable = Boolean(reply && reply.ok);
+    this.q('.sidenav a[data-page="audit"]').hidden = !this.auditAvailable;
+    if (this.auditAvailable && window.location.hash.startsWith('#/audit')) this.route();
+  }
+
+  async loadAudit() {
+    const reply = await this.ctx.call('GET', '/api/audit?limit=200', { activity: true });
+    if (!reply || !reply.ok) return;
+    const events = listOf(reply.data, 'events', 'records', 'audit');
+    const rows = events.map((e) => {
+      const parts = [];
+      if (e.actor && e.actor !== e.user) parts.push(`by ${e.actor}`);
+      if (e.remote) parts.push(`from ${e.remote}`);
+      const extra = e.details && typeof e.details === 'object' ? e.details : {};
+      for (const [k, v] of Object.entries(extra)) {
+        if (v !== null && v !== undefined && v !== '') parts.push(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+      }
+      const tr = row([formatTime(e.at), '', e.user, parts.join(' · ')]);
+      tr.children[1].append(auditChip(String(e.event ?? '—')));
+      return tr;
+    });
+    fillBody(this.q('.audit-body'), rows, 'No events.', 4);
   }
 
   // -- applications ---------------------------------------------------------------------------------
@@ -112,54 +272,124 @@ export class ConsoleView {
     if (!reply || !reply.ok) return;
     const data = reply.data ?? {};
     this.apps = data.applications && typeof data.applications === 'object' ? data.applications : data;
+    this.help = data.help && typeof data.help === 'object' ? data.help : {};
     const body = this.q('.apps-body');
-    body.replaceChildren(...Object.entries(this.apps).map(([app, sections]) => this.appFieldset(app, sections)));
+    body.replaceChildren(...Object.entries(this.apps).map(([app, sections]) => this.appCard(app, sections)));
     this.fillApplicationSelect();
   }
 
-  appFieldset(app, sections) {
-    const fs = el('fieldset', { className: 'app' });
-    fs.append(el('legend', { textContent: app }));
+  appCard(app, sections) {
+    const card = el('section', { className: 'card app-card' });
+    const kind = 'tui' in (sections ?? {}) ? 'tui' : 'web';
+    const head = el('div', { className: 'app-head' });
+    const title = el('h2', { textContent: app });
+    title.id = `app-${app}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    card.setAttribute('aria-labelledby', title.id);
+    head.append(title, el('span', { className: `chip chip-${kind}`, textContent: APP_KINDS[kind] }));
+    card.append(head);
     for (const [section, options] of Object.entries(sections ?? {})) {
-      fs.append(el('h3', { className: 'section-name', textContent: `[${section}]` }));
-      for (const [option, value] of Object.entries(options ?? {})) {
-        fs.append(this.optionRow(app, section, option, value));
-      }
+      card.append(this.sectionForm(app, section, options ?? {}));
     }
-    return fs;
+    return card;
   }
 
-  optionRow(app, section, option, value) {
+  /** One form per application section, one Save: every option is validated and applied together. */
+  sectionForm(app, section, options) {
+    const form = el('form', { className: 'option-form', noValidate: true });
+    form.setAttribute('aria-label', `${app} ${section}`);
+    const legend = el('div', { className: 'section-head' });
+    legend.append(
+      el('h3', { textContent: SECTION_TITLES[section] ?? section }),
+      el('code', { className: 'muted small', textContent: `[applications.${app}.${section}]` }),
+    );
+    form.append(legend);
+    const inputs = [];
+    for (const [option, value] of Object.entries(options)) {
+      const { wrap, input } = this.optionField(app, section, option, value);
+      inputs.push({ option, input, wrap });
+      form.append(wrap);
+    }
+    const save = el('button', { type: 'submit', className: 'primary', textContent: 'Save' });
+    save.setAttribute('aria-label', `Save ${app} ${section}`);
+    const status = el('p', { className: 'form-status', role: 'status' });
+    const actions = el('div', { className: 'form-actions' });
+    actions.append(save, status);
+    form.append(actions);
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.saveSection(app, section, inputs, status);
+    });
+    return form;
+  }
+
+  optionField(app, section, option, value) {
     const id = `opt-${app}-${section}-${option}`.replace(/[^A-Za-z0-9_-]/g, '_');
-    const wrap = el('div', { className: 'option-row' });
+    const info = this.help?.[app]?.[section]?.[option] ?? {};
+    const wrap = el('div', { className: 'option-field' });
     const label = el('label', { htmlFor: id });
     label.append(el('span', { className: 'sr-only', textContent: `${app} ${section} ` }), option);
     const input = optionInput(id, value);
-    const save = el('button', { type: 'button', textContent: 'Save' });
-    save.setAttribute('aria-label', `Save ${app} ${section} ${option}`);
-    const status = el('span', { className: 'option-status', role: 'status' });
-    save.addEventListener('click', () => this.saveOption(app, section, option, input, status));
-    wrap.append(label, input, save, status);
-    return wrap;
+    const helpId = `${id}-help`;
+    const errorId = `${id}-error`;
+    const help = el('p', { className: 'help', id: helpId, textContent: info.help ?? '' });
+    if (info.allowed) help.append(el('span', { className: 'allowed', textContent: ` Allowed: ${info.allowed}.` }));
+    const err = el('p', { className: 'field-error error', id: errorId, role: 'alert' });
+    input.setAttribute('aria-describedby', `${helpId} ${errorId}`);
+    input.addEventListener('input', () => {
+      err.textContent = '';
+      input.removeAttribute('aria-invalid');
+    });
+    if (input.type === 'checkbox') {
+      const line = el('div', { className: 'checkbox-line' });
+      line.append(input, label);
+      wrap.append(line, help, err);
+    } else {
+      wrap.append(label, input, help, err);
+    }
+    wrap.dataset.option = option;
+    return { wrap, input };
   }
 
-  async saveOption(app, section, option, input, status) {
-    let value;
-    try {
-      value = readOptionInput(input);
-    } catch (err) {
-      setStatus(status, err.message, true);
+  async saveSection(app, section, inputs, status) {
+    const options = [];
+    let bad = false;
+    for (const { option, input, wrap } of inputs) {
+      const err = wrap.querySelector('.field-error');
+      err.textContent = '';
+      input.removeAttribute('aria-invalid');
+      try {
+        options.push({ section, option, value: readOptionInput(input) });
+      } catch (e) {
+        err.textContent = e.message;
+        input.setAttribute('aria-invalid', 'true');
+        bad = true;
+      }
+    }
+    if (bad) {
+      setStatus(status, 'Not saved: correct the marked options.', true);
       return;
     }
     const path = `/api/applications/${encodeURIComponent(app)}/options`;
-    const reply = await this.ctx.call('PUT', path, { body: { section, option, value }, activity: true });
+    const reply = await this.ctx.call('PUT', path, { body: { options }, activity: true });
     if (!reply) return;
-    if (reply.ok) {
-      setStatus(status, 'Saved; applied now.', false);
-      if (this.apps[app]?.[section]) this.apps[app][section][option] = value;
-    } else {
-      setStatus(status, reply.message('Not saved.'), true);
+    if (reply.ok && reply.data?.applied !== false) {
+      setStatus(status, 'Saved and applied.', false);
+      for (const o of options) if (this.apps[app]?.[section]) this.apps[app][section][o.option] = o.value;
+      return;
     }
+    const fields = reply.data?.fields ?? {};
+    let placed = 0;
+    for (const { option, input, wrap } of inputs) {
+      const why = fields[`${section}.${option}`];
+      if (why) {
+        wrap.querySelector('.field-error').textContent = why;
+        input.setAttribute('aria-invalid', 'true');
+        placed += 1;
+      }
+    }
+    if (reply.status === 409) setStatus(status, `Not applied: ${reply.message()}`, true);
+    else if (placed) setStatus(status, 'Not saved: correct the marked options.', true);
+    else setStatus(status, reply.message('Not saved.'), true);
   }
 
   // -- users ----------------------------------------------------------------------------------------
@@ -169,6 +399,25 @@ export class ConsoleView {
     const users = listOf(reply.data, 'users').map((u) => (typeof u === 'string' ? { username: u } : u));
     const rows = users.map((u) => this.userRow(u));
     fillBody(this.q('.users-body'), rows, 'No users.', 3);
+    const me = users.find((u) => u.username === this.user);
+    this.q('.first-run').hidden = !(me && me.initial_password === true);
+  }
+
+  async changeFirstPassword(ev) {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const status = form.querySelector('.form-status');
+    const body = { password: form.elements.password.value, current_password: form.elements.current_password.value };
+    const path = `/api/users/${encodeURIComponent(this.user ?? '')}/password`;
+    const reply = await this.ctx.call('POST', path, { body, activity: true });
+    if (!reply) return;
+    if (reply.ok) {
+      form.reset();
+      this.q('.first-run').hidden = true;
+      await this.loadUsers();
+    } else {
+      setStatus(status, reply.message('The password was not changed.'), true);
+    }
   }
 
   userRow(user) {
@@ -178,7 +427,11 @@ export class ConsoleView {
     if (typeof user.password_changed_at === 'number') {
       details.push(`password changed ${formatTime(user.password_changed_at)}`);
     }
-    const tr = row([name, details.join('; ')]);
+    const tr = row(['', details.join('; ')]);
+    const who = el('span', { className: 'user-name' });
+    who.append(el('span', { className: 'avatar small', textContent: name.slice(0, 1).toUpperCase() }), name);
+    if (name === this.user) who.append(el('span', { className: 'chip', textContent: 'you' }));
+    tr.children[0].replaceChildren(who);
     const actions = el('td', { className: 'user-actions' });
     const pw = el('button', { type: 'button', textContent: 'Change password' });
     pw.setAttribute('aria-label', `Change password for ${name}`);
@@ -281,7 +534,6 @@ export class ConsoleView {
   async runExport(ev) {
     ev.preventDefault();
     if (this.exporting) return;
-    const seconds = Number(this.q('#export-seconds').value || '0');
     const progress = this.q('.export-progress');
     const label = this.q('.export-progress-label');
     const status = this.q('.export-status');
@@ -297,7 +549,8 @@ export class ConsoleView {
     }, 250);
     label.textContent = 'Exporting… 0 s';
     try {
-      const reply = await this.ctx.call('POST', '/api/export', { body: { seconds }, activity: true });
+      // The filters on screen, as typed (applied or not): what you see is what you export.
+      const reply = await this.ctx.call('POST', '/api/export', { body: this.readFilter(), activity: true });
       if (reply && reply.ok) this.exportDone(reply, status, link);
       else if (reply) setStatus(status, reply.message('The export failed.'), true);
     } finally {
@@ -315,10 +568,11 @@ export class ConsoleView {
     this.exportUrl = URL.createObjectURL(new Blob([reply.text], { type: 'text/csv' }));
     link.href = this.exportUrl;
     link.hidden = false;
-    setStatus(status, `Export finished: ${Math.max(0, lines.length - 1)} rows.`, false);
+    setStatus(status, `Export finished: ${Math.max(0, lines.length - 1)} records.`, false);
   }
 
   dispose() {
+    window.removeEventListener('hashchange', this.onHash);
     if (this.exportUrl) URL.revokeObjectURL(this.exportUrl);
     for (const d of this.node.querySelectorAll('dialog[open]')) d.close();
   }
@@ -341,6 +595,9 @@ function row(cells) {
 }
 
 function fillBody(tbody, rows, emptyText, colspan) {
+  // Each cell carries its column's name: on a phone the rows become cards that label their values.
+  const names = [...(tbody.closest('table')?.querySelectorAll('thead th') ?? [])].map((th) => th.textContent);
+  for (const tr of rows) [...tr.children].forEach((td, i) => names[i] && (td.dataset.label = names[i]));
   if (rows.length === 0) {
     const tr = el('tr', { className: 'empty' });
     tr.append(el('td', { textContent: emptyText, colSpan: colspan }));
@@ -348,6 +605,17 @@ function fillBody(tbody, rows, emptyText, colspan) {
   } else {
     tbody.replaceChildren(...rows);
   }
+}
+
+function reasonChip(reason) {
+  const r = String(reason ?? '—');
+  const tone = { completed: 'ok', 'caller-hangup': 'neutral', transfer: 'info', 'no-input': 'warn', invalid: 'warn' }[r];
+  return el('span', { className: `chip chip-${tone ?? 'bad'}`, textContent: r });
+}
+
+function auditChip(event) {
+  const tone = /fail|refused/.test(event) ? 'bad' : /lock|close/.test(event) ? 'warn' : /login|unlock/.test(event) ? 'ok' : 'info';
+  return el('span', { className: `chip chip-${tone}`, textContent: event.replaceAll('_', ' ') });
 }
 
 function setStatus(node, text, isError) {
@@ -413,14 +681,24 @@ function formatSecondsLeft(s) {
 
 function formatDuration(s) {
   if (s == null || !Number.isFinite(Number(s))) return '—';
-  return `${Number(s).toFixed(1)} s`;
+  const n = Number(s);
+  if (n < 60) return `${n.toFixed(1)} s`;
+  return `${Math.floor(n / 60)} min ${String(Math.round(n % 60)).padStart(2, '0')} s`;
 }
 
-/** Epoch seconds, epoch ms or an ISO string → local time. */
+const TIME_TODAY = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const TIME_OTHER = new Intl.DateTimeFormat(undefined, {
+  month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+
+/** Epoch seconds, epoch ms or an ISO string → local time ("14:05:09" today, "Nov 30, 23:06:45" before). */
 function formatTime(t) {
   if (t == null) return '—';
   let ms;
   if (typeof t === 'number') ms = t > 1e12 ? t : t * 1000;
   else ms = Date.parse(String(t));
-  return Number.isFinite(ms) ? new Date(ms).toLocaleString() : String(t);
+  if (!Number.isFinite(ms)) return String(t);
+  const d = new Date(ms);
+  const today = d.toDateString() === new Date().toDateString();
+  return (today ? TIME_TODAY : TIME_OTHER).format(d);
 }

@@ -182,6 +182,10 @@ def _where(f: CdrFilter) -> tuple[str, list[object]]:
     return (" WHERE " + " AND ".join(terms)) if terms else "", args
 
 
+def _fetch(sql: str, params: list[object]) -> Callable[[sqlite3.Connection], list[Any]]:
+    return lambda db: db.execute(sql, params).fetchall()
+
+
 class SqliteCdrStore:
     """Its own connection to the portal's SQLite file (WAL: readers never block the writer).
     Stdlib ``sqlite3`` in worker threads, for the reason given in ``store/sqlite.py``."""
@@ -229,13 +233,25 @@ class SqliteCdrStore:
         return CdrPage(records, total, {"dialplan": plans, "reason": reasons})
 
     async def batches(self, f: CdrFilter, size: int) -> AsyncIterator[list[CallRecord]]:
-        offset = 0
+        """Keyset paging on (ended_at, id): each batch is one index range, however deep."""
+        where, args = _where(f)
+        joiner = " AND " if where else " WHERE "
+        after: tuple[float, int] | None = None
         while True:
-            chunk = await self._select(f, size, offset)
-            if not chunk:
+            if after is None:
+                sql = f"SELECT {_COLS}, id FROM cdrs{where} ORDER BY ended_at DESC, id DESC LIMIT ?"
+                params = [*args, size]
+            else:
+                sql = (
+                    f"SELECT {_COLS}, id FROM cdrs{where}{joiner}(ended_at < ? OR (ended_at = ? AND id < ?))"
+                    " ORDER BY ended_at DESC, id DESC LIMIT ?"
+                )
+                params = [*args, after[0], after[0], after[1], size]
+            rows = await self._run(_fetch(sql, params))
+            if not rows:
                 return
-            yield chunk
-            offset += len(chunk)
+            yield [_row(r[:-1]) for r in rows]
+            after = (rows[-1][3], rows[-1][-1])
 
     async def purge(self, ended_before: float) -> int:
         sql = "DELETE FROM cdrs WHERE ended_at < ?"

@@ -1,0 +1,111 @@
+"""Hand-written fakes to drive a whole :class:`CallSession` on a :class:`FakeLoop` (no sockets, no sleeps)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from tui_engine.media.prompts import Prompt, PromptCache
+from tui_engine.menus import Dialplan, MenuDefaults
+from tui_engine.testing import FakeLoop
+from tui_engine.testing.loop import FakeTimerHandle
+from tui_engine.tui.call import CallInfo, CallSession, Observer
+
+
+class FakeMedia:
+    """Plays a prompt for its WAV duration on the fake loop; RTP arrivals are set by the test."""
+
+    def __init__(self, loop: FakeLoop) -> None:
+        self.loop = loop
+        self.on_digit: Any = None
+        self.on_failed: Any = None
+        self.finished_at: float | None = None
+        self.last_received_at: float | None = None
+        self.on_hold = False
+        self.closed = False
+        self.played: list[tuple[float, list[str]]] = []
+        self._handle: FakeTimerHandle | None = None
+        self._on_done: Any = None
+
+    def play(self, prompts: Sequence[Prompt], on_done: Any, *, since: float | None = None) -> None:
+        self.stop_playback()
+        self.played.append((self.loop.time(), [p.path.name for p in prompts]))
+        self._on_done = on_done
+        self._handle = self.loop.call_later(sum(p.duration for p in prompts), self._finish)
+
+    def _finish(self) -> None:
+        self._handle, on_done, self._on_done = None, self._on_done, None
+        self.finished_at = self.loop.time()
+        on_done(True)
+
+    def stop_playback(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle, on_done, self._on_done = None, self._on_done, None
+            on_done(False)
+
+    def enable_inband(self, enabled: bool) -> None: ...
+
+    def reoffer(self, offer_sdp: str) -> str:
+        self.on_hold = "a=inactive" in offer_sdp
+        return "answer"
+
+    def close(self) -> None:
+        self.closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+
+
+class FakeCall:
+    """What the SIP layer's ``ServerCall`` is asked to do."""
+
+    call_id = "fake-call"
+
+    def __init__(self, loop: FakeLoop) -> None:
+        self.loop = loop
+        self.hangups: list[float] = []
+        self.refers: list[str] = []
+
+    def hangup(self) -> None:
+        self.hangups.append(self.loop.time())
+
+    def refer(self, uri: str) -> None:
+        self.refers.append(uri)
+
+    def cancel_transfer(self) -> None:
+        self.refers.append("cancelled")
+
+
+class Lateness(Observer):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, float]] = []
+
+    def lateness(self, kind: str, seconds: float) -> None:
+        self.seen.append((kind, seconds))
+
+
+async def _no_pin(mailbox: str, pin: str) -> bool:
+    return False
+
+
+def make_call(
+    plan: Dialplan, defaults: MenuDefaults
+) -> tuple[CallSession, FakeLoop, FakeMedia, FakeCall, Lateness]:
+    loop = FakeLoop()
+    media, call, observer = FakeMedia(loop), FakeCall(loop), Lateness()
+    info = CallInfo(
+        call_id=call.call_id, caller="alice", dialplan=plan.name, started_at=0.0, started_wall=time.time()
+    )
+    session = CallSession(
+        call=call,  # type: ignore[arg-type]
+        media=media,  # type: ignore[arg-type]
+        dialplan=plan,
+        defaults=defaults,
+        prompts=PromptCache(),
+        verify_pin=_no_pin,
+        observer=observer,
+        info=info,
+        loop=loop,
+    )
+    return session, loop, media, call, observer
