@@ -23,6 +23,7 @@ from tui_engine.config import ConfigError, EngineConfig, apply_overrides
 from tui_engine.config.models import SECTIONS
 from tui_engine.config.template import template_help
 from tui_engine.obs.metrics import Metrics
+from tui_engine.obs.status import StatusComponent
 from tui_engine.tui.component import TuiComponent
 from tui_engine.tui.metrics import MetricsObserver
 from tui_engine.tui.settings import tui_settings
@@ -107,6 +108,12 @@ class EngineConsole:
 
     def call_endings(self) -> list[dict[str, object]]:
         return list(self.tui.endings) if self.tui else []
+
+    def status(self) -> dict[str, object]:
+        """What ``tui-engine status`` prints (``GET /api/status``, see ``obs/status.py``)."""
+        engine = self._engine
+        return {"config": engine.config.source, "generation": engine.generation,
+                "calls": self.live_calls(), "endings": self.call_endings()}  # fmt: skip
 
     def applications(self) -> dict[str, dict[str, dict[str, object]]]:
         """Options as written in the file (``10`` minutes, ``"60s"``), defaults as in the template.
@@ -213,6 +220,7 @@ def build_components(config: EngineConfig, console: EngineConsole, metrics: Metr
         components.append(console.tui)
     if portal is not None:
         components.append(portal)
+    components.append(StatusComponent(config.engine.data_dir, config.engine.node, console.status))
     return components
 
 

@@ -59,3 +59,16 @@ def test_port_range() -> None:
     for bad in ("29999-20000", "80-90", "20000", 20000, "20000-70000"):
         with pytest.raises(ValueError):
             parse_port_range(bad)
+
+
+def test_one_parser_serves_config_dialplans_and_the_portal() -> None:
+    """The portal (console, command line) and dialplans use this parser, not copies of it."""
+    from tui_engine.menus import build
+    from tui_engine.web import settings
+
+    assert build.parse_duration is parse_duration
+    assert settings.parse_duration("10", bare_unit=60.0) == 600.0  # a typed bare number: minutes
+    assert settings.parse_duration(10, bare_unit=60.0) == 600.0
+    assert settings.parse_duration("2d") == 172800.0 and parse_duration("5min") == 300.0
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("10")  # in a TOML file a unit is required

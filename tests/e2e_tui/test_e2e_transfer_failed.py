@@ -32,6 +32,8 @@ async def test_a_failed_transfer_returns_to_the_menu_and_the_call_ends_on_no_inp
     after = engine.events.index(failed[0])
     later = engine.events[after:]
     entered = [e for e in later if e["event"] == "menu.entered" and e.get("call_id") == call_id]
+    played = [e["prompts"] for e in later if e["event"] == "prompt.started" and e.get("call_id") == call_id]
+    assert played[0] == ["transfer-failed.wav"]  # the dialplan's transfer-failed prompt first
     assert entered and entered[0]["menu"] == "main"  # back in the menu the transfer was taken from
     ended = engine.find_events("call.ended", call_id=call_id)
     assert [e["reason"] for e in ended] == ["inactivity-timeout"]  # not "transfer": none happened

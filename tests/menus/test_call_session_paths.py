@@ -216,3 +216,21 @@ def test_a_hangup_step_after_its_prompt_waits_the_allowance_too(base_plan: Dialp
     assert call.hangups == []
     loop.advance(0.2)
     assert call.hangups == [pytest.approx(1.7)] and session.info.end_reason == "completed"
+
+
+def test_a_reload_applies_new_limits_to_a_running_call(ping_pong: Dialplan) -> None:
+    session, loop, _, call, observer = make_call(ping_pong, defaults(max_call_duration=3600.0))
+    session.start()
+    loop.advance(100.0)
+    assert call.hangups == []
+    session.update_defaults(defaults(max_call_duration=60.0))  # the call is already 100 s old
+    assert session.info.end_reason is None  # goodbye first, due at the change, not before it
+    loop.advance(10.0)
+    assert session.info.end_reason == "max-call-duration"
+    assert [s for kind, s in observer.seen if kind == "disconnect"][-1] == 0.0  # not "40 s late"
+    session2, loop2, _, _, _ = make_call(ping_pong, defaults())
+    session2.start()
+    loop2.advance(50.0)
+    session2.update_defaults(defaults(max_silence_total=45.0))  # enabled later: counts from the answer
+    loop2.advance(10.0)
+    assert session2.info.end_reason == "max-silence-total"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,7 +39,7 @@ from tui_engine.config.values import (
     parse_port_range,
     split_host_port,
 )
-from tui_engine.core.policy import FinalAction, IdlePolicy
+from tui_engine.core.policy import IdlePolicy, call_policy, portal_policy
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 MinutesOrDuration = Annotated[float, BeforeValidator(parse_minutes_or_duration)]
@@ -146,6 +147,11 @@ class EngineSection(_Section):
     send_silence: StrictBool = option(
         False, "true or false", "Send RTP comfort packets while a call is silent."
     )
+    node_name: Annotated[StrictStr, StringConstraints(max_length=64)] = option(
+        "",
+        'a short name, or "" (HOSTNAME:SIP-PORT)',
+        "This engine's name in a cluster: in every log line (node) and in tui-engine status.",
+    )
 
     @property
     def sip_address(self) -> tuple[str, int]:
@@ -154,6 +160,11 @@ class EngineSection(_Section):
     @property
     def http_address(self) -> tuple[str, int]:
         return split_host_port(self.http_listen)
+
+    @property
+    def node(self) -> str:
+        """``node-name``, or ``HOSTNAME:SIP-PORT``: unique per engine even on one machine."""
+        return self.node_name or f"{socket.gethostname()}:{self.sip_address[1]}"
 
 
 class LoggingSection(_Section):
@@ -296,18 +307,8 @@ class Application(_Section):
         web: ``inactivity-timeout`` once, then lock; warned ``inactivity-warning`` before.
         """
         if self.type == "tui":
-            return IdlePolicy(
-                timeout=self.tui.no_input_timeout,
-                max_attempts=self.tui.max_attempts,
-                final=FinalAction.DISCONNECT,
-            )
-        warning = self.security.inactivity_warning
-        return IdlePolicy(
-            timeout=self.security.inactivity_timeout,
-            max_attempts=1,
-            final=FinalAction.LOCK,
-            warn_before=warning if warning > 0 else None,
-        )
+            return call_policy(self.tui.no_input_timeout, self.tui.max_attempts)
+        return portal_policy(self.security.inactivity_timeout, self.security.inactivity_warning)
 
 
 class EngineConfig(_Section):

@@ -11,8 +11,8 @@ import ipaddress
 import math
 import re
 
-_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)\s*$")
+_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|min|m|h|d)?\s*$", re.IGNORECASE)
 
 DURATION_HELP = 'a duration such as "250ms", "90s", "10m", "1h", or a number of seconds'
 MINUTES_HELP = 'whole minutes (e.g. 10), or a duration such as "90s", "10m", "1h"; 0 disables'
@@ -31,14 +31,25 @@ def _finite_non_negative(seconds: float, text: object) -> float:
     return seconds
 
 
-def parse_duration(value: object) -> float:
-    """``"90s"``, ``"10m"``, ``"1h"``, ``"250ms"`` or a plain number of seconds -> float seconds."""
+def parse_duration(value: object, *, bare_unit: float = 1.0, bare_text: bool = False) -> float:
+    """``"90s"``, ``"10m"``, ``"1h"``, ``"250ms"`` (also ``min``, ``d``) or a plain number -> seconds.
+
+    The one duration parser of the engine: the TOML configuration, dialplan YAML (whose schema
+    allows a subset) and the portal's console and command line all use it. A number counts
+    ``bare_unit`` seconds (60 for the Genesys ``inactivity-timeout``, where it means minutes);
+    a string without a unit (``"10"``, from a form or a command line) is accepted only with
+    ``bare_text`` (in a TOML file ``"10"`` is a mistake for ``10`` or ``"10s"``).
+    """
     number = _number(value)
     if number is not None:
-        return _finite_non_negative(number, value)
+        return _finite_non_negative(number * bare_unit, value)
     if isinstance(value, str) and (m := _DURATION.match(value)):
-        return float(m.group(1)) * _UNITS[m.group(2)]
-    raise ValueError("not a duration")
+        unit = m.group(2)
+        if unit is not None:
+            return float(m.group(1)) * _UNITS[unit.lower()]
+        if bare_text:
+            return float(m.group(1)) * bare_unit
+    raise ValueError(f"not a duration: {value!r} (examples: 90s, 10m, 12h)")
 
 
 def parse_minutes_or_duration(value: object) -> float:

@@ -20,7 +20,7 @@ from tui_engine.core.events import (
 )
 from tui_engine.core.guards import CallGuards, CallLimits, Guard, GuardExpired
 from tui_engine.core.machine import IdleSession, IdleState
-from tui_engine.core.policy import FinalAction, IdlePolicy
+from tui_engine.core.policy import FinalAction, IdlePolicy, call_policy, portal_policy
 
 __all__ = [
     "Activity",
@@ -49,4 +49,6 @@ __all__ = [
     "Stopped",
     "TuiEngineError",
     "Warn",
+    "call_policy",
+    "portal_policy",
 ]

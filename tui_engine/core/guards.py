@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass
 
 from tui_engine.core.errors import LocalError
-from tui_engine.core.events import Activity, ProgressFinished, ProgressStarted, Started
+from tui_engine.core.events import Activity, PolicyChanged, ProgressFinished, ProgressStarted, Started
 from tui_engine.core.machine import IdleSession, IdleState
-from tui_engine.core.policy import FinalAction, IdlePolicy
+from tui_engine.core.policy import call_policy
 
 
 class Guard(enum.Enum):
@@ -65,29 +65,29 @@ class GuardExpired:
     limit: float
 
 
-def _cap(seconds: float) -> IdleSession | None:
-    """One silent period of ``seconds``, then disconnect: the idle core's shape of a guard."""
-    if seconds <= 0:
-        return None
-    return IdleSession(IdlePolicy(timeout=seconds, max_attempts=1, final=FinalAction.DISCONNECT))
+def _cap(seconds: float) -> IdleSession:
+    """One silent period of ``seconds``, then disconnect: the idle core's shape of a guard
+    (``seconds == 0``: a disabled policy, which a reload may enable later)."""
+    return IdleSession(call_policy(seconds, 1))
 
 
 class CallGuards:
     """The guards of one call (see the module docstring)."""
 
     __slots__ = (
-        "_duration", "_expired", "_limits", "_media", "_media_at", "_silence_since", "_silence_used",
+        "_duration", "_expired", "_limits", "_media", "_media_at", "_silence_floor", "_silence_since",
+        "_silence_used",
     )
 
     def __init__(self, limits: CallLimits, now: float) -> None:
         self._limits = limits
         self._duration = _cap(limits.max_call_duration)
-        if self._duration is not None:
-            self._duration.send(Started(now=now))
+        self._duration.send(Started(now=now))
         self._media = _cap(limits.media_timeout)  # started by the caller's first packet
         self._media_at: float | None = None
         self._silence_used = 0.0
         self._silence_since: float | None = None
+        self._silence_floor = now  # nothing is due before the last change of the limits
         self._expired: GuardExpired | None = None
 
     @property
@@ -107,10 +107,21 @@ class CallGuards:
             self._silence_used += max(0.0, now - self._silence_since)
         self._silence_since = now if running else None
 
+    def change_limits(self, limits: CallLimits, now: float) -> None:
+        """A configuration reload: the new limits apply to this call at once, measured from the
+        same starts (the answer, the silence used so far, the last packet), as the idle core
+        applies a changed policy; nothing becomes due before ``now``."""
+        if limits == self._limits or self._expired is not None:
+            return
+        self._limits = limits
+        self._duration.send(PolicyChanged(now=now, policy=call_policy(limits.max_call_duration, 1)))
+        self._media.send(PolicyChanged(now=now, policy=call_policy(limits.media_timeout, 1)))
+        self._silence_floor = now
+
     def media_seen(self, at: float | None) -> None:
         """The caller's latest RTP packet arrived at ``at`` (``None``: none yet)."""
         media = self._media
-        if media is None or at is None or (self._media_at is not None and at <= self._media_at):
+        if at is None or (self._media_at is not None and at <= self._media_at):
             return
         self._media_at = at
         if media.state is IdleState.NEW:
@@ -121,7 +132,7 @@ class CallGuards:
     def hold(self, now: float, on: bool) -> None:
         """The caller put the call on hold (``on``) or took it off: no RTP is expected on hold."""
         media = self._media
-        if media is None or media.state in (IdleState.EXPIRED, IdleState.STOPPED):
+        if media.state in (IdleState.EXPIRED, IdleState.STOPPED):
             return
         if on and not media.progress_open:
             media.send(ProgressStarted(now=now))
@@ -133,7 +144,7 @@ class CallGuards:
         budget = self._limits.max_silence_total
         if budget <= 0 or self._silence_since is None:
             return None
-        return self._silence_since + max(0.0, budget - self._silence_used)
+        return max(self._silence_since + max(0.0, budget - self._silence_used), self._silence_floor)
 
     def next_deadline(self) -> float | None:
         if self._expired is not None:
@@ -141,9 +152,9 @@ class CallGuards:
         found = [
             d
             for d in (
-                self._duration.next_deadline() if self._duration else None,
+                self._duration.next_deadline(),
                 self._silence_deadline(),
-                self._media.next_deadline() if self._media else None,
+                self._media.next_deadline(),
             )
             if d is not None
         ]
@@ -172,9 +183,7 @@ class CallGuards:
         return self._expired
 
 
-def _polled(guard: Guard, session: IdleSession | None, limit: float, now: float) -> GuardExpired | None:
+def _polled(guard: Guard, session: IdleSession, limit: float, now: float) -> GuardExpired | None:
     """The guard's expiry if its one-period session decided ``Disconnect`` at ``now``."""
-    if session is None:
-        return None
     decisions = session.poll(now)
     return GuardExpired(guard=guard, due=decisions[-1].due, limit=limit) if decisions else None

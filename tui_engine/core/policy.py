@@ -51,3 +51,20 @@ class IdlePolicy:
     def total_silence(self) -> float:
         """Silence from the first wait to the final decision: ``timeout * max_attempts``."""
         return self.timeout * self.max_attempts
+
+
+def call_policy(no_input_timeout: float, max_attempts: int) -> IdlePolicy:
+    """Phone menus: ``max_attempts`` silent periods of ``no_input_timeout``, then disconnect
+    (goodbye + BYE). Also the shape of a call-wide guard (one period, no re-prompt)."""
+    return IdlePolicy(timeout=no_input_timeout, max_attempts=max_attempts, final=FinalAction.DISCONNECT)
+
+
+def portal_policy(inactivity_timeout: float, warning: float | None) -> IdlePolicy:
+    """Web sessions: one period of ``inactivity_timeout``, then lock; warned ``warning`` before
+    (``None`` or 0: no warning). ``inactivity_timeout == 0`` never locks."""
+    return IdlePolicy(
+        timeout=inactivity_timeout,
+        max_attempts=1,
+        final=FinalAction.LOCK,
+        warn_before=warning if warning is not None and warning > 0 else None,
+    )

@@ -115,7 +115,8 @@ class TransferFailed:
 class Hangup:
     """The menu is over: end the call (BYE, RFC 3261 §15) with ``reason``.
 
-    Reasons: inactivity-timeout, max-invalid, completed, transfer, caller-hangup, error.
+    Reasons: inactivity-timeout, max-invalid, completed, transfer, caller-hangup, error,
+    media-failed, and the call-wide guards' max-call-duration, max-silence-total, media-timeout.
     Every call's action stream ends with exactly one ``Hangup``.
     """
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from tui_engine.config.values import parse_duration
 from tui_engine.menus.model import (
     AuthStep,
     Collect,
@@ -17,23 +17,6 @@ from tui_engine.menus.model import (
     Step,
 )
 from tui_engine.menus.yamlnodes import JsonPath, Located
-
-_DURATION = re.compile(r"^(?P<value>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m)$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
-
-
-def parse_duration(value: float | int | str) -> float:
-    """Seconds from a number or a string like ``"10s"``, ``"500ms"``, ``"1m"``.
-
-    Hand-written because it is three lines and the schema already fixed the grammar; the
-    TOML configuration has its own richer parser in ``tui_engine.config``.
-    """
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(value)
-    if match is None:
-        raise ValueError(f"not a duration: {value!r}")
-    return float(match["value"]) * _UNIT[match["unit"]]
 
 
 def _names(value: str | list[str] | None) -> tuple[str, ...]:

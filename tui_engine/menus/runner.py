@@ -306,7 +306,10 @@ class MenuRunner:
         self._eff = self._effective(self._menu)
         if self._session.state is not IdleState.STOPPED:
             self._session.send(PolicyChanged(now=now, policy=self._eff.idle_policy()))
-        return self.poll(now)  # the guards' limits are set at the answer: a reload keeps them
+        if self._guards is not None:
+            self._guards.silence(now, self._silence_running())
+            self._guards.change_limits(defaults.limits, now)
+        return self.poll(now)
 
     def caller_hangup(self, now: float) -> list[Action]:
         """The caller hung up (BYE or CANCEL): stop everything."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tui_engine.core import CallLimits, FinalAction, IdlePolicy
+from tui_engine.core import CallLimits, IdlePolicy, call_policy
 from tui_engine.menus.model import Settings
 
 
@@ -43,9 +43,7 @@ class Effective:
 
     def idle_policy(self) -> IdlePolicy:
         """No-input cycle for the idle core: ``max_attempts`` periods, then disconnect."""
-        return IdlePolicy(
-            timeout=self.no_input_timeout, max_attempts=self.max_attempts, final=FinalAction.DISCONNECT
-        )
+        return call_policy(self.no_input_timeout, self.max_attempts)
 
     @property
     def digit_timeout(self) -> float:

@@ -71,6 +71,9 @@ class SipEndpoint(UasCore):
         self.heap = DeadlineHeap()
         #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
         self.on_idle: Callable[[], None] | None = None
+        #: set by :meth:`shutdown`: new calls and OPTIONS probes get 503, so a dispatcher in front
+        #: (Kamailio) fails the call over and marks this engine down while its calls get their BYE.
+        self.draining = False
 
     # ----- counters, limits, time -----
 
@@ -178,7 +181,10 @@ class SipEndpoint(UasCore):
     # ----- out of dialog -----
 
     def _out_of_dialog(self, inc: Incoming, now: float) -> None:
-        if inc.method == "INVITE":
+        if self.draining and inc.method in ("INVITE", "OPTIONS"):
+            log.info("sip.rejected", status=503, reason="stopping", method=inc.method)
+            self.reply(inc, 503, now, reason="Stopping", headers=[("Retry-After", RETRY_AFTER)])
+        elif inc.method == "INVITE":
             self._new_call(inc, now)
         elif inc.method == "OPTIONS":
             self.options_reply(inc, now, to_tag=None)
@@ -286,8 +292,10 @@ class SipEndpoint(UasCore):
         """End every call with reason ``shutdown``: 503 to unanswered INVITEs, BYE to the rest.
 
         The BYE does not wait for a missing ACK. One call that fails here is logged and ended;
-        it never keeps the others from their BYE (nor the engine from stopping).
+        it never keeps the others from their BYE (nor the engine from stopping). From here on
+        new INVITEs and OPTIONS get 503 + Retry-After (see ``draining``).
         """
+        self.draining = True
         now = self.clock.now()
         for call in list(self.calls.values()):
             with call_context(call.call_id):

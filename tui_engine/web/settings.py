@@ -1,8 +1,9 @@
 """The portal's settings, a plain value the Engine maps its TOML config onto.
 
-Kept as a small frozen dataclass (rather than importing ``tui_engine.config``) so the web
-package can run standalone (``python -m tui_engine.web``) and in tests; the config names
-are in docs/architecture.md (``[applications.portal.security]`` / ``[...web]``).
+Kept as a small frozen dataclass (rather than the configuration's model) so the web package
+can run standalone (``python -m tui_engine.web``) and in tests; it shares only the engine's
+one duration parser with ``tui_engine.config``. The config names are in docs/architecture.md
+(``[applications.portal.security]`` / ``[...web]``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui_engine.core import FinalAction, IdlePolicy
+from tui_engine.config.values import parse_duration as _parse_duration
+from tui_engine.core import IdlePolicy, portal_policy
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -28,37 +30,10 @@ class PortalSettings:
 
     def idle_policy(self) -> IdlePolicy:
         """One attempt, then LOCK: a web session has no re-prompt, only an optional warning."""
-        warn = self.warning if self.warning and self.warning > 0 else None
-        return IdlePolicy(
-            timeout=self.inactivity_timeout, max_attempts=1, final=FinalAction.LOCK, warn_before=warn
-        )
-
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+        return portal_policy(self.inactivity_timeout, self.warning)
 
 
 def parse_duration(value: object, *, bare_unit: float = 1.0) -> float:
-    """``"90s"``, ``"10m"``, ``"12h"``, ``"250ms"`` or a bare number times ``bare_unit``.
-
-    Hand-written (a dozen lines) so the web package and its standalone server need no config
-    package; ``tui_engine.config`` parses the TOML file itself. ``inactivity-timeout`` takes
-    bare numbers as minutes (``bare_unit=60``), per docs/architecture.md.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value) * bare_unit
-    if not isinstance(value, str):
-        raise ValueError(f"not a duration: {value!r}")
-    text = value.strip().lower()
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(unit):
-            number = text.removesuffix(unit).strip()
-            try:
-                return float(number) * _UNITS[unit]
-            except ValueError:
-                break
-    try:
-        return float(text) * bare_unit
-    except ValueError:
-        raise ValueError(f"not a duration: {value!r} (examples: 90s, 10m, 12h)") from None
+    """The engine's one duration parser (``tui_engine.config.values``) as the portal's console
+    and command line use it: a bare number, written or typed, counts ``bare_unit`` seconds."""
+    return _parse_duration(value, bare_unit=bare_unit, bare_text=True)

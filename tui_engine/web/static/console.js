@@ -269,6 +269,11 @@ export class ConsoleView {
   // -- applications ---------------------------------------------------------------------------------
   async loadApplications(byUser) {
     const reply = await this.ctx.call('GET', '/api/applications', { activity: byUser });
+    if (reply && reply.status === 403) {
+      this.q('.apps-body').replaceChildren(forbidden('Options are changed by administrators.'));
+      this.q('.apps-reload').hidden = true;
+      return;
+    }
     if (!reply || !reply.ok) return;
     const data = reply.data ?? {};
     this.apps = data.applications && typeof data.applications === 'object' ? data.applications : data;
@@ -395,6 +400,11 @@ export class ConsoleView {
   // -- users ----------------------------------------------------------------------------------------
   async loadUsers() {
     const reply = await this.ctx.call('GET', '/api/users');
+    if (reply && reply.status === 403) {
+      fillBody(this.q('.users-body'), [], 'Users are managed by administrators.', 3);
+      this.q('.user-create-form').closest('section').hidden = true;
+      return;
+    }
     if (!reply || !reply.ok) return;
     const users = listOf(reply.data, 'users').map((u) => (typeof u === 'string' ? { username: u } : u));
     const rows = users.map((u) => this.userRow(u));
@@ -607,6 +617,13 @@ function fillBody(tbody, rows, emptyText, colspan) {
   }
 }
 
+/** What a page shows instead of data this user's role may not see (403 from the server). */
+function forbidden(text) {
+  const card = el('div', { className: 'card notice-card' });
+  card.append(el('p', { textContent: text }));
+  return card;
+}
+
 function reasonChip(reason) {
   const r = String(reason ?? '—');
   const tone = { completed: 'ok', 'caller-hangup': 'neutral', transfer: 'info', 'no-input': 'warn', invalid: 'warn' }[r];
@@ -683,7 +700,8 @@ function formatDuration(s) {
   if (s == null || !Number.isFinite(Number(s))) return '—';
   const n = Number(s);
   if (n < 60) return `${n.toFixed(1)} s`;
-  return `${Math.floor(n / 60)} min ${String(Math.round(n % 60)).padStart(2, '0')} s`;
+  const m = Math.floor(n / 60);
+  return m < 60 ? `${m}m ${String(Math.floor(n % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
 const TIME_TODAY = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
