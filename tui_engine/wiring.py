@@ -52,6 +52,8 @@ def portal_settings(config: EngineConfig) -> PortalSettings | None:
         warning=warning if warning > 0 else None,
         max_unlock_failures=app.security.max_unlock_failures,
         session_lifetime=app.security.session_lifetime,
+        password_min_length=app.security.password_min_length,
+        trusted_proxies=tuple(str(n) for n in app.security.trusted_proxies),
         store=app.web.store,
         heartbeat_interval=app.web.heartbeat_interval,
         data_dir=config.engine.data_dir,

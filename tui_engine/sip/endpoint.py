@@ -26,20 +26,24 @@ from tui_engine.sip.limits import Limits, TrustCache
 from tui_engine.sip.message import (
     ALLOW,
     ALLOWED_METHODS,
+    KNOWN_METHODS,
     Addr,
     Incoming,
-    SipParseError,
     build_response,
     build_salvaged_response,
+    message_label,
     new_tag,
     parse_datagram,
     salvage_headers,
+    salvaged_method,
     salvaged_reply_addr,
     validate_request,
 )
+from tui_engine.sip.negotiation import offer_refusal
 from tui_engine.sip.scheduler import DeadlineHeap
 from tui_engine.sip.session_timer import TIMER_TAG, SessionTimerPolicy, TooSmall, option_tags
 from tui_engine.sip.session_timer import negotiate as negotiate_session_timer
+from tui_engine.sip.syntax import SipParseError
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, ServerTx
 from tui_engine.sip.uas import RETRY_AFTER, Sender, SipStateError, UasCore
@@ -71,6 +75,7 @@ class SipEndpoint(UasCore):
         self.heap = DeadlineHeap()
         #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
         self.on_idle: Callable[[], None] | None = None
+        self.count_message: Callable[[str, str], None] | None = None
         #: set by :meth:`shutdown`: new calls and OPTIONS probes get 503, so a dispatcher in front
         #: (Kamailio) fails the call over and marks this engine down while its calls get their BYE.
         self.draining = False
@@ -98,7 +103,8 @@ class SipEndpoint(UasCore):
         for item in self.heap.pop_due(now):
             deadline = item.deadline
             if deadline is not None and deadline <= now:
-                self._guarded(item.on_timer, now)
+                with call_context(item.call_id):  # its own call, whatever the loop's context holds
+                    self._guarded(item.on_timer, now)
 
     # ----- input -----
 
@@ -119,6 +125,8 @@ class SipEndpoint(UasCore):
     def _receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
         if not data.strip():
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
+        if self.count_message is not None:
+            self.count_message("in", message_label(data))
         try:
             msg = parse_datagram(data)
             if isinstance(msg, SipResponse):
@@ -134,10 +142,10 @@ class SipEndpoint(UasCore):
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
         answer: bytes | None = None
-        if found is not None and not found["cseq"][0].upper().endswith("ACK"):
+        if found is not None and salvaged_method(data, found) != "ACK":  # §17.1.1.3
             try:
                 answer = build_salvaged_response(found, exc.status)
-            except ValueError:  # a salvaged value with a bare CR/LF cannot be echoed: drop by rule
+            except ValueError:  # a value aiosipua will not serialize: drop by rule
                 answer = None
         log.warning("sip.malformed", source=f"{source[0]}:{source[1]}", error=str(exc),
                     status=exc.status if answer is not None else None, size=len(data))
@@ -166,13 +174,14 @@ class SipEndpoint(UasCore):
         if not self._trust.trusts(inc.source[0]):
             log.info("sip.rejected", status=403, reason="untrusted-source", source=inc.source[0])
             self.reply(inc, 403, now)
+        elif method not in ALLOWED_METHODS:
+            # §8.2.1 comes first: 405 + Allow for a method we know, 501 for one we do not.
+            self.reply(inc, 405 if method in KNOWN_METHODS else 501, now, headers=[("Allow", ALLOW)])
         elif method == "CANCEL":
             self._cancel(inc, now)
         elif unsupported := [t for t in option_tags(inc.msg, "require") if t != TIMER_TAG]:
             # §8.2.2.3: a Require of an extension we lack gets 420 naming it (we have only timer).
             self.reply(inc, 420, now, headers=[("Unsupported", ", ".join(unsupported))])
-        elif method not in ALLOWED_METHODS:
-            self.reply(inc, 405, now, headers=[("Allow", ALLOW)])
         elif inc.to_tag is None:
             self._out_of_dialog(inc, now)
         else:
@@ -195,6 +204,9 @@ class SipEndpoint(UasCore):
         if inc.call_id in self.calls:
             self.reply(inc, 482, now)  # same Call-ID, new branch: a loop or a fork (§8.2.2.2)
             return
+        if refusal := offer_refusal(inc.msg):  # §8.2.3: 415 / 406 before any call exists
+            self.reply(inc, refusal.status, now, headers=refusal.headers)
+            return
         if len(self.calls) >= self.limits.max_calls:
             log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
             self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
@@ -204,7 +216,7 @@ class SipEndpoint(UasCore):
             log.info("sip.rejected", status=422, reason="session-interval-too-small", min_se=session.min_se)
             self.reply(inc, 422, now, headers=session.response_headers())
             return
-        tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport)
+        tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport, inc.call_id)
         failures = self.send_failures
         try:
             call = ServerCall(self, inc, tx, new_tag())

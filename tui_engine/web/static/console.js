@@ -460,6 +460,12 @@ export class ConsoleView {
     dialog.querySelector('.dialog-user').textContent = name;
     dialog.querySelector('form').reset();
     dialog.querySelector('.form-status').textContent = '';
+    // One's own password is changed with the current one (the server insists: docs/web-api.md).
+    const current = dialog.querySelector('.current-password-field');
+    if (current) {
+      current.hidden = name !== this.user;
+      current.querySelector('input').required = name === this.user;
+    }
     this.fillApplicationSelect();
     dialog.showModal();
   }
@@ -511,6 +517,7 @@ export class ConsoleView {
     const form = ev.currentTarget;
     const name = dialog.dataset.user;
     const body = { password: form.elements.password.value, application: form.elements.application.value };
+    if (name === this.user) body.current_password = form.elements.current_password.value;
     const path = `/api/users/${encodeURIComponent(name)}/password`;
     const reply = await this.ctx.call('POST', path, { body, activity: true });
     if (!reply) return;
