@@ -71,6 +71,11 @@ class SipEndpoint(UasCore):
         self.heap = DeadlineHeap()
         #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
         self.on_idle: Callable[[], None] | None = None
+        #: asked before a new INVITE is taken, ahead of any SDP or RTP work: the reason to refuse
+        #: it (answered 503 + Retry-After, RFC 3261 §21.5.4) or None (the overload guard)
+        self.admission: Callable[[float], str | None] | None = None
+        #: told the reason of each new call refused with 503 (the refusal metric)
+        self.on_refused: Callable[[str], None] | None = None
 
     # ----- counters, limits, time -----
 
@@ -190,8 +195,10 @@ class SipEndpoint(UasCore):
             self.reply(inc, 482, now)  # same Call-ID, new branch: a loop or a fork (§8.2.2.2)
             return
         if len(self.calls) >= self.limits.max_calls:
-            log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
-            self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
+            self._refuse(inc, "max-calls", now, max_calls=self.limits.max_calls)
+            return
+        if self.admission is not None and (refusal := self.admission(now)) is not None:
+            self._refuse(inc, refusal, now)
             return
         session = negotiate_session_timer(inc.msg, self.session_policy)
         if isinstance(session, TooSmall):
@@ -213,6 +220,14 @@ class SipEndpoint(UasCore):
             return
         log.info("sip.invite", source=f"{inc.source[0]}:{inc.source[1]}", user=call.request_user)
         self.hand_to_app(call, self.handler.incoming_call)
+
+    def _refuse(self, inc: Incoming, reason: str, now: float, **why: object) -> None:
+        """503 + Retry-After through a server transaction: a retransmitted INVITE gets the same
+        503 again (§17.2.1) and is never processed as a new call."""
+        log.info("sip.rejected", status=503, reason=reason, **why)
+        self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
+        if self.on_refused is not None:
+            self.on_refused(reason)
 
     def _release_setup(self, inc: Incoming, tx: InviteServerTx, exc: Exception) -> None:
         """An INVITE that failed before the application saw it leaves no call, slot or timer behind."""

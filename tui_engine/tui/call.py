@@ -66,6 +66,9 @@ class Observer:
 
     def ended(self, reason: str) -> None: ...
 
+    def refused(self, reason: str) -> None:
+        """A new call got 503 (``max-calls``, ``loop-lag``, ``calls-in-setup``, ``rtp-ports``)."""
+
 
 @dataclass(slots=True)
 class CallInfo:
