@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tui_engine.core.clock import FakeClock
-from tui_engine.core.overload import PROBE_INTERVAL, OverloadDetector, OverloadPolicy, Refusal
+from tui_engine.core.overload import PROBE_INTERVAL, SMOOTHING, OverloadDetector, OverloadPolicy, Refusal
 
 
 def detector(max_lag: float = 0.05, max_setup: int = 0) -> tuple[FakeClock, OverloadDetector]:
@@ -56,15 +56,17 @@ def test_overload_ends_below_half_the_limit_not_at_it() -> None:
     assert d.refusal(clock.now(), calls_in_setup=0) is None
 
 
-def test_an_overdue_probe_counts_before_it_runs() -> None:
-    """INVITEs read while the probe is already later than the limit: the loop is that late now."""
+def test_an_overdue_probe_counts_before_it_runs_when_its_sample_alone_would_tip_the_lag() -> None:
+    """INVITEs read after a stall, before the probe runs: refused when the probe, once it runs,
+    would report overload; a shorter stall (one that the smoothing forgives) admits them."""
     clock, d = detector(max_lag=0.05)
     deadline = d.next_deadline()
     assert deadline is not None
-    clock.set(deadline + 0.05)
-    assert d.refusal(clock.now(), calls_in_setup=0) is None  # exactly at the limit: admitted
-    clock.advance(0.001)
+    clock.set(deadline + 0.1)
+    assert d.refusal(clock.now(), calls_in_setup=0) is None  # 100 ms: forgiven (30 ms smoothed)
+    clock.set(deadline + 0.05 / SMOOTHING + 0.001)
     assert d.refusal(clock.now(), calls_in_setup=0) is Refusal.LOOP_LAG
+    assert d.poll(clock.now()) and d.overloaded  # the probe then says the same
 
 
 def test_an_early_wake_is_no_sample() -> None:

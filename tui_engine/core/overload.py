@@ -11,8 +11,10 @@ Two cheap signals:
 
 - **event-loop lag**: a probe scheduled by the one timer driver (:meth:`next_deadline` /
   :meth:`poll`) measures how late it ran. Samples are smoothed (EWMA) so one garbage
-  collection pause does not shed calls, and a probe that is overdue by more than the limit
-  counts at once: the loop is that late right now, before the probe gets to run.
+  collection pause does not shed calls. A probe already overdue by as much as one sample
+  that alone would tip the smoothed lag over the limit (``limit / SMOOTHING``) counts at once:
+  asyncio runs the I/O callbacks of an iteration before its due timers, so the INVITEs read
+  right after a long stall would otherwise be taken just before the probe reports it.
   Overload ends only when the smoothed lag falls below half the limit (hysteresis: no
   flapping between accept and refuse on every sample).
 - **pending work**: calls in set-up (INVITE admitted, ACK not yet received), told by the
@@ -98,7 +100,7 @@ class OverloadDetector:
         policy = self.policy
         if policy.max_calls_in_setup and calls_in_setup >= policy.max_calls_in_setup:
             return Refusal.CALLS_IN_SETUP
-        if policy.max_lag > 0 and (self._overloaded or now - self._probe_at > policy.max_lag):
+        if policy.max_lag > 0 and (self._overloaded or now - self._probe_at > policy.max_lag / SMOOTHING):
             return Refusal.LOOP_LAG
         return None
 
