@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tui_engine.core.clock import FakeClock
-from tui_engine.core.overload import PROBE_INTERVAL, SMOOTHING, OverloadDetector, OverloadPolicy, Refusal
+from tui_engine.core.overload import (
+    LATE_HOLD,
+    PROBE_INTERVAL,
+    SMOOTHING,
+    OverloadDetector,
+    OverloadPolicy,
+    Refusal,
+)
 
 
 def detector(max_lag: float = 0.05, max_setup: int = 0) -> tuple[FakeClock, OverloadDetector]:
@@ -118,3 +125,45 @@ def test_a_reload_applies_the_new_limit_to_the_same_lag() -> None:
 def test_negative_limits_are_refused() -> None:
     with pytest.raises(ValueError):
         OverloadPolicy(max_lag=-1.0, max_calls_in_setup=0)
+
+
+def test_retransmitted_invites_mean_late_answers_even_while_the_loop_is_punctual() -> None:
+    """The SIP socket's queue grows while each loop iteration stays short: callers retransmit."""
+    clock, d = detector(max_lag=0.05)
+    for _ in range(18):
+        d.invite(retransmission=False)
+    for _ in range(2):  # 10 %: at the share, not above it
+        d.invite(retransmission=True)
+    probe(clock, d, 0.001)
+    assert d.refusal(clock.now(), calls_in_setup=0) is None
+    for _ in range(17):
+        d.invite(retransmission=False)
+    for _ in range(3):  # 15 %
+        d.invite(retransmission=True)
+    probe(clock, d, 0.001)
+    assert not d.overloaded  # the lag is fine ...
+    refused_at = clock.now()
+    assert d.refusal(refused_at, calls_in_setup=0) is Refusal.LATE_ANSWERS  # ... the answers are not
+    probe(clock, d, 0.001)  # a quiet interval: the refusal holds LATE_HOLD from the bad one
+    assert d.refusal(clock.now(), calls_in_setup=0) is Refusal.LATE_ANSWERS
+    while clock.now() < refused_at + LATE_HOLD:  # quiet intervals, punctual probes
+        assert d.refusal(clock.now(), calls_in_setup=0) is Refusal.LATE_ANSWERS
+        probe(clock, d, 0.0)
+    assert d.refusal(clock.now(), calls_in_setup=0) is None
+
+
+def test_a_few_retransmissions_in_a_quiet_interval_are_loss_not_overload() -> None:
+    clock, d = detector(max_lag=0.05)
+    for _ in range(3):
+        d.invite(retransmission=True)
+    d.invite(retransmission=False)
+    probe(clock, d, 0.0)
+    assert d.refusal(clock.now(), calls_in_setup=0) is None  # under MIN_INVITES: not judged
+
+
+def test_late_answers_are_not_judged_with_the_timing_checks_off() -> None:
+    clock, d = detector(max_lag=0.0, max_setup=5)
+    for _ in range(20):
+        d.invite(retransmission=True)
+    d.poll(clock.advance(1.0))
+    assert d.refusal(clock.now(), calls_in_setup=0) is None

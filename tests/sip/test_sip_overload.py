@@ -144,3 +144,20 @@ def test_max_calls_is_counted_as_a_refusal_too() -> None:
     net.inject(invite("a"))
     assert [s.status for s in net.inject(invite("b"))] == [503]
     assert refused == ["max-calls"]
+
+
+def test_retransmitted_invites_are_reported_and_shed_new_calls_as_late_answers() -> None:
+    net, handler, refused = overloadable(max_lag=0.05, max_setup=0)
+    assert handler.admission is not None
+    net.endpoint.on_invite_retransmission = handler.admission.retransmitted_invite
+    for n in range(10):  # ten calls, and each INVITE arrives twice: the caller heard us too late
+        net.inject(invite(f"r{n}"))
+        net.inject(invite(f"r{n}"))
+    assert len(handler.calls) == 10  # retransmissions make no call
+    detector = handler.admission.detector
+    deadline = detector.next_deadline()
+    assert deadline is not None
+    net.clock.set(deadline)
+    assert detector.poll(net.clock.now())  # the probe judges the interval
+    assert [s.status for s in net.inject(invite("late"))] == [503]
+    assert refused == ["late-answers"]

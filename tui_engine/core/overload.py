@@ -7,7 +7,7 @@ and FreeSWITCH (``max-sessions``, ``sessions-per-second``) refuse the excess wit
 any media work; this module decides when we do the same (RFC 3261 §21.5.4: 503 with
 Retry-After, RFC 7339's overload-control ideas without the Via parameters).
 
-Two cheap signals:
+Three cheap signals:
 
 - **event-loop lag**: a probe scheduled by the one timer driver (:meth:`next_deadline` /
   :meth:`poll`) measures how late it ran. Samples are smoothed (EWMA) so one garbage
@@ -17,6 +17,12 @@ Two cheap signals:
   right after a long stall would otherwise be taken just before the probe reports it.
   Overload ends only when the smoothed lag falls below half the limit (hysteresis: no
   flapping between accept and refuse on every sample).
+- **late answers**: INVITE retransmissions (RFC 3261 §17.1.1.2: the caller heard nothing from
+  us within T1) counted by the probe against new INVITEs. The loop can be punctual while the
+  SIP socket's receive queue grows (each loop iteration reads a bounded number of datagrams):
+  then the lag stays low, yet callers retransmit. More than :data:`RETRANSMISSION_SHARE` of
+  the INVITEs of a probe interval being retransmissions refuses new calls for
+  :data:`LATE_HOLD` seconds; a lost 100 Trying now and then stays far below that.
 - **pending work**: calls in set-up (INVITE admitted, ACK not yet received), told by the
   caller of :meth:`refusal`; each one is work the loop owes, and a growing number is the
   first sign that answers leave late.
@@ -33,6 +39,12 @@ from dataclasses import dataclass
 PROBE_INTERVAL = 0.1
 #: weight of a new lag sample in the smoothed lag
 SMOOTHING = 0.3
+#: share of retransmissions among the INVITEs of one probe interval that means "answers are late"
+RETRANSMISSION_SHARE = 0.1
+#: fewer INVITEs than this in a probe interval are not judged (a few losses are not overload)
+MIN_INVITES = 10
+#: how long new calls are refused after a probe interval with late answers
+LATE_HOLD = 1.0
 
 
 class Refusal(enum.StrEnum):
@@ -40,6 +52,7 @@ class Refusal(enum.StrEnum):
 
     MAX_CALLS = "max-calls"  #: ``engine.max-calls`` calls are in progress
     LOOP_LAG = "loop-lag"  #: the event loop runs later than ``engine.overload-lag``
+    LATE_ANSWERS = "late-answers"  #: callers retransmit their INVITEs: our answers leave too late
     CALLS_IN_SETUP = "calls-in-setup"  #: ``engine.max-calls-in-setup`` INVITEs await their ACK
     RTP_PORTS = "rtp-ports"  #: no free RTP port in ``engine.rtp-ports``
 
@@ -59,7 +72,7 @@ class OverloadPolicy:
 class OverloadDetector:
     """Lag probe + admission decision; see the module docstring."""
 
-    __slots__ = ("_overloaded", "_probe_at", "lag", "policy")
+    __slots__ = ("_late_until", "_new", "_overloaded", "_probe_at", "_retransmitted", "lag", "policy")
 
     def __init__(self, policy: OverloadPolicy, *, now: float) -> None:
         self.policy = policy
@@ -67,6 +80,8 @@ class OverloadDetector:
         self.lag = 0.0
         self._overloaded = False
         self._probe_at = now + PROBE_INTERVAL
+        self._new = self._retransmitted = 0  # INVITEs of the current probe interval
+        self._late_until = now
 
     @property
     def overloaded(self) -> bool:
@@ -81,8 +96,22 @@ class OverloadDetector:
         if now < self._probe_at:
             return False
         self.observe_lag(now - self._probe_at)
+        self._judge_answers(now)
         self._probe_at = now + PROBE_INTERVAL
         return True
+
+    def invite(self, *, retransmission: bool) -> None:
+        """An INVITE arrived: a new one, or a retransmission of one we know (see "late answers")."""
+        if retransmission:
+            self._retransmitted += 1
+        else:
+            self._new += 1
+
+    def _judge_answers(self, now: float) -> None:
+        total = self._new + self._retransmitted
+        if total >= MIN_INVITES and self._retransmitted > RETRANSMISSION_SHARE * total:
+            self._late_until = now + LATE_HOLD
+        self._new = self._retransmitted = 0
 
     def observe_lag(self, seconds: float) -> None:
         """One lag sample (also usable by any other timer that knows how late it ran)."""
@@ -100,8 +129,12 @@ class OverloadDetector:
         policy = self.policy
         if policy.max_calls_in_setup and calls_in_setup >= policy.max_calls_in_setup:
             return Refusal.CALLS_IN_SETUP
-        if policy.max_lag > 0 and (self._overloaded or now - self._probe_at > policy.max_lag / SMOOTHING):
+        if policy.max_lag <= 0:
+            return None
+        if self._overloaded or now - self._probe_at > policy.max_lag / SMOOTHING:
             return Refusal.LOOP_LAG
+        if now < self._late_until:
+            return Refusal.LATE_ANSWERS
         return None
 
     def update_policy(self, policy: OverloadPolicy, now: float) -> None:

@@ -76,6 +76,8 @@ class SipEndpoint(UasCore):
         self.admission: Callable[[float], str | None] | None = None
         #: told the reason of each new call refused with 503 (the refusal metric)
         self.on_refused: Callable[[str], None] | None = None
+        #: told of each retransmitted INVITE absorbed (callers waited a T1 for us: overload)
+        self.on_invite_retransmission: Callable[[], None] | None = None
 
     # ----- counters, limits, time -----
 
@@ -164,6 +166,8 @@ class SipEndpoint(UasCore):
         tx = self.server_txs.get((inc.tx_id, method))
         if tx is not None:
             tx.retransmission()  # §17.2.1 / §17.2.2: absorbed, last response repeated
+            if method == "INVITE" and self.on_invite_retransmission is not None:
+                self.on_invite_retransmission()
             return
         if not self._trust.trusts(inc.source[0]):
             log.info("sip.rejected", status=403, reason="untrusted-source", source=inc.source[0])

@@ -24,6 +24,11 @@ class CallAdmission:
         self.in_setup: set[str] = set()
 
     def __call__(self, now: float) -> str | None:
+        self.detector.invite(retransmission=False)
         if self._free_ports() <= 0:
             return Refusal.RTP_PORTS
         return self.detector.refusal(now, calls_in_setup=len(self.in_setup))
+
+    def retransmitted_invite(self) -> None:
+        """``SipEndpoint.on_invite_retransmission``: a caller repeated an INVITE we hold."""
+        self.detector.invite(retransmission=True)

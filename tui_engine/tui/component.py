@@ -121,6 +121,7 @@ class TuiComponent:
         self._probe.arm()
         sip.endpoint.admission = admission
         sip.endpoint.on_refused = self._observer.refused
+        sip.endpoint.on_invite_retransmission = admission.retransmitted_invite
 
     async def stop(self) -> None:
         if self._probe is not None:
