@@ -40,11 +40,12 @@ PROBE_INTERVAL = 0.1
 #: weight of a new lag sample in the smoothed lag
 SMOOTHING = 0.3
 #: share of retransmissions among the INVITEs of one probe interval that means "answers are late"
-RETRANSMISSION_SHARE = 0.1
+RETRANSMISSION_SHARE = 0.2
 #: fewer INVITEs than this in a probe interval are not judged (a few losses are not overload)
 MIN_INVITES = 10
-#: how long new calls are refused after a probe interval with late answers
-LATE_HOLD = 1.0
+#: how long new calls are refused after a probe interval with late answers: short, because the
+#: retransmissions trail the backlog that caused them by a T1 or more (a longer hold over-sheds)
+LATE_HOLD = 0.3
 
 
 class Refusal(enum.StrEnum):

@@ -37,7 +37,7 @@ class Metrics:
         self.sip_refused = Counter(
             "tui_sip_refused_total",
             "New calls refused with 503 + Retry-After before any media work, by reason "
-            "(max-calls, loop-lag, calls-in-setup, rtp-ports).",
+            "(max-calls, loop-lag, late-answers, calls-in-setup, rtp-ports).",
             ["reason"],
             registry=r,
         )

@@ -67,7 +67,7 @@ class Observer:
     def ended(self, reason: str) -> None: ...
 
     def refused(self, reason: str) -> None:
-        """A new call got 503 (``max-calls``, ``loop-lag``, ``calls-in-setup``, ``rtp-ports``)."""
+        """A new call got 503; ``reason`` is a ``core.overload.Refusal`` value."""
 
 
 @dataclass(slots=True)
