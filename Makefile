@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit bench peers clean
+.PHONY: serve test lint typecheck unit bench peers cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,18 @@ peers:
 	bash scripts/install-peers.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check tui_engine tests bench
+	$(BIN)/ruff check tui_engine tests bench deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict tui_engine
 
 test: $(STAMP) peers lint typecheck
 	$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Redis + one engine per core + Kamailio in front (deploy/kamailio/tui-engine.cfg), in the foreground:
+# SIP on 127.0.0.1:5060 through Kamailio, portals on 8081, 8082, ...; Ctrl-C stops all. ARGS: --engines N
+cluster: $(STAMP) peers
+	$(BIN)/python -m deploy.cluster up $(ARGS)
 
 bench: $(STAMP)
 	WITH_KAMAILIO=1 bash scripts/install-peers.sh

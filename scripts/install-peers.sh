@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite drives (Debian packages): SIPp, Chromium,
-# Redis, Kamailio (benchmark reference), espeak-ng and sox (prompt synthesis).
+# Redis, Kamailio (the cluster test and the benchmark reference), espeak-ng and sox (prompt synthesis).
 # Idempotent: does nothing when every binary is already there.
 set -euo pipefail
 need=()
@@ -10,7 +10,9 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
 command -v openssl >/dev/null || need+=(openssl)
-if [ "${WITH_KAMAILIO:-0}" = 1 ]; then command -v kamailio >/dev/null || need+=(kamailio); fi
+# tests/cluster drives Kamailio (kamailio + kamcmd, both in the Debian package); /usr/sbin is not
+# always on a non-root PATH, hence the second look.
+command -v kamailio >/dev/null || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"

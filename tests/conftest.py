@@ -14,7 +14,7 @@ import pytest
 from tui_engine.testing.engine import EngineFactory, EngineProcess
 
 #: the real peers the suite drives (installed by scripts/install-peers.sh)
-PEERS = ("sipp", "redis-server", "chromium", "sox", "espeak-ng", "openssl")
+PEERS = ("sipp", "redis-server", "chromium", "sox", "espeak-ng", "openssl", "kamailio", "kamcmd")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -47,6 +47,7 @@ RESTART_REQUIRED = (
     "engine.http-listen",
     "engine.rtp-ports",
     "engine.data-dir",
+    "engine.node-name",
     "logging.",
 )
 
@@ -169,7 +170,7 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------------
     async def run(self) -> None:
         """Start, serve until SIGTERM/SIGINT (or :meth:`request_stop`), then stop gracefully."""
-        configure_logging(self.config.logging.level, self.config.logging.format)
+        configure_logging(self.config.logging.level, self.config.logging.format, node=self.config.engine.node)
         try:
             await self.start()
             await self._stopping.wait()

@@ -1,4 +1,4 @@
-"""The ``tui-engine`` command: init, check, serve, simulate, users.
+"""The ``tui-engine`` command: init, check, serve, simulate, users, status.
 
 argparse, because the standard library is enough for five sub-commands; every command returns
 an exit status (0 ok, 1 a problem in the files, 2 a bad command line or ``--option``).
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tui_engine import status_cli
 from tui_engine.config import (
     CONFIG_NAME,
     ConfigError,
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--pin", help="the PIN an Authenticate accepts (default: the dialplan's demo)")
 
     _add_users(commands)
+    status_cli.add_parser(commands, _add_config)
     return parser
 
 
@@ -213,7 +215,10 @@ def _users(args: argparse.Namespace) -> int:
     return users_cli.run(args, settings)
 
 
-_COMMANDS = {"init": _init, "check": _check, "serve": _serve, "simulate": _simulate, "users": _users}
+_COMMANDS = {
+    "init": _init, "check": _check, "serve": _serve, "simulate": _simulate, "users": _users,
+    "status": status_cli.run,
+}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

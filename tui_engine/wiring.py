@@ -23,6 +23,7 @@ from tui_engine.config import ConfigError, EngineConfig, apply_overrides
 from tui_engine.config.models import SECTIONS
 from tui_engine.config.template import template_help
 from tui_engine.obs.metrics import Metrics
+from tui_engine.obs.status import StatusComponent
 from tui_engine.tui.component import TuiComponent
 from tui_engine.tui.metrics import MetricsObserver
 from tui_engine.tui.settings import tui_settings
@@ -51,6 +52,8 @@ def portal_settings(config: EngineConfig) -> PortalSettings | None:
         warning=warning if warning > 0 else None,
         max_unlock_failures=app.security.max_unlock_failures,
         session_lifetime=app.security.session_lifetime,
+        password_min_length=app.security.password_min_length,
+        trusted_proxies=tuple(str(n) for n in app.security.trusted_proxies),
         store=app.web.store,
         heartbeat_interval=app.web.heartbeat_interval,
         data_dir=config.engine.data_dir,
@@ -107,6 +110,12 @@ class EngineConsole:
 
     def call_endings(self) -> list[dict[str, object]]:
         return list(self.tui.endings) if self.tui else []
+
+    def status(self) -> dict[str, object]:
+        """What ``tui-engine status`` prints (``GET /api/status``, see ``obs/status.py``)."""
+        engine = self._engine
+        return {"config": engine.config.source, "generation": engine.generation,
+                "calls": self.live_calls(), "endings": self.call_endings()}  # fmt: skip
 
     def applications(self) -> dict[str, dict[str, dict[str, object]]]:
         """Options as written in the file (``10`` minutes, ``"60s"``), defaults as in the template.
@@ -213,6 +222,7 @@ def build_components(config: EngineConfig, console: EngineConsole, metrics: Metr
         components.append(console.tui)
     if portal is not None:
         components.append(portal)
+    components.append(StatusComponent(config.engine.data_dir, config.engine.node, console.status))
     return components
 
 

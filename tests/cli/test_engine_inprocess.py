@@ -92,17 +92,17 @@ def config_path(tmp_path: Path) -> Path:
 
 
 def test_build_components_follow_the_applications(config_path: Path) -> None:
-    """Call records first (stopped last), telephony for the first tui application, then the portal."""
+    """Call records first (stopped last), telephony for the first tui application, the portal, status."""
     config = load_config(config_path)
     names = [type(c).__name__ for c in build_components(config, EngineConsole(), Metrics())]
-    assert names == ["CallRecords", "TuiComponent", "PortalComponent"]
+    assert names == ["CallRecords", "TuiComponent", "PortalComponent", "StatusComponent"]
     text = config_path.read_text()
     web_only = text[text.index("[applications.portal]") :]
     head = text[: text.index("[applications.phone]")]
     path = config_path.with_name("web-only.toml")
     path.write_text(head + web_only)
     built = build_components(load_config(path), EngineConsole(), Metrics())
-    assert [type(c).__name__ for c in built] == ["CallRecords", "PortalComponent"]
+    assert [type(c).__name__ for c in built] == ["CallRecords", "PortalComponent", "StatusComponent"]
 
 
 async def test_lifecycle_order_and_routes(config_path: Path) -> None:

@@ -39,14 +39,14 @@ def test_every_series_has_its_name_and_labels() -> None:
     metrics.dtmf_digits.labels(method="rfc4733").inc(3)
     metrics.web_sessions.labels(state="locked").set(4)
     metrics.web_locks.inc()
-    metrics.sip_messages.labels(direction="in", kind="INVITE").inc()
+    metrics.sip_messages.labels(method="INVITE", direction="in").inc()
     got = samples(metrics)
     assert got[("tui_active_calls", ())] == 2
     assert got[("tui_calls_ended_total", (("reason", "inactivity-timeout"),))] == 1
     assert got[("tui_dtmf_digits_total", (("method", "rfc4733"),))] == 3
     assert got[("web_sessions", (("state", "locked"),))] == 4
     assert got[("web_locks_total", ())] == 1
-    assert got[("sip_messages_total", (("direction", "in"), ("kind", "INVITE")))] == 1
+    assert got[("sip_messages_total", (("direction", "in"), ("method", "INVITE")))] == 1
 
 
 def test_two_engines_in_one_process_have_separate_registries() -> None:

@@ -27,7 +27,7 @@ async def test_ready_healthz_metrics_and_graceful_stop(engine_factory: EngineFac
     assert ready["sip"] == f"127.0.0.1:{engine.sip_port}"
     assert ready["http"] == f"127.0.0.1:{engine.http_port}"
     assert ready["config"] == str(engine.config_path)
-    assert ready["components"] == ["CallRecords", "TuiComponent", "PortalComponent"]
+    assert ready["components"] == ["CallRecords", "TuiComponent", "PortalComponent", "StatusComponent"]
     assert engine.data_dir.is_dir()
 
     health = await get_json(engine, "/healthz")
@@ -35,7 +35,7 @@ async def test_ready_healthz_metrics_and_graceful_stop(engine_factory: EngineFac
         "status": "ok",
         "config": str(engine.config_path),
         "generation": 0,
-        "components": ["CallRecords", "TuiComponent", "PortalComponent"],
+        "components": ["CallRecords", "TuiComponent", "PortalComponent", "StatusComponent"],
     }
 
     async with aiohttp.ClientSession() as http, http.get(engine.http_url + "/metrics") as response:

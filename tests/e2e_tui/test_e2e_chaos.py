@@ -91,7 +91,9 @@ class Caller:
             self.send(_response(head, 200))  # UPDATE / re-INVITE refreshes, OPTIONS: all fine
 
     def _ack(self, fields: dict[str, str], status: int) -> None:
-        call_id = fields["call-id"]
+        call_id = fields.get("call-id")
+        if not call_id:
+            return  # the 400 to an INVITE without Call-ID (RFC 4475 "insuf") has none to ACK with
         to = fields.get("to", "")
         number = fields["cseq"].split()[0]
         # §17.1.1.3: a non-2xx is ACKed on the INVITE's branch; a 2xx ACK is a new transaction.

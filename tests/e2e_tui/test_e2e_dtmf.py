@@ -81,6 +81,23 @@ async def test_rfc4733_digit_enters_the_support_menu_and_star_comes_back(
     assert played(events)[1] == ["support-options.wav"]
 
 
+@needs_root
+async def test_a_phone_sending_info_and_rfc4733_for_each_key_enters_each_digit_once(
+    tui: StartEngine, tmp_path: Path
+) -> None:
+    """"INFO + RTP" desk phones: 3 and 9 each arrive as INFO and as RFC 4733. Before: 4 digits."""
+    engine = await tui()
+    result = await place_call(engine, tmp_path, "uac_info_and_rfc2833")
+    assert_sipp_ok(result)
+    (call_id,) = call_ids(engine)
+    ended = await engine.wait_event("call.ended", call_id=call_id)
+    assert (ended["reason"], ended["digits"]) == ("completed", 2)
+    events = call_events(engine, call_id)
+    assert [d for d, _ in digits(events)] == ["3", "9"]
+    assert played(events)[1] == ["hours.wav"] and played(events)[-1] == ["goodbye.wav"]
+    assert len([e for e in events if e["event"] == "media.digit_ignored"]) == 2  # the other copies
+
+
 async def test_sip_info_digits_play_the_hours_then_say_goodbye(tui: StartEngine, tmp_path: Path) -> None:
     engine = await tui()
     result = await place_call(engine, tmp_path, "uac_info_digits", keys={"first": "3", "second": "9"})

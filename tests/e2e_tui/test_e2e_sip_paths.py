@@ -122,7 +122,14 @@ async def test_a_tcp_call_with_content_length_before_content_type(tui: StartEngi
     ended = await engine.wait_event("call.ended", call_id=call_id)
     assert ended["reason"] == "inactivity-timeout"
     assert not engine.find_events("sip.malformed") and not engine.find_events("sip.unframed")
-    assert (await wait_no_calls(engine))[("tui_active_calls", ())] == 0
+    samples = await wait_no_calls(engine)
+    assert samples[("tui_active_calls", ())] == 0
+    sip = {labels: v for (name, labels), v in samples.items() if name == "sip_messages_total"}
+    assert sip[(("direction", "in"), ("method", "INVITE"))] == 1
+    assert sip[(("direction", "in"), ("method", "ACK"))] == 1
+    assert sip[(("direction", "out"), ("method", "BYE"))] == 1  # over TCP: no retransmission
+    assert sip[(("direction", "in"), ("method", "200"))] == 1  # SIPp's answer to our BYE
+    assert sip[(("direction", "out"), ("method", "100"))] == 1
 
 
 GARBAGE = (
@@ -132,6 +139,10 @@ GARBAGE = (
     b"INVITE sip:100@127.0.0.1 SIP/2.0\r\n\r\n",  # a request without any header
     b"SIP/2.0 200 OK\r\n\r\n",  # a response to nothing
     b"\r\n\r\n",  # a keep-alive (RFC 5626 §4.4.1) must be ignored too
+    # a body shorter than its Content-Length: 400, and aiosipua's warning must not print plain text
+    b"OPTIONS sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKshort\r\n"
+    b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: short\r\nCSeq: 1 OPTIONS\r\n"
+    b"Content-Length: 50\r\n\r\nv=0\r\n",
 )
 
 
@@ -148,3 +159,6 @@ async def test_garbage_datagrams_then_a_normal_call_works(tui: StartEngine, tmp_
     assert (ended["reason"], ended["digits"]) == ("completed", 2)
     assert engine.returncode is None
     assert (await wait_no_calls(engine))[("tui_active_calls", ())] == 0
+    assert engine.find_events("sip.malformed", status=400)  # the short body was answered
+    # and no library printed plain text about it (aiosipua's "Body shorter than Content-Length")
+    assert not [line for line in engine.other_output if "Content-Length" in line]

@@ -47,6 +47,8 @@ class FakeMedia:
 
     def enable_inband(self, enabled: bool) -> None: ...
 
+    def set_dtmf_methods(self, methods: Sequence[str]) -> None: ...
+
     def reoffer(self, offer_sdp: str) -> str:
         self.on_hold = "a=inactive" in offer_sdp
         return "answer"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiosipua.message import SipMessage, SipRequest
 from structlog.testing import capture_logs
 
@@ -112,6 +113,32 @@ def test_info_is_answered_and_its_body_handed_to_the_app() -> None:
     assert handler.infos == [("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n")]
     assert [s.data for s in net.inject(info)] == [out[0].data]  # retransmission: same 200
     assert len(handler.infos) == 1
+
+
+@pytest.mark.parametrize(
+    ("verdict", "accept"), [(415, "application/dtmf-relay, application/dtmf"), (400, None)]
+)
+def test_info_is_answered_with_the_apps_verdict_on_its_body(verdict: int, accept: str | None) -> None:
+    """Before: 200 first, whatever the body; now the answer depends on the body's parse."""
+    handler = RecordingHandler(auto_answer=ANSWER_SDP, info_status=verdict)
+    net = FakeSipNetwork(handler)
+    call = confirmed_call(net, handler)
+    out = net.inject(in_dialog("INFO", call, 2, "z9hG4bK-info", body="hello", content_type="text/plain"))
+    assert [s.summary() for s in out] == [f"{verdict} INFO"]
+    assert ", ".join(out[0].msg.headers.get("accept")) == (accept or "")
+    assert "tag=" + call.local_tag in (out[0].header("to") or "")
+
+
+def test_an_info_handler_that_raises_gets_500_and_the_call_goes_on() -> None:
+    class Broken(RecordingHandler):
+        def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
+            raise RuntimeError("bug")
+
+    handler = Broken(auto_answer=ANSWER_SDP)
+    net = FakeSipNetwork(handler)
+    call = confirmed_call(net, handler)
+    assert [s.summary() for s in net.inject(in_dialog("INFO", call, 2, "z9hG4bK-i"))] == ["500 INFO"]
+    assert handler.ended == []
 
 
 def test_cseq_going_backwards_in_the_dialog_gets_500() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from structlog.contextvars import merge_contextvars
+from structlog.contextvars import bind_contextvars, merge_contextvars, unbind_contextvars
 from structlog.testing import capture_logs
 
 from tui_engine.sip import CallState, EndReason, SipStateError
@@ -232,3 +232,21 @@ def _response_to(request: bytes, status: int) -> bytes:
     msg = SipMessage.parse(request)
     assert isinstance(msg, SipRequest)
     return build_response(msg, status, to_tag=None)
+
+
+def test_timer_events_carry_their_own_calls_call_id_whatever_the_context_holds() -> None:
+    """A 488 never ACKed times out (Timer H) under its own call_id, not the one the loop's
+    context last had bound (the application binds the newest call's)."""
+    handler = RecordingHandler()
+    net = FakeSipNetwork(handler)
+    net.inject(sip_request("INVITE", call_id="call-a", branch="z9hG4bK-a"))
+    handler.calls[0].reject(488)
+    net.inject(sip_request("INVITE", call_id="call-b", branch="z9hG4bK-b"))
+    bind_contextvars(call_id="call-b")  # what a handler leaves bound in the loop's context
+    try:
+        with capture_logs(processors=[merge_contextvars]) as logs:
+            net.advance(40.0)
+    finally:
+        unbind_contextvars("call_id")
+    timeouts = [e for e in logs if e["event"] == "sip.ack_timeout"]
+    assert [e["call_id"] for e in timeouts] == ["call-a"]

@@ -52,7 +52,7 @@ def test_malformed_ack_is_never_answered() -> None:
     assert net.inject(bad) == []
 
 
-def test_unsupported_method_gets_405_with_allow() -> None:
+def test_recognised_but_unsupported_method_gets_405_with_allow() -> None:
     net, _ = net_and_handler()
     out = net.inject(sip_request("SUBSCRIBE"))
     assert [s.status for s in out] == [405]
@@ -214,23 +214,68 @@ def test_rfc4475_method_mismatch_gets_400() -> None:
     assert [s.status for s in net.inject(sip_request("OPTIONS", cseq_method="INVITE"))] == [400]
 
 
-def test_rfc4475_insuf_without_call_id_is_dropped_without_a_call() -> None:
-    """§3.1.2.x "insuf": missing Call-ID/From/To; no response can be addressed, so dropped and logged."""
+def test_rfc4475_insuf_without_call_id_from_to_gets_400_echoing_what_it_has() -> None:
+    """§3.3.1 "insuf": 400, addressed by the Via, without the headers the request lacks."""
     net, handler = net_and_handler()
     msg = (
         "INVITE sip:user@example.com SIP/2.0\r\nCSeq: 193942 INVITE\r\n"
-        "Via: SIP/2.0/UDP 192.0.2.95;branch=z9hG4bKkdj.insuf\r\nContent-Length: 0\r\n\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKkdj.insuf\r\nContent-Length: 0\r\n\r\n"
     )
-    with capture_logs() as logs:
-        assert net.inject(msg) == []
-    assert [e["event"] for e in logs] == ["sip.malformed"]
+    out = net.inject(msg)
+    assert [s.status for s in out] == [400] and out[0].addr == ("127.0.0.1", 5070)
+    assert out[0].header("cseq") == "193942 INVITE" and out[0].header("call-id") is None
     assert handler.calls == []
 
 
-def test_require_of_an_extension_we_lack_gets_420_with_unsupported() -> None:
+def test_an_unknown_method_gets_501_a_known_unsupported_one_405() -> None:
+    """RFC 3261 §8.2.1 / §21.5.2: 405 is for methods we recognise; NEWMETHOD is not one."""
+    net, _ = net_and_handler()
+    assert [s.status for s in net.inject(sip_request("NEWMETHOD"))] == [501]
+    assert [s.status for s in net.inject(sip_request("PUBLISH", branch="z9hG4bK-2"))] == [405]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "status"),
+    [
+        (b"Max-Forwards: 70", b"Max-Forwards: 7\r0", 400),  # bare CR in a header we do not echo
+        (b"CSeq: 1 OPTIONS", b"CSeq: x\r OPTIONS", None),  # ... in one a 400 echoes: dropped by rule
+        (b"Call-ID: call-1", b"Call-ID: ca\rll-1", None),
+    ],
+)
+def test_a_bare_cr_gets_400_or_is_dropped_never_an_internal_error(
+    old: bytes, new: bytes, status: int | None
+) -> None:
     net, handler = net_and_handler()
-    out = net.inject(sip_request("INVITE", headers=[("Require", "100rel, timer")]))
-    assert [s.status for s in out] == [420]
-    assert out[0].header("unsupported") == "100rel"
-    assert out[0].msg.headers.get("unsupported") == ["100rel"]  # timer we have (RFC 4028)
+    bad = sip_request("OPTIONS").replace(old, new)
+    assert bad != sip_request("OPTIONS")
+    with capture_logs() as logs:
+        out = net.inject(bad)
+    assert [s.status for s in out] == ([status] if status else [])
+    for sent in out:
+        head = sent.data.split(b"\r\n\r\n")[0]
+        assert b"\r" not in head.replace(b"\r\n", b"")  # no bare CR copied into our answer
+    assert [e["event"] for e in logs] == ["sip.malformed"]  # and no sip.internal_error
     assert handler.calls == []
+
+
+@pytest.mark.parametrize("port", [b"70000", b"-1"])  # -1 was found by the fuzz test
+def test_a_via_port_nothing_can_reach_is_dropped_by_rule(port: bytes) -> None:
+    net, _ = net_and_handler()
+    bad = sip_request("OPTIONS", via_params="").replace(b"127.0.0.1:5070;", b"127.0.0.1:" + port + b";")
+    with capture_logs() as logs:
+        assert net.inject(bad) == []
+    assert [e["event"] for e in logs if e["log_level"] != "info"] == ["sip.send_failed"]
+
+
+def test_every_message_in_and_out_is_counted_by_method_or_status_with_bounded_labels() -> None:
+    net, _ = net_and_handler()
+    counted: list[tuple[str, str]] = []
+    net.endpoint.count_message = lambda direction, method: counted.append((direction, method))
+    net.inject(sip_request("OPTIONS"))
+    net.inject(sip_request("X-WEIRD", branch="z9hG4bK-2"))  # an unknown method: "other", 501
+    net.inject(b"\x00garbage here\r\n\r\n")
+    net.inject(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKzz\r\n\r\n")
+    assert counted == [
+        ("in", "OPTIONS"), ("out", "200"), ("in", "other"), ("out", "501"),
+        ("in", "malformed"), ("in", "200"),
+    ]

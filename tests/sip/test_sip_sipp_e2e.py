@@ -52,8 +52,9 @@ class PhoneStub:
         if self.hangup_after is not None:
             self._later(self.hangup_after, call.hangup)
 
-    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> None:
+    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
         self.infos.append((content_type, body))
+        return 200
 
     def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
         return pcmu_answer(self.media_port)

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher, profiles
-from web_helpers import PASSWORDS, Browser, Node, NodeFactory, console
+from web_helpers import PASSWORDS, ROLES, Browser, Node, NodeFactory, console
 
 from tui_engine.testing import free_port
 from tui_engine.testing.redis import redis_server
@@ -52,7 +52,7 @@ async def make_node() -> AsyncIterator[NodeFactory]:
         if users:
             for name, password in PASSWORDS.items():
                 if await component.store.get_user(name) is None:
-                    await add_user(component.store, name, password, via=settings.app_name)
+                    await add_user(component.store, name, password, via=settings.app_name, role=ROLES[name])
         app = web.Application()
         component.setup_http(app)
         server = TestServer(app, host="127.0.0.1", port=free_port(socket.SOCK_STREAM))

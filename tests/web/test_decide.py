@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tui_engine.core import FinalAction, IdlePolicy
-from tui_engine.web.decide import Action, SessionState, decide, restart_after_progress
+from tui_engine.web.decide import Action, SessionState, decide
 from tui_engine.web.store import SessionRecord
 
 POLICY = IdlePolicy(timeout=600.0, max_attempts=1, final=FinalAction.LOCK, warn_before=60.0)
@@ -33,10 +33,10 @@ def test_after_the_warning_the_timer_wakes_at_the_lock() -> None:
     assert v.state is SessionState.ACTIVE and v.wake_at == T0 + 600
 
 
-def test_a_running_request_holds_the_lock_off() -> None:
-    busy = dataclasses.replace(REC, progress=1)
-    v = decide(busy, POLICY, LIFETIME, T0 + 5000)
-    assert (v.state, v.action, v.lock_at) == (SessionState.ACTIVE, Action.NONE, None)
+def test_only_the_anchor_moves_the_deadline() -> None:
+    later = dataclasses.replace(REC, anchor=T0 + 100)  # input (or a lease renewal) at T0 + 100
+    assert decide(later, POLICY, LIFETIME, T0 + 650).lock_at == T0 + 700
+    assert decide(later, POLICY, LIFETIME, T0 + 700).action is Action.LOCK
 
 
 def test_disabled_policy_never_locks_but_lifetime_still_ends_it() -> None:
@@ -53,26 +53,16 @@ def test_locked_and_closed_rows_are_reported_as_such() -> None:
     assert decide(None, POLICY, LIFETIME, T0).state is SessionState.NONE
 
 
-def test_a_short_request_never_extends_the_deadline_a_long_one_restarts_it() -> None:
-    busy = dataclasses.replace(REC, progress=1)
-    assert restart_after_progress(busy, POLICY, T0 + 10) is None
-    assert restart_after_progress(busy, POLICY, T0 + 700) == T0 + 700
-
-
 @given(
     timeout=st.floats(min_value=0.001, max_value=1e5),
     warn=st.one_of(st.none(), st.floats(min_value=0.001, max_value=1e5)),
     elapsed=st.floats(min_value=0.0, max_value=2e5),
-    progress=st.integers(min_value=0, max_value=3),
 )
-def test_never_locked_before_the_deadline_nor_while_a_request_runs(
-    timeout: float, warn: float | None, elapsed: float, progress: int
-) -> None:
+def test_locked_exactly_from_the_deadline_on(timeout: float, warn: float | None, elapsed: float) -> None:
     policy = IdlePolicy(timeout=timeout, max_attempts=1, final=FinalAction.LOCK, warn_before=warn)
-    rec = dataclasses.replace(REC, progress=progress)
-    v = decide(rec, policy, 1e9, T0 + elapsed)
+    v = decide(REC, policy, 1e9, T0 + elapsed)
     locks = v.action is Action.LOCK
-    assert locks == (progress == 0 and T0 + elapsed >= T0 + timeout)
+    assert locks == (T0 + elapsed >= T0 + timeout)
     if v.state is SessionState.ACTIVE and v.lock_at is not None:
         assert v.lock_at > T0 + elapsed and v.wake_at is not None and v.wake_at <= v.lock_at
         if v.warn_at is not None:

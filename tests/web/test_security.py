@@ -114,7 +114,10 @@ async def test_audit_events_carry_hashed_session_ids_only(browser: Browser) -> N
         await browser.call("POST", "/api/unlock", {"password": "wrong"})
         await browser.call("POST", "/api/unlock", {"password": PASSWORDS["bob"]})
         await browser.call("POST", "/api/unlock", {"password": PASSWORDS["alice"]})
-        await browser.call("POST", "/api/users/alice/password", {"password": "new-pw"})
+        await browser.call(
+            "POST", "/api/users/alice/password",
+            {"password": "new-password-1", "current_password": PASSWORDS["alice"]},
+        )
         await browser.call("POST", "/api/close")
     names = [e["event"] for e in logs if str(e["event"]).startswith("audit.")]
     for expected in ("audit.login", "audit.lock", "audit.unlock_refused", "audit.unlock_accepted",
@@ -124,7 +127,7 @@ async def test_audit_events_carry_hashed_session_ids_only(browser: Browser) -> N
     login = next(e for e in logs if e["event"] == "audit.login")
     assert login["session"] == id_hash(raw)[:16]
     assert all(raw not in repr(e) for e in logs)
-    assert all(PASSWORDS["alice"] not in repr(e) and "new-pw" not in repr(e) for e in logs)
+    assert all(PASSWORDS["alice"] not in repr(e) and "new-password-1" not in repr(e) for e in logs)
 
 
 async def test_pages_carry_security_headers(browser: Browser) -> None:

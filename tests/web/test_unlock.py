@@ -7,11 +7,15 @@ import asyncio
 import dataclasses
 import io
 import sys
+from typing import Literal
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from web_helpers import PASSWORDS, Browser, NodeFactory
 
 from tui_engine.web import PortalSettings
+from tui_engine.web.passwords import use_hasher
+from tui_engine.web.users import add_user
 from tui_engine.web.users_cli import add_arguments, run
 
 
@@ -36,13 +40,37 @@ async def test_owner_unlocks_rotates_the_id_and_gets_data_back(browser: Browser)
     assert (status, body) == (401, {"error": "unauthenticated"})
 
 
-async def test_another_users_correct_password_is_not_permitted(browser: Browser) -> None:
+async def test_another_users_correct_password_gets_the_wrong_password_answer(browser: Browser) -> None:
     await locked(browser)
     status, body, _ = await browser.call("POST", "/api/unlock", {"password": PASSWORDS["bob"]})
-    assert (status, body) == (403, {"error": "access-not-permitted"})
+    assert (status, body) == (401, {"error": "invalid-password", "failures": 1, "max": 5})
+    status, wrong, _ = await browser.call("POST", "/api/unlock", {"password": "not-anyones"})
+    assert (status, wrong) == (401, {"error": "invalid-password", "failures": 2, "max": 5})  # same answer
     assert await browser.state() == "locked"
     status, _, _ = await browser.call("GET", "/api/users")
     assert status == 423
+
+
+class CountingHasher(PasswordHasher):
+    verifies = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        CountingHasher.verifies += 1
+        return super().verify(hash, password)
+
+
+async def test_one_unlock_attempt_costs_one_argon2_verify_however_many_users(browser: Browser) -> None:
+    store = browser.node.component.store
+    for i in range(8):
+        await add_user(store, f"user{i}", f"password-of-user-{i}", via="portal")
+    await locked(browser)
+    previous = use_hasher(CountingHasher.from_parameters(profiles.CHEAPEST))
+    try:
+        CountingHasher.verifies = 0
+        status, _, _ = await browser.call("POST", "/api/unlock", {"password": "password-of-user-3"})
+        assert status == 401 and CountingHasher.verifies == 1
+    finally:
+        use_hasher(previous)
 
 
 async def test_wrong_passwords_are_counted_and_the_limit_closes_the_session(browser: Browser) -> None:
@@ -89,13 +117,14 @@ async def test_password_changed_through_this_application_needs_the_new_one(
     browser = Browser(http, node)  # type: ignore[arg-type]
     await browser.login()
     status, body, _ = await browser.call(
-        "POST", "/api/users/alice/password", {"password": "alice-new"}, activity=True
+        "POST", "/api/users/alice/password",
+        {"password": "alice-new-password", "current_password": PASSWORDS["alice"]}, activity=True,
     )
     assert status == 200 and body["application"] == "portal" and body["sessions_updated"] == 1
     await browser.wait_state("locked")
     status, body, _ = await browser.call("POST", "/api/unlock", {"password": PASSWORDS["alice"]})
     assert status == 401 and body["error"] == "invalid-password"
-    status, _, _ = await browser.call("POST", "/api/unlock", {"password": "alice-new"})
+    status, _, _ = await browser.call("POST", "/api/unlock", {"password": "alice-new-password"})
     assert status == 200
 
 
@@ -106,7 +135,8 @@ async def test_password_changed_through_another_application_keeps_the_old_for_re
     browser = Browser(http, node)  # type: ignore[arg-type]
     await browser.login()
     status, body, _ = await browser.call(
-        "POST", "/api/users/alice/password", {"password": "alice-new", "application": "billing"},
+        "POST", "/api/users/alice/password",
+        {"password": "alice-new-password", "application": "billing", "current_password": PASSWORDS["alice"]},
         activity=True,
     )
     assert status == 200 and body["sessions_updated"] == 0
@@ -115,10 +145,10 @@ async def test_password_changed_through_another_application_keeps_the_old_for_re
     old = {"username": "alice", "password": PASSWORDS["alice"]}
     status, _, _ = await fresh.call("POST", "/api/login", old)
     assert status == 401
-    await fresh.login("alice", "alice-new")
+    await fresh.login("alice", "alice-new-password")
     # ...while the running session re-logs in with the one it logged in with.
     await browser.wait_state("locked")
-    status, body, _ = await browser.call("POST", "/api/unlock", {"password": "alice-new"})
+    status, body, _ = await browser.call("POST", "/api/unlock", {"password": "alice-new-password"})
     assert status == 401 and body["error"] == "invalid-password"
     status, _, _ = await browser.call("POST", "/api/unlock", {"password": PASSWORDS["alice"]})
     assert status == 200
@@ -132,15 +162,15 @@ async def test_cli_passwd_naming_another_application_leaves_portal_sessions_alon
     await locked(browser)
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    for argv, pw in ((["passwd", "alice", "--application", "phone"], "via-phone"),
-                     (["passwd", "bob"], "via-portal")):
+    for argv, pw in ((["passwd", "alice", "--application", "phone"], "via-phone-password"),
+                     (["passwd", "bob"], "via-portal-password")):
         monkeypatch.setattr(sys, "stdin", io.StringIO(pw + "\n"))  # what a script pipes in
         rc = await asyncio.to_thread(run, parser.parse_args(argv), settings)
         assert rc == 0
-    status, _, _ = await browser.call("POST", "/api/unlock", {"password": "via-phone"})
+    status, _, _ = await browser.call("POST", "/api/unlock", {"password": "via-phone-password"})
     assert status == 401
     status, _, _ = await browser.call("POST", "/api/unlock", {"password": PASSWORDS["alice"]})
     assert status == 200
     other = Browser(browser.http, node)
-    await other.login("alice", "via-phone")
-    await other.login("bob", "via-portal")
+    await other.login("alice", "via-phone-password")
+    await other.login("bob", "via-portal-password")

@@ -17,6 +17,8 @@ from tui_engine.web import StaticConsoleSource, WebComponent
 from tui_engine.web.security import COOKIE
 
 PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-1"}
+#: alice administers the portal, bob watches calls (issue 13 roles)
+ROLES = {"alice": "admin", "bob": "operator"}
 
 
 def console() -> StaticConsoleSource:
@@ -55,17 +57,18 @@ class Browser:
         self.set_cookie_headers: list[str] = []
 
     async def call(
-        self, method: str, path: str, json: Any = None, *, csrf: bool = True, activity: bool = False,
-        node: Node | None = None,
+        self, method: str, path: str, json: Any = None, *, csrf: bool = True, activity: bool | str = False,
+        node: Node | None = None, headers: dict[str, str] | None = None, base: str | None = None,
     ) -> tuple[int, Any, aiohttp.ClientResponse]:
-        headers: dict[str, str] = {}
+        """``base``: another server's URL (a portal in another process) instead of a node's."""
+        headers = dict(headers or {})
         if self.cookie is not None:
             headers["Cookie"] = f"{COOKIE}={self.cookie}"
         if csrf and self.csrf and method != "GET":
             headers["X-CSRF-Token"] = self.csrf
         if activity:
-            headers["X-User-Activity"] = "1"
-        url = (node or self.node).url + path
+            headers["X-User-Activity"] = activity if isinstance(activity, str) else "1"
+        url = (base or (node or self.node).url) + path
         async with self.http.request(method, url, json=json, headers=headers) as resp:
             body: Any = await resp.json() if resp.content_type == "application/json" else await resp.text()
             for raw in resp.headers.getall("Set-Cookie", []):

@@ -3,7 +3,7 @@ subprocess on free loopback ports with its own data dir, its portal driven by De
 Chromium through Playwright (sync API, so no event loop of pytest-asyncio is involved).
 
 ``start_portal`` is the one place that knows how the server is started: it returns a
-``Portal`` whose ``url`` ends with ``/``, with users alice:pw and bob:pw2.
+``Portal`` whose ``url`` ends with ``/``, with users alice:pw (admin) and bob:pw2 (operator).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tui_engine.testing.redis import redis_server
 from tui_engine.web.store import open_store
 from tui_engine.web.users import add_user
 
-from .helpers import USERS
+from .helpers import ROLES, USERS
 
 pytestmark = pytest.mark.e2e
 
@@ -123,7 +123,7 @@ async def _add_users(store_spec: str, data_dir: Path) -> None:
     try:
         for user, password in USERS.items():
             if await store.get_user(user) is None:
-                await add_user(store, user, password, via="portal")
+                await add_user(store, user, password, via="portal", role=ROLES[user])
     finally:
         await store.aclose()
 

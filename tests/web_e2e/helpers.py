@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 #: the users every portal under test has (name → password).
 USERS = {"alice": "pw", "bob": "pw2"}
-NOT_PERMITTED = re.compile("access not permitted", re.IGNORECASE)
+#: their roles (issue 13): alice administers, bob watches calls.
+ROLES = {"alice": "admin", "bob": "operator"}
 
 # -- helpers the tests share ------------------------------------------------------------------------
 
@@ -43,6 +43,17 @@ def lock_dialog(page: Page) -> Locator:
 
 def wait_locked(page: Page) -> None:
     expect(lock_dialog(page)).to_be_visible(timeout=LOCK_WAIT_MS)
+
+
+def two_locked_tabs(page: Page, context: BrowserContext, url: str) -> Page:
+    """Sign in on ``page``, open a second tab of the same session, wait until both show the
+    lock; returns the second tab."""
+    login(page, url)
+    tab_b = context.new_page()
+    tab_b.goto(url)
+    wait_locked(page)
+    wait_locked(tab_b)
+    return tab_b
 
 
 def view(page: Page) -> str:

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from tui_engine.testing import free_port, free_port_block
 
 from .conftest import PortalFactory
-from .helpers import draft, go, lock_dialog, login, server_session, unlock, wait_locked
+from .helpers import USERS, draft, go, lock_dialog, login, server_session, unlock, wait_locked
 
 pytestmark = pytest.mark.e2e
 
@@ -123,7 +123,7 @@ def test_create_a_user_and_set_a_tui_pin(page: Page, browser: Browser, portal_fa
     login(page, portal.url)
 
     draft(page).fill("carol")
-    page.get_by_label("Initial password").fill("carol-pw")
+    page.get_by_label("Initial password").fill("carol-password")
     page.get_by_role("button", name="Create user").click()
     expect(page.get_by_role("row").filter(has_text="carol")).to_contain_text("no TUI PIN")
     page.get_by_role("button", name="Set TUI PIN for carol").click()
@@ -133,15 +133,17 @@ def test_create_a_user_and_set_a_tui_pin(page: Page, browser: Browser, portal_fa
     expect(page.get_by_role("row").filter(has_text="carol")).to_contain_text("TUI PIN set")
     other = browser.new_context()
     try:  # carol can sign in (fresh login, another browser)
-        login(other.new_page(), portal.url, "carol", "carol-pw")
+        login(other.new_page(), portal.url, "carol", "carol-password")
     finally:
         other.close()
 
 
 def _change_password(page: Page, user: str, password: str, application: str) -> None:
+    """The signed-in user's own password (alice's), so with the current one."""
     go(page, "Users")
     page.get_by_role("button", name=f"Change password for {user}").click()
     dialog = page.get_by_role("dialog", name=f"Change password for {user}")
+    dialog.get_by_label("Current password").fill(USERS[user])
     dialog.get_by_label("New password").fill(password)
     dialog.get_by_label("Applies to").select_option(label=application)
     dialog.get_by_role("button", name="Change password").click()
@@ -153,12 +155,12 @@ def test_password_changed_through_this_application_is_needed_to_unlock(
 ) -> None:
     portal = portal_factory(inactivity_timeout="3s", warning="0")
     login(page, portal.url)
-    _change_password(page, "alice", "new-pw", "This application (portal)")
+    _change_password(page, "alice", "new-password-1", "This application (portal)")
 
     wait_locked(page)
     unlock(page, "pw")
     expect(lock_dialog(page)).to_contain_text("Invalid password")
-    unlock(page, "new-pw")
+    unlock(page, "new-password-1")
 
     expect(page.get_by_role("heading", name="Create a user")).to_be_visible()
 
@@ -168,10 +170,10 @@ def test_password_changed_for_another_application_keeps_the_old_one_for_unlock(
 ) -> None:
     portal = portal_factory(inactivity_timeout="3s", warning="0")
     login(page, portal.url)
-    _change_password(page, "alice", "new-pw", "Another application: phone")
+    _change_password(page, "alice", "new-password-1", "Another application: phone")
 
     wait_locked(page)
-    unlock(page, "new-pw")
+    unlock(page, "new-password-1")
     expect(lock_dialog(page)).to_contain_text("Invalid password")
     unlock(page, "pw")
     expect(page.get_by_role("heading", name="Create a user")).to_be_visible()
@@ -184,6 +186,6 @@ def test_password_changed_for_another_application_keeps_the_old_one_for_unlock(
         other.get_by_label("Password").fill("pw")
         other.get_by_role("button", name="Sign in").click()
         expect(other.get_by_text("Invalid username or password.")).to_be_visible()
-        login(other, portal.url, "alice", "new-pw")
+        login(other, portal.url, "alice", "new-password-1")
     finally:
         fresh.close()

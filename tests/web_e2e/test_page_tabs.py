@@ -6,7 +6,17 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from .conftest import PortalFactory
-from .helpers import draft, keep_moving, lock_count, lock_dialog, login, server_session, view, wait_locked
+from .helpers import (
+    draft,
+    keep_moving,
+    lock_count,
+    lock_dialog,
+    login,
+    server_session,
+    two_locked_tabs,
+    view,
+    wait_locked,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +42,7 @@ def test_cancel_and_confirm_closes_the_session_in_every_tab(
     page: Page, context: BrowserContext, portal_factory: PortalFactory
 ) -> None:
     portal = portal_factory(inactivity_timeout="2s", warning="0")
-    login(page, portal.url)
-    tab_b = context.new_page()
-    tab_b.goto(portal.url)
-    wait_locked(page)
-    wait_locked(tab_b)
+    tab_b = two_locked_tabs(page, context, portal.url)
 
     lock_dialog(page).get_by_role("button", name="Cancel").click()
     confirm = page.get_by_role("dialog", name="Close this session?")

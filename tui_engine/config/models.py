@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -95,6 +96,15 @@ def _check_store(value: str) -> str:
 
 
 ListenAddress = Annotated[StrictStr, AfterValidator(_check_listen)]
+DtmfMethod = Literal["rfc4733", "info", "inband"]
+
+
+def _check_dtmf_methods(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("at least one DTMF method")
+    if len(set(value)) != len(value):
+        raise ValueError("each DTMF method at most once")
+    return value
 AppName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -164,6 +174,11 @@ class EngineSection(_Section):
     send_silence: StrictBool = option(
         False, "true or false", "Send RTP comfort packets while a call is silent."
     )
+    node_name: Annotated[StrictStr, StringConstraints(max_length=64)] = option(
+        "",
+        'a short name, or "" (HOSTNAME:SIP-PORT)',
+        "This engine's name in a cluster: in every log line (node) and in tui-engine status.",
+    )
 
     @field_validator("max_calls")
     @classmethod
@@ -184,6 +199,11 @@ class EngineSection(_Section):
     @property
     def http_address(self) -> tuple[str, int]:
         return split_host_port(self.http_listen)
+
+    @property
+    def node(self) -> str:
+        """``node-name``, or ``HOSTNAME:SIP-PORT``: unique per engine even on one machine."""
+        return self.node_name or f"{socket.gethostname()}:{self.sip_address[1]}"
 
 
 class LoggingSection(_Section):
@@ -214,6 +234,14 @@ class SecuritySection(_Section):
     session_lifetime: Duration = option(
         "12h", f"{DURATION_HELP}, > 0", "Absolute lifetime of a portal session, active or not.", gt=0
     )
+    password_min_length: StrictInt = option(
+        12, "an integer >= 8", "Shortest new password the portal and 'tui-engine users' accept.", ge=8
+    )
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = option(
+        (),
+        'a list of networks, e.g. ["127.0.0.1/32"]; [] for none',
+        "Reverse proxies whose X-Forwarded-Proto/-Host/-For the portal believes (Secure cookie behind TLS).",
+    )
 
 
 class TuiSection(_Section):
@@ -234,6 +262,12 @@ class TuiSection(_Section):
     barge_in: StrictBool = option(True, "true or false", "A digit stops the prompt that is playing.")
     inband_dtmf: StrictBool = option(
         False, "true or false", "Also detect DTMF tones in the audio (Goertzel), not only RFC 4733/INFO."
+    )
+    dtmf_methods: Annotated[tuple[DtmfMethod, ...], AfterValidator(_check_dtmf_methods)] = option(
+        ("rfc4733", "info", "inband"),
+        'a list of "rfc4733", "info", "inband" (each at most once), most preferred first',
+        "DTMF methods that count, most preferred first; one digit per key press whatever the phone "
+        "sends (the first method heard counts, a more preferred one takes over once heard).",
     )
     bye_allowance: Duration = option(
         "200ms",

@@ -97,6 +97,63 @@ class Rfc4733Detector:
             self._seen.popitem(last=False)
 
 
+# --- one digit per key press, whatever the phone sends ---------------------------------------
+
+DTMF_METHODS = ("rfc4733", "info", "inband")  #: the default preference order
+#: How close in time two methods' reports of the same digit must be to be one key press. Only
+#: consulted when a more preferred method is heard for the first time (at most twice a call):
+#: the copies of one press arrive within tens of ms (INFO lags RTP a little); a person pressing
+#: the same key again takes longer than this.
+SAME_PRESS_WINDOW = 0.5
+
+
+class DtmfArbiter:
+    """Which of a call's DTMF methods counts: one digit per key press (after Asterisk's
+    ``dtmf_mode``, which listens to one method per call).
+
+    Phones set to "INFO + RTP" send every key twice, SIP INFO and RFC 4733; with in-band
+    detection on, a tone and its RFC 4733 event both arrive. ``methods`` lists the methods that
+    may count, most preferred first (the ``dtmf-methods`` option). A call starts unlocked; the
+    first method that delivers a digit locks it. A more preferred method heard later takes over
+    for the rest of the call (so a phone that negotiated telephone-event but sends INFO still
+    works, and one that sends both ends on the preferred one); its first digit is the same key
+    press as the locked method's latest report when it is the same digit within
+    :data:`SAME_PRESS_WINDOW`, and is then not counted again. Digits from a less preferred
+    method than the locked one never count. RFC 4733's own repeats are removed earlier, by
+    :class:`Rfc4733Detector`'s timestamps.
+    """
+
+    __slots__ = ("_last", "_locked", "_rank")
+
+    def __init__(self, methods: Sequence[str] = DTMF_METHODS) -> None:
+        self._rank = {method: i for i, method in enumerate(methods)}
+        self._locked: str | None = None
+        self._last: tuple[str, float] | None = None  #: the locked method's latest digit and when
+
+    @property
+    def method(self) -> str | None:
+        """The method that counts now (None until the first digit)."""
+        return self._locked
+
+    def admit(self, digit: str, method: str, now: float) -> bool:
+        """Whether this report is a new key press to count (``now``: loop clock, seconds)."""
+        rank = self._rank.get(method)
+        if rank is None:
+            return False  # a method the configuration does not count
+        locked = self._locked
+        if locked is not None and rank > self._rank[locked]:
+            return False  # the other copy of a press the locked method already counted
+        same_press = (
+            locked is not None
+            and method != locked
+            and self._last is not None
+            and self._last[0] == digit
+            and now - self._last[1] <= SAME_PRESS_WINDOW
+        )
+        self._locked, self._last = method, (digit, now)
+        return not same_press
+
+
 # --- SIP INFO ---------------------------------------------------------------------------------
 
 _INFO_NUMERIC = {"10": "*", "11": "#", "12": "A", "13": "B", "14": "C", "15": "D"}
@@ -119,6 +176,21 @@ def parse_info_body(content_type: str, body: bytes) -> str:
     if media_type == "application/dtmf":
         return _signal(text)
     raise DtmfError(f"INFO content type {content_type!r} carries no DTMF", status=415)
+
+
+def info_status(content_type: str, body: bytes) -> int:
+    """The answer an INFO deserves by its body: 200 for a digit, else ``DtmfError.status``.
+
+    An INFO with neither body nor Content-Type is a keep-alive (several SBCs and PBXs send them
+    to probe a dialog): 200, and no digit.
+    """
+    if not body and not content_type.strip():
+        return 200
+    try:
+        parse_info_body(content_type, body)
+    except DtmfError as exc:
+        return exc.status
+    return 200
 
 
 def _relay_signal(text: str) -> str:

@@ -14,7 +14,13 @@ from aiortp.packet import RtpPacket
 
 from tui_engine.media import codecs
 from tui_engine.media.clock import PERIOD, MediaClock
-from tui_engine.media.dtmf import GoertzelDetector, Rfc4733Detector, parse_info_body
+from tui_engine.media.dtmf import (
+    DTMF_METHODS,
+    DtmfArbiter,
+    GoertzelDetector,
+    Rfc4733Detector,
+    parse_info_body,
+)
 from tui_engine.media.playback import DoneHandler, Playback
 from tui_engine.media.prompts import SILENCE, Prompt
 from tui_engine.media.rtp import RtpEndpoint, RtpSender
@@ -63,6 +69,7 @@ class MediaSession:
         self._session_id, self._version, self._local_ip = session_id, 0, local_ip
         self._sender = RtpSender(answer.payload_type)
         self._rfc4733 = Rfc4733Detector()
+        self._arbiter = DtmfArbiter()
         self._inband: GoertzelDetector | None = None
         self._playback: Playback | None = None
         self._slot = 0.0  # grid time of the frame being produced (set by on_tick)
@@ -135,6 +142,10 @@ class MediaSession:
     def enable_inband(self, enabled: bool) -> None:
         """Run the Goertzel detector on received G.711 audio (for peers without RFC 4733)."""
         self._inband = GoertzelDetector() if enabled else None
+
+    def set_dtmf_methods(self, methods: Sequence[str] = DTMF_METHODS) -> None:
+        """Which DTMF methods count, most preferred first (see ``DtmfArbiter``); a new call starts over."""
+        self._arbiter = DtmfArbiter(methods)
 
     def info_digit(self, content_type: str, body: bytes) -> str | None:
         """Parse a SIP INFO body and report its digit (method ``info``); ``DtmfError`` for garbage."""
@@ -252,6 +263,9 @@ class MediaSession:
                 self._report(digit, "inband")
 
     def _report(self, digit: str, method: str) -> None:
+        if not self._arbiter.admit(digit, method, asyncio.get_running_loop().time()):
+            self._log.info("media.digit_ignored", digit=digit, method=method, counting=self._arbiter.method)
+            return
         self._log.info("media.digit", digit=digit, method=method)
         if self.on_digit is not None:
             self.on_digit(digit, method)

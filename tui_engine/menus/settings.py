@@ -23,6 +23,8 @@ class MenuDefaults:
     inter_digit_timeout: float = 5.0
     barge_in: bool = True
     inband_dtmf: bool = False  # used by the media glue (Goertzel detection), not by the interpreter
+    #: DTMF methods that count, most preferred first (media glue, like ``inband_dtmf``)
+    dtmf_methods: tuple[str, ...] = ("rfc4733", "info", "inband")
     #: the BYE waits this long after the goodbye's last frame (the caller's jitter buffer plays it out)
     bye_allowance: float = 0.2
     #: how long a REFER may take to report its outcome before the caller returns to the menu

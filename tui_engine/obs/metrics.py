@@ -74,8 +74,9 @@ class Metrics:
         self.web_locks = Counter("web_locks_total", "Portal sessions locked for inactivity.", registry=r)
         self.sip_messages = Counter(
             "sip_messages_total",
-            "SIP messages, by direction (in, out) and kind (INVITE, 200, ...).",
-            ["direction", "kind"],
+            "SIP messages, by method (a request's: INVITE, BYE, ..., other; a response's status: "
+            "200, 486, ...; malformed) and direction (in, out).",
+            ["method", "direction"],
             registry=r,
         )
 

@@ -25,8 +25,8 @@ touches sockets and :mod:`.server` is the thin asyncio driver with one timer per
 from tui_engine.sip.call import CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.endpoint import Sender, SipEndpoint, SipStateError
 from tui_engine.sip.limits import Limits
-from tui_engine.sip.message import SipParseError
 from tui_engine.sip.server import SipServer
+from tui_engine.sip.syntax import SipParseError
 from tui_engine.sip.timers import SipTimers
 
 __all__ = [

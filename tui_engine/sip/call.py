@@ -65,8 +65,9 @@ class CallHandler(Protocol):
     def call_confirmed(self, call: ServerCall) -> None:
         """The ACK for our 2xx arrived."""
 
-    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> None:
-        """An in-dialog INFO (e.g. application/dtmf-relay), already answered with 200."""
+    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
+        """An in-dialog INFO (e.g. application/dtmf-relay); returns the status to answer it with
+        (200; 400 for a body that cannot be read; 415 for a type not taken)."""
 
     def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
         """A re-INVITE or UPDATE offer; return the SDP answer, or ``None`` to refuse (488)."""

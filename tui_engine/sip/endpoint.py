@@ -26,20 +26,24 @@ from tui_engine.sip.limits import Limits, TrustCache
 from tui_engine.sip.message import (
     ALLOW,
     ALLOWED_METHODS,
+    KNOWN_METHODS,
     Addr,
     Incoming,
-    SipParseError,
     build_response,
     build_salvaged_response,
+    message_label,
     new_tag,
     parse_datagram,
     salvage_headers,
+    salvaged_method,
     salvaged_reply_addr,
     validate_request,
 )
+from tui_engine.sip.negotiation import offer_refusal
 from tui_engine.sip.scheduler import DeadlineHeap
 from tui_engine.sip.session_timer import TIMER_TAG, SessionTimerPolicy, TooSmall, option_tags
 from tui_engine.sip.session_timer import negotiate as negotiate_session_timer
+from tui_engine.sip.syntax import SipParseError
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, ServerTx
 from tui_engine.sip.uas import RETRY_AFTER, Sender, SipStateError, UasCore
@@ -78,6 +82,10 @@ class SipEndpoint(UasCore):
         self.on_refused: Callable[[str], None] | None = None
         #: told of each retransmitted INVITE absorbed (callers waited a T1 for us: overload)
         self.on_invite_retransmission: Callable[[], None] | None = None
+        self.count_message: Callable[[str, str], None] | None = None
+        #: set by :meth:`shutdown`: new calls and OPTIONS probes get 503, so a dispatcher in front
+        #: (Kamailio) fails the call over and marks this engine down while its calls get their BYE.
+        self.draining = False
 
     # ----- counters, limits, time -----
 
@@ -102,7 +110,8 @@ class SipEndpoint(UasCore):
         for item in self.heap.pop_due(now):
             deadline = item.deadline
             if deadline is not None and deadline <= now:
-                self._guarded(item.on_timer, now)
+                with call_context(item.call_id):  # its own call, whatever the loop's context holds
+                    self._guarded(item.on_timer, now)
 
     # ----- input -----
 
@@ -123,6 +132,8 @@ class SipEndpoint(UasCore):
     def _receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
         if not data.strip():
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
+        if self.count_message is not None:
+            self.count_message("in", message_label(data))
         try:
             msg = parse_datagram(data)
             if isinstance(msg, SipResponse):
@@ -138,10 +149,10 @@ class SipEndpoint(UasCore):
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
         answer: bytes | None = None
-        if found is not None and not found["cseq"][0].upper().endswith("ACK"):
+        if found is not None and salvaged_method(data, found) != "ACK":  # §17.1.1.3
             try:
                 answer = build_salvaged_response(found, exc.status)
-            except ValueError:  # a salvaged value with a bare CR/LF cannot be echoed: drop by rule
+            except ValueError:  # a value aiosipua will not serialize: drop by rule
                 answer = None
         log.warning("sip.malformed", source=f"{source[0]}:{source[1]}", error=str(exc),
                     status=exc.status if answer is not None else None, size=len(data))
@@ -172,13 +183,14 @@ class SipEndpoint(UasCore):
         if not self._trust.trusts(inc.source[0]):
             log.info("sip.rejected", status=403, reason="untrusted-source", source=inc.source[0])
             self.reply(inc, 403, now)
+        elif method not in ALLOWED_METHODS:
+            # §8.2.1 comes first: 405 + Allow for a method we know, 501 for one we do not.
+            self.reply(inc, 405 if method in KNOWN_METHODS else 501, now, headers=[("Allow", ALLOW)])
         elif method == "CANCEL":
             self._cancel(inc, now)
         elif unsupported := [t for t in option_tags(inc.msg, "require") if t != TIMER_TAG]:
             # §8.2.2.3: a Require of an extension we lack gets 420 naming it (we have only timer).
             self.reply(inc, 420, now, headers=[("Unsupported", ", ".join(unsupported))])
-        elif method not in ALLOWED_METHODS:
-            self.reply(inc, 405, now, headers=[("Allow", ALLOW)])
         elif inc.to_tag is None:
             self._out_of_dialog(inc, now)
         else:
@@ -187,7 +199,10 @@ class SipEndpoint(UasCore):
     # ----- out of dialog -----
 
     def _out_of_dialog(self, inc: Incoming, now: float) -> None:
-        if inc.method == "INVITE":
+        if self.draining and inc.method in ("INVITE", "OPTIONS"):
+            log.info("sip.rejected", status=503, reason="stopping", method=inc.method)
+            self.reply(inc, 503, now, reason="Stopping", headers=[("Retry-After", RETRY_AFTER)])
+        elif inc.method == "INVITE":
             self._new_call(inc, now)
         elif inc.method == "OPTIONS":
             self.options_reply(inc, now, to_tag=None)
@@ -198,18 +213,21 @@ class SipEndpoint(UasCore):
         if inc.call_id in self.calls:
             self.reply(inc, 482, now)  # same Call-ID, new branch: a loop or a fork (§8.2.2.2)
             return
+        if refusal := offer_refusal(inc.msg):  # §8.2.3: 415 / 406 before any call exists
+            self.reply(inc, refusal.status, now, headers=refusal.headers)
+            return
         if len(self.calls) >= self.limits.max_calls:
             self._refuse(inc, "max-calls", now, max_calls=self.limits.max_calls)
             return
-        if self.admission is not None and (refusal := self.admission(now)) is not None:
-            self._refuse(inc, refusal, now)
+        if self.admission is not None and (reason := self.admission(now)) is not None:
+            self._refuse(inc, reason, now)
             return
         session = negotiate_session_timer(inc.msg, self.session_policy)
         if isinstance(session, TooSmall):
             log.info("sip.rejected", status=422, reason="session-interval-too-small", min_se=session.min_se)
             self.reply(inc, 422, now, headers=session.response_headers())
             return
-        tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport)
+        tx = InviteServerTx(self, (inc.tx_id, "INVITE"), inc.reply_addr, inc.transport, inc.call_id)
         failures = self.send_failures
         try:
             call = ServerCall(self, inc, tx, new_tag())
@@ -305,8 +323,10 @@ class SipEndpoint(UasCore):
         """End every call with reason ``shutdown``: 503 to unanswered INVITEs, BYE to the rest.
 
         The BYE does not wait for a missing ACK. One call that fails here is logged and ended;
-        it never keeps the others from their BYE (nor the engine from stopping).
+        it never keeps the others from their BYE (nor the engine from stopping). From here on
+        new INVITEs and OPTIONS get 503 + Retry-After (see ``draining``).
         """
+        self.draining = True
         now = self.clock.now()
         for call in list(self.calls.values()):
             with call_context(call.call_id):

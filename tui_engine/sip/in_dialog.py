@@ -11,7 +11,7 @@ from collections.abc import Callable
 import structlog
 
 from tui_engine.sip.call import CallState, EndReason, ServerCall
-from tui_engine.sip.message import Incoming
+from tui_engine.sip.message import INFO_ACCEPT, Incoming
 from tui_engine.sip.refresh import peer_refresh
 from tui_engine.sip.session_timer import Negotiated, TooSmall
 from tui_engine.sip.uas import UasCore
@@ -31,13 +31,16 @@ def bye(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:
 
 
 def info(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:
-    """RFC 6086: 200, then the body to the app (DTMF relay); gap 6 of sip-foundation.md."""
-    core.reply(inc, 200, now, to_tag=call.local_tag)
+    """RFC 6086: the app reads the body first and its verdict is the answer: 200, 400 for a body
+    it cannot read, 415 (+ Accept) for a type it does not take (§21.4.13); 500 if it raised."""
     content_type = inc.msg.headers.get_first("content-type") or ""
     try:
-        core.handler.call_info(call, content_type, inc.msg.body)
+        status = core.handler.call_info(call, content_type, inc.msg.body)
     except Exception:
         log.exception("sip.handler_error")
+        status = 500
+    headers = [("Accept", INFO_ACCEPT)] if status == 415 else []
+    core.reply(inc, status, now, to_tag=call.local_tag, headers=headers)
 
 
 def options(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:

@@ -3,13 +3,13 @@
 aiosipua's ``SipMessage.parse`` handles compact headers, folding, several Vias and the RFC 4475
 torture set; what it does not do (and we add here, by hand, because it is a few lines each):
 
-* it drops the SIP-Version of the request line, so a ``SIP/7.0`` request would pass: we read the
-  version from the raw first line and answer 505 (RFC 3261 §21.5.7);
+* it reads the request line, Via values and header repetitions leniently: :mod:`.syntax`
+  checks them on the raw bytes (400; 505 for a version other than SIP/2.0, §21.5.7);
 * it keeps a body shorter than Content-Length (logging only); over UDP that is an error, 400
   (RFC 3261 §18.3);
 * it does not check that CSeq parses or that its method matches the request line (§8.1.1.5);
 * when it raises, nothing is left to answer with, so :func:`salvage_headers` scans the raw lines
-  for the five headers a 400 needs (§8.2.6) instead of giving up on the peer.
+  for the headers a 400 echoes (§8.2.6) instead of giving up on the peer.
 
 Responses are stamped with ``received``/``rport`` (RFC 3581 §4) and sent back per §18.2.2.
 """
@@ -18,23 +18,28 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiosipua.headers import CaseInsensitiveDict, Via, expand_compact_header, parse_address, parse_via
 from aiosipua.message import SipMessage, SipRequest, SipResponse
 
-from tui_engine.core.errors import RemoteError
+from tui_engine.sip.syntax import SipParseError, check_headers, check_request_line, check_via, is_token
 
 Addr = tuple[str, int]
 
 SERVER = "tui-engine/0.1"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf"
+INFO_ACCEPT = "application/dtmf-relay, application/dtmf"  #: what a 415 to INFO lists
 #: The one extension we implement is RFC 4028 session timers (``timer``); none of the
 #: others (100rel, replaces, ...).
 SUPPORTED = "timer"
 ALLOWED_METHODS = frozenset(m.strip() for m in ALLOW.split(","))
+#: Methods of RFC 3261 and its extensions that we recognise but do not support: 405 + Allow
+#: (§8.2.1). Any other method is unknown to us: 501 Not Implemented (§21.5.2).
+KNOWN_METHODS = ALLOWED_METHODS | {"REGISTER", "SUBSCRIBE", "MESSAGE", "PRACK", "PUBLISH"}
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
 _SCHEMES = frozenset({"sip", "sips", "tel"})
 
@@ -44,13 +49,11 @@ REASONS: dict[int, str] = {
     416: "Unsupported URI Scheme", 420: "Bad Extension", 480: "Temporarily Unavailable",
     481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 486: "Busy Here",
     487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
-    500: "Server Internal Error", 503: "Service Unavailable", 505: "Version Not Supported",
+    406: "Not Acceptable", 415: "Unsupported Media Type",
+    500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable",
+    505: "Version Not Supported",
     603: "Decline",
 }
-
-
-class SipParseError(RemoteError):
-    """A datagram that is not an acceptable SIP message; ``status`` is what to answer (if we can)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -67,6 +70,23 @@ class Incoming:
     source: Addr
     transport: str  #: "UDP" or "TCP"
     reply_addr: Addr  #: where responses go (§18.2.2, RFC 3581)
+
+
+def message_label(data: bytes) -> str:
+    """The ``method`` label of ``sip_messages_total``: a request's method, a response's status.
+
+    Read from the start line alone (no parse: every datagram in and out is counted). Methods we
+    do not know become ``other`` and anything else ``malformed``, so a fuzzer cannot grow the
+    metric's label set without bound.
+    """
+    first = data[: data.find(b" ")] if b" " in data[:64] else b""
+    if first.startswith(b"SIP/"):
+        status = data[len(first) + 1 : len(first) + 4]
+        return status.decode() if len(status) == 3 and status.isdigit() else "malformed"
+    method = first.decode("ascii", "replace")
+    if method in KNOWN_METHODS:
+        return method
+    return "other" if is_token(first) else "malformed"
 
 
 def new_tag() -> str:
@@ -89,12 +109,6 @@ def parse_datagram(data: bytes) -> SipRequest | SipResponse:
         return SipMessage.parse(data)
     except (ValueError, IndexError) as exc:
         raise SipParseError(f"unparseable: {exc}", status=400) from exc
-
-
-def _request_version(data: bytes) -> str:
-    end = data.find(b"\n")
-    first = data[: end if end >= 0 else len(data)].strip()
-    return first.rsplit(b" ", 1)[-1].decode("ascii", "replace")
 
 
 def _declared_length(msg: SipMessage) -> int | None:
@@ -120,11 +134,11 @@ def _cseq_number(msg: SipRequest) -> int:
 
 def validate_request(data: bytes, msg: SipRequest, source: Addr, transport: str) -> Incoming:
     """Check what aiosipua leaves to us and read the routing fields (§8.2, §18.3)."""
-    if _request_version(data).upper() != "SIP/2.0":
-        raise SipParseError("unsupported SIP version", status=505)
+    check_request_line(data)
     for name in ("via", "from", "to", "call-id", "cseq"):
         if not msg.headers.get_first(name):
             raise SipParseError(f"missing {name}", status=400)
+    check_headers(data, msg)
     if msg.uri.split(":", 1)[0].lower() not in _SCHEMES:
         raise SipParseError(f"unsupported URI scheme in {msg.uri!r}", status=416)  # §8.2.2.1
     declared = _declared_length(msg)
@@ -248,36 +262,57 @@ _SALVAGE = ("via", "from", "to", "call-id", "cseq")
 
 
 def salvage_headers(data: bytes) -> dict[str, list[str]] | None:
-    """The five headers a 400 needs, scanned line by line from bytes aiosipua rejected.
+    """The headers a 400 echoes (§8.2.6.2), scanned line by line from bytes we refused.
 
-    Hand-written because aiosipua returns nothing when it raises; ``None`` when any is missing,
-    in which case no response can be addressed and the datagram is dropped.
+    Hand-written because aiosipua returns nothing when it raises. Only Via is required: it says
+    where the answer goes; a request missing From, To, Call-ID or CSeq (RFC 4475 ``insuf``) is
+    answered without them. ``None`` (the datagram is dropped by rule) when there is no Via, or
+    when one of these values holds a CR or NUL: echoing it would corrupt our own message, and
+    leaving it out would answer something else than what was sent.
     """
     found: dict[str, list[str]] = {}
     text = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
-    for line in text.replace("\r\n", "\n").split("\n")[1:]:
-        name, sep, value = line.partition(":")
+    for line in text.split("\n")[1:]:
+        name, sep, value = line.removesuffix("\r").partition(":")
         key = expand_compact_header(name.strip()).lower()
-        if sep and key in _SALVAGE and value.strip():
-            found.setdefault(key, []).append(value.strip())
-    if any(name not in found for name in _SALVAGE):
-        return None
-    return found
+        value = value.strip()
+        if sep and key in _SALVAGE and value:
+            if _UNSAFE.search(value):
+                return None
+            found.setdefault(key, []).append(value)
+    return found if "via" in found else None
+
+
+_UNSAFE = re.compile(r"[\r\n\x00]")
+
+
+def salvaged_method(data: bytes, found: dict[str, list[str]]) -> str:
+    """The method of a refused request: CSeq's, else the first word of the start line."""
+    cseq = found.get("cseq", [""])[0].split()
+    return cseq[-1].upper() if cseq else data.split(b" ", 1)[0].decode("ascii", "replace").upper()
 
 
 def build_salvaged_response(found: dict[str, list[str]], status: int) -> bytes:
     """A 400-class response from :func:`salvage_headers` output (no To-tag: no dialog is formed)."""
     out = CaseInsensitiveDict()
     for name in _SALVAGE:
-        for value in found[name] if name == "via" else found[name][:1]:
+        for value in found.get(name, [])[: None if name == "via" else 1]:
             out.append(name, value)
     out.append("Server", SERVER)
     return bytes(SipResponse(headers=out, status_code=status, reason_phrase=reason_for(status)))
 
 
 def salvaged_reply_addr(found: dict[str, list[str]], source: Addr, transport: str) -> Addr:
-    """Where to send a salvaged response: like :func:`stamp_via` but without editing anything."""
+    """Where to send a salvaged response: like :func:`stamp_via` but without editing anything.
+
+    A Via that is itself malformed cannot be followed: the answer goes back to the source
+    address, as with ``rport``.
+    """
     if transport != "UDP":
+        return source
+    try:
+        check_via(found["via"][0])
+    except SipParseError:
         return source
     via = parse_via(found["via"][0])
     if "rport" in via.params or _host_differs(via.host, source[0]):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -43,6 +43,7 @@ class SipServer:
     def __init__(
         self, handler: CallHandler, *, host: str, port: int, max_calls: int, trusted: Sequence[str],
         timers: SipTimers | None = None, stop_grace: float = 2.0,
+        count_message: Callable[[str, str], None] | None = None,
     ) -> None:
         self._handler = handler
         self._host = host
@@ -50,6 +51,7 @@ class SipServer:
         self._limits = Limits.parse(max_calls=max_calls, trusted=trusted)
         self._timers = timers or SipTimers()
         self._stop_grace = stop_grace
+        self._count_message = count_message  #: ``(direction, method)``: sip_messages_total
         self._transports = Transports()
         self._endpoint: SipEndpoint | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,6 +86,7 @@ class SipServer:
         driver = self._driver = DeadlineDriver(loop, endpoint)
         endpoint.heap.on_earlier = lambda _when: driver.arm()
         endpoint.on_idle = self._idle.set
+        endpoint.count_message = self._count_message
         self._endpoint = endpoint
         log.info("sip.listening", host=self.address[0], port=self.address[1])
 

@@ -29,6 +29,10 @@ class Timed(Protocol):
 
     deadline: float | None
 
+    @property
+    def call_id(self) -> str | None:
+        """Bound to the log lines of its timer: one heap runs the timers of every call."""
+
     def on_timer(self, now: float) -> None: ...
 
 
@@ -56,10 +60,13 @@ class TxState(enum.Enum):
 class ServerTx:
     """Common part of server transactions: the last response, resent on a retransmitted request."""
 
-    __slots__ = ("_env", "deadline", "key", "last_response", "reply_addr", "state", "transport")
+    __slots__ = ("_env", "call_id", "deadline", "key", "last_response", "reply_addr", "state", "transport")
 
-    def __init__(self, env: TxEnv, key: tuple[str, str], reply_addr: Addr, transport: str) -> None:
+    def __init__(
+        self, env: TxEnv, key: tuple[str, str], reply_addr: Addr, transport: str, call_id: str | None = None
+    ) -> None:
         self._env = env
+        self.call_id = call_id
         self.key = key
         self.reply_addr = reply_addr
         self.transport = transport
@@ -98,8 +105,10 @@ class InviteServerTx(ServerTx):
 
     __slots__ = ("_give_up", "_interval")
 
-    def __init__(self, env: TxEnv, key: tuple[str, str], reply_addr: Addr, transport: str) -> None:
-        super().__init__(env, key, reply_addr, transport)
+    def __init__(
+        self, env: TxEnv, key: tuple[str, str], reply_addr: Addr, transport: str, call_id: str | None = None
+    ) -> None:
+        super().__init__(env, key, reply_addr, transport, call_id)
         self.state = TxState.PROCEEDING
         self._interval = env.timers.t1
         self._give_up = 0.0
@@ -172,15 +181,16 @@ class ClientTx:
     """§17.1.2: our non-INVITE request, resent on Timer E until a final response or Timer F."""
 
     __slots__ = (
-        "_env", "_give_up", "_interval", "addr", "branch", "deadline", "method", "on_final",
+        "_env", "_give_up", "_interval", "addr", "branch", "call_id", "deadline", "method", "on_final",
         "on_timeout", "request", "state", "transport",
     )
 
     def __init__(
         self, env: TxEnv, *, branch: str, method: str, request: bytes, addr: Addr, transport: str,
-        on_final: FinalHandler, on_timeout: Callable[[], None],
+        on_final: FinalHandler, on_timeout: Callable[[], None], call_id: str | None = None,
     ) -> None:
         self._env = env
+        self.call_id = call_id
         self.branch = branch
         self.method = method
         self.request = request

@@ -17,6 +17,7 @@ from typing import cast
 import structlog
 
 from tui_engine.sip.message import Addr
+from tui_engine.sip.syntax import content_length_values
 
 log = structlog.get_logger("tui_engine.sip")
 
@@ -26,7 +27,6 @@ OnUnframed = Callable[[bytes, Addr, str, str], None]
 
 MAX_HEADER_BYTES = 64 * 1024  # a header block larger than this is hostile; drop the connection
 MAX_BODY_BYTES = 1024 * 1024
-_CONTENT_LENGTH_NAMES = frozenset({b"content-length", b"l"})
 
 
 class FramingError(Exception):
@@ -41,22 +41,6 @@ class FramingError(Exception):
         self.head = head
         #: the messages framed before the fault in the same read: still to be delivered
         self.framed: list[bytes] = []
-
-
-def content_length_values(head: bytes) -> list[bytes]:
-    """Every Content-Length value (long or compact ``l``) of a header block, in order.
-
-    Header lines may be folded (RFC 3261 §7.3.1) and may have whitespace before the colon, so
-    this reads each unfolded line's name rather than matching a fixed spelling.
-    """
-    values: list[bytes] = []
-    for line in head.split(b"\r\n")[1:]:
-        if line[:1] in (b" ", b"\t"):
-            continue  # a continuation: Content-Length values are never folded in practice
-        name, sep, value = line.partition(b":")
-        if sep and name.strip().lower() in _CONTENT_LENGTH_NAMES:
-            values.append(value.strip())
-    return values
 
 
 def stream_body_length(head: bytes) -> int:

@@ -20,7 +20,15 @@ from tui_engine.core.errors import LocalError
 from tui_engine.obs.context import call_context
 from tui_engine.sip.call import ACTION_STATES, CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.dialog import uri_address
-from tui_engine.sip.message import ACCEPT, Addr, Incoming, build_response, capability_headers, new_tag
+from tui_engine.sip.message import (
+    ACCEPT,
+    Addr,
+    Incoming,
+    build_response,
+    capability_headers,
+    message_label,
+    new_tag,
+)
 from tui_engine.sip.refresh import send_session_refresh
 from tui_engine.sip.scheduler import DeadlineHeap
 from tui_engine.sip.session_timer import Negotiated, SessionTimer, SessionTimerPolicy
@@ -58,6 +66,8 @@ class UasCore:
     session_policy: SessionTimerPolicy
     #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
     on_idle: Callable[[], None] | None
+    #: ``(direction, method)`` per message in and out: ``sip_messages_total`` (see ``message_label``)
+    count_message: Callable[[str, str], None] | None
 
     #: sends that could not leave (bad port, socket error); ``_new_call`` reads it around its 100
     send_failures = 0
@@ -79,6 +89,9 @@ class UasCore:
             self.sender.send(data, addr, transport)
         except (OSError, ValueError, TypeError, OverflowError) as exc:
             self._send_failed(addr, str(exc))
+            return
+        if self.count_message is not None:
+            self.count_message("out", message_label(data))
 
     def _send_failed(self, addr: Addr, why: str) -> None:
         self.send_failures += 1
@@ -105,11 +118,11 @@ class UasCore:
                               body=body, content_type=content_type)
         key = (inc.tx_id, inc.method)
         if inc.method == "INVITE":
-            itx = InviteServerTx(self, key, inc.reply_addr, inc.transport)
+            itx = InviteServerTx(self, key, inc.reply_addr, inc.transport, inc.call_id)
             self.server_txs[key] = itx
             itx.respond(data, status, now)
             return itx
-        ntx = NonInviteServerTx(self, key, inc.reply_addr, inc.transport)
+        ntx = NonInviteServerTx(self, key, inc.reply_addr, inc.transport, inc.call_id)
         self.server_txs[key] = ntx
         ntx.respond(data, now)
         return ntx
@@ -298,7 +311,8 @@ class UasCore:
             contact=self.contact(call.transport), headers=headers, body=body, content_type=content_type,
         )
         tx = ClientTx(self, branch=branch, method=method, request=data, addr=self.dialog_addr(call),
-                      transport=call.transport, on_final=on_final, on_timeout=on_timeout)
+                      transport=call.transport, on_final=on_final, on_timeout=on_timeout,
+                      call_id=call.call_id)
         self.client_txs[branch] = tx
         call.open_client_txs += 1
         tx.start(now)

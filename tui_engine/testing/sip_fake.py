@@ -104,6 +104,7 @@ class RecordingHandler:
 
     auto_answer: str | None = None
     reoffer_answer: str | None = "v=0\r\n"
+    info_status: int = 200  #: what ``call_info`` answers
     calls: list[ServerCall] = field(default_factory=list)
     confirmed: list[ServerCall] = field(default_factory=list)
     infos: list[tuple[str, bytes]] = field(default_factory=list)
@@ -119,8 +120,9 @@ class RecordingHandler:
     def call_confirmed(self, call: ServerCall) -> None:
         self.confirmed.append(call)
 
-    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> None:
+    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
         self.infos.append((content_type, body))
+        return self.info_status
 
     def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
         self.reoffers.append(sdp)

@@ -20,8 +20,8 @@ from typing import assert_never
 
 import structlog
 
+from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
-from tui_engine.media.errors import DtmfError
 from tui_engine.media.prompts import PromptCache
 from tui_engine.menus import (
     Action,
@@ -55,6 +55,9 @@ class Observer:
     def lateness(self, kind: str, seconds: float) -> None: ...
 
     def digit(self, method: str) -> None: ...
+
+    def sip_message(self, direction: str, method: str) -> None:
+        """One SIP message ``in`` or ``out``; ``method`` is a method or a status (``sip_messages_total``)."""
 
     def media_tick(self, lateness: float) -> None:
         """One tick of the process's media clock ran ``lateness`` seconds after its deadline."""
@@ -127,6 +130,7 @@ class CallSession:
         self._ctx = contextvars.copy_context()
         self._driver = DeadlineDriver(loop, self, context=self._ctx)
         media.on_digit = self._on_digit
+        media.set_dtmf_methods(defaults.dtmf_methods)
         media.on_failed = self._on_media_failed
         if defaults.inband_dtmf:
             media.enable_inband(True)
@@ -176,14 +180,14 @@ class CallSession:
         if not self._done:
             self._run(self.runner.transfer_failed(str(status), self._loop.time()))
 
-    def info_digit(self, content_type: str, body: bytes) -> None:
-        """A SIP INFO carrying a digit (RFC 2976 + application/dtmf-relay)."""
-        if self._done:
-            return
-        try:
+    def info_digit(self, content_type: str, body: bytes) -> int:
+        """A SIP INFO (RFC 6086, application/dtmf-relay): the status to answer it with."""
+        status = info_status(content_type, body)
+        if status != 200:
+            log.warning("dtmf.info_rejected", content_type=content_type, status=status)
+        elif body and not self._done:
             self.media.info_digit(content_type, body)
-        except DtmfError as exc:  # the INFO itself was answered 200 by the SIP layer
-            log.warning("dtmf.info_rejected", content_type=content_type, why=str(exc))
+        return status
 
     def _on_media_failed(self, why: str) -> None:
         if not self._done:

@@ -17,6 +17,7 @@ import structlog
 
 from tui_engine.config import EngineConfig
 from tui_engine.core.overload import OverloadDetector, Refusal
+from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec, PortsExhausted
 from tui_engine.menus import DialplanSet, load_dialplans
@@ -99,7 +100,8 @@ class TuiComponent:
             for path in plan.prompt_paths():
                 self._media.prompts.load(path)
         self._sip = SipServer(
-            self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted)
+            self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted),
+            count_message=self._observer.sip_message,
         )
         await self._sip.start()
         # The gauge reads the SIP call table itself, so metrics and max-calls slots cannot disagree.
@@ -262,10 +264,11 @@ class TuiComponent:
         if session is not None and session.runner.current_menu == "":
             session.start()
 
-    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> None:
+    def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
         session = self._sessions.get(call.call_id)
-        if session is not None:
-            session.info_digit(content_type, body)
+        if session is None:  # an early dialog: the verdict on the body, nothing counted
+            return info_status(content_type, body)
+        return session.info_digit(content_type, body)
 
     def call_reoffer(self, call: ServerCall, sdp: str | None) -> str | None:
         session = self._sessions.get(call.call_id)

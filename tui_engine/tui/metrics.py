@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from prometheus_client import Counter
+
 from tui_engine.obs.metrics import Metrics
 from tui_engine.tui.call import Observer
 
@@ -11,6 +13,14 @@ from tui_engine.tui.call import Observer
 class MetricsObserver(Observer):
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
+        self._sip: dict[tuple[str, str], Counter] = {}  # label children, looked up once each
+
+    def sip_message(self, direction: str, method: str) -> None:
+        child = self._sip.get((direction, method))
+        if child is None:
+            child = self._m.sip_messages.labels(method=method, direction=direction)
+            self._sip[(direction, method)] = child
+        child.inc()
 
     def lateness(self, kind: str, seconds: float) -> None:
         self._m.observe_lateness(kind, seconds)

@@ -65,6 +65,7 @@ def menu_defaults(app: Application) -> MenuDefaults:
         inter_digit_timeout=t.inter_digit_timeout,
         barge_in=t.barge_in,
         inband_dtmf=t.inband_dtmf,
+        dtmf_methods=t.dtmf_methods,
         transfer_timeout=t.transfer_timeout,
         bye_allowance=t.bye_allowance,
         limits=CallLimits(

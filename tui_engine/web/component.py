@@ -11,6 +11,7 @@ from aiohttp import web
 
 from tui_engine.web.console import ConsoleSource
 from tui_engine.web.first_run import ensure_first_user
+from tui_engine.web.proxy import ProxyView
 from tui_engine.web.routes_auth import AuthRoutes
 from tui_engine.web.routes_cdrs import CdrRoutes
 from tui_engine.web.routes_data import DataRoutes
@@ -61,6 +62,8 @@ class WebComponent:
         self.url: str | None = None
 
     def setup_http(self, app: web.Application) -> None:
+        # trusted-proxies is read once here: a change needs a restart (like the listen address)
+        app.middlewares.append(ProxyView(self.settings.trusted_proxies).middleware)
         app.add_routes(StaticRoutes().routes())
         app.add_routes(AuthRoutes(self.sessions).routes())
         data = DataRoutes(self.sessions, self.console, self.apply_option)

@@ -8,17 +8,20 @@ and across a restart. (NTP steps can move a deadline by the step; that is accept
 documented in docs/web-security.md.)
 
 Every call rebuilds a fresh :class:`IdleSession` from the stored row (``Started`` at the
-anchor, one ``ProgressStarted`` per running request) and polls it at ``now``; nothing here
-does I/O, so it is tested with plain numbers.
+anchor) and polls it at ``now``; nothing here does I/O, so it is tested with plain numbers.
+
+Nothing but the anchor holds a lock off. A running request is not progress (a poll at the
+deadline must not stretch it), and a long task the user watches is a *lease* whose renewals
+move the anchor (``SessionManager.progress``): a worker that dies stops renewing, and the
+session locks one timeout after the last renewal, whatever any counter says.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from dataclasses import dataclass
 
-from tui_engine.core import IdlePolicy, IdleSession, Lock, ProgressStarted, Started
+from tui_engine.core import IdlePolicy, IdleSession, Lock, Started
 from tui_engine.web.store.records import SessionRecord
 
 
@@ -46,7 +49,7 @@ class Action(enum.Enum):
 class Verdict:
     state: SessionState
     action: Action = Action.NONE
-    #: when the session locks if nothing happens (epoch s), None when it cannot (disabled, progress).
+    #: when the session locks if nothing happens (epoch s), None when it cannot (disabled).
     lock_at: float | None = None
     #: when the page should show the warning (epoch s), None without a warning.
     warn_at: float | None = None
@@ -57,8 +60,6 @@ class Verdict:
 def idle_view(record: SessionRecord, policy: IdlePolicy) -> IdleSession:
     """The core's view of a stored session, started at its anchor."""
     session = IdleSession(policy)
-    for _ in range(record.progress):
-        session.send(ProgressStarted(now=record.anchor))
     session.send(Started(now=record.anchor))
     return session
 
@@ -83,11 +84,3 @@ def decide(record: SessionRecord | None, policy: IdlePolicy, lifetime: float, no
     wake = min(end_of_life, view.next_deadline() or end_of_life)
     return Verdict(state=SessionState.ACTIVE, lock_at=lock_at, warn_at=warn_at, wake_at=wake)
 
-
-def restart_after_progress(record: SessionRecord, policy: IdlePolicy, now: float) -> float | None:
-    """When a long request ends: if the deadline passed while it held the lock off, the
-    silent period restarts at ``now`` (the core's ``ProgressFinished`` rule); otherwise the
-    old deadline stands, so short background requests never extend it."""
-    view = idle_view(dataclasses.replace(record, progress=0), policy)
-    expiry = view.expiry_at()
-    return now if expiry is not None and expiry <= now else None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import structlog
 
-from tui_engine.web.store import Store, UserExists
+from tui_engine.web.store import ADMIN, Store, UserExists
 from tui_engine.web.users import add_user
 
 log = structlog.get_logger("tui_engine.web")
@@ -38,7 +38,7 @@ async def ensure_first_user(store: Store, data_dir: Path, *, app_name: str, url:
         return False
     password = secrets.token_urlsafe(12)
     try:
-        await add_user(store, FIRST_USER, password, via=app_name)
+        await add_user(store, FIRST_USER, password, via=app_name, role=ADMIN)
     except UserExists:
         return False  # another node won the race
     path = data_dir / PASSWORD_FILE

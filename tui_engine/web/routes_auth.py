@@ -2,7 +2,8 @@
 
 ``GET /api/session`` is the page's status poll: it enforces the deadline (a request after
 it finds the session locked) but never counts as activity. Only ``POST /api/activity``
-and data requests carrying ``X-User-Activity: 1`` move the deadline.
+and data requests carrying ``X-User-Activity`` move the deadline, to the time of the input
+they report (bounded by the server's clock).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from aiohttp import web
 from tui_engine.web import audit
 from tui_engine.web.decide import SessionState
 from tui_engine.web.passwords import verify_secret_async
-from tui_engine.web.responses import error, json_body, session_body, text_field
+from tui_engine.web.responses import error, input_time, json_body, optional_json, session_body, text_field
 from tui_engine.web.security import (
     clear_session_cookie,
+    client_address,
     csrf_ok,
     read_session_id,
     set_session_cookie,
@@ -29,7 +31,7 @@ from tui_engine.web.unlock import UnlockOutcome, unlock
 class AuthRoutes:
     def __init__(self, manager: SessionManager, throttle: LoginThrottle | None = None) -> None:
         self.m = manager
-        self.throttle = throttle or LoginThrottle()
+        self.throttle = throttle or LoginThrottle(manager.store)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -44,8 +46,14 @@ class AuthRoutes:
     async def _current(self, request: web.Request) -> Current:
         return await self.m.current(read_session_id(request))
 
-    def _body(self, cur: Current) -> web.Response:
-        return web.json_response(session_body(cur, self.m.settings, self.m.now()))
+    def _body(self, cur: Current, role: str | None = None) -> web.Response:
+        return web.json_response(session_body(cur, self.m.settings, self.m.now(), role))
+
+    async def _role(self, cur: Current) -> str | None:
+        if cur.record is None or cur.verdict.state not in (SessionState.ACTIVE, SessionState.LOCKED):
+            return None
+        user = await self.m.store.get_user(cur.record.username)
+        return None if user is None else user.role
 
     async def login(self, request: web.Request) -> web.Response:
         # A JSON content type cannot be sent cross-site without a CORS preflight, which this
@@ -55,9 +63,11 @@ class AuthRoutes:
         body = await json_body(request)
         username, password = text_field(body, "username"), text_field(body, "password")
         now = self.m.now()
-        wait = self.throttle.retry_after(username, now)
+        remote = client_address(request)
+        store = self.m.store
+        wait = await self.throttle.retry_after(username, now)
         if wait is not None:  # refused before any password is checked (no argon2 work either)
-            audit.event("login_throttled", user=username, remote=request.remote, wait_s=round(wait))
+            await audit.record(store, "login_throttled", user=username, remote=remote, wait_s=round(wait))
             seconds = math.ceil(wait)
             response = error(
                 429,
@@ -69,29 +79,34 @@ class AuthRoutes:
             return response
         user = await self.m.store.get_user(username)
         if not await verify_secret_async(user.password_hash if user else None, password) or user is None:
-            self.throttle.failed(username, now)
-            audit.event("login_refused", user=username, remote=request.remote)
+            await self.throttle.failed(username, now)
+            await audit.record(store, "login_refused", user=username, remote=remote)
             return error(401, "invalid-credentials")
-        self.throttle.succeeded(username)
+        await self.throttle.succeeded(username)
         old = await self._current(request)
         if old.id_hash is not None and old.verdict.state in (SessionState.ACTIVE, SessionState.LOCKED):
-            await self.m.close(old.id_hash, "replaced-by-login", old.record.username if old.record else None)
+            owner = old.record.username if old.record else None
+            await self.m.close(old.id_hash, "replaced-by-login", owner, actor=user.username, remote=remote)
         session_id, record = await self.m.create(user.username, user.password_hash)
-        audit.event("login", session=record.id_hash, user=user.username, remote=request.remote)
-        response = web.json_response({"user": user.username, "csrf": record.csrf})
+        await audit.record(
+            store, "login", session=record.id_hash, user=user.username, actor=user.username, remote=remote
+        )
+        response = web.json_response({"user": user.username, "role": user.role, "csrf": record.csrf})
         set_session_cookie(request, response, session_id)
         return response
 
     async def session(self, request: web.Request) -> web.Response:
-        return self._body(await self._current(request))
+        cur = await self._current(request)
+        return self._body(cur, await self._role(cur))
 
     async def activity(self, request: web.Request) -> web.Response:
         cur = await self._current(request)
         if cur.record is not None and cur.verdict.state is SessionState.ACTIVE:
             if not csrf_ok(request, cur.record.csrf):
                 return error(403, "csrf")
-            cur = await self.m.activity(cur)
-        return self._body(cur)
+            at = input_time(await optional_json(request))
+            cur = await self.m.activity(cur, at)
+        return self._body(cur, await self._role(cur))
 
     async def unlock(self, request: web.Request) -> web.Response:
         cur = await self._current(request)
@@ -100,7 +115,7 @@ class AuthRoutes:
         if not csrf_ok(request, cur.record.csrf):
             return error(403, "csrf")
         password = text_field(await json_body(request), "password")
-        result = await unlock(self.m, cur, password)
+        result = await unlock(self.m, cur, password, remote=client_address(request))
         max_failures = self.m.settings.max_unlock_failures
         match result.outcome:
             case UnlockOutcome.ACCEPTED:
@@ -110,8 +125,6 @@ class AuthRoutes:
                 return response
             case UnlockOutcome.NOT_LOCKED:
                 return web.json_response({"csrf": cur.record.csrf})
-            case UnlockOutcome.OTHER_USER:
-                return error(403, "access-not-permitted")
             case UnlockOutcome.INVALID:
                 return error(401, "invalid-password", failures=result.failures, max=max_failures)
             case _:
@@ -125,7 +138,10 @@ class AuthRoutes:
         if cur.record is not None and cur.id_hash is not None and cur.verdict.state is not SessionState.NONE:
             if not csrf_ok(request, cur.record.csrf):
                 return error(403, "csrf")
-            await self.m.close(cur.id_hash, reason, cur.record.username)
+            await self.m.close(
+                cur.id_hash, reason, cur.record.username, actor=cur.record.username,
+                remote=client_address(request),
+            )
         response = web.json_response({"state": "closed"})
         clear_session_cookie(request, response)
         return response

@@ -2,7 +2,8 @@
 (every matching record as formula-safe CSV, streamed in batches). docs/web-api.md has the shapes.
 
 Both sit behind the data routes' guard (session, lock, CSRF). The export is the portal's real
-long task: it holds a *progress* on the session while it runs (see :func:`export_progress`).
+long task: it holds a *progress lease* on the session while it runs
+(:meth:`SessionManager.progress`), renewed by this engine and gone with it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 
@@ -31,18 +31,6 @@ class BadFilter(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-def export_progress(manager: SessionManager, cur: Current) -> AbstractAsyncContextManager[object]:
-    """The progress an export holds on its session while it runs: the one place to change when
-    the progress becomes a lease renewed by the worker (docs/web-api.md, "Progress lease":
-    ``manager.progress(cur)``, whose lease says ``lost`` once the session locked or closed)."""
-    assert cur.id_hash is not None
-    return manager.in_progress(cur.id_hash)
-
-
-def _lost(lease: object) -> bool:
-    return bool(getattr(lease, "lost", False))
 
 
 def _time(field: str, value: object) -> float | None:
@@ -132,14 +120,15 @@ class CdrRoutes:
             "Content-Disposition": f'attachment; filename="call-records-{stamp}.csv"',
             "Cache-Control": "no-store",
         })
-        async with export_progress(self.m, cur) as lease:
+        async with self.m.progress(cur) as lease:
             await resp.prepare(request)
             await resp.write(csv_header().encode())
             async for batch in self.store.batches(f, EXPORT_BATCH):
-                if _lost(lease):  # locked or closed meanwhile: cut the download, never finish it
+                if lease.lost:  # locked or closed meanwhile: cut the download, never finish it
                     if request.transport is not None:
                         request.transport.abort()
                     return resp
                 await resp.write(csv_lines(batch).encode())
+                lease.advanced()  # a batch reached the client: the work moves on
             await resp.write_eof()
         return resp

@@ -21,6 +21,9 @@ TLS_COOKIE = "__Host-tui_session"
 CSRF_HEADER = "X-CSRF-Token"
 ACTIVITY_HEADER = "X-User-Activity"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: set on each request by :mod:`tui_engine.web.proxy` (TLS seen by the client, client address).
+SECURE_KEY = web.RequestKey("tui_engine.secure", bool)
+CLIENT_KEY = web.RequestKey("tui_engine.client", str)
 
 
 def new_session_id() -> str:
@@ -41,8 +44,19 @@ def log_id(hashed: str) -> str:
     return hashed[:16]
 
 
+def is_secure(request: web.Request) -> bool:
+    """TLS as the browser sees it: this server's own, or a trusted proxy's (proxy.py)."""
+    secure: bool = request.get(SECURE_KEY, request.secure)
+    return secure
+
+
+def client_address(request: web.Request) -> str | None:
+    client: str | None = request.get(CLIENT_KEY, request.remote)
+    return client
+
+
 def cookie_name(request: web.Request) -> str:
-    return TLS_COOKIE if request.secure else COOKIE
+    return TLS_COOKIE if is_secure(request) else COOKIE
 
 
 def read_session_id(request: web.Request) -> str | None:
@@ -53,7 +67,7 @@ def read_session_id(request: web.Request) -> str | None:
 def set_session_cookie(request: web.Request, response: web.StreamResponse, session_id: str) -> None:
     response.set_cookie(
         cookie_name(request), session_id, path="/", httponly=True, samesite="Strict",
-        secure=request.secure,
+        secure=is_secure(request),
     )
 
 

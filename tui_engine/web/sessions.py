@@ -12,6 +12,11 @@ tab being closed can keep a session open past its deadline:
   than the new deadline, so a heartbeat never cancels/creates handles. Any
   :class:`~tui_engine.runtime.TimerLoop` will do (``timer_loop``), so a test can move virtual
   time with :class:`tui_engine.testing.FakeLoop` while the store runs on the real loop.
+
+Policy (issue 13): only user input moves the deadline (:meth:`SessionManager.activity`, at the
+input's own time, never later than the server's clock), and a long task the user is watching
+holds a *progress lease* (:meth:`SessionManager.progress`) renewed by the worker doing it.
+Requests as such never move or hold the deadline, finished or not.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -28,7 +33,7 @@ import structlog
 from tui_engine.core import IdlePolicy
 from tui_engine.runtime import MIN_REARM, DeadlineDriver, LatenessSink, TimerLoop
 from tui_engine.web import audit
-from tui_engine.web.decide import Action, SessionState, Verdict, decide, restart_after_progress
+from tui_engine.web.decide import Action, SessionState, Verdict, decide
 from tui_engine.web.security import id_hash, log_id, new_csrf_token, new_session_id
 from tui_engine.web.settings import PortalSettings
 from tui_engine.web.store import SessionRecord, Store
@@ -37,6 +42,11 @@ log = structlog.get_logger("tui_engine.web")
 
 WallClock = Callable[[], float]
 RETRY_AFTER_STORE_ERROR = 1.0  # seconds
+#: a progress lease is renewed every timeout / 4, and at least this often (seconds).
+MAX_LEASE_RENEWAL = 5.0
+#: a task whose work has not moved on for this long (a download nobody reads, a hung query)
+#: is no longer progress anyone watches: its lease stops renewing (seconds).
+LEASE_STALL_LIMIT = 30.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,6 +56,34 @@ class Current:
     id_hash: str | None
     verdict: Verdict
     record: SessionRecord | None
+
+
+@dataclass(kw_only=True, slots=True)
+class ProgressLease:
+    """Handed to the code doing a long task. The worker calls :meth:`advanced` whenever the
+    work moves on (a batch written, a chunk received); ``lost`` once the session stopped
+    being active (the task must then stop)."""
+
+    id_hash: str
+    wall: WallClock
+    #: when the work last moved on (epoch s).
+    advanced_at: float = 0.0
+    renewals: int = 0
+    _lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def advanced(self) -> None:
+        self.advanced_at = self.wall()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def mark_lost(self) -> None:
+        self._lost.set()
+
+    async def wait_lost(self) -> None:
+        """Wait until the session locks or closes under the task (the task must then stop)."""
+        await self._lost.wait()
 
 
 class _SessionWake:
@@ -94,7 +132,6 @@ class SessionManager:
     async def start(self) -> None:
         """Lock sessions whose deadline passed while the engine was down; arm the rest."""
         self._loop = self._timer_loop or asyncio.get_running_loop()
-        await self.store.reset_progress()
         await self.store.purge_closed(self.now() - self.settings.session_lifetime)
         await self.rescan()
         self.spawn(self._sweep())
@@ -153,13 +190,16 @@ class SessionManager:
                 lateness = now - (record.anchor + self.policy.timeout)
                 if self._sink is not None:
                     self._sink.observe_lateness("lock", lateness)
-                audit.event("lock", session=h, user=record.username, lateness_ms=round(lateness * 1000, 1))
+                await audit.record(
+                    self.store, "lock", session=h, user=record.username, at=now,
+                    lateness_ms=round(lateness * 1000, 1),
+                )
                 log.info("idle.lock", attempt=1, of=1, lateness_ms=round(lateness * 1000, 3))
             record = await self.store.get_session(h)
             verdict = decide(record, self.policy, self.settings.session_lifetime, now)
         elif record is not None and verdict.action is Action.EXPIRE:
             if await self.store.close_session(h, "lifetime"):
-                audit.event("close", session=h, user=record.username, reason="lifetime")
+                await audit.record(self.store, "close", session=h, user=record.username, reason="lifetime")
             record = await self.store.get_session(h)
         if verdict.wake_at is not None:
             self._arm(h, verdict.wake_at)
@@ -232,36 +272,86 @@ class SessionManager:
         await self._enforce(record.id_hash, record)
         return session_id, record
 
-    async def activity(self, cur: Current) -> Current:
-        """User activity (heartbeat, acknowledged warning, a request marked as activity)."""
+    async def activity(self, cur: Current, at: float | None = None) -> Current:
+        """User input at ``at`` (epoch s, the input's own time as the page saw it; default now).
+
+        Bounded by the server's clock: never later than now, and the stored anchor never goes
+        backwards. ``cur`` was evaluated at its arrival, so a report of input from before a
+        deadline that has already passed cannot reopen anything: the session is locked by then.
+        """
         if cur.id_hash is None or cur.record is None or cur.verdict.state is not SessionState.ACTIVE:
             return cur
-        await self.store.touch(cur.id_hash, self.now(), cur.record.anchor)
+        now = self.now()
+        when = now if at is None else min(at, now)
+        await self.store.touch(cur.id_hash, when, cur.record.anchor)
         verdict, record = await self._enforce(cur.id_hash, await self.store.get_session(cur.id_hash))
         return Current(id_hash=cur.id_hash, verdict=verdict, record=record)
 
+    def lease_renewal(self) -> float:
+        timeout = self.policy.timeout
+        return MAX_LEASE_RENEWAL if timeout <= 0 else min(MAX_LEASE_RENEWAL, timeout / 4)
+
     @asynccontextmanager
-    async def in_progress(self, h: str) -> AsyncIterator[None]:
-        """A request still running is progress: the session cannot lock meanwhile."""
-        await self.store.progress_started(h)
+    async def progress(self, cur: Current) -> AsyncIterator[ProgressLease]:
+        """A long task the user is watching (export, upload): *not* inactivity, as the
+        feature description says, but only while the work really moves on.
+
+        The lease is the anchor itself, renewed by the worker doing the task: every
+        :meth:`lease_renewal` seconds a task of this worker moves the silent period's start to
+        now, and once more when the task ends. Nothing is left behind to undo: if this process
+        dies, renewals stop and the session locks one timeout after the last one, on whichever
+        node's timer or request sees it first. A task whose work has not
+        :meth:`~ProgressLease.advanced` for :data:`LEASE_STALL_LIMIT` (a download nobody reads)
+        stops renewing too, so even a live worker cannot hold a session open for ever.
+        """
+        assert cur.id_hash is not None
+        lease = ProgressLease(id_hash=cur.id_hash, wall=self._wall)
+        lease.advanced()
+        await self._renew(lease, self.now())
+        renewing = asyncio.ensure_future(self._keep_renewing(lease))
         try:
-            yield
+            yield lease
         finally:
-            await asyncio.shield(self._progress_done(h))
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+            if not lease.lost:  # the task ended while the user watched: that is a moment too
+                await asyncio.shield(self._renew(lease, self.now()))
 
-    async def _progress_done(self, h: str) -> None:
-        record = await self.store.get_session(h)
-        if record is None:
+    async def _keep_renewing(self, lease: ProgressLease) -> None:
+        while not lease.lost:
+            await asyncio.sleep(self.lease_renewal())
+            now = self.now()
+            try:
+                await self._renew(lease, now if now - lease.advanced_at <= LEASE_STALL_LIMIT else None)
+            except Exception:  # a store hiccup: the next renewal retries (the deadline is T away)
+                log.exception("portal.lease_renewal_failed", session=log_id(lease.id_hash))
+
+    async def _renew(self, lease: ProgressLease, at: float | None) -> None:
+        """Enforce first (a renewal that comes after the deadline rescues nothing), then move
+        the anchor to ``at`` (None: the work stalled; only look)."""
+        h = lease.id_hash
+        verdict, record = await self._enforce(h, await self.store.get_session(h))
+        if record is None or verdict.state is not SessionState.ACTIVE:
+            lease.mark_lost()
             return
-        restart = None if record.locked else restart_after_progress(record, self.policy, self.now())
-        await self.store.progress_finished(h, restart)
-        await self._enforce(h, await self.store.get_session(h))
+        if at is None:
+            return
+        if not await self.store.touch(h, at, record.anchor):
+            again = await self.store.get_session(h)
+            if again is None or again.closed or again.locked:
+                lease.mark_lost()
+        lease.renewals += 1
 
-    async def close(self, h: str, reason: str, username: str | None) -> bool:
+    async def close(
+        self, h: str, reason: str, username: str | None, *,
+        actor: str | None = None, remote: str | None = None,
+    ) -> bool:
         closed = await self.store.close_session(h, reason)
         self._disarm(h)
         if closed:
-            audit.event("close", session=h, user=username, reason=reason)
+            await audit.record(
+                self.store, "close", session=h, user=username, actor=actor, remote=remote, reason=reason
+            )
         return closed
 
     async def rotated(self, old_h: str, new_h: str) -> None:

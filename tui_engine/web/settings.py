@@ -27,6 +27,10 @@ class PortalSettings:
     heartbeat_interval: float = 15.0
     data_dir: Path = field(default_factory=lambda: Path("data"))
     app_name: str = "portal"
+    #: shortest new password (``[security] password-min-length``).
+    password_min_length: int = 12
+    #: networks of reverse proxies whose X-Forwarded-* headers are believed.
+    trusted_proxies: tuple[str, ...] = ()
 
     def idle_policy(self) -> IdlePolicy:
         """One attempt, then LOCK: a web session has no re-prompt, only an optional warning."""

@@ -17,7 +17,7 @@ from aiohttp import web
 from tui_engine.web.component import WebComponent
 from tui_engine.web.console import StaticConsoleSource
 from tui_engine.web.settings import PortalSettings, parse_duration
-from tui_engine.web.store import UserExists
+from tui_engine.web.store import ADMIN, OPERATOR, UserExists
 from tui_engine.web.users import add_user
 
 
@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-interval", default="15s")
     p.add_argument("--store", default="sqlite", help="sqlite or redis://HOST:PORT/DB")
     p.add_argument("--app-name", default="portal")
-    p.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD")
+    p.add_argument(
+        "--user", action="append", default=[], metavar="NAME:PASSWORD[:ROLE]",
+        help="a user to create (role admin unless ':operator' is given); no password policy here",
+    )
     return p
 
 
@@ -84,9 +87,12 @@ async def serve(args: argparse.Namespace) -> None:
     component = WebComponent(settings, demo_console(settings), first_run=not args.user)
     component.url = f"http://{args.http_listen}/"
     for spec in args.user:
-        name, _, password = spec.partition(":")
+        name, _, rest = spec.partition(":")
+        password, role = rest, ADMIN
+        if rest.endswith((":" + ADMIN, ":" + OPERATOR)):
+            password, _, role = rest.rpartition(":")
         try:
-            await add_user(component.store, name, password, via=settings.app_name)
+            await add_user(component.store, name, password, via=settings.app_name, role=role)
         except UserExists:
             pass  # kept from an earlier run of the same data dir
     app = web.Application()

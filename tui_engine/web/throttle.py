@@ -8,50 +8,44 @@ online password guessing at the login form; the lock dialog has its own limit
 
 Keyed by the user name, not the source address, so spreading guesses over many sources does
 not help. The price, as with Keycloak's temporary lockout, is that someone guessing a name can
-delay that user's sign-in; the waits stay short for that reason. The table lives in the engine
-process (each node of a Redis deployment throttles on its own) and is bounded: the oldest names
-are forgotten first, so a flood of made-up names cannot grow it without end.
+delay that user's sign-in; the waits stay short for that reason. The counts live in the
+**store** (SQLite table or Redis hash), so every engine sharing the store counts the same
+failures: guessing round-robin over several nodes gains nothing. A count is forgotten
+``max_wait`` after the last failure, so a flood of made-up names cannot grow the table without
+end.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(slots=True)
-class _Failures:
-    count: int = 0
-    blocked_until: float = 0.0
+from tui_engine.web.store import Store
 
 
 class LoginThrottle:
     """``retry_after(name, now)`` before checking a password; ``failed`` / ``succeeded`` after."""
 
     def __init__(
-        self, *, free: int = 5, first_wait: float = 30.0, max_wait: float = 900.0, max_names: int = 10_000
+        self, store: Store, *, free: int = 5, first_wait: float = 30.0, max_wait: float = 900.0
     ) -> None:
+        self.store = store
         self.free = free
         self.first_wait = first_wait
         self.max_wait = max_wait
-        self.max_names = max_names
-        self._names: dict[str, _Failures] = {}
 
-    def retry_after(self, name: str, now: float) -> float | None:
+    def wait_after(self, failures: int) -> float | None:
+        """The wait after ``failures`` in a row (pure policy), None while they are free."""
+        over = failures - self.free
+        return None if over < 0 else min(self.max_wait, self.first_wait * 2**over)
+
+    async def retry_after(self, name: str, now: float) -> float | None:
         """Seconds this name must still wait before a password is even checked, or None."""
-        entry = self._names.get(name)
-        if entry is None or entry.blocked_until <= now:
-            return None
-        return entry.blocked_until - now
+        until = await self.store.login_blocked_until(name)
+        return None if until is None or until <= now else until - now
 
-    def failed(self, name: str, now: float) -> None:
-        entry = self._names.pop(name, None) or _Failures()
-        entry.count += 1
-        over = entry.count - self.free
-        if over >= 0:
-            entry.blocked_until = now + min(self.max_wait, self.first_wait * 2**over)
-        self._names[name] = entry  # re-inserted: the most recently failed names are kept longest
-        if len(self._names) > self.max_names:
-            del self._names[next(iter(self._names))]
+    async def failed(self, name: str, now: float) -> None:
+        count = await self.store.login_failed(name, now, self.max_wait)
+        wait = self.wait_after(count)
+        if wait is not None:
+            await self.store.block_login(name, now + wait)
 
-    def succeeded(self, name: str) -> None:
-        self._names.pop(name, None)
+    async def succeeded(self, name: str) -> None:
+        await self.store.login_succeeded(name)

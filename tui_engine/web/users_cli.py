@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from tui_engine.web.settings import PortalSettings
-from tui_engine.web.store import Store, UserExists, open_store
+from tui_engine.web.store import ADMIN, OPERATOR, ROLES, Store, UserExists, open_store
 from tui_engine.web.users import UnknownUser, add_user, change_password, set_pin
 
 
@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--application", default=None, help="application the user is created through")
+    add.add_argument(
+        "--role", choices=ROLES, default=None,
+        help="admin (users, options) or operator (calls, records); default: admin while the store"
+        " has no admin, else operator",
+    )
     pw = sub.add_parser("passwd", help="change a password")
     pw.add_argument("name")
     pw.add_argument("--password-stdin", action="store_true")
@@ -75,16 +80,28 @@ async def _with_store(config: PortalSettings, fn: Callable[[Store], Awaitable[in
 
 
 async def _add(store: Store, args: argparse.Namespace, config: PortalSettings) -> int:
+    role = args.role or await _default_role(store)
     password = read_secret(f"password for {args.name}: ", from_stdin=args.password_stdin)
-    await add_user(store, args.name, password, via=args.application or config.app_name)
-    print(f"user {args.name} created")
+    await add_user(
+        store, args.name, password, via=args.application or config.app_name, role=role,
+        min_length=config.password_min_length, actor="cli",
+    )
+    print(f"user {args.name} created ({role})")
     return 0
+
+
+async def _default_role(store: Store) -> str:
+    """The first user made from the command line must be able to manage the rest."""
+    return OPERATOR if any(u.role == ADMIN for u in await store.list_users()) else ADMIN
 
 
 async def _passwd(store: Store, args: argparse.Namespace, config: PortalSettings) -> int:
     application = args.application or config.app_name
     password = read_secret(f"new password for {args.name}: ", from_stdin=args.password_stdin)
-    n = await change_password(store, args.name, password, application=application)
+    n = await change_password(
+        store, args.name, password, application=application, min_length=config.password_min_length,
+        actor="cli",
+    )
     print(f"password of {args.name} changed through {application} ({n} open session(s) updated)")
     return 0
 
@@ -92,12 +109,13 @@ async def _passwd(store: Store, args: argparse.Namespace, config: PortalSettings
 async def _list(store: Store, args: argparse.Namespace, config: PortalSettings) -> int:
     for u in await store.list_users():
         changed = dt.datetime.fromtimestamp(u.password_changed_at, dt.UTC).isoformat(timespec="seconds")
-        print(f"{u.username}\tpassword changed {changed}\tpin {'set' if u.pin_hash else 'none'}")
+        print(f"{u.username}\t{u.role}\tpassword changed {changed}\tpin {'set' if u.pin_hash else 'none'}")
     return 0
 
 
 async def _pin(store: Store, args: argparse.Namespace, config: PortalSettings) -> int:
-    await set_pin(store, args.name, read_secret(f"PIN for {args.name}: ", from_stdin=args.pin_stdin))
+    pin = read_secret(f"PIN for {args.name}: ", from_stdin=args.pin_stdin)
+    await set_pin(store, args.name, pin, actor="cli")
     print(f"PIN of {args.name} set")
     return 0
 
@@ -116,9 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--store", default="sqlite")
     parser.add_argument("--app-name", default="portal")
+    parser.add_argument("--password-min-length", type=int, default=12)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run(args, PortalSettings(data_dir=args.data_dir, store=args.store, app_name=args.app_name))
+    settings = PortalSettings(
+        data_dir=args.data_dir, store=args.store, app_name=args.app_name,
+        password_min_length=args.password_min_length,
+    )
+    return run(args, settings)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 // spell is sent at once, later ones at most once per `minGapMs`. The gap is derived from the
 // session's own figures (half the heartbeat interval, and never more than a quarter of the
 // inactivity timeout) so a user who keeps moving is always reported well before the warning.
+// Each report carries the time of the latest input it covers (`lastInputAt`): the server times
+// the deadline from the input, not from the report, so throttling never makes a lock late.
 
 /** DOM events that mean a person is there. Captured on window: focus/blur/scroll do not bubble. */
 export const ACTIVITY_EVENTS = Object.freeze([
@@ -62,11 +64,14 @@ export class ActivityThrottle {
   constructor() {
     this.pending = false;
     this.lastSentAt = -Infinity;
+    this.lastInputAt = null;
     this.gapMs = MIN_GAP_FLOOR_MS;
   }
 
-  note() {
+  /** Input happened at `now` (local ms; default: the current time). */
+  note(now = Date.now()) {
     this.pending = true;
+    this.lastInputAt = now;
   }
 
   due(now) {
@@ -81,5 +86,6 @@ export class ActivityThrottle {
   reset() {
     this.pending = false;
     this.lastSentAt = -Infinity;
+    this.lastInputAt = null;
   }
 }

@@ -9,7 +9,8 @@
 //     tab, or when a deadline has passed it asks GET /api/session first,
 //   * removes the console from the DOM while locked (the node tree is kept in a variable, so
 //     unsaved input and open dialogs come back on unlock), and
-//   * tells its other tabs at once over a BroadcastChannel (lock, unlock, close, new deadlines).
+//   * tells its other tabs at once over a BroadcastChannel (lock, unlock, close, new deadlines);
+//     a message can hide the console, never show it: that takes the server's word.
 
 import { clearCsrf, isCsrfRefusal, request, setCsrf } from './api.js';
 import { ActivityThrottle, reportGapMs, watchActivity } from './activity.js';
@@ -123,19 +124,21 @@ async function fetchSession() {
 async function sendActivity(acknowledged) {
   if (activityInFlight) return;
   activityInFlight = true;
+  // The deadline runs from the input itself (docs/web-api.md), on the server's clock.
+  const inputAt = acknowledged || throttle.lastInputAt === null ? Date.now() : throttle.lastInputAt;
   throttle.sent(Date.now());
   const polls = pollsSettled();
   if (polls) await polls;
   const mySeq = ++seq;
   const t0 = Date.now();
   try {
-    const body = acknowledged ? { acknowledged: true } : {};
+    const body = { at: Math.round(inputAt + session.offsetMs), ...(acknowledged ? { acknowledged: true } : {}) };
     const reply = await request('POST', '/api/activity', { body });
     if (reply.status === 200 && reply.data) {
       applySession(reply.data, mySeq, (t0 + Date.now()) / 2);
       post({ type: 'session', body: reply.data, offsetMs: session.offsetMs });
     } else if (isCsrfRefusal(reply) || reply.status === 401) {
-      throttle.note();
+      throttle.note(inputAt);
       await refreshSession(true);
     } else if (reply.status === 423) {
       lockFromServer();
@@ -407,9 +410,8 @@ function handleUnlockReply(reply, error) {
     setCsrf(d.csrf);
     post({ type: 'unlocked' });
     refreshSession(true);
-  } else if (reply.status === 403) {
-    error.textContent = 'Access not permitted: this is not the password of the user who signed in.';
   } else if (reply.status === 401) {
+    // One answer for a wrong password and for another user's right one (docs/web-api.md).
     const left = typeof d.max === 'number' && typeof d.failures === 'number' ? d.max - d.failures : null;
     error.textContent =
       left === null ? 'Invalid password.' : `Invalid password. ${left} attempt${left === 1 ? '' : 's'} left.`;
@@ -550,6 +552,14 @@ function onMessage(ev) {
   const msg = ev.data ?? {};
   switch (msg.type) {
     case 'session':
+      // Any script of this origin can post on the channel: a message may hide the console
+      // (lock, close) at once, but it never shows it. "Active" from another tab while this one
+      // is not showing the console is a reason to ask the server, nothing more.
+      if (!msg.body || typeof msg.body !== 'object') break;
+      if (msg.body.state === 'active' && session.view !== 'active') {
+        refreshSession(true);
+        break;
+      }
       if (typeof msg.offsetMs === 'number') session.offsetMs = msg.offsetMs;
       applySession(msg.body, ++seq);
       break;

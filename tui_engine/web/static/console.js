@@ -269,6 +269,11 @@ export class ConsoleView {
   // -- applications ---------------------------------------------------------------------------------
   async loadApplications(byUser) {
     const reply = await this.ctx.call('GET', '/api/applications', { activity: byUser });
+    if (reply && reply.status === 403) {
+      this.q('.apps-body').replaceChildren(forbidden('Options are changed by administrators.'));
+      this.q('.apps-reload').hidden = true;
+      return;
+    }
     if (!reply || !reply.ok) return;
     const data = reply.data ?? {};
     this.apps = data.applications && typeof data.applications === 'object' ? data.applications : data;
@@ -395,6 +400,11 @@ export class ConsoleView {
   // -- users ----------------------------------------------------------------------------------------
   async loadUsers() {
     const reply = await this.ctx.call('GET', '/api/users');
+    if (reply && reply.status === 403) {
+      fillBody(this.q('.users-body'), [], 'Users are managed by administrators.', 3);
+      this.q('.user-create-form').closest('section').hidden = true;
+      return;
+    }
     if (!reply || !reply.ok) return;
     const users = listOf(reply.data, 'users').map((u) => (typeof u === 'string' ? { username: u } : u));
     const rows = users.map((u) => this.userRow(u));
@@ -450,6 +460,12 @@ export class ConsoleView {
     dialog.querySelector('.dialog-user').textContent = name;
     dialog.querySelector('form').reset();
     dialog.querySelector('.form-status').textContent = '';
+    // One's own password is changed with the current one (the server insists: docs/web-api.md).
+    const current = dialog.querySelector('.current-password-field');
+    if (current) {
+      current.hidden = name !== this.user;
+      current.querySelector('input').required = name === this.user;
+    }
     this.fillApplicationSelect();
     dialog.showModal();
   }
@@ -501,6 +517,7 @@ export class ConsoleView {
     const form = ev.currentTarget;
     const name = dialog.dataset.user;
     const body = { password: form.elements.password.value, application: form.elements.application.value };
+    if (name === this.user) body.current_password = form.elements.current_password.value;
     const path = `/api/users/${encodeURIComponent(name)}/password`;
     const reply = await this.ctx.call('POST', path, { body, activity: true });
     if (!reply) return;
@@ -607,6 +624,13 @@ function fillBody(tbody, rows, emptyText, colspan) {
   }
 }
 
+/** What a page shows instead of data this user's role may not see (403 from the server). */
+function forbidden(text) {
+  const card = el('div', { className: 'card notice-card' });
+  card.append(el('p', { textContent: text }));
+  return card;
+}
+
 function reasonChip(reason) {
   const r = String(reason ?? '—');
   const tone = { completed: 'ok', 'caller-hangup': 'neutral', transfer: 'info', 'no-input': 'warn', invalid: 'warn' }[r];
@@ -683,7 +707,8 @@ function formatDuration(s) {
   if (s == null || !Number.isFinite(Number(s))) return '—';
   const n = Number(s);
   if (n < 60) return `${n.toFixed(1)} s`;
-  return `${Math.floor(n / 60)} min ${String(Math.round(n % 60)).padStart(2, '0')} s`;
+  const m = Math.floor(n / 60);
+  return m < 60 ? `${m}m ${String(Math.floor(n % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
 const TIME_TODAY = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_engine.web.store.base import Store, UserExists
-from tui_engine.web.store.records import SessionRecord, UserRecord
+from tui_engine.web.store.base import AUDIT_MAX_EVENTS, Store, UserExists
+from tui_engine.web.store.records import ADMIN, OPERATOR, ROLES, AuditEntry, SessionRecord, UserRecord
 
 
 def open_store(spec: str, data_dir: Path) -> Store:
@@ -25,4 +25,7 @@ def open_store(spec: str, data_dir: Path) -> Store:
     return SqliteStore(path)
 
 
-__all__ = ["SessionRecord", "Store", "UserExists", "UserRecord", "open_store"]
+__all__ = [
+    "ADMIN", "AUDIT_MAX_EVENTS", "OPERATOR", "ROLES", "AuditEntry", "SessionRecord", "Store", "UserExists",
+    "UserRecord", "open_store",
+]

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tui_engine.web.store.records import SessionRecord, UserRecord
+from tui_engine.web.store.records import AuditEntry, SessionRecord, UserRecord
+
+#: the newest audit events kept; older ones are dropped as new ones come.
+AUDIT_MAX_EVENTS = 100_000
 
 
 class UserExists(Exception):
@@ -27,6 +30,7 @@ class Store(Protocol):
 
     async def set_password(self, username: str, password_hash: str, changed_at: float) -> bool: ...
     async def set_pin(self, username: str, pin_hash: str) -> bool: ...
+    async def set_role(self, username: str, role: str) -> bool: ...
 
     # -- sessions ---------------------------------------------------------------------
     async def create_session(self, session: SessionRecord) -> None: ...
@@ -35,19 +39,14 @@ class Store(Protocol):
         """Every session not closed (locked ones included)."""
         ...
 
-    async def touch(self, id_hash: str, now: float, expected_anchor: float) -> bool:
-        """Activity: move ``anchor`` to ``now`` if the session is open, unlocked and its anchor
-        has not gone backwards since it was read (``>= expected_anchor``)."""
-        ...
-
-    async def progress_started(self, id_hash: str) -> None: ...
-    async def progress_finished(self, id_hash: str, restart_at: float | None) -> None:
-        """One running request ended; when none remain and ``restart_at`` is given, the silent
-        period restarts there (the deadline passed while the request held the lock off)."""
+    async def touch(self, id_hash: str, at: float, expected_anchor: float) -> bool:
+        """User input at ``at`` (or a progress lease renewed then): ``anchor = max(anchor, at)``
+        if the session is open, unlocked and its anchor has not gone backwards since it was
+        read (``>= expected_anchor``)."""
         ...
 
     async def lock_if_idle(self, id_hash: str, expected_anchor: float, now: float) -> bool:
-        """Lock atomically iff open, unlocked, no progress and ``anchor == expected_anchor``.
+        """Lock atomically iff open, unlocked and ``anchor == expected_anchor``.
 
         True only for the one caller whose write locked it."""
         ...
@@ -68,12 +67,32 @@ class Store(Protocol):
         """A password changed through ``app``: open sessions of ``app`` unlock with the new one."""
         ...
 
-    async def reset_progress(self) -> None:
-        """On start of a single-node store: requests of a previous process are not running."""
-        ...
-
     async def purge_closed(self, created_before: float) -> None:
         """Forget closed sessions created before ``created_before`` (past any lifetime)."""
         ...
+
+    # -- audit ------------------------------------------------------------------------
+    async def append_audit(self, entry: AuditEntry) -> int:
+        """Store one event (keeping the newest :data:`AUDIT_MAX_EVENTS`); return its id."""
+        ...
+
+    async def list_audit(
+        self, *, limit: int, before: int | None = None, event: str | None = None, user: str | None = None
+    ) -> list[AuditEntry]:
+        """Newest first, ids below ``before``, filtered exactly by ``event`` / ``user``."""
+        ...
+
+    # -- login throttling (shared by every node on this store) -------------------------
+    async def login_failed(self, name: str, now: float, forget_after: float) -> int:
+        """Count one failed sign-in for ``name``; return the failures in a row. The count is
+        forgotten ``forget_after`` seconds after the last failure."""
+        ...
+
+    async def block_login(self, name: str, until: float) -> None:
+        """No sign-in for ``name`` is checked before ``until`` (never shortens a block)."""
+        ...
+
+    async def login_blocked_until(self, name: str) -> float | None: ...
+    async def login_succeeded(self, name: str) -> None: ...
 
     async def aclose(self) -> None: ...

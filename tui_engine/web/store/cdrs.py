@@ -243,10 +243,11 @@ class SqliteCdrStore:
                 params = [*args, size]
             else:
                 sql = (
-                    f"SELECT {_COLS}, id FROM cdrs{where}{joiner}(ended_at < ? OR (ended_at = ? AND id < ?))"
+                    # a row value: SQLite walks the index from there (an OR of two terms it would scan)
+                    f"SELECT {_COLS}, id FROM cdrs{where}{joiner}(ended_at, id) < (?, ?)"
                     " ORDER BY ended_at DESC, id DESC LIMIT ?"
                 )
-                params = [*args, after[0], after[0], after[1], size]
+                params = [*args, after[0], after[1], size]
             rows = await self._run(_fetch(sql, params))
             if not rows:
                 return

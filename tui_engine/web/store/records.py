@@ -7,7 +7,12 @@ mean the same thing on every node (see docs/web-security.md, "Clocks").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+#: what a user may do in the portal (docs/web-api.md, "Roles").
+ADMIN = "admin"
+OPERATOR = "operator"
+ROLES = (ADMIN, OPERATOR)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -19,6 +24,8 @@ class UserRecord:
     password_changed_at: float
     pin_hash: str | None = None
     created_at: float = 0.0
+    #: ``admin`` or ``operator``; rows from before roles existed read as ``admin``.
+    role: str = OPERATOR
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -27,8 +34,8 @@ class SessionRecord:
 
     ``verifier`` is the password hash the user logged in with: re-login (unlock) checks it, so a
     password changed through *another* application does not change what unlocks this session.
-    ``anchor`` is the start of the current silent period (last activity, or the end of the
-    last long request that held the lock off); ``progress`` counts requests still running.
+    ``anchor`` is the start of the current silent period: the time of the last user input,
+    or of the last renewal of a progress lease (a long task the user is watching).
     """
 
     id_hash: str
@@ -41,6 +48,19 @@ class SessionRecord:
     locked: bool = False
     locked_at: float | None = None
     failures: int = 0
-    progress: int = 0
     closed: bool = False
     close_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditEntry:
+    """One security event kept in the store (``GET /api/audit``); ``id`` is 0 until stored."""
+
+    at: float
+    event: str
+    user: str | None = None
+    actor: str | None = None
+    session: str | None = None
+    remote: str | None = None
+    details: dict[str, object] = field(default_factory=dict)
+    id: int = 0

@@ -1,0 +1,1 @@
+"""deploy/: the cluster recipe (Kamailio, systemd, Grafana) and ``make cluster``."""
