@@ -1,17 +1,21 @@
 """The seeded chaos test of issue 9: after a storm, every call has ended and nothing is left.
 
-A real ``tui-engine serve`` (short guards: 0.5 s no-input, one attempt, ``max-calls`` 8) gets a
-few thousand datagrams from four callers: valid and mutated INVITEs (bit flips, truncation,
-dropped or doubled headers, Via ports outside 0-65535, absurd Content-Length, session-timer
-headers, unknown Require tags, SDP whose ``c=`` cannot be sent to), in-dialog requests for
-dialogs that exist and ones that do not, stray responses and garbage. Two callers behave (they
-ACK, answer our BYE); two vanish after their ACK (our BYE goes unanswered until Timer F).
+A real ``tui-engine serve`` (short guards: 0.5 s no-input, one attempt, 1 s transfer-timeout,
+6 s max-call-duration, ``max-calls`` 12) gets a few thousand datagrams from four callers: valid
+and mutated INVITEs (bit flips, truncation, dropped or doubled headers, Via ports outside
+0-65535, absurd Content-Length, session-timer headers, unknown Require tags, SDP whose ``c=``
+cannot be sent to), in-dialog requests for dialogs that exist and ones that do not (INFO digits
+among them, so menus transfer), stray responses and garbage. Three callers behave (they ACK,
+answer our BYE) and answer our REFERs every way a transfer can fail or succeed, in turn: 603,
+202 then a NOTIFY with 486, 202 and no NOTIFY at all, 202 then 200. One vanishes after each
+ACK (our BYE goes unanswered until Timer F).
 
 Then, once the longest guard has passed (Timer F of the last BYE, 32 s): the call table is
 empty (``tui_active_calls`` 0), no RTP socket of the engine's range is bound, every ``max-calls``
 slot is free (that many concurrent SIPp calls all succeed), no internal error was logged and
-SIGTERM stops the engine cleanly. The seed is fixed so a failure replays; set ``TUI_CHAOS_SEED``
-to explore others.
+SIGTERM stops the engine cleanly. The seed fixes every datagram, so a failure replays its input
+(which INVITEs meet a full call table still depends on timing); set ``TUI_CHAOS_SEED`` to explore
+others.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ pytestmark = pytest.mark.e2e
 
 SEED = int(os.environ.get("TUI_CHAOS_SEED", "20261201"))
 DATAGRAMS = 3000
-MAX_CALLS = 8
+MAX_CALLS = 12
 UNUSABLE_C = ["IN IP4 media.example.com", "IN IP6 ::1", "IN IP4 239.0.0.9", "IN IP4 255.255.255.255",
               "IN IP4 240.1.1.1", "IN IP4 0.0.0.0", "IN IP4 127.0.0.1"]  # the last two are fine
 TIMER_HEADERS = [
@@ -58,6 +62,8 @@ class Caller:
         self.dialogs: list[tuple[str, str]] = []  #: (Call-ID, To-tag) of answered INVITEs
         self.acked: set[str] = set()
         self.gone: set[str] = set()  #: Call-IDs this caller stopped answering after its ACK
+        self.cseq: dict[str, int] = {}  #: the last CSeq this caller used in each of its dialogs
+        self.refers = 0
 
     def send(self, data: bytes) -> None:
         try:
@@ -87,8 +93,25 @@ class Caller:
                 self._ack(fields, status)
         elif head[0].startswith("BYE ") and not (self.vanishes and call_id in self.gone):
             self.send(_response(head, 200))
+        elif head[0].startswith("REFER ") and call_id not in self.gone:
+            self._transfer(head, fields)
         elif not head[0].startswith(("BYE ", "ACK ")) and call_id not in self.gone:
             self.send(_response(head, 200))  # UPDATE / re-INVITE refreshes, OPTIONS: all fine
+
+    def _transfer(self, head: list[str], fields: dict[str, str]) -> None:
+        """RFC 3515: answer the REFERs each of four ways in turn."""
+        fate = self.refers % 4
+        self.refers += 1
+        self.send(_response(head, 603 if fate == 0 else 202))
+        if fate in (1, 3):
+            frag = "SIP/2.0 486 Busy Here" if fate == 1 else "SIP/2.0 200 OK"
+            self.send((
+                f"NOTIFY sip:100@127.0.0.1:{self.target[1]} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK-n{fields['call-id']};rport\r\n"
+                f"Max-Forwards: 70\r\nFrom: {fields['to']}\r\nTo: {fields['from']}\r\n"
+                f"Call-ID: {fields['call-id']}\r\nCSeq: {2**31 - 1} NOTIFY\r\nEvent: refer\r\n"
+                "Subscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag\r\n"
+                f"Content-Length: {len(frag)}\r\n\r\n{frag}").encode())
 
     def _ack(self, fields: dict[str, str], status: int) -> None:
         call_id = fields.get("call-id")
@@ -106,6 +129,7 @@ class Caller:
         if 200 <= status < 300 and call_id not in self.acked:
             self.acked.add(call_id)
             self.dialogs.append((call_id, to.split("tag=")[-1]))
+            self.cseq[call_id] = int(number)
             if self.vanishes:
                 self.gone.add(call_id)
 
@@ -116,13 +140,14 @@ class Caller:
 def _response(head: list[str], status: int) -> bytes:
     keep = [line for line in head[1:] if line.split(":", 1)[0].strip().lower() in ("via", "from", "to",
                                                                                   "call-id", "cseq")]
-    return ("\r\n".join([f"SIP/2.0 {status} OK", *keep, "Content-Length: 0"]) + "\r\n\r\n").encode()
+    return ("\r\n".join([f"SIP/2.0 {status} Chaos", *keep, "Content-Length: 0"]) + "\r\n\r\n").encode()
 
 
 def _invite(rng: random.Random, caller: Caller, engine_port: int, n: int) -> bytes:
-    c_line = rng.choice(UNUSABLE_C)
+    c_line = rng.choice(UNUSABLE_C) if rng.random() < 0.4 else "IN IP4 127.0.0.1"
     sdp = (f"v=0\r\no=- {n} 1 IN IP4 127.0.0.1\r\ns=-\r\nc={c_line}\r\nt=0 0\r\n"
-           f"m=audio {rng.choice([40000, 40002, 0, 70000])} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+           f"m=audio {rng.choice([40000, 40002, 40004, 40006, 0, 70000])} RTP/AVP 0 101\r\n"
+           "a=rtpmap:0 PCMU/8000\r\n"
            "a=rtpmap:101 telephone-event/8000\r\n")
     return (
         f"INVITE sip:100@127.0.0.1:{engine_port} SIP/2.0\r\n"
@@ -137,16 +162,23 @@ def _invite(rng: random.Random, caller: Caller, engine_port: int, n: int) -> byt
 
 
 def _in_dialog(rng: random.Random, caller: Caller, engine_port: int, n: int) -> bytes:
-    method = rng.choice(METHODS)
-    call_id, tag = rng.choice(caller.dialogs) if caller.dialogs and rng.random() < 0.7 else (f"nope-{n}", "x")
+    live = [d for d in caller.dialogs if d[0] not in caller.gone]
+    call_id, tag = rng.choice(live) if live and rng.random() < 0.7 else (f"nope-{n}", "x")
+    # Digits to live dialogs, mostly in CSeq order, so menus run and transfer; the rest is noise.
+    method = "INFO" if call_id in caller.cseq and rng.random() < 0.5 else rng.choice(METHODS)
+    if call_id in caller.cseq and rng.random() < 0.9:
+        cseq = caller.cseq[call_id] = caller.cseq[call_id] + rng.randint(1, 3)
+    else:
+        cseq = rng.randint(1, 2**31 + 5)
     extra = rng.choice(TIMER_HEADERS) if method in ("UPDATE", "INVITE") else ""
     return (
         f"{method} sip:100@127.0.0.1:{engine_port} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP 127.0.0.1:{caller.port};branch=z9hG4bK-d{n};rport\r\nMax-Forwards: 70\r\n"
         f"From: <sip:chaos@127.0.0.1>;tag=f{call_id.rsplit('-', 1)[-1]}\r\n"
         f"To: <sip:100@127.0.0.1>;tag={tag}\r\n"
-        f"Call-ID: {call_id}\r\nCSeq: {rng.randint(1, 2**31 + 5)} {method}\r\n{extra}"
-        "Content-Type: application/dtmf-relay\r\nContent-Length: 10\r\n\r\nSignal=5\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n{extra}"
+        "Content-Type: application/dtmf-relay\r\nContent-Length: 10\r\n\r\n"
+        f"Signal={rng.choice('1100239*')}\r\n"
     ).encode()
 
 
@@ -209,17 +241,19 @@ async def test_after_a_seeded_storm_every_call_ends_and_nothing_is_left(
         "phone.tui.dialplans": str(short_dialplans),
         "phone.tui.no-input-timeout": "0.5s",
         "phone.tui.max-attempts": 1,
+        "phone.tui.transfer-timeout": "1s",  # a REFER answered 202 and never NOTIFYed
+        "phone.tui.max-call-duration": "6s",
         "engine.max-calls": MAX_CALLS,
     })
     rng = random.Random(SEED)
-    callers = [Caller(engine, vanishes=i >= 2) for i in range(4)]
+    callers = [Caller(engine, vanishes=i == 3) for i in range(4)]
     readers = [asyncio.create_task(c.serve()) for c in callers]
     try:
         datagram = _storm(rng, callers, engine.sip_port)
         for n in range(DATAGRAMS):
             callers[n % len(callers)].send(datagram(n))
             if n % 50 == 49:
-                await asyncio.sleep(0.02)  # let responses come back and dialogs form
+                await asyncio.sleep(0.06)  # let responses come back, dialogs form, menus run
         assert engine.find_events("call.started"), "the storm should have made some real calls"
         # The longest guard: our last BYE to a vanished caller ends on Timer F (64 * T1 = 32 s).
         await wait_no_calls(engine, within=45.0)
@@ -241,6 +275,7 @@ async def test_after_a_seeded_storm_every_call_ends_and_nothing_is_left(
     assert engine.find_events("sip.rejected", status=503), "max-calls never reached"
     assert engine.find_events("sip.invite_setup_failed"), "no INVITE that cannot be answered"
     assert engine.find_events("sip.bye_timeout"), "no caller vanished"
+    assert engine.find_events("call.transfer_failed"), "no transfer failed"
     ended = {e["call_id"] for e in engine.find_events("call.ended")}
     assert ended == {e["call_id"] for e in engine.find_events("call.started")}
     # Every slot is free: MAX_CALLS calls at once are all answered (a leaked slot would be a 503).

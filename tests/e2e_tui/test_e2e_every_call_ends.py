@@ -180,3 +180,31 @@ async def test_session_timer_requests_get_422_or_a_200_that_names_the_lease(tui:
     ended = await engine.wait_event("call.ended", call_id="st-ok")
     assert ended["reason"] == "caller-hangup"
     assert engine.find_events("sip.rejected", status=422)
+
+
+async def test_sipp_negotiates_a_session_timer_and_refreshes_it_with_update(
+    tui: StartEngine, tmp_path: Path
+) -> None:
+    engine = await tui()
+    result = await place_call(engine, tmp_path, "uac_session_timer")
+    assert_sipp_ok(result)  # the scenario checks Session-Expires and Require: timer in both 200s
+    (call_id,) = call_ids(engine)
+    assert engine.find_events("sip.session_refreshed", call_id=call_id, by="peer", interval=90)
+    ended = await engine.wait_event("call.ended", call_id=call_id)
+    assert ended["reason"] == "caller-hangup"
+
+
+async def test_a_caller_that_stops_refreshing_its_session_gets_bye_session_expired(
+    tui: StartEngine, tmp_path: Path
+) -> None:
+    """The vanished caller of issue 9, covered by RFC 4028 alone: no prompt timer may end this call
+    first (10 min no-input), and it sends no RTP, so media-timeout does not apply. RFC 4028 puts the
+    shortest lease at 90 s, hence the one minute this test waits."""
+    engine = await tui({"phone.tui.no-input-timeout": "10m"})
+    result = await place_call(engine, tmp_path, "uac_session_timer_lapse", recv_timeout_ms=90000,
+                              timeout_s=120.0)
+    assert_sipp_ok(result)  # it received our BYE and answered it
+    (call_id,) = call_ids(engine)
+    assert engine.find_events("sip.session_expired", call_id=call_id)
+    ended = await engine.wait_event("call.ended", call_id=call_id)
+    assert (ended["reason"], ended["sip_reason"]) == ("session-expired", "session_expired")

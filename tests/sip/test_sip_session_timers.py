@@ -237,3 +237,13 @@ def test_negotiation_never_breaks_the_rfc_bounds(
             assert result.interval == asked  # §9: copied, never increased
         if not supports:
             assert result.refresher == "uas" and ("Require", "timer") not in result.response_headers()
+
+
+def test_a_refused_reinvite_refresh_is_acked_on_its_own_transaction() -> None:
+    net, handler, _ = answered([*TIMER, ("Session-Expires", "90")])
+    confirm(net, handler)
+    (reinvite,) = net.advance(45.0)
+    (ack,) = answer(net, reinvite, 491)
+    assert ack.method == "ACK" and ack.header("via") == reinvite.header("via")  # §17.1.1.3: same branch
+    assert (ack.header("cseq") or "").split() == [(reinvite.header("cseq") or "").split()[0], "ACK"]
+    assert ack.msg.uri == reinvite.msg.uri and ack.header("to") == reinvite.header("to")

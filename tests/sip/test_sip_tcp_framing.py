@@ -142,3 +142,49 @@ async def test_many_connections_at_once_each_with_a_split_request(server: SipSer
 
     statuses = await asyncio.gather(*(one(i) for i in range(100)))
     assert statuses == [200] * 100
+
+
+# --- streams that owe a message --------------------------------------------------------------
+
+STREAM_TIMEOUT = 0.3  #: seconds, for these tests (32 s in the engine: 64*T1)
+
+
+@pytest.fixture
+async def impatient() -> AsyncIterator[SipServer]:
+    sip = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_STREAM), max_calls=5,
+                    trusted=["127.0.0.0/8"], stream_timeout=STREAM_TIMEOUT)
+    await sip.start()
+    yield sip
+    await sip.stop()
+
+
+async def closed_by_engine(reader: asyncio.StreamReader) -> bytes:
+    async with asyncio.timeout(10):  # a bound for a broken engine, not a measurement
+        return await reader.read()
+
+
+async def test_a_message_whose_body_never_comes_is_closed_unanswered(impatient: SipServer) -> None:
+    """RFC 4475 ``clerr`` over TCP: the rest may still come (§18.3), but not for ever."""
+    reader, writer = await asyncio.open_connection(*impatient.address)
+    invite = sip_request("INVITE", body=OFFER_SDP)
+    writer.write(invite[: len(invite) - 20])
+    assert await closed_by_engine(reader) == b""  # EOF, and no response was sent
+    writer.close()
+    assert impatient.active_calls == 0 and impatient.tracked_transactions == 0
+
+
+async def test_a_connection_that_never_sends_a_message_is_closed(impatient: SipServer) -> None:
+    reader, writer = await asyncio.open_connection(*impatient.address)
+    writer.write(b"\r\n\r\n")  # keep-alives (RFC 5626) are not a message
+    assert await closed_by_engine(reader) == b""
+    writer.close()
+
+
+async def test_a_quiet_stream_after_a_whole_message_stays_open(impatient: SipServer) -> None:
+    reader, writer = await asyncio.open_connection(*impatient.address)
+    writer.write(sip_request("OPTIONS", branch="z9hG4bK-q1"))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    await asyncio.sleep(STREAM_TIMEOUT * 3)  # a caller's connection idles through its call
+    writer.write(sip_request("OPTIONS", branch="z9hG4bK-q2"))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    writer.close()

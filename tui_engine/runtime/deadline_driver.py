@@ -1,9 +1,10 @@
 """The one timer driver: schedules any sans-I/O object that offers ``next_deadline()`` / ``poll(now)``.
 
 Every deadline of the engine goes through here: an idle session (:class:`IdleTimer`), a call
-(``tui.call.CallSession``), the SIP endpoint's timer heap (``sip.server.SipServer``) and each
-portal session (``web.sessions``). Only the media clock schedules ``call_at`` itself (its
-20 ms grid is not a deadline that moves).
+(``tui.call.CallSession``), the SIP endpoint's timer heap (``sip.server.SipServer``), the SIP
+streams that owe a message (``sip.transport.Transports``) and each portal session
+(``web.sessions``). Only the media clock schedules ``call_at`` itself (its 20 ms grid is not a
+deadline that moves).
 
 The rule, written once: after any event that may have moved the deadline, call :meth:`arm`.
 It keeps the one pending handle while that handle is due no later than the new deadline

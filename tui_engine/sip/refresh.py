@@ -8,9 +8,10 @@ leaves the call up, and the lease runs out on its own unless the caller refreshe
 
 The re-INVITE rides a non-INVITE client transaction (:class:`~tui_engine.sip.transaction.ClientTx`):
 its retransmissions and Timer F have the INVITE client's schedule until a response arrives; after
-a provisional it keeps resending every T2, which the peer absorbs. Our ACK for its 2xx is sent
-once; should it be lost the peer's 2xx retransmissions find no transaction and the peer ends
-the call after 64*T1 (it sends BYE), which is still an ended call, never a stuck one.
+a provisional it keeps resending every T2, which the peer absorbs. A non-2xx is ACKed on the
+INVITE's own branch (§17.1.1.3). Our ACK for a 2xx is sent once; should it be lost the peer's 2xx
+retransmissions find no transaction and the peer ends the call after 64*T1 (it sends BYE),
+which is still an ended call, never a stuck one.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import structlog
+from aiosipua.headers import CaseInsensitiveDict
+from aiosipua.message import SipMessage, SipRequest
 
 from tui_engine.sip.call import CallState, EndReason, ServerCall
-from tui_engine.sip.message import ALLOW, Incoming
+from tui_engine.sip.message import ALLOW, Addr, Incoming
 from tui_engine.sip.session_timer import TIMER_TAG, Negotiated, TooSmall, negotiate, option_tags
 
 if TYPE_CHECKING:
@@ -47,6 +50,8 @@ def send_session_refresh(core: UasCore, call: ServerCall, now: float) -> None:
     def final(status: int) -> None:
         call.open_client_txs -= 1
         later = core.clock.now()
+        if method == "INVITE" and status >= 300:
+            _ack_non_2xx(core, tx.request, tx.addr, call.transport)
         if 200 <= status < 300:
             if method == "INVITE":
                 _ack_2xx(core, call, cseq)
@@ -69,8 +74,8 @@ def send_session_refresh(core: UasCore, call: ServerCall, now: float) -> None:
         core.forget_when_idle(call)
 
     body = call.local_sdp.encode() if offer else b""
-    core.send_in_dialog(call, method, headers, final, timeout, now, body=body,
-                        content_type="application/sdp" if offer else None)
+    tx = core.send_in_dialog(call, method, headers, final, timeout, now, body=body,
+                             content_type="application/sdp" if offer else None)
     cseq = call.dialog.local_cseq
     log.info("sip.session_refresh", method=method)
 
@@ -84,6 +89,22 @@ def _ack_2xx(core: UasCore, call: ServerCall, cseq: int) -> None:
                                    contact=core.contact(call.transport))
     dialog.local_cseq = max(latest, cseq)
     core.send(data, core.dialog_addr(call), call.transport)
+
+
+def _ack_non_2xx(core: UasCore, invite: bytes, addr: Addr, transport: str) -> None:
+    """§17.1.1.3: the ACK of a non-2xx belongs to the INVITE's transaction: its Request-URI, top Via
+    (same branch), Route, From, Call-ID and CSeq number; To as in the dialog (the response's To)."""
+    msg = SipMessage.parse(invite)
+    assert isinstance(msg, SipRequest)  # our own INVITE, as we serialized it
+    out = CaseInsensitiveDict()
+    out.append("Via", msg.headers.get("via")[0])
+    out.append("Max-Forwards", "70")
+    for route in msg.headers.get("route"):
+        out.append("Route", route)
+    for name in ("From", "To", "Call-ID"):
+        out.append(name, msg.headers.get(name)[0])
+    out.append("CSeq", f"{(msg.headers.get_first('cseq') or '0').split()[0]} ACK")
+    core.send(bytes(SipRequest(headers=out, method="ACK", uri=msg.uri)), addr, transport)
 
 
 def peer_refresh(core: UasCore, call: ServerCall, inc: Incoming) -> Negotiated | TooSmall | None:

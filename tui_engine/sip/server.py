@@ -22,7 +22,7 @@ from tui_engine.sip.endpoint import SipEndpoint
 from tui_engine.sip.limits import Limits
 from tui_engine.sip.message import Addr
 from tui_engine.sip.timers import SipTimers
-from tui_engine.sip.transport import Transports
+from tui_engine.sip.transport import STREAM_MESSAGE_TIMEOUT, Transports
 
 log = structlog.get_logger("tui_engine.sip")
 
@@ -44,6 +44,7 @@ class SipServer:
         self, handler: CallHandler, *, host: str, port: int, max_calls: int, trusted: Sequence[str],
         timers: SipTimers | None = None, stop_grace: float = 2.0,
         count_message: Callable[[str, str], None] | None = None,
+        stream_timeout: float = STREAM_MESSAGE_TIMEOUT,
     ) -> None:
         self._handler = handler
         self._host = host
@@ -52,7 +53,7 @@ class SipServer:
         self._timers = timers or SipTimers()
         self._stop_grace = stop_grace
         self._count_message = count_message  #: ``(direction, method)``: sip_messages_total
-        self._transports = Transports()
+        self._transports = Transports(stream_timeout=stream_timeout)
         self._endpoint: SipEndpoint | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._driver: DeadlineDriver | None = None

@@ -126,27 +126,20 @@ class SessionTimer:
     the refresher), False at the expiry point (send BYE).
     """
 
-    __slots__ = ("call_id", "deadline", "expires_at", "negotiated", "on_fire", "refresh_at")
+    __slots__ = ("call_id", "deadline", "expires_at", "on_fire", "refresh_at")
 
     def __init__(self, call_id: str, on_fire: Callable[[str, float, bool], None]) -> None:
         self.call_id = call_id  # not the call itself: a stopped timer left in the heap holds no call
         self.on_fire = on_fire
-        self.negotiated: Negotiated | None = None
         self.deadline: float | None = None
         self.expires_at = 0.0
         self.refresh_at: float | None = None
 
     def start(self, negotiated: Negotiated, now: float) -> None:
         """(Re)start the lease at ``now``: a 2xx to the INVITE or to a refresh (§10)."""
-        self.negotiated = negotiated
         self.expires_at = now + negotiated.interval - bye_margin(negotiated.interval)
         self.refresh_at = now + negotiated.interval / 2 if negotiated.refresher == "uas" else None
         self.deadline = self.refresh_at if self.refresh_at is not None else self.expires_at
-
-    def refresh_failed(self) -> None:
-        """Our refresh got a non-fatal failure (491, 500...): the session may still expire."""
-        self.refresh_at = None
-        self.deadline = self.expires_at
 
     def stop(self) -> None:
         self.deadline = None

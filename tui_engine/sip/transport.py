@@ -16,6 +16,7 @@ from typing import cast
 
 import structlog
 
+from tui_engine.runtime import DeadlineDriver
 from tui_engine.sip.message import Addr
 from tui_engine.sip.syntax import content_length_values
 
@@ -27,6 +28,11 @@ OnUnframed = Callable[[bytes, Addr, str, str], None]
 
 MAX_HEADER_BYTES = 64 * 1024  # a header block larger than this is hostile; drop the connection
 MAX_BODY_BYTES = 1024 * 1024
+#: Seconds a stream may hold an unfinished message (or, once opened, no message at all) before we
+#: close it: 64*T1, the time after which every transaction that message could start has given up.
+#: Without it a peer that sends half a message (RFC 4475 ``clerr``) or opens connections and sends
+#: nothing keeps a file descriptor for the life of the engine.
+STREAM_MESSAGE_TIMEOUT = 32.0
 
 
 class FramingError(Exception):
@@ -72,6 +78,11 @@ class StreamFramer:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._scanned = 0  #: bytes of ``_buf`` known to hold no end of header block
+
+    @property
+    def pending(self) -> bool:
+        """Bytes of a message that has not come whole yet are buffered."""
+        return bool(self._buf)
 
     def feed(self, data: bytes) -> list[bytes]:
         """The complete messages ``data`` finishes; raises :class:`FramingError` on a bad stream."""
@@ -129,22 +140,24 @@ class TcpConnection(asyncio.Protocol):
     """
 
     def __init__(
-        self, on_message: OnMessage, on_unframed: OnUnframed, registry: dict[Addr, TcpConnection],
-        name: str = "TCP",
+        self, on_message: OnMessage, on_unframed: OnUnframed, owner: Transports, name: str = "TCP",
     ) -> None:
         self._on_message = on_message
         self._on_unframed = on_unframed
-        self._registry = registry
+        self._owner = owner
         self._framer = StreamFramer()
         self.name = name
         self.peer: Addr = ("", 0)
         self.transport: asyncio.Transport | None = None
+        #: since when this stream has owed us a whole message (None: it owes nothing)
+        self.waiting_since: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
-        self._registry[self.peer] = self
+        self._owner.tcp[self.peer] = self
+        self._owner.waiting(self)  # a connection that never sends a message is closed too
 
     def data_received(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -155,6 +168,10 @@ class TcpConnection(asyncio.Protocol):
             self._deliver(exc.framed)
             self._unframed(exc)
             return
+        if messages:
+            self.waiting_since = None
+        if self._framer.pending and self.waiting_since is None:
+            self._owner.waiting(self)
         self._deliver(messages)
 
     def _deliver(self, messages: list[bytes]) -> None:
@@ -170,9 +187,18 @@ class TcpConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()  # asyncio flushes the 400 before closing
 
+    def expire(self) -> None:
+        """The stream owed a whole message for too long: close it (nothing can be answered)."""
+        self.waiting_since = None
+        log.warning("sip.stream_timeout", transport=self.name, source=f"{self.peer[0]}:{self.peer[1]}",
+                    buffered=self._framer.pending)
+        if self.transport is not None:
+            self.transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._registry.get(self.peer) is self:
-            del self._registry[self.peer]
+        self.waiting_since = None
+        if self._owner.tcp.get(self.peer) is self:
+            del self._owner.tcp[self.peer]
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -198,24 +224,52 @@ def _enlarge_receive_buffer(udp: asyncio.DatagramTransport) -> None:
 
 
 class Transports:
-    """The endpoint's :class:`~tui_engine.sip.endpoint.Sender` over real sockets."""
+    """The endpoint's :class:`~tui_engine.sip.endpoint.Sender` over real sockets.
 
-    def __init__(self) -> None:
+    It is also the :class:`~tui_engine.runtime.Pollable` of the streams' one deadline: the
+    earliest moment a stream that owes a whole message has owed it ``stream_timeout`` seconds.
+    Streams are few (peers, proxies), so the deadline is found by a scan when a stream starts
+    waiting or the timer fires, never per read.
+    """
+
+    def __init__(self, *, stream_timeout: float = STREAM_MESSAGE_TIMEOUT) -> None:
         self.udp: asyncio.DatagramTransport | None = None
         self.tcp_server: asyncio.Server | None = None
         self.tcp: dict[Addr, TcpConnection] = {}
+        self.stream_timeout = stream_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._driver: DeadlineDriver | None = None
+
+    def waiting(self, conn: TcpConnection) -> None:
+        """``conn`` starts to owe a whole message now."""
+        if self._loop is None or self._driver is None:
+            return
+        conn.waiting_since = self._loop.time()
+        self._driver.arm()
+
+    def next_deadline(self) -> float | None:
+        since = [c.waiting_since for c in self.tcp.values() if c.waiting_since is not None]
+        return min(since) + self.stream_timeout if since else None
+
+    def poll(self, now: float) -> bool:
+        late = [c for c in self.tcp.values()
+                if c.waiting_since is not None and c.waiting_since + self.stream_timeout <= now]
+        for conn in late:
+            conn.expire()
+        return bool(late)
 
     async def open(
         self, host: str, port: int, on_message: OnMessage, on_unframed: OnUnframed
     ) -> Addr:
         """Listen on UDP and TCP ``host:port``; returns the bound address (port 0 → chosen port)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        self._driver = DeadlineDriver(loop, self)
         udp, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(on_message), local_addr=(host, port))
         self.udp = udp
         _enlarge_receive_buffer(udp)
         bound = udp.get_extra_info("sockname")
         self.tcp_server = await loop.create_server(
-            lambda: TcpConnection(on_message, on_unframed, self.tcp), host, bound[1], reuse_address=True
+            lambda: TcpConnection(on_message, on_unframed, self), host, bound[1], reuse_address=True
         )
         return (bound[0], bound[1])
 
@@ -231,6 +285,9 @@ class Transports:
         conn.write(data)
 
     async def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
         if self.udp is not None:
             self.udp.close()
         for conn in list(self.tcp.values()):

@@ -305,7 +305,7 @@ class UasCore:
         self, call: ServerCall, method: str, headers: list[tuple[str, str]],
         on_final: Callable[[int], None], on_timeout: Callable[[], None], now: float,
         *, body: bytes = b"", content_type: str | None = None,
-    ) -> None:
+    ) -> ClientTx:
         data, branch = call.dialog.build_request(
             method, via_sent_by=f"{self.host}:{self.port}", transport=call.transport,
             contact=self.contact(call.transport), headers=headers, body=body, content_type=content_type,
@@ -316,6 +316,7 @@ class UasCore:
         self.client_txs[branch] = tx
         call.open_client_txs += 1
         tx.start(now)
+        return tx
 
     def transfer_failed(self, call: ServerCall, status: int) -> None:
         """Tell the application once that its transfer failed (the call goes on)."""

@@ -205,7 +205,6 @@ class TuiComponent:
         if self._admission is not None:
             self._admission.in_setup.add(call.call_id)
         self._observer.started()
-        structlog.contextvars.bind_contextvars(call_id=call.call_id)
         log.info("call.started", caller=info.caller, dialplan=plan.name, source=call.remote_addr[0])
         self._setup[call.call_id] = self._loop.create_task(self._answer(call, info))
 
@@ -332,7 +331,6 @@ class TuiComponent:
         if info.sip_status is None and reason is EndReason.CANCELLED:
             info.sip_status = 487  # RFC 3261 §9.2: the INVITE of a cancelled call
         self._record(info, self.endings[0]["ended_at"])
-        structlog.contextvars.unbind_contextvars("call_id")
 
     def _record(self, info: CallInfo, ended_at: float) -> None:
         try:
