@@ -145,6 +145,7 @@ def engine_command(index: int, sip: Address, http: Address, redis_url: str, work
         "engine.node-name": f'"engine-{index}"',
         "engine.data-dir": f'"{workdir / f"engine-{index}"}"',
         "engine.rtp-ports": f'"{first}-{first + 1999}"',
+        "engine.max-calls": "1000",  # one even port of the range per call (checked at load)
         "portal.web.store": f'"{redis_url}"',
     }
     cmd = [sys.executable, "-m", "tui_engine", "serve", "--no-watch"]

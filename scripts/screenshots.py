@@ -69,7 +69,7 @@ def _start_engine(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, int]:
     args = [sys.executable, "-m", "tui_engine", "serve", "--no-watch",
             "--http-listen", f"127.0.0.1:{port}", "--sip-listen", f"127.0.0.1:{sip_port}",
             "--option", f"engine.data-dir={json.dumps(str(data_dir))}",
-            "--option", f'engine.rtp-ports="{first}-{last}"',
+            "--option", f'engine.rtp-ports="{first}-{last}"', "--option", "engine.max-calls=10",
             "--option", f'portal.security.inactivity-timeout="{LOCK_AFTER}s"',
             "--option", 'portal.security.inactivity-warning="0s"']
     log = (data_dir.parent / "engine.log").open("wb")

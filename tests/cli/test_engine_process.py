@@ -68,17 +68,17 @@ async def test_an_invalid_file_is_rejected_and_the_old_settings_stay(engine_fact
     engine = await engine_factory(args=["--no-watch"])
     good = engine.config_text()
     bad = good.replace("inactivity-timeout = 10\n", "inactivity-timeout = -3\n").replace(
-        "max-calls = 6000", "max-cals = 6000"
+        "send-silence = false", "send-silense = false"
     )
     engine.write_config_text(bad)
     since = len(engine.events)
     engine.send_signal(signal.SIGHUP)
     rejected = await engine.wait_event("config.rejected", since=since)
     options = {i["option"]: i for i in rejected["issues"]}
-    assert set(options) == {TIMEOUT, "engine.max-cals"}
+    assert set(options) == {TIMEOUT, "engine.send-silense"}
     assert options[TIMEOUT]["value"] == "-3" and options[TIMEOUT]["file"] == str(engine.config_path)
     assert options[TIMEOUT]["line"] == bad.splitlines().index("inactivity-timeout = -3") + 1
-    assert 'did you mean "max-calls"' in options["engine.max-cals"]["problem"]
+    assert 'did you mean "send-silence"' in options["engine.send-silense"]["problem"]
     assert (await get_json(engine, "/healthz"))["generation"] == 0
 
     # The next good file is compared with the settings that stayed: 10 minutes, not -3.

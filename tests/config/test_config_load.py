@@ -49,7 +49,7 @@ def test_architecture_defaults_when_sections_are_absent(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     e = config.engine
     assert (e.sip_listen, e.http_listen) == ("127.0.0.1:5060", "127.0.0.1:8080")
-    assert e.rtp_ports == (20000, 29999)
+    assert e.rtp_ports == (20000, 32767)
     assert (e.media_address, e.max_calls, e.send_silence) == ("", 6000, False)
     assert e.trusted_networks == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     assert (config.logging.level, config.logging.format) == ("info", "auto")
@@ -308,3 +308,22 @@ def test_config_changes_lists_only_what_changed() -> None:
         "applications.portal.security.inactivity-timeout": (600.0, 90.0),
     }
     assert config_changes(old, old) == {}
+
+
+def test_max_calls_beyond_the_rtp_ports_is_refused_naming_both() -> None:
+    text = '[engine]\nrtp-ports = "20000-20009"\nmax-calls = 6\n'
+    [issue] = errors_of(text).issues
+    assert issue.option == "engine.max-calls" and issue.value == 6 and issue.line == 3
+    assert 'rtp-ports = "20000-20009" has 5 even ports' in issue.problem
+    assert "at most 5" in issue.problem
+    assert "even ports in rtp-ports" in issue.allowed
+    fits = load_config_text('[engine]\nrtp-ports = "20000-20009"\nmax-calls = 5\n', "t.toml")
+    assert fits.engine.max_calls == 5
+
+
+def test_the_default_rtp_ports_hold_the_default_max_calls() -> None:
+    from tui_engine.config.values import rtp_capacity
+
+    for engine in (embedded_default().engine, load_config_text(MINIMAL, "t.toml").engine):
+        assert rtp_capacity(*engine.rtp_ports) >= engine.max_calls
+        assert (engine.overload_lag, engine.max_calls_in_setup) == (0.05, 500)

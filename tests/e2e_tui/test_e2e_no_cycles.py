@@ -46,6 +46,7 @@ async def test_finished_calls_leave_no_cyclic_garbage(short_dialplans: Path, tmp
         "engine.http-listen": f"127.0.0.1:{http}",
         "engine.data-dir": str(tmp_path / "data"),
         "engine.rtp-ports": f"{first}-{last}",
+        "engine.max-calls": 8,
         "logging.level": "warning",
         "phone.tui.dialplans": str(short_dialplans),
         "phone.tui.no-input-timeout": "1s",

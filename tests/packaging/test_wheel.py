@@ -111,7 +111,7 @@ async def test_installed_serve_answers_a_sipp_call_with_the_main_menu(
         tmp_path / "run",
         embedded=True,
         command=[str(installed.script)],
-        args=["--option", f'engine.rtp-ports="{first}-{last}"'],
+        args=["--option", f'engine.rtp-ports="{first}-{last}"', "--option", "engine.max-calls=20"],
     )
     async with engine:
         media, _ = free_port_block(4)

@@ -28,6 +28,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -37,6 +38,7 @@ from tui_engine.config.values import (
     parse_duration,
     parse_minutes_or_duration,
     parse_port_range,
+    rtp_capacity,
     split_host_port,
 )
 from tui_engine.core.policy import IdlePolicy, call_policy, portal_policy
@@ -138,7 +140,9 @@ class EngineSection(_Section):
         Path("data"), "a directory path", "Where the SQLite user store lives; relative to the config file."
     )
     rtp_ports: Annotated[tuple[int, int], BeforeValidator(parse_port_range)] = option(
-        "20000-29999", '"FIRST-LAST", e.g. "20000-29999"', "UDP ports for RTP; the even ones are used."
+        "20000-32767",
+        '"FIRST-LAST", e.g. "20000-32767", with at least max-calls even ports',
+        "UDP ports for RTP; the even ones are used, one per call.",
     )
     media_address: Annotated[StrictStr, AfterValidator(_check_media_address)] = option(
         "",
@@ -146,7 +150,21 @@ class EngineSection(_Section):
         'Address written into SDP (RFC 4566 "c="); "" means the SIP listen address.',
     )
     max_calls: StrictInt = option(
-        6000, "an integer >= 1", "Concurrent calls; beyond it INVITE gets 503 + Retry-After.", ge=1
+        6000,
+        "an integer >= 1, at most the number of even ports in rtp-ports",
+        "Concurrent calls; beyond it INVITE gets 503 + Retry-After.",
+        ge=1,
+    )
+    overload_lag: Duration = option(
+        "50ms",
+        f'{DURATION_HELP}; "0s" turns the check off',
+        "Event-loop lag (smoothed) beyond which new INVITEs get 503 + Retry-After, before any media work.",
+    )
+    max_calls_in_setup: StrictInt = option(
+        500,
+        "an integer >= 0; 0 turns the check off",
+        "Calls in set-up (INVITE taken, ACK not yet in) beyond which new INVITEs get 503 + Retry-After.",
+        ge=0,
     )
     trusted_networks: tuple[IPvAnyNetwork, ...] = option(
         ("127.0.0.0/8", "::1/128"),
@@ -161,6 +179,18 @@ class EngineSection(_Section):
         'a short name, or "" (HOSTNAME:SIP-PORT)',
         "This engine's name in a cluster: in every log line (node) and in tui-engine status.",
     )
+
+    @field_validator("max_calls")
+    @classmethod
+    def _ports_for_every_call(cls, value: int, info: ValidationInfo) -> int:
+        ports = info.data.get("rtp_ports")  # absent when rtp-ports itself is wrong (reported there)
+        if ports is not None and value > (capacity := rtp_capacity(*ports)):
+            first, last = ports
+            raise ValueError(
+                f'rtp-ports = "{first}-{last}" has {capacity} even ports, one per call, so max-calls '
+                f"can be at most {capacity}: lower max-calls or widen rtp-ports"
+            )
+        return value
 
     @property
     def sip_address(self) -> tuple[str, int]:

@@ -88,11 +88,17 @@ def split_host_port(value: str) -> tuple[str, int]:
 
 
 def parse_port_range(value: object) -> tuple[int, int]:
-    """``"20000-29999"`` -> (20000, 29999); RTP uses the even ports of it (RFC 3550 §11)."""
+    """``"20000-32767"`` -> (20000, 32767); RTP uses the even ports of it (RFC 3550 §11)."""
     if isinstance(value, str):
         first_text, sep, last_text = value.partition("-")
         if sep and first_text.strip().isdigit() and last_text.strip().isdigit():
             first, last = int(first_text), int(last_text)
             if 1024 <= first < last <= 65535:
                 return first, last
-    raise ValueError('expected "FIRST-LAST" with 1024 <= FIRST < LAST <= 65535, e.g. "20000-29999"')
+    raise ValueError('expected "FIRST-LAST" with 1024 <= FIRST < LAST <= 65535, e.g. "20000-32767"')
+
+
+def rtp_capacity(first: int, last: int) -> int:
+    """How many calls the range ``first``-``last`` carries: one even port each (RFC 3550 §11)."""
+    start = first + (first & 1)
+    return 0 if start > last else (last - start) // 2 + 1

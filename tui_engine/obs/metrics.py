@@ -34,6 +34,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.sip_refused = Counter(
+            "tui_sip_refused_total",
+            "New calls refused with 503 + Retry-After before any media work, by reason "
+            "(max-calls, loop-lag, late-answers, calls-in-setup, rtp-ports).",
+            ["reason"],
+            registry=r,
+        )
         self.timer_lateness = Histogram(
             "tui_timer_lateness_seconds",
             "How late idle timers fired after their deadline, by decision kind; kind=hangup: "

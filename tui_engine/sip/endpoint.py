@@ -75,6 +75,13 @@ class SipEndpoint(UasCore):
         self.heap = DeadlineHeap()
         #: called whenever the call table becomes empty (the driver's ``stop()`` waits on it)
         self.on_idle: Callable[[], None] | None = None
+        #: asked before a new INVITE is taken, ahead of any SDP or RTP work: the reason to refuse
+        #: it (answered 503 + Retry-After, RFC 3261 §21.5.4) or None (the overload guard)
+        self.admission: Callable[[float], str | None] | None = None
+        #: told the reason of each new call refused with 503 (the refusal metric)
+        self.on_refused: Callable[[str], None] | None = None
+        #: told of each retransmitted INVITE absorbed (callers waited a T1 for us: overload)
+        self.on_invite_retransmission: Callable[[], None] | None = None
         self.count_message: Callable[[str, str], None] | None = None
         #: set by :meth:`shutdown`: new calls and OPTIONS probes get 503, so a dispatcher in front
         #: (Kamailio) fails the call over and marks this engine down while its calls get their BYE.
@@ -170,6 +177,8 @@ class SipEndpoint(UasCore):
         tx = self.server_txs.get((inc.tx_id, method))
         if tx is not None:
             tx.retransmission()  # §17.2.1 / §17.2.2: absorbed, last response repeated
+            if method == "INVITE" and self.on_invite_retransmission is not None:
+                self.on_invite_retransmission()
             return
         if not self._trust.trusts(inc.source[0]):
             log.info("sip.rejected", status=403, reason="untrusted-source", source=inc.source[0])
@@ -208,8 +217,10 @@ class SipEndpoint(UasCore):
             self.reply(inc, refusal.status, now, headers=refusal.headers)
             return
         if len(self.calls) >= self.limits.max_calls:
-            log.info("sip.rejected", status=503, reason="max-calls", max_calls=self.limits.max_calls)
-            self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
+            self._refuse(inc, "max-calls", now, max_calls=self.limits.max_calls)
+            return
+        if self.admission is not None and (reason := self.admission(now)) is not None:
+            self._refuse(inc, reason, now)
             return
         session = negotiate_session_timer(inc.msg, self.session_policy)
         if isinstance(session, TooSmall):
@@ -231,6 +242,14 @@ class SipEndpoint(UasCore):
             return
         log.info("sip.invite", source=f"{inc.source[0]}:{inc.source[1]}", user=call.request_user)
         self.hand_to_app(call, self.handler.incoming_call)
+
+    def _refuse(self, inc: Incoming, reason: str, now: float, **why: object) -> None:
+        """503 + Retry-After through a server transaction: a retransmitted INVITE gets the same
+        503 again (§17.2.1) and is never processed as a new call."""
+        log.info("sip.rejected", status=503, reason=reason, **why)
+        self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
+        if self.on_refused is not None:
+            self.on_refused(reason)
 
     def _release_setup(self, inc: Incoming, tx: InviteServerTx, exc: Exception) -> None:
         """An INVITE that failed before the application saw it leaves no call, slot or timer behind."""

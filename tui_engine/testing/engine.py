@@ -28,6 +28,7 @@ import tomlkit
 from tomlkit.items import Table
 
 from tui_engine.config import CONFIG_NAME, bundled_dialplans, template_text
+from tui_engine.config.values import rtp_capacity
 from tui_engine.testing.net import free_port, free_port_block
 
 _TOP_LEVEL = ("engine", "logging", "applications")
@@ -101,6 +102,7 @@ class EngineProcess:
             "engine.sip-listen": f"127.0.0.1:{self.sip_port}",
             "engine.http-listen": f"127.0.0.1:{self.http_port}",
             "engine.rtp-ports": f"{first}-{last}",
+            "engine.max-calls": rtp_capacity(first, last),  # the most the range carries (checked at load)
             "engine.data-dir": str(self.data_dir),
             "logging.format": "json",
             "phone.tui.dialplans": str(bundled_dialplans()),

@@ -69,6 +69,9 @@ class Observer:
 
     def ended(self, reason: str) -> None: ...
 
+    def refused(self, reason: str) -> None:
+        """A new call got 503; ``reason`` is a ``core.overload.Refusal`` value."""
+
 
 @dataclass(slots=True)
 class CallInfo:

@@ -16,11 +16,15 @@ from typing import Any
 import structlog
 
 from tui_engine.config import EngineConfig
+from tui_engine.core.overload import OverloadDetector, Refusal
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaEngine
-from tui_engine.media.errors import NoCommonCodec
+from tui_engine.media.errors import NoCommonCodec, PortsExhausted
 from tui_engine.menus import DialplanSet, load_dialplans
+from tui_engine.runtime import DeadlineDriver
 from tui_engine.sip import EndReason, ServerCall, SipServer
+from tui_engine.sip.uas import RETRY_AFTER
+from tui_engine.tui.admission import CallAdmission
 from tui_engine.tui.call import CallInfo, CallSession, Observer, PinVerifier
 from tui_engine.tui.settings import TuiSettings, tui_settings
 
@@ -75,6 +79,8 @@ class TuiComponent:
         self._sip: SipServer | None = None
         self._media: MediaEngine | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._admission: CallAdmission | None = None
+        self._probe: DeadlineDriver | None = None
 
     # -- Component protocol ----------------------------------------------------------
     def setup_http(self, app: Any) -> None:
@@ -102,9 +108,27 @@ class TuiComponent:
         sip = self._sip
         self._observer.count_active_calls(lambda: sip.active_calls)
         sip.endpoint.session_policy = s.session_timers
+        self._start_admission(sip)
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
 
+    def _start_admission(self, sip: SipServer) -> None:
+        """Overload control: the SIP endpoint asks before each new INVITE (503 before any media work)."""
+        assert self._loop is not None and self._media is not None
+        ports, setup = self._media.ports, self._setup
+        detector = OverloadDetector(self.settings.overload, now=self._loop.time())
+        # the ports left once the media set-ups under way have taken theirs
+        admission = CallAdmission(detector, lambda: ports.capacity - ports.in_use - len(setup))
+        self._admission = admission
+        self._probe = DeadlineDriver(self._loop, detector)  # the lag probe: the one timer driver
+        self._probe.arm()
+        sip.endpoint.admission = admission
+        sip.endpoint.on_refused = self._observer.refused
+        sip.endpoint.on_invite_retransmission = admission.retransmitted_invite
+
     async def stop(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
         for task in list(self._setup.values()):
             task.cancel()
         if self._sip is not None:
@@ -129,6 +153,9 @@ class TuiComponent:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
             with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
                 self._sip.endpoint.session_policy = settings.session_timers  # for the next INVITE
+        if self._admission is not None and self._probe is not None and self._loop is not None:
+            self._admission.detector.update_policy(settings.overload, self._loop.time())
+            self._probe.arm()
         if settings.defaults != old.defaults:
             for session in self._sessions.values():
                 session.update_defaults(settings.defaults)
@@ -175,6 +202,8 @@ class TuiComponent:
             call.reject(404, "No dialplan for this number")
             return
         self._infos[call.call_id] = info
+        if self._admission is not None:
+            self._admission.in_setup.add(call.call_id)
         self._observer.started()
         log.info("call.started", caller=info.caller, dialplan=plan.name, source=call.remote_addr[0])
         self._setup[call.call_id] = self._loop.create_task(self._answer(call, info))
@@ -188,10 +217,16 @@ class TuiComponent:
             log.info("call.rejected", status=488, why=str(exc))
             call.reject(488, "Not Acceptable Here")
             return
+        except PortsExhausted as exc:  # a local limit, not a fault: one line, no traceback
+            info.end_reason, info.sip_status = "rejected", 503
+            log.warning("call.rejected", status=503, reason=Refusal.RTP_PORTS.value, why=str(exc))
+            self._observer.refused(Refusal.RTP_PORTS)
+            call.reject(503, "Service Unavailable", {"Retry-After": RETRY_AFTER})
+            return
         except Exception:
             info.end_reason, info.sip_status = "error", 503
             log.exception("call.media_failed")
-            call.reject(503, "Service Unavailable", {"Retry-After": "5"})
+            call.reject(503, "Service Unavailable", {"Retry-After": RETRY_AFTER})
             return
         finally:
             self._setup.pop(call.call_id, None)
@@ -222,6 +257,8 @@ class TuiComponent:
         call.answer(media.answer_sdp)
 
     def call_confirmed(self, call: ServerCall) -> None:
+        if self._admission is not None:
+            self._admission.in_setup.discard(call.call_id)
         session = self._sessions.get(call.call_id)
         if session is not None and session.runner.current_menu == "":
             session.start()
@@ -254,6 +291,8 @@ class TuiComponent:
         # ``open_session`` would lose the socket it just bound. ``_answer`` sees the call gone
         # (its info popped below) and closes the session itself.
         self._setup.pop(call.call_id, None)
+        if self._admission is not None:
+            self._admission.in_setup.discard(call.call_id)
         info = self._infos.pop(call.call_id, None)
         session = self._sessions.pop(call.call_id, None)
         if session is not None:

@@ -36,3 +36,6 @@ class MetricsObserver(Observer):
 
     def ended(self, reason: str) -> None:
         self._m.calls_ended.labels(reason=reason).inc()
+
+    def refused(self, reason: str) -> None:
+        self._m.sip_refused.labels(reason=reason).inc()

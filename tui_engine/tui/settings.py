@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tui_engine.config import Application, EngineConfig
 from tui_engine.core import CallLimits
+from tui_engine.core.overload import OverloadPolicy
 from tui_engine.menus import MenuDefaults
 from tui_engine.sip.session_timer import SessionTimerPolicy
 
@@ -19,6 +20,7 @@ class TuiSettings:
     media_host: str  # "" = the SIP host
     rtp_ports: tuple[int, int]
     max_calls: int
+    overload: OverloadPolicy
     trusted: tuple[str, ...]
     send_silence: bool
     dialplan_dir: Path
@@ -43,6 +45,7 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         media_host=engine.media_address,
         rtp_ports=engine.rtp_ports,
         max_calls=engine.max_calls,
+        overload=OverloadPolicy(max_lag=engine.overload_lag, max_calls_in_setup=engine.max_calls_in_setup),
         trusted=tuple(str(n) for n in engine.trusted_networks),
         send_silence=engine.send_silence,
         dialplan_dir=t.dialplans,

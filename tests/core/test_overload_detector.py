@@ -1,0 +1,169 @@
+"""Scenario tests of the overload detector (sans-I/O, FakeClock): step by step, asserting after each."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui_engine.core.clock import FakeClock
+from tui_engine.core.overload import (
+    LATE_HOLD,
+    PROBE_INTERVAL,
+    SMOOTHING,
+    OverloadDetector,
+    OverloadPolicy,
+    Refusal,
+)
+
+
+def detector(max_lag: float = 0.05, max_setup: int = 0) -> tuple[FakeClock, OverloadDetector]:
+    clock = FakeClock(100.0)
+    policy = OverloadPolicy(max_lag=max_lag, max_calls_in_setup=max_setup)
+    return clock, OverloadDetector(policy, now=clock.now())
+
+
+def probe(clock: FakeClock, d: OverloadDetector, late: float) -> None:
+    """The driver wakes the probe ``late`` seconds after its deadline."""
+    deadline = d.next_deadline()
+    assert deadline is not None
+    clock.set(deadline + late)
+    assert d.poll(clock.now())
+
+
+def test_a_healthy_loop_admits_every_call() -> None:
+    clock, d = detector()
+    for _ in range(50):
+        probe(clock, d, 0.002)
+        assert d.refusal(clock.now(), calls_in_setup=0) is None
+    assert d.lag == pytest.approx(0.002, abs=1e-4)
+    assert not d.overloaded
+
+
+def test_one_gc_pause_does_not_shed_calls_but_sustained_lag_does() -> None:
+    clock, d = detector(max_lag=0.05)
+    probe(clock, d, 0.1)  # one 100 ms pause: smoothed to 30 ms, under the limit
+    assert not d.overloaded
+    assert d.refusal(clock.now(), calls_in_setup=0) is None
+    probe(clock, d, 0.1)
+    probe(clock, d, 0.1)  # sustained: 51 ms smoothed
+    assert d.overloaded
+    assert d.refusal(clock.now(), calls_in_setup=0) is Refusal.LOOP_LAG
+
+
+def test_overload_ends_below_half_the_limit_not_at_it() -> None:
+    clock, d = detector(max_lag=0.05)
+    for _ in range(5):
+        probe(clock, d, 0.2)
+    assert d.overloaded
+    probe(clock, d, 0.0)  # lag falls, but stays above 25 ms: still refusing (no flapping)
+    assert 0.025 < d.lag and d.overloaded
+    assert d.refusal(clock.now(), calls_in_setup=0) is Refusal.LOOP_LAG
+    while d.lag >= 0.025:
+        probe(clock, d, 0.0)
+    assert not d.overloaded
+    assert d.refusal(clock.now(), calls_in_setup=0) is None
+
+
+def test_an_overdue_probe_counts_before_it_runs_when_its_sample_alone_would_tip_the_lag() -> None:
+    """INVITEs read after a stall, before the probe runs: refused when the probe, once it runs,
+    would report overload; a shorter stall (one that the smoothing forgives) admits them."""
+    clock, d = detector(max_lag=0.05)
+    deadline = d.next_deadline()
+    assert deadline is not None
+    clock.set(deadline + 0.1)
+    assert d.refusal(clock.now(), calls_in_setup=0) is None  # 100 ms: forgiven (30 ms smoothed)
+    clock.set(deadline + 0.05 / SMOOTHING + 0.001)
+    assert d.refusal(clock.now(), calls_in_setup=0) is Refusal.LOOP_LAG
+    assert d.poll(clock.now()) and d.overloaded  # the probe then says the same
+
+
+def test_an_early_wake_is_no_sample() -> None:
+    clock, d = detector()
+    deadline = d.next_deadline()
+    assert deadline is not None
+    clock.set(deadline - 0.0005)
+    assert d.poll(clock.now()) is False
+    assert d.next_deadline() == deadline
+    assert d.lag == 0.0
+
+
+def test_the_probe_reschedules_from_when_it_ran() -> None:
+    clock, d = detector()
+    probe(clock, d, 0.03)
+    assert d.next_deadline() == pytest.approx(clock.now() + PROBE_INTERVAL)
+
+
+def test_calls_in_setup_limit() -> None:
+    clock, d = detector(max_lag=0.0, max_setup=3)
+    assert d.next_deadline() is None  # lag check off: no probe at all
+    assert d.refusal(clock.now(), calls_in_setup=2) is None
+    assert d.refusal(clock.now(), calls_in_setup=3) is Refusal.CALLS_IN_SETUP
+
+
+def test_both_checks_off_never_refuse() -> None:
+    clock, d = detector(max_lag=0.0, max_setup=0)
+    d.observe_lag(10.0)
+    clock.advance(60.0)
+    assert not d.overloaded
+    assert d.refusal(clock.now(), calls_in_setup=100_000) is None
+
+
+def test_a_reload_applies_the_new_limit_to_the_same_lag() -> None:
+    clock, d = detector(max_lag=0.05)
+    for _ in range(5):
+        probe(clock, d, 0.04)
+    assert not d.overloaded
+    d.update_policy(OverloadPolicy(max_lag=0.02, max_calls_in_setup=0), clock.now())
+    assert d.overloaded
+    d.update_policy(OverloadPolicy(max_lag=0.0, max_calls_in_setup=0), clock.now())
+    assert not d.overloaded and d.next_deadline() is None
+    clock.advance(30.0)
+    d.update_policy(OverloadPolicy(max_lag=0.05, max_calls_in_setup=0), clock.now())
+    assert d.next_deadline() == pytest.approx(clock.now() + PROBE_INTERVAL)  # not a stale deadline
+    assert d.refusal(clock.now(), calls_in_setup=0) is None
+
+
+def test_negative_limits_are_refused() -> None:
+    with pytest.raises(ValueError):
+        OverloadPolicy(max_lag=-1.0, max_calls_in_setup=0)
+
+
+def test_retransmitted_invites_mean_late_answers_even_while_the_loop_is_punctual() -> None:
+    """The SIP socket's queue grows while each loop iteration stays short: callers retransmit."""
+    clock, d = detector(max_lag=0.05)
+    for _ in range(16):
+        d.invite(retransmission=False)
+    for _ in range(4):  # 20 %: at the share, not above it
+        d.invite(retransmission=True)
+    probe(clock, d, 0.001)
+    assert d.refusal(clock.now(), calls_in_setup=0) is None
+    for _ in range(15):
+        d.invite(retransmission=False)
+    for _ in range(5):  # 25 %
+        d.invite(retransmission=True)
+    probe(clock, d, 0.001)
+    assert not d.overloaded  # the lag is fine ...
+    refused_at = clock.now()
+    assert d.refusal(refused_at, calls_in_setup=0) is Refusal.LATE_ANSWERS  # ... the answers are not
+    probe(clock, d, 0.001)  # a quiet interval: the refusal holds LATE_HOLD from the bad one
+    assert d.refusal(clock.now(), calls_in_setup=0) is Refusal.LATE_ANSWERS
+    while clock.now() < refused_at + LATE_HOLD:  # quiet intervals, punctual probes
+        assert d.refusal(clock.now(), calls_in_setup=0) is Refusal.LATE_ANSWERS
+        probe(clock, d, 0.0)
+    assert d.refusal(clock.now(), calls_in_setup=0) is None
+
+
+def test_a_few_retransmissions_in_a_quiet_interval_are_loss_not_overload() -> None:
+    clock, d = detector(max_lag=0.05)
+    for _ in range(3):
+        d.invite(retransmission=True)
+    d.invite(retransmission=False)
+    probe(clock, d, 0.0)
+    assert d.refusal(clock.now(), calls_in_setup=0) is None  # under MIN_INVITES: not judged
+
+
+def test_late_answers_are_not_judged_with_the_timing_checks_off() -> None:
+    clock, d = detector(max_lag=0.0, max_setup=5)
+    for _ in range(20):
+        d.invite(retransmission=True)
+    d.poll(clock.advance(1.0))
+    assert d.refusal(clock.now(), calls_in_setup=0) is None

@@ -1,0 +1,163 @@
+"""Overload control at the SIP endpoint (FakeClock, fake network): 503 + Retry-After before any
+SDP or RTP work, and a retransmitted INVITE of a refused call absorbed by its transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from structlog.testing import capture_logs
+
+from tui_engine.core.overload import OverloadDetector, OverloadPolicy
+from tui_engine.sip import EndReason, ServerCall
+from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
+from tui_engine.tui.admission import CallAdmission
+
+
+@dataclass
+class SetupTracking(RecordingHandler):
+    """Keeps ``admission.in_setup`` as the telephony component does: in at INVITE, out at ACK or end."""
+
+    admission: CallAdmission | None = None
+    ports: list[int] = field(default_factory=lambda: [10])
+
+    def incoming_call(self, call: ServerCall) -> None:
+        assert self.admission is not None
+        self.admission.in_setup.add(call.call_id)
+        super().incoming_call(call)
+
+    def call_confirmed(self, call: ServerCall) -> None:
+        assert self.admission is not None
+        self.admission.in_setup.discard(call.call_id)
+        super().call_confirmed(call)
+
+    def call_ended(self, call: ServerCall, reason: EndReason) -> None:
+        assert self.admission is not None
+        self.admission.in_setup.discard(call.call_id)
+        super().call_ended(call, reason)
+
+
+Overloadable = tuple[FakeSipNetwork, SetupTracking, list[str]]
+
+
+def overloadable(*, max_lag: float = 0.05, max_setup: int = 1) -> Overloadable:
+    handler = SetupTracking(auto_answer=ANSWER_SDP)
+    net = FakeSipNetwork(handler)
+    policy = OverloadPolicy(max_lag=max_lag, max_calls_in_setup=max_setup)
+    detector = OverloadDetector(policy, now=net.clock.now())
+    handler.admission = CallAdmission(detector, lambda: handler.ports[0])
+    net.endpoint.admission = handler.admission
+    refused: list[str] = []
+    net.endpoint.on_refused = refused.append
+    return net, handler, refused
+
+
+def invite(call_id: str) -> bytes:
+    return sip_request("INVITE", call_id=call_id, branch=f"z9hG4bK-{call_id}", body=OFFER_SDP,
+                       content_type="application/sdp")
+
+
+def ack(call_id: str, to_tag: str) -> bytes:
+    return sip_request("ACK", call_id=call_id, branch=f"z9hG4bK-{call_id}", to_tag=to_tag)
+
+
+def to_tag(sent: object) -> str:
+    header = sent.header("to")  # type: ignore[attr-defined]
+    assert header is not None
+    return str(header).split("tag=")[1]
+
+
+def test_calls_in_setup_limit_refuses_with_503_before_the_application_sees_the_call() -> None:
+    net, handler, refused = overloadable(max_setup=1)
+    first = net.inject(invite("a"))
+    assert [s.summary() for s in first] == ["100 INVITE", "200 INVITE"]
+    with capture_logs() as logs:
+        out = net.inject(invite("b"))
+    assert [s.status for s in out] == [503]  # no 100 Trying: no work started
+    assert out[0].header("retry-after") == "5"
+    assert [c.call_id for c in handler.calls] == ["a"]  # the SDP of b was never looked at
+    assert refused == ["calls-in-setup"]
+    assert [e["reason"] for e in logs if e["event"] == "sip.rejected"] == ["calls-in-setup"]
+    assert net.endpoint.active_calls == 1
+
+    # a's ACK: it leaves set-up, and the next INVITE is taken
+    assert net.inject(ack("a", to_tag(first[1]))) == []
+    assert handler.admission is not None and handler.admission.in_setup == set()
+    assert [s.summary() for s in net.inject(invite("c"))] == ["100 INVITE", "200 INVITE"]
+    assert [c.call_id for c in handler.calls] == ["a", "c"]
+
+
+def test_a_retransmitted_invite_of_a_refused_call_gets_the_same_503_and_no_new_work() -> None:
+    net, handler, refused = overloadable(max_setup=1)
+    net.inject(invite("a"))
+    [refusal] = net.inject(invite("b"))
+    with capture_logs() as logs:
+        again = net.inject(invite("b"))  # the caller's Timer A fired (RFC 3261 §17.1.1.2)
+        later = net.advance(0.4) + net.inject(invite("b"))
+    assert [s.data for s in again] == [refusal.data]  # byte for byte, from the transaction
+    assert refusal.data in [s.data for s in later]
+    assert [c.call_id for c in handler.calls] == ["a"]
+    assert refused == ["calls-in-setup"]  # counted once, not per retransmission
+    assert not [e for e in logs if e["event"] in ("sip.rejected", "sip.invite")]
+    # the caller's ACK of the 503 ends the retransmissions; Timer I then forgets the transaction
+    net.take()
+    assert net.inject(ack("b", to_tag(refusal))) == []
+    net.advance(10.0)
+    assert not [s for s in net.take() if s.data == refusal.data]
+    assert ("z9hG4bK-b", "INVITE") not in net.endpoint.server_txs
+    assert "b" not in net.endpoint.calls
+
+
+def test_sustained_loop_lag_refuses_and_recovery_admits_again() -> None:
+    net, handler, refused = overloadable(max_lag=0.05, max_setup=0)
+    assert handler.admission is not None
+    detector = handler.admission.detector
+    for _ in range(5):  # the driver wakes the probe 200 ms late, five times
+        deadline = detector.next_deadline()
+        assert deadline is not None
+        net.clock.set(deadline + 0.2)
+        detector.poll(net.clock.now())
+    assert [s.status for s in net.inject(invite("x"))] == [503]
+    assert refused == ["loop-lag"]
+    while detector.overloaded:  # the loop catches up
+        deadline = detector.next_deadline()
+        assert deadline is not None
+        net.clock.set(deadline)
+        detector.poll(net.clock.now())
+    assert [s.status for s in net.inject(invite("y"))] == [100, 200]
+    assert [c.call_id for c in handler.calls] == ["y"]
+
+
+def test_no_free_rtp_port_refuses_before_answering() -> None:
+    net, handler, refused = overloadable(max_setup=0)
+    handler.ports[0] = 0
+    assert [s.status for s in net.inject(invite("p"))] == [503]
+    assert refused == ["rtp-ports"] and handler.calls == []
+    handler.ports[0] = 1
+    assert [s.status for s in net.inject(invite("q"))] == [100, 200]
+
+
+def test_max_calls_is_counted_as_a_refusal_too() -> None:
+    handler = RecordingHandler()
+    net = FakeSipNetwork(handler, max_calls=1)
+    refused: list[str] = []
+    net.endpoint.on_refused = refused.append
+    net.inject(invite("a"))
+    assert [s.status for s in net.inject(invite("b"))] == [503]
+    assert refused == ["max-calls"]
+
+
+def test_retransmitted_invites_are_reported_and_shed_new_calls_as_late_answers() -> None:
+    net, handler, refused = overloadable(max_lag=0.05, max_setup=0)
+    assert handler.admission is not None
+    net.endpoint.on_invite_retransmission = handler.admission.retransmitted_invite
+    for n in range(10):  # ten calls, and each INVITE arrives twice: the caller heard us too late
+        net.inject(invite(f"r{n}"))
+        net.inject(invite(f"r{n}"))
+    assert len(handler.calls) == 10  # retransmissions make no call
+    detector = handler.admission.detector
+    deadline = detector.next_deadline()
+    assert deadline is not None
+    net.clock.set(deadline)
+    assert detector.poll(net.clock.now())  # the probe judges the interval
+    assert [s.status for s in net.inject(invite("late"))] == [503]
+    assert refused == ["late-answers"]

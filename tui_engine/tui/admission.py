@@ -1,0 +1,34 @@
+"""The telephony component's answer to the SIP endpoint's "may this INVITE come in?".
+
+It joins what only this layer knows (which calls are still in set-up, how many RTP ports are
+left once the set-ups under way take theirs) with the overload detector of the core, so the
+SIP layer refuses with 503 before any SDP or RTP work (see :mod:`tui_engine.core.overload`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tui_engine.core.overload import OverloadDetector, Refusal
+
+
+class CallAdmission:
+    """``SipEndpoint.admission``: ``(now) -> reason | None``; ``in_setup`` is kept by the component."""
+
+    __slots__ = ("_free_ports", "detector", "in_setup")
+
+    def __init__(self, detector: OverloadDetector, free_ports: Callable[[], int]) -> None:
+        self.detector = detector
+        self._free_ports = free_ports
+        #: Call-IDs admitted whose ACK has not arrived yet (nor has the call ended)
+        self.in_setup: set[str] = set()
+
+    def __call__(self, now: float) -> str | None:
+        self.detector.invite(retransmission=False)
+        if self._free_ports() <= 0:
+            return Refusal.RTP_PORTS
+        return self.detector.refusal(now, calls_in_setup=len(self.in_setup))
+
+    def retransmitted_invite(self) -> None:
+        """``SipEndpoint.on_invite_retransmission``: a caller repeated an INVITE we hold."""
+        self.detector.invite(retransmission=True)
