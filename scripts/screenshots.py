@@ -28,6 +28,7 @@ from playwright.sync_api import Page, sync_playwright
 from tui_engine.testing import free_port, free_port_block
 from tui_engine.web.store import open_store
 from tui_engine.web.store.cdrs import CallRecord, open_cdr_store
+from tui_engine.web.store.records import ADMIN, OPERATOR
 from tui_engine.web.users import add_user
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +41,10 @@ LOCK_AFTER = 25  # seconds: long enough to shoot every page, then the lock scree
 
 async def _seed(data_dir: Path) -> None:
     store = open_store("sqlite", data_dir)
-    for name, password in (("alice", "alice-screenshot-pw"), ("bob", "bob-screenshot-pw"), ("operator", "op-pw-123456")):
-        await add_user(store, name, password, via="portal")
+    users = (("alice", "alice-screenshot-pw", ADMIN), ("bob", "bob-screenshot-pw", OPERATOR),
+             ("operator", "op-pw-123456", OPERATOR))
+    for name, password, role in users:  # the pages are shot as alice, an admin: every page is hers
+        await add_user(store, name, password, via="portal", role=role)
     await store.aclose()
     cdrs = open_cdr_store("sqlite", data_dir)
     rng = random.Random(7)
