@@ -88,6 +88,22 @@ async def test_wrong_passwords_are_counted_and_the_limit_closes_the_session(brow
     assert status == 401
 
 
+async def test_guesses_sent_in_parallel_are_capped_by_the_failure_limit(browser: Browser) -> None:
+    """Each attempt is counted before its password is checked: 12 guesses at once, limit 5."""
+    await locked(browser)
+    previous = use_hasher(CountingHasher.from_parameters(profiles.CHEAPEST))
+    try:
+        CountingHasher.verifies = 0
+        replies = await asyncio.gather(
+            *(browser.call("POST", "/api/unlock", {"password": f"guess-{n}"}) for n in range(12))
+        )
+        assert CountingHasher.verifies <= 5, "more passwords were checked than max-unlock-failures"
+    finally:
+        use_hasher(previous)
+    assert sorted({status for status, _, _ in replies}) == [401, 410]
+    assert await browser.state() in ("closed", "none")
+
+
 async def test_failure_limit_is_configurable(
     make_node: NodeFactory, settings: PortalSettings, http: object
 ) -> None:

@@ -48,9 +48,17 @@ async def unlock(
         return UnlockResult(outcome=UnlockOutcome.CLOSED)
     if cur.verdict.state is not SessionState.LOCKED:
         return UnlockResult(outcome=UnlockOutcome.NOT_LOCKED)
+    # The attempt is counted before the password is checked (an accepted one resets the count
+    # when the session rotates): guesses sent in parallel cannot all be verified before the
+    # first failure is counted, so max-unlock-failures caps them too.
+    limit = m.settings.max_unlock_failures
+    attempts = await m.store.add_failure(h)
+    if attempts > limit:
+        await m.close(h, "unlock-failures", record.username, remote=remote)
+        return UnlockResult(outcome=UnlockOutcome.CLOSED, failures=attempts - 1)
     if await verify_secret_async(record.verifier, password):
         return await _accept(m, h, record, remote)
-    return await _refuse(m, h, record, remote)
+    return await _refuse(m, h, record, remote, attempts)
 
 
 async def _accept(m: SessionManager, h: str, record: SessionRecord, remote: str | None) -> UnlockResult:
@@ -69,9 +77,10 @@ async def _accept(m: SessionManager, h: str, record: SessionRecord, remote: str 
     return UnlockResult(outcome=UnlockOutcome.ACCEPTED, new_session_id=new_id)
 
 
-async def _refuse(m: SessionManager, h: str, record: SessionRecord, remote: str | None) -> UnlockResult:
+async def _refuse(
+    m: SessionManager, h: str, record: SessionRecord, remote: str | None, failures: int
+) -> UnlockResult:
     limit = m.settings.max_unlock_failures
-    failures = await m.store.add_failure(h)
     await audit.record(
         m.store, "unlock_refused", session=h, user=record.username, remote=remote,
         reason="invalid-password", failures=failures, max=limit,
