@@ -234,3 +234,22 @@ def test_a_reload_applies_new_limits_to_a_running_call(ping_pong: Dialplan) -> N
     session2.update_defaults(defaults(max_silence_total=45.0))  # enabled later: counts from the answer
     loop2.advance(10.0)
     assert session2.info.end_reason == "max-silence-total"
+
+
+def test_an_action_that_raises_still_leaves_the_call_its_next_deadline(base_plan: Dialplan) -> None:
+    """A REFER refused by the SIP layer (the dialog is ending) must not leave the call timerless."""
+    quick = dataclasses.replace(defaults(), transfer_timeout=5.0)
+    session, loop, media, call, _ = make_call(base_plan, quick)
+    session.start()
+    loop.advance(4.0)
+
+    def refused(uri: str) -> None:
+        raise RuntimeError("call is not confirmed")
+
+    call.refer = refused  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        session._on_digit("0", "rfc4733")
+    loop.advance(5.0)  # t=9: the transfer-timeout is kept, not the later no-input wake's time
+    assert media.played[-1] == (9.0, ["invalid.wav"])
+    loop.advance(300.0)  # then the menu's no-input cycle ends the call
+    assert call.hangups and session.info.end_reason == "inactivity-timeout"

@@ -37,6 +37,7 @@ the state unchanged (after h11's ``_state.py``).
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable
 
 from tui_engine.core.decisions import Decision, Disconnect, Lock, Reprompt, Warn
@@ -122,8 +123,11 @@ class IdleSession:
         p = self._policy
         if p.warn_before is None or self._warned or self._attempts_used != p.max_attempts - 1:
             return None
+        warn_at = expiry - p.warn_before
+        if expiry - warn_at > p.warn_before:  # rounded one ulp early: the warning would promise more
+            warn_at = math.nextafter(warn_at, math.inf)
         # Never before the period began, nor before a policy change that re-armed it.
-        return max(self._anchor, self._floor, expiry - p.warn_before)
+        return max(self._anchor, self._floor, warn_at)
 
     def next_deadline(self) -> float | None:
         """The absolute time at which ``poll`` will next have something to say."""

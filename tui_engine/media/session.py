@@ -268,4 +268,7 @@ class MediaSession:
             return
         self._log.info("media.digit", digit=digit, method=method)
         if self.on_digit is not None:
-            self.on_digit(digit, method)
+            try:  # the call's error must not escape into the RTP socket's callback
+                self.on_digit(digit, method)
+            except Exception:
+                self._log.exception("media.on_digit_failed")

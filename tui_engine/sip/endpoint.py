@@ -105,13 +105,19 @@ class SipEndpoint(UasCore):
     def next_deadline(self) -> float | None:
         return self.heap.next_deadline()
 
-    def poll(self, now: float) -> None:
-        """Run every timer due at ``now`` (Timers E, F, G, H, I, J, K, L and the 2xx schedule)."""
-        for item in self.heap.pop_due(now):
+    def poll(self, now: float) -> bool:
+        """Run every timer due at ``now`` (Timers E, F, G, H, I, J, K, L and the 2xx schedule).
+
+        True when something was due (the driver's :class:`~tui_engine.runtime.Pollable` contract:
+        only a wake that found nothing waits ``MIN_REARM`` before re-arming).
+        """
+        due = self.heap.pop_due(now)
+        for item in due:
             deadline = item.deadline
             if deadline is not None and deadline <= now:
                 with call_context(item.call_id):  # its own call, whatever the loop's context holds
                     self._guarded(item.on_timer, now)
+        return bool(due)
 
     # ----- input -----
 

@@ -214,11 +214,13 @@ class CallSession:
     def _run(self, actions: list[Action], *, due: float | None = None) -> None:
         """``due``: the deadline that produced ``actions`` (a timer's), so prompts keep to it."""
         now = self._loop.time()
-        for action in actions:
-            if self._done:
-                return
-            self._perform(action, now, due)
-        self._arm()
+        try:
+            for action in actions:
+                if self._done:
+                    return
+                self._perform(action, now, due)
+        finally:  # an action that raised must not leave the call without its next deadline
+            self._arm()
 
     def _perform(self, action: Action, now: float, due: float | None = None) -> None:
         match action:

@@ -155,7 +155,11 @@ class SessionManager:
         """Evaluate every open session now (after start, and after a policy change)."""
         counts = {SessionState.ACTIVE.value: 0, SessionState.LOCKED.value: 0}
         for record in await self.store.open_sessions():
-            verdict, _ = await self._enforce(record.id_hash, record)
+            try:
+                verdict, _ = await self._enforce(record.id_hash, record)
+            except Exception:  # one session's store error must not leave the others unchecked
+                log.exception("portal.enforce_failed", session=record.id_hash[:16])
+                continue
             if verdict.state.value in counts:
                 counts[verdict.state.value] += 1
         observe = getattr(self._sink, "observe_sessions", None)  # the engine's Metrics has it
@@ -253,10 +257,12 @@ class SessionManager:
         task.add_done_callback(self._tasks.discard)
 
     def rearm_all(self) -> None:
-        """A policy change: deadlines are recomputed from the stored anchors at once."""
-        for timer in self._timers.values():
-            timer.driver.close()
-        self._timers.clear()
+        """A policy change: deadlines are recomputed from the stored anchors at once.
+
+        The armed wakes stay: an earlier deadline replaces a handle, a later one is met by an
+        early wake that re-arms. So a store that fails during the re-read leaves every session
+        with the deadline it had, never with none.
+        """
         if self._loop is not None:  # before start() there is nothing armed yet
             self.spawn(self.rescan())
 
