@@ -54,6 +54,9 @@ from tui_engine.testing.sipp import SippResult, SippRun
 
 MAX_ATTEMPTS = 3
 DIGIT_AFTER_MS = 1000
+#: phone.tui.bye-allowance: the engine sends its BYE this long after the goodbye's last frame (so
+#: the caller's jitter buffer plays it out). It is part of the expected ACK→BYE, not lateness.
+BYE_ALLOWANCE_S = 0.2
 #: Seconds a caller waits before giving up on the engine's BYE beyond the expected length.
 SLACK_S = 30.0
 #: SIPp runs one loop per process and timestamps with the time of its loop iteration: with
@@ -86,7 +89,7 @@ class LoadShape:
     @property
     def expected_s(self) -> float:
         """ACK to BYE of a silent caller: every attempt plays the menu then waits, then goodbye."""
-        return MAX_ATTEMPTS * (MENU_PROMPT_S + self.timeout_s) + GOODBYE_PROMPT_S
+        return MAX_ATTEMPTS * (MENU_PROMPT_S + self.timeout_s) + GOODBYE_PROMPT_S + BYE_ALLOWANCE_S
 
 
 def shape_for(n: int, *, rate: float, talking_cap: int) -> LoadShape:
@@ -113,7 +116,8 @@ async def run_size(
     dialplans = write_bench_dialplan(workdir / "dialplans")
     options = engine_options(
         dialplans, rtp=rtp_range(2 * n + 200), max_calls=n + 100,
-        **{"phone.tui.no-input-timeout": f"{shape.timeout_s:g}s", "phone.tui.max-attempts": MAX_ATTEMPTS},
+        **{"phone.tui.no-input-timeout": f"{shape.timeout_s:g}s", "phone.tui.max-attempts": MAX_ATTEMPTS,
+           "phone.tui.bye-allowance": f"{BYE_ALLOWANCE_S * 1000:g}ms"},
     )
     engine = BenchEngine(workdir / "engine", options, ready_timeout=60, stop_grace=30)
     engine.without_uvloop = not uvloop
