@@ -443,11 +443,13 @@ async function closeSession(node) {
 }
 
 async function logout() {
+  session.appliedSeq = ++seq; // a session reply still in flight must not show the console again
   try {
     await request('POST', '/api/logout', {});
   } catch {
     // The server closes idle sessions itself; leaving the page state is still right.
   }
+  session.appliedSeq = ++seq;
   post({ type: 'logout' });
   clearCsrf();
   showLogin();
