@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tui_engine.core import (
     Activity,
@@ -101,9 +101,13 @@ class MenuRunner:
     * after a :class:`Hangup` every method returns ``[]``.
     """
 
-    def __init__(self, dialplan: Dialplan, defaults: MenuDefaults) -> None:
+    def __init__(
+        self, dialplan: Dialplan, defaults: MenuDefaults, *, variables: Mapping[str, str] | None = None
+    ) -> None:
         self.dialplan = dialplan
-        self.variables: dict[str, str] = {}
+        #: the call's one variable store: built-ins from the driver (``caller``, ``dialled``,
+        #: ``call_id``), collected entries, and what later steps set
+        self.variables: dict[str, str] = dict(variables or {})
         self.phase = Phase.NEW
         self.hangup_reason: str | None = None
         self._defaults = defaults

@@ -94,6 +94,11 @@ class CallInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def call_variables(info: CallInfo) -> dict[str, str]:
+    """The built-in variables a call starts with (what the caller's INVITE said)."""
+    return {"caller": info.caller, "dialled": info.dialled, "call_id": info.call_id}
+
+
 class CallSession:
     """Runs one dialplan on one answered call."""
 
@@ -113,7 +118,7 @@ class CallSession:
         self.call = call
         self.media = media
         self.info = info
-        self.runner = MenuRunner(dialplan, defaults)
+        self.runner = MenuRunner(dialplan, defaults, variables=call_variables(info))
         self._prompts = prompts
         self._verify_pin = verify_pin
         self._observer = observer
