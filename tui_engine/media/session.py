@@ -23,6 +23,7 @@ from tui_engine.media.dtmf import (
 )
 from tui_engine.media.playback import DoneHandler, Playback
 from tui_engine.media.prompts import SILENCE, Prompt
+from tui_engine.media.recorder import Recorder, SpeechHandler
 from tui_engine.media.rtp import RtpEndpoint, RtpSender
 from tui_engine.media.sdp import SdpAnswer, negotiate
 
@@ -72,6 +73,7 @@ class MediaSession:
         self._arbiter = DtmfArbiter()
         self._inband: GoertzelDetector | None = None
         self._playback: Playback | None = None
+        self._recorder: Recorder | None = None
         self._slot = 0.0  # grid time of the frame being produced (set by on_tick)
         #: grid time (loop clock) at which the latest playback ran out of frames: when the caller's
         #: audio ended, which a late loop learns only later; None until one completes.
@@ -138,6 +140,15 @@ class MediaSession:
             self._sender.silence()
             self._clock.remove(self)  # no timer left running for a silent call
         self._notify(playback.on_done, False)
+
+    def start_recording(self, on_speech: SpeechHandler) -> None:
+        """Keep the caller's audio from now on; ``on_speech(at)`` is told (throttled) of speech energy."""
+        self._recorder = Recorder(self.codec, on_speech)
+
+    def stop_recording(self) -> Recorder | None:
+        """Stop keeping audio; the recorder (``None`` when none ran) holds what was kept."""
+        recorder, self._recorder = self._recorder, None
+        return recorder
 
     def enable_inband(self, enabled: bool) -> None:
         """Run the Goertzel detector on received G.711 audio (for peers without RFC 4733)."""
@@ -258,9 +269,12 @@ class MediaSession:
             digit = self._rfc4733.feed(ssrc=packet.ssrc, timestamp=packet.timestamp, payload=packet.payload)
             if digit is not None:
                 self._report(digit, "rfc4733")
-        elif self._inband is not None and packet.payload_type == self.answer.payload_type:
-            for digit in self._inband.feed(_DECODE[self.codec](packet.payload)):
-                self._report(digit, "inband")
+        elif packet.payload_type == self.answer.payload_type:
+            if self._recorder is not None:
+                self._recorder.feed(packet.payload, asyncio.get_running_loop().time())
+            if self._inband is not None:
+                for digit in self._inband.feed(_DECODE[self.codec](packet.payload)):
+                    self._report(digit, "inband")
 
     def _report(self, digit: str, method: str) -> None:
         if not self._arbiter.admit(digit, method, asyncio.get_running_loop().time()):

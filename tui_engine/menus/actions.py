@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui_engine.menus.model import PromptRef
+from tui_engine.menus.record import StartRecording, StopRecording
+from tui_engine.menus.voicemail import MailboxRequest
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -134,5 +136,8 @@ Action = (
     | Authenticate
     | Transfer
     | TransferFailed
+    | StartRecording
+    | StopRecording
+    | MailboxRequest
     | Hangup
 )

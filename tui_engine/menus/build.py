@@ -16,6 +16,8 @@ from tui_engine.menus.model import (
     Settings,
     Step,
 )
+from tui_engine.menus.record import build_record
+from tui_engine.menus.voicemail import build_voicemail
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
 
@@ -51,7 +53,15 @@ class _Builder:
             hangup=None if hangup is None else HangupReason(hangup),
             transfer=raw.get("transfer"),
             authenticate=None if auth is None else self.auth(auth, (*path, "authenticate")),
+            record=self.nested(raw, "record", path, build_record),
+            voicemail=self.nested(raw, "voicemail", path, build_voicemail),
         )
+
+    def nested(self, raw: dict[str, Any], key: str, path: JsonPath, build: Any) -> Any:
+        """A feature's own builder for ``raw[key]``, given how to build its nested steps."""
+        if key not in raw:
+            return None
+        return build(raw[key], lambda sub, name: self.step(sub, (*path, key, name)))
 
     def optional_step(self, raw: dict[str, Any], key: str, path: JsonPath) -> Step | None:
         return self.step(raw[key], (*path, key)) if key in raw else None

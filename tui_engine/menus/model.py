@@ -10,6 +10,11 @@ import enum
 from collections.abc import Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui_engine.menus.record import RecordStep
+    from tui_engine.menus.voicemail import VoicemailStep
 
 
 class HangupReason(enum.Enum):
@@ -77,6 +82,8 @@ class Step:
     hangup: HangupReason | None = None
     transfer: str | None = None
     authenticate: AuthStep | None = None
+    record: RecordStep | None = None
+    voicemail: VoicemailStep | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,7 +98,8 @@ class Collect:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Menu:
-    """One menu: choices by key, or a digit collection followed by ``next``."""
+    """One menu: choices by key, a digit collection followed by ``next``, or (neither) an
+    announcement whose ``next`` runs once its prompts have played."""
 
     name: str
     prompts: tuple[tuple[str, ...], ...]  # attempt n plays prompts[n-1]; the last one repeats

@@ -62,8 +62,11 @@ from tui_engine.menus.actions import (
     TransferFailed,
 )
 from tui_engine.menus.errors import MenuError
-from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, Step
+from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, PromptRef, Step
+from tui_engine.menus.record import EndReason, Recording, RecordStep, StartRecording
 from tui_engine.menus.settings import Effective, MenuDefaults, effective
+from tui_engine.menus.template import render
+from tui_engine.menus.voicemail import MailboxRequest, MailboxResult, VoicemailStep
 
 DTMF_KEYS = frozenset("0123456789*#ABCD")  # RFC 4733 §3.2 events 0-15
 _Then = Callable[[float], list[Action]]
@@ -80,6 +83,12 @@ class Phase(enum.Enum):
     AUTHENTICATING = "authenticating"
     #: a REFER is out; waiting for its outcome (``transfer_failed``) or ``transfer-timeout``.
     TRANSFERRING = "transferring"
+    #: a ``record`` step keeps the caller's audio; its silence and max-length timers run.
+    RECORDING = "recording"
+    #: a ``StopRecording`` was sent; waiting for ``recording_saved``.
+    SAVING = "saving"
+    #: a ``MailboxRequest`` was sent; waiting for ``mailbox_result``.
+    MAILBOX = "mailbox"
     #: a ``Hangup`` was returned; every call now returns nothing.
     ENDED = "ended"
 
@@ -128,6 +137,11 @@ class MenuRunner:
         self._closing = False  # the goodbye is playing: the call ends after it
         self._transfer_uri: str | None = None  # while TRANSFERRING
         self._transfer_deadline = 0.0
+        self._recording: Recording | None = None  # while RECORDING
+        self._record_step: Step | None = None  # the step that records (played again after no speech)
+        self._record_kept = False  # the last StopRecording kept audio
+        self._no_speech = 0  # recordings without speech in this menu visit (no-input attempts)
+        self._pending_mailbox: VoicemailStep | None = None  # while MAILBOX
 
     # -- read-only views ---------------------------------------------------------------
     @property
@@ -177,6 +191,8 @@ class MenuRunner:
         """The menu's own next deadline: no-input, inter-digit or ``transfer-timeout``."""
         if self.phase is Phase.TRANSFERRING:
             return self._transfer_deadline
+        if self.phase is Phase.RECORDING and self._recording is not None:
+            return self._recording.next_deadline()
         if self.phase is not Phase.WAITING:
             return None
         if self._last_digit_at is not None:
@@ -218,6 +234,8 @@ class MenuRunner:
             self._session.send(Activity(now=now))
         if self.phase is Phase.WAITING:
             return self._counted(now, self._input(digit, now))
+        if self.phase is Phase.RECORDING:
+            return self._counted(now, self._record_key(digit, now))
         self._buffer.append(digit)
         if self.phase is Phase.PLAYING and self._barge_in and not self._stopping:
             self._stopping = True
@@ -274,9 +292,49 @@ class MenuRunner:
         self._transfer_uri = None
         return self._end(HangupReason.TRANSFER.value, now)
 
+    def speech(self, now: float) -> list[Action]:
+        """The media layer heard speech energy (throttled): the recording's silence timer restarts."""
+        if self.phase is Phase.RECORDING and self._recording is not None:
+            self._recording.speech(now)
+        return []
+
+    def recording_saved(self, path: str, seconds: float, now: float) -> list[Action]:
+        """The driver wrote the last ``StopRecording`` to ``path`` (``""``: nothing kept, or it failed)."""
+        step = self._record_step
+        if self.phase is not Phase.SAVING or step is None or step.record is None:
+            return []  # the call ended, or a guard took over, while the file was written
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        spec = step.record
+        if path:
+            self._no_speech = 0
+            self.variables["recording"] = path
+            self.variables["recording_length"] = str(max(1, round(seconds)))
+            return self._counted(now, self._run_step(spec.next, now))
+        if not self._record_kept:
+            return self._counted(now, self._no_speech_input(step, spec, now))
+        return self._counted(now, self._run_step(spec.on_failed or Step(play=self.dialplan.invalid), now))
+
+    def mailbox_result(self, result: MailboxResult, now: float) -> list[Action]:
+        """The driver's answer to the last :class:`MailboxRequest`."""
+        spec = self._pending_mailbox
+        if self.phase is not Phase.MAILBOX or spec is None:
+            return []  # a guard ended the call while the operation ran
+        self._pending_mailbox = None
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        if not result.ok:
+            failed = spec.on_failure or Step(play=self.dialplan.invalid)
+            return self._counted(now, self._run_step(failed, now))
+        self.variables.update(result.values)
+        return self._counted(now, self._run_step(spec.then or Step(), now, audio=result.audio))
+
     def _poll_menu(self, now: float) -> list[Action]:
         if self.phase is Phase.TRANSFERRING and now >= self._transfer_deadline:
             return self._transfer_outcome("timeout", self._transfer_deadline)
+        if self.phase is Phase.RECORDING and self._recording is not None:
+            reason = self._recording.poll(now)
+            return [] if reason is None else self._finish_recording(reason, now)
         if self.phase is not Phase.WAITING:
             return []
         if self._last_digit_at is not None:
@@ -350,6 +408,7 @@ class MenuRunner:
         self._invalid = 0
         self._entry = ""
         self._last_digit_at = None
+        self._no_speech = 0
         return [MenuEntered(menu=name), *self._play_menu(now)]
 
     def _play_menu(self, now: float, lead: tuple[str, ...] = ()) -> list[Action]:
@@ -359,15 +418,19 @@ class MenuRunner:
         names = lead + prompts[min(self._visits, len(prompts)) - 1]
         return self._play(names, self._eff.barge_in, self._listen, now)
 
-    def _play(self, names: tuple[str, ...], barge_in: bool, then: _Then, now: float) -> list[Action]:
-        if not names or (barge_in and self._buffer):
+    def _play(
+        self, names: tuple[str, ...], barge_in: bool, then: _Then, now: float,
+        audio: tuple[PromptRef, ...] = (),
+    ) -> list[Action]:
+        """Play the prompts ``names``, then ``audio`` (files that are not prompts: a voicemail message)."""
+        if not (names or audio) or (barge_in and self._buffer):
             return then(now)  # nothing to play, or the caller already answered (type-ahead)
         if self._session.state is not IdleState.STOPPED:
             self._session.send(ProgressStarted(now=now))
         self.phase = Phase.PLAYING
         self._then = then
         self._barge_in = barge_in
-        return [PlayPrompts(prompts=self.dialplan.resolve(names), barge_in=barge_in)]
+        return [PlayPrompts(prompts=self.dialplan.resolve(names) + audio, barge_in=barge_in)]
 
     def _close_progress(self, now: float) -> None:
         if self._session.progress_open and self._session.state is not IdleState.STOPPED:
@@ -376,6 +439,9 @@ class MenuRunner:
     def _listen(self, now: float) -> list[Action]:
         """Prompts over: wait for input, using type-ahead digits first."""
         self.phase = Phase.WAITING
+        menu = self._menu
+        if menu.next is not None and menu.collect is None and not menu.choices:
+            return self._run_step(menu.next, now)  # an announcement: on to its step
         actions: list[Action] = []
         while self._buffer and self.phase is Phase.WAITING:
             actions += self._input(self._buffer.popleft(), now)
@@ -423,7 +489,7 @@ class MenuRunner:
         return [DigitsCollected(var=collect.variable, value=value), *self._run_step(self._menu.next, now)]
 
     # -- steps -------------------------------------------------------------------------
-    def _run_step(self, step: Step, now: float) -> list[Action]:
+    def _run_step(self, step: Step, now: float, audio: tuple[PromptRef, ...] = ()) -> list[Action]:
         here = self._menu.name
 
         def terminal(at: float) -> list[Action]:
@@ -435,9 +501,13 @@ class MenuRunner:
                 return self._transfer(step.transfer, at)
             if step.authenticate is not None:
                 return self._authenticate(step.authenticate, at)
+            if step.record is not None:
+                return self._record(step, step.record, at)
+            if step.voicemail is not None:
+                return self._mailbox(step.voicemail, at)
             return self._enter(here, at)  # "play, then back"
 
-        return self._play(step.play, self._eff.barge_in, terminal, now)
+        return self._play(step.play, self._eff.barge_in, terminal, now, audio)
 
     def _final(self, step: Step | None, reason: HangupReason, now: float) -> list[Action]:
         """Attempts ran out: the dialplan's step, else goodbye (no barge-in) and hang up."""
@@ -488,8 +558,9 @@ class MenuRunner:
         if self.phase is Phase.TRANSFERRING:
             self._transfer_uri = None  # a late outcome is ignored; our BYE ends the call
             self._close_progress(now)
+        stopped = self._interrupt(now)  # a recording is closed (and kept when the caller spoke)
         self.phase = Phase.WAITING
-        return [tripped, *goodbye(now)]
+        return [tripped, *stopped, *goodbye(now)]
 
     def _transfer(self, uri: str, now: float) -> list[Action]:
         timeout = self._defaults.transfer_timeout
@@ -516,10 +587,72 @@ class MenuRunner:
         mailbox = self.variables.get(auth.mailbox, "")
         return [Authenticate(mailbox=mailbox, pin=self.variables.get(auth.pin, ""))]
 
+    # -- record and voicemail steps (menus/record.py, menus/voicemail.py) ----------------
+    def _record(self, step: Step, spec: RecordStep, now: float) -> list[Action]:
+        self._record_step = step
+        self._buffer.clear()  # a key that skipped the prompt does not end the recording
+        self._recording = Recording(spec, now)
+        self.phase = Phase.RECORDING
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))  # the silence timer is the recording's own
+        return [StartRecording(max_length=spec.max_length)]
+
+    def _record_key(self, digit: str, now: float) -> list[Action]:
+        spec = self._recording.spec if self._recording is not None else None
+        if spec is None or digit not in spec.end_keys:
+            return []  # other keys are not input while recording
+        return self._finish_recording(EndReason.KEY, now)
+
+    def _finish_recording(self, reason: EndReason, now: float) -> list[Action]:
+        recording, self._recording = self._recording, None
+        assert recording is not None
+        self.phase = Phase.SAVING
+        stop = recording.stop(reason, now, self._record_mailbox(recording.spec))
+        self._record_kept = stop.keep
+        return [stop]
+
+    def _record_mailbox(self, spec: RecordStep) -> str | None:
+        return None if spec.mailbox is None else render(spec.mailbox, self.variables)
+
+    def _no_speech_input(self, step: Step, spec: RecordStep, now: float) -> list[Action]:
+        """Nothing was said: a no-input attempt; after ``max-attempts`` the menu's no-input rule."""
+        self._no_speech += 1
+        of = self._eff.max_attempts
+        if self._no_speech >= of:
+            final = self._menu.on_no_input
+            done = AttemptsExhausted(menu=self._menu.name, attempts=of, due=now, then=_next_of(final))
+            return [done, *self._final(final, HangupReason.INACTIVITY_TIMEOUT, now)]
+        if spec.on_no_speech is not None:
+            return self._run_step(spec.on_no_speech, now)
+        again = Reprompt(menu=self._menu.name, attempt=self._no_speech + 1, of=of, due=now)
+        return [again, *self._run_step(step, now)]
+
+    def _mailbox(self, spec: VoicemailStep, now: float) -> list[Action]:
+        self._pending_mailbox = spec
+        self.phase = Phase.MAILBOX
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))  # the system is working, not the caller silent
+        mailbox = render(spec.mailbox, self.variables)
+        return [MailboxRequest(op=spec.op, mailbox=mailbox, variables=dict(self.variables))]
+
+    def _interrupt(self, now: float) -> list[Action]:
+        """A guard or the end of the call: close a recording (kept when the caller spoke), drop a
+        pending save or mailbox operation (its late answer is ignored)."""
+        out: list[Action] = []
+        recording = self._recording
+        if self.phase is Phase.RECORDING and recording is not None:
+            out.append(recording.stop(EndReason.INTERRUPTED, now, self._record_mailbox(recording.spec)))
+        if self.phase in (Phase.RECORDING, Phase.SAVING, Phase.MAILBOX):
+            self._recording, self._pending_mailbox = None, None
+            self.phase = Phase.WAITING
+            self._close_progress(now)
+        return out
+
     def _end(self, reason: str, now: float) -> list[Action]:
         self.hangup_reason = reason
+        stopped = self._interrupt(now)
         self._stop(now)
-        return [Hangup(reason=reason)]
+        return [*stopped, Hangup(reason=reason)]
 
     def _stop(self, now: float) -> None:
         """Over: no more digits, no continuation, no idle timer (``Stopped`` is legal in every state)."""

@@ -9,26 +9,43 @@ time only moves when the test says so. Users can test their own dialplans with i
     call.finish_prompt()          # the greeting played to the end
     call.press("2")               # -> MenuEntered("support"), PlayPrompts(...)
     call.advance(30)              # silence: reprompts, then goodbye and Hangup
+
+Recording: ``speak(seconds)`` is the caller talking (speech reports as the media layer sends them,
+a tone in the recorded audio); a :class:`~tui_engine.menus.voicemail.Mailboxes` given as
+``mailboxes`` (e.g. ``tui_engine.voicemail.Voicemail(tmp_path)``) performs ``voicemail`` steps and
+keeps recordings; without one, recordings are named ``memory:recording-N`` and not written.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 from tui_engine.core import FakeClock
+from tui_engine.media.codecs import samples_to_pcm16
+from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL
 from tui_engine.menus.actions import Action, Hangup, PlayPrompts, StopPlayback
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import Dialplan
+from tui_engine.menus.record import StartRecording, StopRecording, keep_recording
 from tui_engine.menus.runner import MenuRunner
 from tui_engine.menus.settings import MenuDefaults
+from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 
 
 class MenuHarness:
     """Drives one :class:`MenuRunner`; every method returns the actions it caused, in order."""
 
     def __init__(
-        self, dialplan: Dialplan, defaults: MenuDefaults | None = None, *, start: float = 0.0
+        self, dialplan: Dialplan, defaults: MenuDefaults | None = None, *, start: float = 0.0,
+        mailboxes: Mailboxes | None = None, variables: Mapping[str, str] | None = None,
     ) -> None:
         self.clock = FakeClock(start)
-        self.runner = MenuRunner(dialplan, defaults or MenuDefaults())
+        self.runner = MenuRunner(dialplan, defaults or MenuDefaults(), variables=variables)
+        self.mailboxes = mailboxes
+        self.recording_since: float | None = None  # while a StartRecording runs
+        self._spoken: list[float] = []  # speech reports of the running recording
+        self.recordings = 0
         self.log: list[tuple[float, Action]] = []  # every action, with the time it was returned
         self.playing: PlayPrompts | None = None
         self.play_ends: float | None = None
@@ -52,7 +69,31 @@ class MenuHarness:
             elif isinstance(action, StopPlayback):
                 # The glue stops the audio at once and reports the prompt as not completed.
                 out += self._finished(completed=False)
+            elif isinstance(action, StartRecording):
+                self.recording_since, self._spoken = self.now, []
+            elif isinstance(action, StopRecording):
+                out += self._saved(action)
+            elif isinstance(action, MailboxRequest):
+                result = self.mailboxes.perform(action) if self.mailboxes else MailboxResult(ok=False)
+                out += self._absorb(self.runner.mailbox_result(result, self.now))
         return out
+
+    def _saved(self, stop: StopRecording) -> list[Action]:
+        """Write what the caller "said" (a tone per speech report) as the call glue would."""
+        since, self.recording_since = self.recording_since, None
+        pcm = _synthetic_audio(since or self.now, self.now, self._spoken, stop.trim)
+        self.recordings += 1
+        name = f"recording-{self.recordings}"
+        caller = self.runner.variables.get("caller", "")
+        mailboxes = self.mailboxes
+
+        def save() -> str:
+            if mailboxes is None:
+                return f"memory:{name}"
+            return mailboxes.save_recording(stop, pcm, caller=caller, name=name)
+
+        path, seconds = keep_recording(save, stop, pcm, len(pcm) / 2 / SAMPLE_RATE)
+        return self._absorb(self.runner.recording_saved(path, seconds, self.now))
 
     def _finished(self, *, completed: bool) -> list[Action]:
         self.playing, self.play_ends = None, None
@@ -79,6 +120,17 @@ class MenuHarness:
     def transfer_failed(self, why: str = "603") -> list[Action]:
         """The REFER was refused (or its NOTIFY reported failure): back to the dialplan."""
         return self._absorb(self.runner.transfer_failed(why, self.now))
+
+    def speak(self, seconds: float) -> list[Action]:
+        """The caller talks for ``seconds`` (speech reported every ``SPEECH_REPORT_INTERVAL``)."""
+        out: list[Action] = []
+        end = self.now + seconds
+        while self.now < end - 1e-9:
+            if self.recording_since is not None:
+                self._spoken.append(self.now)
+                out += self._absorb(self.runner.speech(self.now))
+            out += self.advance(min(SPEECH_REPORT_INTERVAL, end - self.now))
+        return out
 
     def hang_up(self) -> list[Action]:
         return self._absorb(self.runner.caller_hangup(self.now))
@@ -112,3 +164,15 @@ class MenuHarness:
             raise MenuError(f"advance(): deadline {self.runner.next_deadline()} never moves past {self.now}")
         self.clock.set(target)
         return out
+
+
+def _synthetic_audio(start: float, end: float, spoken: list[float], trim: float) -> bytes:
+    """PCM16 from ``start`` to ``end`` minus ``trim``: a 400 Hz tone after each speech report, else zeros."""
+    total = max(0, int((end - start - trim) * SAMPLE_RATE))
+    samples = [0] * total
+    span = int(SPEECH_REPORT_INTERVAL * SAMPLE_RATE)
+    for at in spoken:
+        first = int((at - start) * SAMPLE_RATE)
+        for i in range(max(0, first), min(total, first + span)):
+            samples[i] = int(8000 * math.sin(2 * math.pi * 400 * i / SAMPLE_RATE))
+    return samples_to_pcm16(samples)

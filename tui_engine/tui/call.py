@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import assert_never
 
 import structlog
 
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
-from tui_engine.media.prompts import PromptCache
+from tui_engine.media.errors import PromptError
+from tui_engine.media.prompts import Prompt, PromptCache, prompt_from_wav
+from tui_engine.media.wav import read_wav
 from tui_engine.menus import (
     Action,
     AttemptsExhausted,
@@ -40,10 +44,15 @@ from tui_engine.menus import (
     TransferFailed,
 )
 from tui_engine.menus.model import Dialplan
+from tui_engine.menus.record import StartRecording, StopRecording, keep_recording
+from tui_engine.menus.runner import Phase
+from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
 
 log = structlog.get_logger("tui_engine.call")
+
+_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 PinVerifier = Callable[[str, str], Awaitable[bool]]
 """``await verify(mailbox, pin)``: True when the PIN is right for that mailbox."""
@@ -114,6 +123,7 @@ class CallSession:
         observer: Observer,
         info: CallInfo,
         loop: TimerLoop,
+        mailboxes: Mailboxes | None = None,
     ) -> None:
         self.call = call
         self.media = media
@@ -124,6 +134,11 @@ class CallSession:
         self._observer = observer
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
+        #: recordings being written: not cancelled when the call ends (a hung-up caller's message is kept)
+        self._saves: set[asyncio.Task[None]] = set()
+        self._mailboxes = mailboxes
+        self._recordings = 0
+        self._audio: dict[str, Prompt] = {}  # voicemail audio prepared off the loop, by path
         self._playing = False
         self._done = False
         #: while the actions that follow a completed prompt run: when its audio ended.
@@ -148,6 +163,10 @@ class CallSession:
         """The dialog is over (whoever ended it): stop timers, media and pending work."""
         if self._done:
             return
+        if self.runner.phase is Phase.RECORDING:  # the caller hung up mid-message: it is kept
+            for action in self.runner.caller_hangup(self._loop.time()):
+                if isinstance(action, StopRecording):
+                    self._stop_recording(action)
         self._done = True
         self._driver.close()  # breaks the cycle through its bound method: freed without a full GC
         self.runner.call_ended(self._loop.time())
@@ -281,6 +300,14 @@ class CallSession:
                 log.warning("call.transfer_failed", target=uri, why=why, menu=self.runner.current_menu)
                 if why == "timeout":
                     self.call.cancel_transfer()  # a NOTIFY 2xx now would end a call back in the menu
+            case StartRecording(max_length=max_length):
+                log.info("record.started", max_length_s=max_length, menu=self.runner.current_menu)
+                self.media.start_recording(self._on_speech)
+            case StopRecording():
+                self._stop_recording(action)
+            case MailboxRequest(op=op, mailbox=mailbox):
+                log.info("voicemail.request", op=op, mailbox=mailbox)
+                self._spawn(self._mailbox(action))
             case Hangup(reason=reason):
                 self.info.end_reason = reason
                 if reason == "transfer":
@@ -295,7 +322,7 @@ class CallSession:
                 assert_never(action)  # mypy proves every Action is handled above
 
     def _play(self, action: PlayPrompts, due: float | None = None) -> None:
-        prompts = [self._prompts.load(ref.path) for ref in action.prompts]
+        prompts = [self._load(ref.path) for ref in action.prompts]
         if self._playing:
             self.media.stop_playback()
         self._playing = True
@@ -307,6 +334,11 @@ class CallSession:
         )
         self.media.play(prompts, self._on_prompt_done, since=due)
 
+    def _load(self, path: Path) -> Prompt:
+        """A voicemail message prepared for this play, else a prompt of the cache."""
+        prepared = self._audio.pop(str(path), None)
+        return prepared if prepared is not None else self._prompts.load(path)
+
     async def _authenticate(self, mailbox: str, pin: str) -> None:
         try:
             ok = await self._verify_pin(mailbox, pin)
@@ -317,11 +349,65 @@ class CallSession:
         if not self._done:
             self._run(self.runner.auth_result(ok, self._loop.time()))
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    # -- record and voicemail steps ------------------------------------------------------
+    def _on_speech(self, at: float) -> None:
+        if not self._done:
+            self._run(self.runner.speech(at))
+
+    def _stop_recording(self, stop: StopRecording) -> None:
+        recorder = self.media.stop_recording()
+        pcm = recorder.audio(stop.trim) if recorder is not None else b""
+        self._recordings += 1
+        safe_id = _FILE_UNSAFE.sub("_", self.info.call_id)[:48]
+        name = f"{safe_id}-{int(self.info.started_wall)}-{self._recordings}"
+        mailboxes, caller = self._mailboxes, self.info.caller
+
+        def save() -> str:
+            if mailboxes is None:
+                raise OSError("no data directory for recordings")
+            return mailboxes.save_recording(stop, pcm, caller=caller, name=name)
+
+        seconds = len(pcm) / 16000
+        log.info(
+            "record.stopped", reason=stop.reason, keep=stop.keep, seconds=round(seconds, 2),
+            mailbox=stop.mailbox,
+        )
+        self._spawn(self._save(save, stop, pcm, seconds), self._saves)
+
+    async def _save(self, save: Callable[[], str], stop: StopRecording, pcm: bytes, seconds: float) -> None:
+        """Write the recording in a worker thread (up to a few MB), then tell the runner."""
+        path, seconds = await asyncio.to_thread(keep_recording, save, stop, pcm, seconds)
+        if path:
+            log.info("record.saved", path=path, seconds=round(seconds, 2), mailbox=stop.mailbox)
+        if not self._done:
+            self._run(self.runner.recording_saved(path, seconds, self._loop.time()))
+
+    async def _mailbox(self, request: MailboxRequest) -> None:
+        result, audio = await asyncio.to_thread(self._prepare_mailbox, request)
+        log.info("voicemail.result", op=request.op, ok=result.ok, why=result.why or None)
+        if not self._done:
+            self._audio = audio
+            self._run(self.runner.mailbox_result(result, self._loop.time()))
+
+    def _prepare_mailbox(self, request: MailboxRequest) -> tuple[MailboxResult, dict[str, Prompt]]:
+        """In a worker thread: the store's file work and the G.711 conversion of a message (a
+        two-minute message is a second of table look-ups: not on the event loop). Messages are not
+        put in the prompt cache: each is heard a few times, then deleted."""
+        if self._mailboxes is None:
+            return MailboxResult(ok=False, why="no voicemail store"), {}
+        result = self._mailboxes.perform(request)
+        try:
+            audio = {str(ref.path): prompt_from_wav(ref.path, read_wav(ref.path)) for ref in result.audio}
+        except PromptError as exc:
+            return MailboxResult(ok=False, why=str(exc)), {}
+        return result, audio
+
+    def _spawn(self, coro: Awaitable[None], tasks: set[asyncio.Task[None]] | None = None) -> None:
         loop = asyncio.get_running_loop()  # a PIN check is I/O: only a real loop runs one
         task: asyncio.Task[None] = loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        held = self._tasks if tasks is None else tasks
+        held.add(task)
+        task.add_done_callback(held.discard)
 
     # -- the driver's side (Pollable) ---------------------------------------------------
     def _arm(self) -> None:

@@ -27,6 +27,7 @@ from tui_engine.sip.uas import RETRY_AFTER
 from tui_engine.tui.admission import CallAdmission
 from tui_engine.tui.call import CallInfo, CallSession, Observer, PinVerifier
 from tui_engine.tui.settings import TuiSettings, tui_settings
+from tui_engine.voicemail import Voicemail
 
 log = structlog.get_logger("tui_engine.tui")
 
@@ -73,6 +74,7 @@ class TuiComponent:
             settings.dialplan_dir, default=settings.default_dialplan
         )
         self._sessions: dict[str, CallSession] = {}
+        self._voicemail = Voicemail(settings.data_dir)
         self._infos: dict[str, CallInfo] = {}
         self._setup: dict[str, asyncio.Task[None]] = {}
         self.endings: deque[dict[str, Any]] = deque(maxlen=history)
@@ -149,6 +151,7 @@ class TuiComponent:
         old = self.settings
         self.settings = settings
         self._dialplans = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
+        self._voicemail = Voicemail(settings.data_dir)
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
             with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
@@ -252,6 +255,7 @@ class TuiComponent:
             observer=self._observer,
             info=info,
             loop=self._loop,
+            mailboxes=self._voicemail,
         )
         info.sip_status, info.answered_wall = 200, time.time()
         call.answer(media.answer_sdp)

@@ -27,6 +27,8 @@ class TuiSettings:
     default_dialplan: str
     defaults: MenuDefaults
     session_timers: SessionTimerPolicy
+    #: ``[engine] data-dir``: recordings and voicemail messages live under it
+    data_dir: Path = Path("data")
 
 
 def tui_settings(config: EngineConfig) -> TuiSettings | None:
@@ -52,6 +54,7 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         default_dialplan=t.default_dialplan,
         defaults=menu_defaults(app),
         session_timers=SessionTimerPolicy(session_expires=round(t.session_expires), min_se=round(t.min_se)),
+        data_dir=engine.data_dir,
     )
 
 

@@ -1,0 +1,87 @@
+"""Recording the caller: received G.711 frames decoded to 8 kHz PCM16, with a cheap speech detector.
+
+The recorder sits on the per-packet path, so it does little per frame: decode (one table look-up per
+sample, needed anyway to keep the audio), one mean-magnitude sum for the energy, and a report to the
+call at most every :data:`SPEECH_REPORT_INTERVAL` seconds — the menu runner's silence timer only needs
+to know that speech went on, not every frame of it.
+
+Energy threshold: a 20 ms frame counts as speech when its mean absolute sample is at least
+:data:`SPEECH_LEVEL` (about -40 dBFS; G.711 idle noise and comfort silence decode to a few units,
+telephone speech to hundreds or thousands), the usual fixed-threshold energy VAD of IVR recorders
+(Asterisk ``Record``'s silence threshold works the same way on the mean sample).
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+from tui_engine.media import codecs
+
+SAMPLE_RATE = 8000
+SPEECH_LEVEL = 300  #: mean |sample| of a 20 ms frame that counts as speech
+SPEECH_REPORT_INTERVAL = 0.25  #: seconds between two speech reports to the call
+
+SpeechHandler = Callable[[float], None]
+"""``(at)``: speech energy was heard at loop time ``at``."""
+
+_DECODE = {"PCMU": codecs.ulaw_to_samples, "PCMA": codecs.alaw_to_samples}
+
+
+def speech_energy(samples: list[int]) -> int:
+    """Mean absolute sample of one frame (0 for an empty one)."""
+    return sum(map(abs, samples)) // len(samples) if samples else 0
+
+
+class Recorder:
+    """Keeps the audio of one recording in memory (8 kHz mono PCM16) until :meth:`audio`.
+
+    In memory, not streamed to disk: a message is at most a few minutes (``max-length``: two minutes
+    is under 2 MB), and one write at the end keeps file I/O off the per-packet path.
+    """
+
+    def __init__(self, codec: str, on_speech: SpeechHandler | None = None) -> None:
+        self._decode = _DECODE[codec]
+        self._pcm = bytearray()
+        self._on_speech = on_speech
+        self._reported_at: float | None = None
+        self.speech_frames = 0
+
+    @property
+    def seconds(self) -> float:
+        return len(self._pcm) / 2 / SAMPLE_RATE
+
+    def feed(self, payload: bytes, at: float) -> None:
+        """One received audio frame (G.711 payload) at loop time ``at``."""
+        samples = self._decode(payload)
+        self._pcm += codecs.samples_to_pcm16(samples)
+        if speech_energy(samples) < SPEECH_LEVEL:
+            return
+        self.speech_frames += 1
+        if self._reported_at is None or at - self._reported_at >= SPEECH_REPORT_INTERVAL:
+            self._reported_at = at
+            if self._on_speech is not None:
+                self._on_speech(at)
+
+    def audio(self, trim: float = 0.0) -> bytes:
+        """The PCM16 recorded so far, without its last ``trim`` seconds."""
+        drop = min(len(self._pcm), int(trim * SAMPLE_RATE) * 2)
+        return bytes(self._pcm[: len(self._pcm) - drop])
+
+
+def write_wav(path: Path, pcm16: bytes) -> None:
+    """Write 8 kHz mono PCM16 as a WAV file (stdlib ``wave``: it writes integer PCM, all we need),
+    via a temporary name so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    with wave.open(str(partial), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm16)
+    partial.replace(path)
+
+
+def pcm_seconds(pcm16: bytes) -> float:
+    return len(pcm16) / 2 / SAMPLE_RATE
