@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--speed", type=_speed, default=1.0, metavar="X", help="time factor (default 1)")
     simulate.add_argument("--mailbox", help="mailbox accepted by Authenticate (default: the dialplan's demo)")
     simulate.add_argument("--pin", help="the PIN an Authenticate accepts (default: the dialplan's demo)")
+    simulate.add_argument(
+        "--data-dir", type=Path, metavar="DIR",
+        help="where voicemail steps and recordings read and write (default: a temporary directory)",
+    )
 
     _add_users(commands)
     status_cli.add_parser(commands, _add_config)
@@ -194,10 +199,14 @@ def _simulate(args: argparse.Namespace) -> int:
         return 1
     from tui_engine.menus.simulate import run_simulation
     from tui_engine.tui.settings import menu_defaults
+    from tui_engine.voicemail import Voicemail
 
-    return run_simulation(
-        args.dialplan, menu_defaults(found[1]), speed=args.speed, pin=args.pin, mailbox=args.mailbox
-    )
+    with tempfile.TemporaryDirectory(prefix="tui-engine-simulate-") as scratch:
+        data_dir = args.data_dir if args.data_dir is not None else Path(scratch)
+        return run_simulation(
+            args.dialplan, menu_defaults(found[1]), speed=args.speed, pin=args.pin, mailbox=args.mailbox,
+            mailboxes=Voicemail(data_dir),
+        )
 
 
 def _users(args: argparse.Namespace) -> int:

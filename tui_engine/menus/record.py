@@ -20,6 +20,7 @@ What is kept, and the trimmed tail (after Asterisk ``Record``'s silence trim and
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ import structlog
 
 from tui_engine.config.values import parse_duration
 from tui_engine.core import Activity, Disconnect, IdleSession, Started, Stopped, call_policy
+from tui_engine.media.codecs import samples_to_pcm16
+from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL
 
 if TYPE_CHECKING:
     from tui_engine.menus.model import Step
@@ -145,3 +148,16 @@ def keep_recording(save: Any, stop: StopRecording, pcm16: bytes, seconds: float)
     except (OSError, ValueError) as exc:
         log.warning("record.save_failed", why=f"{type(exc).__name__}: {exc}", mailbox=stop.mailbox)
         return "", 0.0
+
+
+def synthetic_speech(start: float, end: float, spoken: list[float], trim: float) -> bytes:
+    """What a test or ``simulate`` caller "said" from ``start`` to ``end`` (minus ``trim``), as
+    PCM16: a 400 Hz tone for the report interval after each speech report, zeros elsewhere."""
+    total = max(0, int((end - start - trim) * SAMPLE_RATE))
+    samples = [0] * total
+    span = int(SPEECH_REPORT_INTERVAL * SAMPLE_RATE)
+    for at in spoken:
+        first = int((at - start) * SAMPLE_RATE)
+        for i in range(max(0, first), min(total, first + span)):
+            samples[i] = int(8000 * math.sin(2 * math.pi * 400 * i / SAMPLE_RATE))
+    return samples_to_pcm16(samples)

@@ -140,7 +140,7 @@ class MenuRunner:
         self._recording: Recording | None = None  # while RECORDING
         self._record_step: Step | None = None  # the step that records (played again after no speech)
         self._record_kept = False  # the last StopRecording kept audio
-        self._no_speech = 0  # recordings without speech in this menu visit (no-input attempts)
+        self._no_speech = 0  # recordings without speech since the last input (no-input attempts)
         self._pending_mailbox: VoicemailStep | None = None  # while MAILBOX
 
     # -- read-only views ---------------------------------------------------------------
@@ -408,7 +408,6 @@ class MenuRunner:
         self._invalid = 0
         self._entry = ""
         self._last_digit_at = None
-        self._no_speech = 0
         return [MenuEntered(menu=name), *self._play_menu(now)]
 
     def _play_menu(self, now: float, lead: tuple[str, ...] = ()) -> list[Action]:
@@ -448,6 +447,7 @@ class MenuRunner:
         return actions
 
     def _input(self, digit: str, now: float) -> list[Action]:
+        self._no_speech = 0  # input is activity: recordings without speech count from zero again
         if self._menu.collect is not None:
             return self._collect_digit(digit, now)
         step = self._menu.choices.get(digit)
@@ -622,10 +622,8 @@ class MenuRunner:
             final = self._menu.on_no_input
             done = AttemptsExhausted(menu=self._menu.name, attempts=of, due=now, then=_next_of(final))
             return [done, *self._final(final, HangupReason.INACTIVITY_TIMEOUT, now)]
-        if spec.on_no_speech is not None:
-            return self._run_step(spec.on_no_speech, now)
         again = Reprompt(menu=self._menu.name, attempt=self._no_speech + 1, of=of, due=now)
-        return [again, *self._run_step(step, now)]
+        return [again, *self._run_step(spec.on_no_speech or step, now)]
 
     def _mailbox(self, spec: VoicemailStep, now: float) -> list[Action]:
         self._pending_mailbox = spec

@@ -7,10 +7,13 @@ pipe, input is read line by line so sessions can be scripted::
     1           press 1 (every 0-9 * # A-D on a line is pressed in order)
     1000#       several digits at once (type-ahead)
     wait 12     read nothing more for 12 simulated seconds (timers keep running)
+    speak 4     talk for 4 simulated seconds (a ``record`` step hears speech; input waits meanwhile)
     hangup      the caller hangs up
 
 At end of input the caller stays silent until the dialplan ends the call. Authentication
 is answered by a demo verifier: ``--pin``/``--mailbox`` or the dialplan's ``demo:`` section.
+``voicemail`` steps and recordings use the ``mailboxes`` given (the command line's: a temporary
+data directory unless ``--data-dir`` names one).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from tui_engine.media.recorder import SPEECH_REPORT_INTERVAL
 from tui_engine.menus.actions import (
     Action,
     Authenticate,
@@ -37,9 +41,16 @@ from tui_engine.menus.actions import (
 from tui_engine.menus.errors import DialplanError
 from tui_engine.menus.loader import load_dialplan
 from tui_engine.menus.model import Dialplan
+from tui_engine.menus.record import (
+    StartRecording,
+    StopRecording,
+    keep_recording,
+    synthetic_speech,
+)
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
-from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Token, Wait, cbreak, parse_line
+from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Speak, Token, Wait, cbreak, parse_line
+from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 
 AUTH_DELAY = 0.5  #: simulated seconds the demo verifier "takes"
 
@@ -66,6 +77,12 @@ class _Simulation:
         self.pending: list[tuple[float, Token]] = []  # (arrival time, token)
         self.credentials: tuple[str | None, str] = (None, "1234")
         self.status_shown = False
+        self.mailboxes: Mailboxes | None = None
+        self.recording_since: float | None = None
+        self.spoken: list[float] = []  # speech reports of the running recording
+        self.speech_at: float | None = None  # the next speech report while the caller talks
+        self.speech_until = 0.0
+        self.recordings = 0
 
     def now(self) -> float:
         return (time.monotonic() - self.t0) * self.speed
@@ -105,11 +122,34 @@ class _Simulation:
                 mailbox, pin = self.credentials
                 self.auth_ok = action.pin == pin and mailbox in (None, action.mailbox)
                 self.auth_at = self.at + AUTH_DELAY
+            elif isinstance(action, StartRecording):
+                self.recording_since, self.spoken = self.at, []
+            elif isinstance(action, StopRecording):
+                self.handle(self.saved(action))
+            elif isinstance(action, MailboxRequest):
+                result = self.mailboxes.perform(action) if self.mailboxes else MailboxResult(ok=False)
+                self.say(f"VMAIL {action.op} {'done' if result.ok else 'failed: ' + (result.why or '?')}")
+                self.handle(self.runner.mailbox_result(result, self.at))
         if self.runner.phase is Phase.WAITING and not self.live:
             left = self.runner.seconds_left(self.at)
             if left is not None and not self.runner.entry:
                 attempt = f"attempt {self.runner.attempt} of {self.runner.max_attempts}"
                 self.say(f"WAIT  {left:.1f} s for input ({attempt})")
+
+    def saved(self, stop: StopRecording) -> list[Action]:
+        since, self.recording_since = self.recording_since, None
+        pcm = synthetic_speech(since or self.at, self.at, self.spoken, stop.trim)
+        self.recordings += 1
+        name, mailboxes = f"simulated-{self.recordings}", self.mailboxes
+
+        def save() -> str:
+            if mailboxes is None:
+                raise OSError("no data directory")
+            return mailboxes.save_recording(stop, pcm, caller="simulate", name=name)
+
+        path, seconds = keep_recording(save, stop, pcm, len(pcm) / 16000)
+        self.say(f"REC   saved {seconds:.1f} s to {path}" if path else "REC   nothing kept")
+        return self.runner.recording_saved(path, seconds, self.at)
 
     def show(self, action: Action) -> None:
         if isinstance(action, PlayPrompts):
@@ -132,13 +172,18 @@ class _Simulation:
             self.say(f"XFER  transfer to {action.uri} failed ({action.why}): back to the menu")
         elif isinstance(action, GuardTripped):
             self.say(f"LIMIT {action.guard} ({action.limit:g} s) reached")
+        elif isinstance(action, StartRecording):
+            self.say(f"REC   recording (at most {action.max_length:g} s; 'speak N' talks)")
+        elif isinstance(action, StopRecording):
+            self.say(f"REC   stopped: {action.reason}")
         elif isinstance(action, Hangup):
             self.say(f"BYE   hang up: {action.reason}")
 
     # -- the loop -----------------------------------------------------------------------
     def next_event(self) -> float | None:
         """When the next prompt end, login answer or runner timer is due."""
-        times = [t for t in (self.play_ends, self.auth_at, self.runner.next_deadline()) if t is not None]
+        events = (self.play_ends, self.auth_at, self.speech_at, self.runner.next_deadline())
+        times = [t for t in events if t is not None]
         return min(times, default=None)
 
     def next_input(self) -> float | None:
@@ -150,6 +195,12 @@ class _Simulation:
         if self.play_ends is not None and self.play_ends <= self.at:
             self.play_ends = None
             self.handle(self.runner.prompt_finished(self.at, completed=True))
+        elif self.speech_at is not None and self.speech_at <= self.at:
+            if self.recording_since is not None:
+                self.spoken.append(self.at)
+            self.handle(self.runner.speech(self.at))
+            following = self.speech_at + SPEECH_REPORT_INTERVAL
+            self.speech_at = following if following < self.speech_until else None
         elif self.auth_at is not None and self.auth_at <= self.at:
             self.auth_at = None
             self.say(f"AUTH  {'accepted' if self.auth_ok else 'rejected'}")
@@ -162,6 +213,10 @@ class _Simulation:
         _, token = self.pending.pop(0)
         if isinstance(token, Wait):
             self.hold_until = self.at + token.seconds
+        elif isinstance(token, Speak):
+            self.say(f"TALK  caller speaks for {token.seconds:g} s")
+            self.hold_until = self.speech_until = self.at + token.seconds
+            self.speech_at = self.at
         elif token == HANGUP:
             self.say("KEY   caller hangs up")
             self.handle(self.runner.caller_hangup(self.at))
@@ -216,6 +271,7 @@ def run_simulation(
     mailbox: str | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
+    mailboxes: Mailboxes | None = None,
 ) -> int:
     """Simulate a call to ``dialplan_path``; 0 when the call ended, 2 when the dialplan is invalid."""
     out = stdout or sys.stdout
@@ -231,6 +287,7 @@ def run_simulation(
     live = os.isatty(fd)
     sim = _Simulation(plan, MenuRunner(plan, defaults), out, speed=speed, live=live)
     sim.credentials = _credentials(plan, pin, mailbox)
+    sim.mailboxes = mailboxes
     who = f"mailbox {sim.credentials[0]}" if sim.credentials[0] else "any mailbox"
     out.write(f"Simulating dialplan {plan.name!r} ({dialplan_path}) at speed x{speed:g}.\n")
     out.write(f"Demo login: {who}, PIN {sim.credentials[1]}. Keys: 0-9 * # (q hangs up).\n")

@@ -18,16 +18,14 @@ keeps recordings; without one, recordings are named ``memory:recording-N`` and n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from tui_engine.core import FakeClock
-from tui_engine.media.codecs import samples_to_pcm16
 from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL
 from tui_engine.menus.actions import Action, Hangup, PlayPrompts, StopPlayback
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import Dialplan
-from tui_engine.menus.record import StartRecording, StopRecording, keep_recording
+from tui_engine.menus.record import StartRecording, StopRecording, keep_recording, synthetic_speech
 from tui_engine.menus.runner import MenuRunner
 from tui_engine.menus.settings import MenuDefaults
 from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
@@ -81,7 +79,7 @@ class MenuHarness:
     def _saved(self, stop: StopRecording) -> list[Action]:
         """Write what the caller "said" (a tone per speech report) as the call glue would."""
         since, self.recording_since = self.recording_since, None
-        pcm = _synthetic_audio(since or self.now, self.now, self._spoken, stop.trim)
+        pcm = synthetic_speech(since or self.now, self.now, self._spoken, stop.trim)
         self.recordings += 1
         name = f"recording-{self.recordings}"
         caller = self.runner.variables.get("caller", "")
@@ -165,14 +163,3 @@ class MenuHarness:
         self.clock.set(target)
         return out
 
-
-def _synthetic_audio(start: float, end: float, spoken: list[float], trim: float) -> bytes:
-    """PCM16 from ``start`` to ``end`` minus ``trim``: a 400 Hz tone after each speech report, else zeros."""
-    total = max(0, int((end - start - trim) * SAMPLE_RATE))
-    samples = [0] * total
-    span = int(SPEECH_REPORT_INTERVAL * SAMPLE_RATE)
-    for at in spoken:
-        first = int((at - start) * SAMPLE_RATE)
-        for i in range(max(0, first), min(total, first + span)):
-            samples[i] = int(8000 * math.sin(2 * math.pi * 400 * i / SAMPLE_RATE))
-    return samples_to_pcm16(samples)
