@@ -384,7 +384,8 @@ class CallSession:
 
     async def _mailbox(self, request: MailboxRequest) -> None:
         result, audio = await asyncio.to_thread(self._prepare_mailbox, request)
-        log.info("voicemail.result", op=request.op, ok=result.ok, why=result.why or None)
+        shown = {k: v for k, v in result.values.items() if k != "message_ids"}
+        log.info("voicemail.result", op=request.op, ok=result.ok, why=result.why or None, values=shown)
         if not self._done:
             self._audio = audio
             self._run(self.runner.mailbox_result(result, self._loop.time()))
