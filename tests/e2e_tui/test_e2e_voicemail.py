@@ -50,8 +50,9 @@ def voicemail_dialplans(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def caller_voice(where: Path, seconds: float) -> None:
     """Raw µ-law for SIPp's rtp_stream: the caller speaking (a loud 1500 Hz tone)."""
     where.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["sox", "-n", "-t", "raw", *ULAW_8K, str(where / "caller.ulaw"),
-                    "synth", f"{seconds}", "sine", f"{VOICE_HZ:g}", "vol", "0.5"], check=True, capture_output=True)
+    tone = ["synth", f"{seconds}", "sine", f"{VOICE_HZ:g}", "vol", "0.5"]
+    out = str(where / "caller.ulaw")
+    subprocess.run(["sox", "-n", "-t", "raw", *ULAW_8K, out, *tone], check=True, capture_output=True)
 
 
 def power(samples: list[int], hz: float) -> float:
