@@ -81,7 +81,7 @@ def wav_seconds(path: str) -> float:
 def test_a_key_ends_the_recording_and_its_tail_is_trimmed(plan: Dialplan, tmp_path: Path) -> None:
     call = MenuHarness(plan, mailboxes=Voicemail(tmp_path))
     recording(call)
-    assert call.speak(4.0) == []
+    assert call.talk(4.0) == []
     assert call.press("5") == []  # not an end key: ignored, not buffered
     call.advance(1.0)
     actions = call.press("#")
@@ -99,7 +99,7 @@ def test_a_key_ends_the_recording_and_its_tail_is_trimmed(plan: Dialplan, tmp_pa
 def test_silence_after_speech_ends_it_keeping_a_short_tail(plan: Dialplan) -> None:
     call = MenuHarness(plan)
     recording(call)
-    call.speak(2.0)
+    call.talk(2.0)
     last_report = call.now - 0.25
     assert call.advance(2.7) == []  # 3 s since the last speech report (0.25 s ago) not over yet
     actions = call.advance(0.1)
@@ -116,7 +116,7 @@ def test_max_length_ends_a_caller_who_never_stops(plan: Dialplan) -> None:
     call = MenuHarness(plan)
     recording(call)
     started = call.now
-    actions = call.speak(25.0)
+    actions = call.talk(25.0)
     stop = stops(actions)[0]
     assert (stop.reason, stop.keep, stop.trim) == ("max-length", True, 0.0)
     at = next(t for t, a in call.log if isinstance(a, StopRecording))
@@ -143,7 +143,7 @@ def test_never_spoke_is_no_input_three_times_then_goodbye(plan: Dialplan) -> Non
 def test_the_menu_timer_is_held_while_recording(plan: Dialplan) -> None:
     call = MenuHarness(plan, MenuDefaults(no_input_timeout=2.0))
     recording(call)
-    actions = call.speak(10.0)  # longer than the menu's no-input timeout: no reprompt
+    actions = call.talk(10.0)  # longer than the menu's no-input timeout: no reprompt
     assert not any(isinstance(a, Reprompt) for a in actions) and call.runner.phase is Phase.RECORDING
 
 
@@ -151,7 +151,7 @@ def test_a_guard_during_recording_closes_it_and_keeps_what_was_said(plan: Dialpl
     limits = CallLimits(max_call_duration=12.0)
     call = MenuHarness(plan, MenuDefaults(limits=limits))
     recording(call)
-    actions = call.speak(15.0)
+    actions = call.talk(15.0)
     assert isinstance(actions[0], GuardTripped)
     stop = stops(actions)[0]
     assert (stop.reason, stop.keep) == ("interrupted", True)
@@ -164,7 +164,7 @@ def test_a_hang_up_files_the_message_into_the_mailbox(plan: Dialplan, tmp_path: 
     vm = Voicemail(tmp_path)
     call = MenuHarness(plan, mailboxes=vm, variables={"box": "201", "caller": "alice"})
     recording(call, "2")
-    call.speak(3.0)
+    call.talk(3.0)
     actions = call.hang_up()
     assert isinstance(actions[0], StopRecording) and actions[0].mailbox == "201"
     assert actions[-1] == Hangup(reason="caller-hangup")
@@ -186,7 +186,7 @@ def test_a_disk_error_runs_the_failure_step_and_the_call_goes_on(plan: Dialplan,
     (tmp_path / "voicemail").write_text("not a directory")  # every deposit fails with an OSError
     call = MenuHarness(plan, mailboxes=Voicemail(tmp_path), variables={"box": "201"})
     recording(call, "2")
-    call.speak(1.0)
+    call.talk(1.0)
     actions = call.advance(3.0)
     assert stops(actions)[0].keep
     assert [p.name for p in call.playing.prompts] == ["invalid"]  # type: ignore[union-attr]
@@ -197,7 +197,7 @@ def test_a_disk_error_runs_the_failure_step_and_the_call_goes_on(plan: Dialplan,
 def test_a_bad_mailbox_name_is_refused_not_a_path(plan: Dialplan, tmp_path: Path) -> None:
     call = MenuHarness(plan, mailboxes=Voicemail(tmp_path / "data"), variables={"box": "../../etc"})
     recording(call, "2")
-    call.speak(1.0)
+    call.talk(1.0)
     call.advance(3.0)
     assert "recording" not in call.runner.variables
     assert not (tmp_path / "etc").exists() and not (tmp_path / "data").exists()

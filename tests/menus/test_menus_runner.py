@@ -412,7 +412,7 @@ def test_voicemail_login_succeeds(tmp_path: Path) -> None:
     assert isinstance(request, MailboxRequest) and (request.op, request.mailbox) == ("open", "1000")
     assert "pin" not in request.variables  # checked PINs never reach the store
     assert MenuEntered(menu="mailbox-menu") in actions
-    assert plays(actions) == [play("you-have", "new-messages", "vm-options")]
+    assert plays(actions) == [play("you-have", "0", "new-messages", "vm-options")]  # "You have 0 new ..."
     assert call.runner.variables["new_messages"] == "0"
     assert "pin" not in call.runner.variables and call.runner.variables["mailbox"] == "1000"
 

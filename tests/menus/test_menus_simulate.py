@@ -148,10 +148,10 @@ def test_on_a_terminal_keys_are_raw_and_the_countdown_is_live() -> None:
 
 def test_a_message_is_left_and_then_listened_to(tmp_path: Path) -> None:
     leave = REPO / "tui_engine" / "dialplans" / "leave-message.yaml"
-    rc, lines = simulate(leave, "1000#\nwait 4\nspeak 3\n#\n", mailboxes=Voicemail(tmp_path))
+    rc, lines = simulate(leave, "1000#\nwait 4\ntalk 3\n#\n", mailboxes=Voicemail(tmp_path))
     assert rc == 0
     recorded = events(lines, "REC")
-    assert recorded[:2] == ["REC   recording (at most 120 s; 'speak N' talks)", "REC   stopped: key"]
+    assert recorded[:2] == ["REC   recording (at most 120 s; 'talk N' talks)", "REC   stopped: key"]
     assert lines[-1] == "BYE   hang up: completed"
     assert len(Voicemail(tmp_path).store.messages("1000")) == 1
     script = "1000#\n1234#\nwait 2\n1\nwait 8\n7\nwait 5\n9\n"

@@ -39,7 +39,7 @@ def leave_message(vm: Voicemail, mailbox: str, seconds: float, caller: str = "al
     assert return_to in (["default-greeting"], ["greeting"])
     call.finish_prompt()  # the greeting
     assert isinstance(call.finish_prompt()[-1], StartRecording)  # the tone
-    call.speak(seconds)
+    call.talk(seconds)
     return call
 
 
@@ -68,7 +68,7 @@ def test_a_caller_leaves_a_message_and_the_owner_hears_it(vm: Voicemail) -> None
     owner, actions = log_in(vm)
     assert MenuEntered(menu="mailbox-menu") in actions
     assert owner.runner.variables["new_messages"] == "1"
-    assert names(actions) == ["you-have", "new-messages", "vm-options"]
+    assert names(actions) == ["you-have", "1", "new-messages", "vm-options"]  # "You have 1 new messages"
     actions = owner.press("1")  # listen: the message itself, then its options
     played = [a for a in actions if isinstance(a, PlayPrompts)][-1]
     assert played.prompts[0].path == message.audio
@@ -110,7 +110,7 @@ def test_a_recorded_greeting_is_what_callers_hear(vm: Voicemail) -> None:
     owner.finish_prompt()
     owner.press("2")
     owner.finish_prompt()  # "record your greeting after the tone" + the tone
-    owner.speak(3.0)
+    owner.talk(3.0)
     assert names(owner.press("#")) == ["greeting-saved"]
     assert vm.store.greeting("1000") is not None
     assert list(vm.recordings.glob("*.wav")) == []  # moved, not copied

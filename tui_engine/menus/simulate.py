@@ -7,7 +7,7 @@ pipe, input is read line by line so sessions can be scripted::
     1           press 1 (every 0-9 * # A-D on a line is pressed in order)
     1000#       several digits at once (type-ahead)
     wait 12     read nothing more for 12 simulated seconds (timers keep running)
-    speak 4     talk for 4 simulated seconds (a ``record`` step hears speech; input waits meanwhile)
+    talk 4      talk for 4 simulated seconds (a ``record`` step hears speech; input waits meanwhile)
     hangup      the caller hangs up
 
 At end of input the caller stays silent until the dialplan ends the call. Authentication
@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from tui_engine.media.errors import PromptError
 from tui_engine.media.recorder import SPEECH_REPORT_INTERVAL
+from tui_engine.media.tts import render_sync
 from tui_engine.menus.actions import (
     Action,
     Authenticate,
@@ -34,13 +36,15 @@ from tui_engine.menus.actions import (
     MenuEntered,
     PlayPrompts,
     Reprompt,
+    Speak,
+    SpeechSkipped,
     StopPlayback,
     Transfer,
     TransferFailed,
 )
 from tui_engine.menus.errors import DialplanError
 from tui_engine.menus.loader import load_dialplan
-from tui_engine.menus.model import Dialplan
+from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.record import (
     StartRecording,
     StopRecording,
@@ -49,7 +53,8 @@ from tui_engine.menus.record import (
 )
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
-from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Speak, Token, Wait, cbreak, parse_line
+from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, SpeechOptions, spoken
+from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Talk, Token, Wait, cbreak, parse_line
 from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 
 AUTH_DELAY = 0.5  #: simulated seconds the demo verifier "takes"
@@ -65,8 +70,18 @@ class _Simulation:
     so a scripted session prints the same timeline however busy the machine is.
     """
 
-    def __init__(self, plan: Dialplan, runner: MenuRunner, out: TextIO, *, speed: float, live: bool) -> None:
+    def __init__(
+        self,
+        plan: Dialplan,
+        runner: MenuRunner,
+        out: TextIO,
+        *,
+        speed: float,
+        live: bool,
+        speech: SpeechOptions | None = None,
+    ) -> None:
         self.plan, self.runner, self.out = plan, runner, out
+        self.speech = speech or SpeechOptions()
         self.speed, self.live = speed, live
         self.t0 = time.monotonic()
         self.at = 0.0  # virtual time of the event being handled (never decreases)
@@ -80,8 +95,8 @@ class _Simulation:
         self.mailboxes: Mailboxes | None = None
         self.recording_since: float | None = None
         self.spoken: list[float] = []  # speech reports of the running recording
-        self.speech_at: float | None = None  # the next speech report while the caller talks
-        self.speech_until = 0.0
+        self.talk_at: float | None = None  # the next speech report while the caller talks
+        self.talk_until = 0.0
         self.recordings = 0
 
     def now(self) -> float:
@@ -118,6 +133,8 @@ class _Simulation:
                 self.handle(self.runner.prompt_finished(self.at, completed=False))
             elif isinstance(action, Transfer):  # the simulated transfer always works
                 self.handle(self.runner.transfer_succeeded(self.at))
+            elif isinstance(action, Speak):  # rendered for real (its duration), in no virtual time
+                self.handle(self.runner.speech_rendered(action.id, self.render(action), self.at))
             elif isinstance(action, Authenticate):
                 mailbox, pin = self.credentials
                 self.auth_ok = action.pin == pin and mailbox in (None, action.mailbox)
@@ -135,6 +152,16 @@ class _Simulation:
             if left is not None and not self.runner.entry:
                 attempt = f"attempt {self.runner.attempt} of {self.runner.max_attempts}"
                 self.say(f"WAIT  {left:.1f} s for input ({attempt})")
+
+    def render(self, action: Speak) -> dict[str, PromptRef | None]:
+        rendered: dict[str, PromptRef | None] = {}
+        for text in action.texts:
+            try:
+                rendered[text] = spoken(text, render_sync(text, self.speech.voice, action.timeout))
+            except PromptError as exc:
+                self.say(f"SKIP  say {text!r}: {exc.reason}")
+                rendered[text] = None
+        return rendered
 
     def saved(self, stop: StopRecording) -> list[Action]:
         since, self.recording_since = self.recording_since, None
@@ -154,8 +181,12 @@ class _Simulation:
     def show(self, action: Action) -> None:
         if isinstance(action, PlayPrompts):
             flag = "" if action.barge_in else " (no barge-in)"
-            for prompt in action.prompts:
-                self.say(f'PLAY  "{prompt.text or prompt.path.name}" ({prompt.duration:.1f} s){flag}')
+            for verb, text, seconds in _lines(action.prompts):
+                self.say(f'{verb}  "{text}" ({seconds:.1f} s){flag}')
+        elif isinstance(action, Speak):
+            self.say(f"SPEAK rendering {len(action.texts)} text{'s' if len(action.texts) != 1 else ''}")
+        elif isinstance(action, SpeechSkipped):
+            self.say(f"SKIP  {action.kind} {action.text!r}: {action.why}")
         elif isinstance(action, StopPlayback):
             self.say("STOP  prompt stopped by a key (barge-in)")
         elif isinstance(action, MenuEntered):
@@ -173,7 +204,7 @@ class _Simulation:
         elif isinstance(action, GuardTripped):
             self.say(f"LIMIT {action.guard} ({action.limit:g} s) reached")
         elif isinstance(action, StartRecording):
-            self.say(f"REC   recording (at most {action.max_length:g} s; 'speak N' talks)")
+            self.say(f"REC   recording (at most {action.max_length:g} s; 'talk N' talks)")
         elif isinstance(action, StopRecording):
             self.say(f"REC   stopped: {action.reason}")
         elif isinstance(action, Hangup):
@@ -182,7 +213,7 @@ class _Simulation:
     # -- the loop -----------------------------------------------------------------------
     def next_event(self) -> float | None:
         """When the next prompt end, login answer or runner timer is due."""
-        events = (self.play_ends, self.auth_at, self.speech_at, self.runner.next_deadline())
+        events = (self.play_ends, self.auth_at, self.talk_at, self.runner.next_deadline())
         times = [t for t in events if t is not None]
         return min(times, default=None)
 
@@ -195,12 +226,12 @@ class _Simulation:
         if self.play_ends is not None and self.play_ends <= self.at:
             self.play_ends = None
             self.handle(self.runner.prompt_finished(self.at, completed=True))
-        elif self.speech_at is not None and self.speech_at <= self.at:
+        elif self.talk_at is not None and self.talk_at <= self.at:
             if self.recording_since is not None:
                 self.spoken.append(self.at)
             self.handle(self.runner.speech(self.at))
-            following = self.speech_at + SPEECH_REPORT_INTERVAL
-            self.speech_at = following if following < self.speech_until else None
+            following = self.talk_at + SPEECH_REPORT_INTERVAL
+            self.talk_at = following if following < self.talk_until else None
         elif self.auth_at is not None and self.auth_at <= self.at:
             self.auth_at = None
             self.say(f"AUTH  {'accepted' if self.auth_ok else 'rejected'}")
@@ -213,10 +244,10 @@ class _Simulation:
         _, token = self.pending.pop(0)
         if isinstance(token, Wait):
             self.hold_until = self.at + token.seconds
-        elif isinstance(token, Speak):
+        elif isinstance(token, Talk):
             self.say(f"TALK  caller speaks for {token.seconds:g} s")
-            self.hold_until = self.speech_until = self.at + token.seconds
-            self.speech_at = self.at
+            self.hold_until = self.talk_until = self.at + token.seconds
+            self.talk_at = self.at
         elif token == HANGUP:
             self.say("KEY   caller hangs up")
             self.handle(self.runner.caller_hangup(self.at))
@@ -256,6 +287,23 @@ class _Simulation:
             self.pending += [(self.now(), token) for token in source.read(timeout)]
 
 
+def _lines(prompts: tuple[PromptRef, ...]) -> list[tuple[str, str, float]]:
+    """``PLAY`` per prompt file, ``SAY`` per spoken text; number words in a row make one ``SAY``."""
+    lines: list[tuple[str, str, float]] = []
+    words = False
+    for prompt in prompts:
+        is_word = prompt.path.parent.parent == WORDS_DIR
+        text = prompt.text or prompt.path.name
+        if is_word and words:
+            verb, joined, seconds = lines[-1]
+            lines[-1] = (verb, f"{joined} {text}", seconds + prompt.duration)
+        else:
+            verb = "SAY " if is_word or prompt.path == SAY_SOURCE else "PLAY"
+            lines.append((verb, text, prompt.duration))
+        words = is_word
+    return lines
+
+
 def _credentials(plan: Dialplan, pin: str | None, mailbox: str | None) -> tuple[str | None, str]:
     demo_pin = pin or (plan.demo.pin if plan.demo else None) or "1234"
     demo_mailbox = mailbox or (plan.demo.mailbox if plan.demo else None)
@@ -271,6 +319,7 @@ def run_simulation(
     mailbox: str | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
+    speech: SpeechOptions | None = None,
     mailboxes: Mailboxes | None = None,
 ) -> int:
     """Simulate a call to ``dialplan_path``; 0 when the call ended, 2 when the dialplan is invalid."""
@@ -278,14 +327,14 @@ def run_simulation(
     if speed <= 0:
         raise ValueError(f"speed must be > 0, got {speed}")
     try:
-        plan = load_dialplan(dialplan_path)
+        plan = load_dialplan(dialplan_path, speech=speech)
     except DialplanError as exc:
         out.write(f"{exc}\n")
         return 2
     source_file = stdin or sys.stdin
     fd = source_file.fileno()
     live = os.isatty(fd)
-    sim = _Simulation(plan, MenuRunner(plan, defaults), out, speed=speed, live=live)
+    sim = _Simulation(plan, MenuRunner(plan, defaults), out, speed=speed, live=live, speech=speech)
     sim.credentials = _credentials(plan, pin, mailbox)
     sim.mailboxes = mailboxes
     who = f"mailbox {sim.credentials[0]}" if sim.credentials[0] else "any mailbox"

@@ -28,13 +28,13 @@ class Wait:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Speak:
+class Talk:
     """The caller talks for ``seconds`` simulated seconds (speech energy for a ``record`` step)."""
 
     seconds: float
 
 
-Token = str | Wait | Speak  # a DTMF key, HANGUP, a scripted pause, or speech
+Token = str | Wait | Talk  # a DTMF key, HANGUP, a scripted pause, or the caller talking
 
 
 def parse_line(line: str) -> list[Token]:
@@ -44,8 +44,8 @@ def parse_line(line: str) -> list[Token]:
         return []
     if words[0] in ("wait", "sleep") and len(words) == 2:
         return [Wait(seconds=float(words[1]))]
-    if words[0] in ("speak", "say") and len(words) == 2:
-        return [Speak(seconds=float(words[1]))]
+    if words[0] == "talk" and len(words) == 2:
+        return [Talk(seconds=float(words[1]))]
     if words[0] in (HANGUP, "quit", "q"):
         return [HANGUP]
     return [ch for ch in line.upper() if ch in DTMF_KEYS]

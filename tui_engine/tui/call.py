@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import assert_never
 
 import structlog
@@ -26,6 +26,7 @@ from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
 from tui_engine.media.errors import PromptError
 from tui_engine.media.prompts import Prompt, PromptCache, prompt_from_wav
+from tui_engine.media.tts import SpeechError, Synthesizer
 from tui_engine.media.wav import read_wav
 from tui_engine.menus import (
     Action,
@@ -43,9 +44,11 @@ from tui_engine.menus import (
     Transfer,
     TransferFailed,
 )
-from tui_engine.menus.model import Dialplan
+from tui_engine.menus.actions import Speak, SpeechSkipped
+from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.record import StartRecording, StopRecording, keep_recording
 from tui_engine.menus.runner import Phase
+from tui_engine.menus.speech import spoken
 from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
@@ -123,6 +126,7 @@ class CallSession:
         observer: Observer,
         info: CallInfo,
         loop: TimerLoop,
+        speech: Synthesizer | None = None,
         mailboxes: Mailboxes | None = None,
     ) -> None:
         self.call = call
@@ -131,6 +135,8 @@ class CallSession:
         self.runner = MenuRunner(dialplan, defaults, variables=call_variables(info))
         self._prompts = prompts
         self._verify_pin = verify_pin
+        self._speech = speech  # None: call-time ``say:`` is skipped (logged once)
+        self._speech_failed = False  # a failure is logged once per call, not per prompt
         self._observer = observer
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
@@ -138,7 +144,6 @@ class CallSession:
         self._saves: set[asyncio.Task[None]] = set()
         self._mailboxes = mailboxes
         self._recordings = 0
-        self._audio: dict[str, Prompt] = {}  # voicemail audio prepared off the loop, by path
         self._playing = False
         self._done = False
         #: while the actions that follow a completed prompt run: when its audio ended.
@@ -300,6 +305,10 @@ class CallSession:
                 log.warning("call.transfer_failed", target=uri, why=why, menu=self.runner.current_menu)
                 if why == "timeout":
                     self.call.cancel_transfer()  # a NOTIFY 2xx now would end a call back in the menu
+            case Speak():
+                self._spawn(self._speak(action))
+            case SpeechSkipped(kind=kind, text=text, why=why):
+                self._speech_trouble(kind=kind, text=text, why=why)
             case StartRecording(max_length=max_length):
                 log.info("record.started", max_length_s=max_length, menu=self.runner.current_menu)
                 self.media.start_recording(self._on_speech)
@@ -322,7 +331,9 @@ class CallSession:
                 assert_never(action)  # mypy proves every Action is handled above
 
     def _play(self, action: PlayPrompts, due: float | None = None) -> None:
-        prompts = [self._load(ref.path) for ref in action.prompts]
+        prompts = [
+            ref.audio if ref.audio is not None else self._prompts.load(ref.path) for ref in action.prompts
+        ]
         if self._playing:
             self.media.stop_playback()
         self._playing = True
@@ -334,10 +345,33 @@ class CallSession:
         )
         self.media.play(prompts, self._on_prompt_done, since=due)
 
-    def _load(self, path: Path) -> Prompt:
-        """A voicemail message prepared for this play, else a prompt of the cache."""
-        prepared = self._audio.pop(str(path), None)
-        return prepared if prepared is not None else self._prompts.load(path)
+    async def _speak(self, action: Speak) -> None:
+        """Render the texts (the synthesizer has its own time limit; the runner another)."""
+        rendered: dict[str, PromptRef | None] = {}
+        for text in action.texts:
+            prompt = await self._render(text)
+            rendered[text] = None if prompt is None else spoken(text, prompt)
+        if not self._done:
+            self._run(self.runner.speech_rendered(action.id, rendered, self._loop.time()))
+
+    async def _render(self, text: str) -> Prompt | None:
+        if self._speech is None:
+            self._speech_trouble(kind="say", text=text, why="no speech synthesizer configured")
+            return None
+        try:
+            return await self._speech.render(text)
+        except SpeechError as exc:
+            self._speech_trouble(kind="say", text=text, why=exc.reason)
+        except Exception as exc:  # a bug must not keep the call from its prompt: skip, log
+            log.exception("speech.render_error")
+            self._speech_trouble(kind="say", text=text, why=repr(exc))
+        return None
+
+    def _speech_trouble(self, *, kind: str, text: str, why: str) -> None:
+        """An item not said: logged once per call at warning (then debug), the call goes on."""
+        level = log.debug if self._speech_failed else log.warning
+        self._speech_failed = True
+        level("speech.skipped", kind=kind, chars=len(text), why=why, menu=self.runner.current_menu)
 
     async def _authenticate(self, mailbox: str, pin: str) -> None:
         try:
@@ -383,25 +417,27 @@ class CallSession:
             self._run(self.runner.recording_saved(path, seconds, self._loop.time()))
 
     async def _mailbox(self, request: MailboxRequest) -> None:
-        result, audio = await asyncio.to_thread(self._prepare_mailbox, request)
+        result = await asyncio.to_thread(self._prepare_mailbox, request)
         shown = {k: v for k, v in result.values.items() if k != "message_ids"}
         log.info("voicemail.result", op=request.op, ok=result.ok, why=result.why or None, values=shown)
         if not self._done:
-            self._audio = audio
             self._run(self.runner.mailbox_result(result, self._loop.time()))
 
-    def _prepare_mailbox(self, request: MailboxRequest) -> tuple[MailboxResult, dict[str, Prompt]]:
+    def _prepare_mailbox(self, request: MailboxRequest) -> MailboxResult:
         """In a worker thread: the store's file work and the G.711 conversion of a message (a
         two-minute message is a second of table look-ups: not on the event loop). Messages are not
         put in the prompt cache: each is heard a few times, then deleted."""
         if self._mailboxes is None:
-            return MailboxResult(ok=False, why="no voicemail store"), {}
+            return MailboxResult(ok=False, why="no voicemail store")
         result = self._mailboxes.perform(request)
         try:
-            audio = {str(ref.path): prompt_from_wav(ref.path, read_wav(ref.path)) for ref in result.audio}
+            audio = tuple(
+                dataclasses.replace(ref, audio=prompt_from_wav(ref.path, read_wav(ref.path)))
+                for ref in result.audio
+            )
         except PromptError as exc:
-            return MailboxResult(ok=False, why=str(exc)), {}
-        return result, audio
+            return MailboxResult(ok=False, why=str(exc))
+        return dataclasses.replace(result, audio=audio)
 
     def _spawn(self, coro: Awaitable[None], tasks: set[asyncio.Task[None]] | None = None) -> None:
         loop = asyncio.get_running_loop()  # a PIN check is I/O: only a real loop runs one
