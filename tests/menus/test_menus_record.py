@@ -201,3 +201,29 @@ def test_a_bad_mailbox_name_is_refused_not_a_path(plan: Dialplan, tmp_path: Path
     call.advance(3.0)
     assert "recording" not in call.runner.variables
     assert not (tmp_path / "etc").exists() and not (tmp_path / "data").exists()
+
+
+LOOPS = """\
+name: loops
+goodbye: goodbye
+invalid: invalid
+prompts:
+  ask: {file: ask.wav, text: "Hello."}
+  invalid: {file: invalid.wav, text: "Invalid."}
+  goodbye: {file: goodbye.wav, text: "Goodbye."}
+menus:
+  hello:                       # an announcement whose step comes back to it: nothing ever waits
+    prompts: [ask]
+    next: {play: invalid}
+"""
+
+
+def test_an_announcement_that_loops_without_input_ends_as_no_input(
+    make_plan: Callable[..., Dialplan],
+) -> None:
+    call = MenuHarness(make_plan(LOOPS, "loops.yaml"))
+    call.start()
+    actions = call.advance(60)
+    exhausted = [a for a in actions if isinstance(a, AttemptsExhausted)]
+    assert [(e.menu, e.attempts) for e in exhausted] == [("hello", 3)]
+    assert actions[-1] == Hangup(reason="inactivity-timeout")

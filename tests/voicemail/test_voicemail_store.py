@@ -9,7 +9,7 @@ import pytest
 
 from tui_engine.menus.record import StopRecording
 from tui_engine.menus.voicemail import MailboxRequest
-from tui_engine.voicemail import InvalidMailbox, Voicemail, VoicemailStore, valid_mailbox
+from tui_engine.voicemail import InvalidMailbox, MailboxFull, Voicemail, VoicemailStore, valid_mailbox
 
 PCM = b"\x10\x00" * 8000  # one second
 
@@ -74,3 +74,14 @@ def test_save_greeting_only_moves_this_store_s_own_recordings(tmp_path: Path) ->
     assert vm.store.greeting("201") is not None and not Path(path).exists()
     greeting = vm.perform(MailboxRequest(op="greeting", mailbox="201", variables={}))
     assert greeting.ok and greeting.audio[0].duration == pytest.approx(1.0)
+
+
+def test_a_full_mailbox_refuses_new_messages(tmp_path: Path) -> None:
+    store = VoicemailStore(tmp_path, max_messages=2)
+    first = store.deposit("201", PCM, caller="a")
+    store.deposit("201", PCM, caller="b")
+    with pytest.raises(MailboxFull):
+        store.deposit("201", PCM, caller="c")
+    store.delete("201", first.id)
+    store.deposit("201", PCM, caller="c")  # room again
+    assert [m.caller for m in store.messages("201")] == ["b", "c"]

@@ -151,6 +151,7 @@ class MenuRunner:
         self._record_kept = False  # the last StopRecording kept audio
         self._no_speech = 0  # recordings without speech since the last input (no-input attempts)
         self._pending_mailbox: VoicemailStep | None = None  # while MAILBOX
+        self._passes: dict[str, int] = {}  # announcement passes since the caller's last input
 
     # -- read-only views ---------------------------------------------------------------
     @property
@@ -317,6 +318,7 @@ class MenuRunner:
         """The media layer heard speech energy (throttled): the recording's silence timer restarts."""
         if self.phase is Phase.RECORDING and self._recording is not None:
             self._recording.speech(now)
+            self._passes.clear()
         return []
 
     def recording_saved(self, path: str, seconds: float, now: float) -> list[Action]:
@@ -502,14 +504,29 @@ class MenuRunner:
         self.phase = Phase.WAITING
         menu = self._menu
         if menu.next is not None and menu.collect is None and not menu.choices:
-            return self._run_step(menu.next, now)  # an announcement: on to its step
+            return self._announced(menu, menu.next, now)
+        self._passes.clear()  # a menu that waits for input: its own no-input cycle bounds it
         actions: list[Action] = []
         while self._buffer and self.phase is Phase.WAITING:
             actions += self._input(self._buffer.popleft(), now)
         return actions
 
+    def _announced(self, menu: Menu, step: Step, now: float) -> list[Action]:
+        """An announcement played: on to its step. Nothing waits for the caller here, so a loop
+        back to it (its step plays and returns, a failed transfer, a mailbox operation) would run
+        for ever with a silent caller: more than ``max-attempts`` passes through one announcement
+        without input are the no-input end."""
+        passes = self._passes[menu.name] = self._passes.get(menu.name, 0) + 1
+        if passes <= self._eff.max_attempts:
+            return self._run_step(step, now)
+        self._passes.clear()
+        final = menu.on_no_input
+        done = AttemptsExhausted(menu=menu.name, attempts=passes - 1, due=now, then=_next_of(final))
+        return [done, *self._final(final, HangupReason.INACTIVITY_TIMEOUT, now)]
+
     def _input(self, digit: str, now: float) -> list[Action]:
         self._no_speech = 0  # input is activity: recordings without speech count from zero again
+        self._passes.clear()
         if self._menu.collect is not None:
             return self._collect_digit(digit, now)
         step = self._menu.choices.get(digit)

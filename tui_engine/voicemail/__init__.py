@@ -6,6 +6,6 @@ WAV code and the menus' request/result values only.
 """
 
 from tui_engine.voicemail.service import Voicemail
-from tui_engine.voicemail.store import InvalidMailbox, Message, VoicemailStore, valid_mailbox
+from tui_engine.voicemail.store import InvalidMailbox, MailboxFull, Message, VoicemailStore, valid_mailbox
 
-__all__ = ["InvalidMailbox", "Message", "Voicemail", "VoicemailStore", "valid_mailbox"]
+__all__ = ["InvalidMailbox", "MailboxFull", "Message", "Voicemail", "VoicemailStore", "valid_mailbox"]

@@ -29,10 +29,17 @@ from pathlib import Path
 from tui_engine.media.recorder import pcm_seconds, write_wav
 
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+#: messages a mailbox holds before new ones are refused (Asterisk ``maxmsg``'s default): callers
+#: must not be able to fill the disk through one mailbox
+MAX_MESSAGES = 100
 
 
 class InvalidMailbox(ValueError):
     """A mailbox name or message id that cannot be a directory name of the store."""
+
+
+class MailboxFull(OSError):
+    """The mailbox holds ``max_messages`` already."""
 
 
 def valid_mailbox(name: str) -> bool:
@@ -51,8 +58,9 @@ class Message:
 
 
 class VoicemailStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, max_messages: int = MAX_MESSAGES) -> None:
         self.root = root
+        self.max_messages = max_messages
 
     # -- paths -------------------------------------------------------------------------
     def mailbox_dir(self, mailbox: str) -> Path:
@@ -74,6 +82,8 @@ class VoicemailStore:
     def deposit(self, mailbox: str, pcm16: bytes, *, caller: str, received: float | None = None) -> Message:
         """A new message; the WAV is written first, so a listing never shows one without audio."""
         at = time.time() if received is None else received
+        if self.count(mailbox) >= self.max_messages:
+            raise MailboxFull(f"mailbox {mailbox} holds {self.max_messages} messages")
         message_id = f"{int(at * 1000):013d}-{secrets.token_hex(4)}"
         audio, meta = self._message_paths(mailbox, message_id)
         write_wav(audio, pcm16)
@@ -112,6 +122,13 @@ class VoicemailStore:
         return target
 
     # -- reading -----------------------------------------------------------------------
+    def count(self, mailbox: str) -> int:
+        """Messages in ``mailbox`` (a directory listing: no metadata read)."""
+        try:
+            return sum(1 for _ in (self.mailbox_dir(mailbox) / "messages").glob("*.json"))
+        except OSError:
+            return 0
+
     def message(self, mailbox: str, message_id: str) -> Message | None:
         audio, meta = self._message_paths(mailbox, message_id)
         try:
