@@ -48,8 +48,8 @@ class FakeMedia:
             self._handle, on_done, self._on_done = None, self._on_done, None
             on_done(False)
 
-    def start_recording(self, on_speech: Any) -> None:
-        self.recorder = Recorder("PCMU", on_speech)
+    def start_recording(self, on_speech: Any, *, max_seconds: float = 3600.0) -> None:
+        self.recorder = Recorder("PCMU", on_speech, max_seconds=max_seconds)
 
     def stop_recording(self) -> Recorder | None:
         recorder, self.recorder = self.recorder, None

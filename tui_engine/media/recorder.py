@@ -41,9 +41,13 @@ class Recorder:
     is under 2 MB), and one write at the end keeps file I/O off the per-packet path.
     """
 
-    def __init__(self, codec: str, on_speech: SpeechHandler | None = None) -> None:
+    def __init__(
+        self, codec: str, on_speech: SpeechHandler | None = None, *, max_seconds: float = 3600.0
+    ) -> None:
         self._decode = _DECODE[codec]
         self._pcm = bytearray()
+        #: a bound of its own (the runner stops it at ``max-length``): memory never grows without end
+        self._max_bytes = int(max_seconds * SAMPLE_RATE) * 2
         self._on_speech = on_speech
         self._reported_at: float | None = None
         self.speech_frames = 0
@@ -54,6 +58,8 @@ class Recorder:
 
     def feed(self, payload: bytes, at: float) -> None:
         """One received audio frame (G.711 payload) at loop time ``at``."""
+        if len(self._pcm) >= self._max_bytes:
+            return
         samples = self._decode(payload)
         self._pcm += codecs.samples_to_pcm16(samples)
         if speech_energy(samples) < SPEECH_LEVEL:

@@ -141,9 +141,10 @@ class MediaSession:
             self._clock.remove(self)  # no timer left running for a silent call
         self._notify(playback.on_done, False)
 
-    def start_recording(self, on_speech: SpeechHandler) -> None:
-        """Keep the caller's audio from now on; ``on_speech(at)`` is told (throttled) of speech energy."""
-        self._recorder = Recorder(self.codec, on_speech)
+    def start_recording(self, on_speech: SpeechHandler, *, max_seconds: float = 3600.0) -> None:
+        """Keep the caller's audio from now on (at most ``max_seconds``); ``on_speech(at)`` is told
+        (throttled) of speech energy."""
+        self._recorder = Recorder(self.codec, on_speech, max_seconds=max_seconds)
 
     def stop_recording(self) -> Recorder | None:
         """Stop keeping audio; the recorder (``None`` when none ran) holds what was kept."""
@@ -186,6 +187,7 @@ class MediaSession:
             return
         self._closed = True
         self._playback = None
+        self._recorder = None
         self._clock.remove(self)
         self._endpoint.close()
         self._on_close(self)
@@ -271,7 +273,10 @@ class MediaSession:
                 self._report(digit, "rfc4733")
         elif packet.payload_type == self.answer.payload_type:
             if self._recorder is not None:
-                self._recorder.feed(packet.payload, asyncio.get_running_loop().time())
+                try:  # the call's error must not escape into the RTP socket's callback
+                    self._recorder.feed(packet.payload, asyncio.get_running_loop().time())
+                except Exception:
+                    self._log.exception("media.recorder_failed")
             if self._inband is not None:
                 for digit in self._inband.feed(_DECODE[self.codec](packet.payload)):
                     self._report(digit, "inband")

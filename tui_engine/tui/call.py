@@ -311,7 +311,7 @@ class CallSession:
                 self._speech_trouble(kind=kind, text=text, why=why)
             case StartRecording(max_length=max_length):
                 log.info("record.started", max_length_s=max_length, menu=self.runner.current_menu)
-                self.media.start_recording(self._on_speech)
+                self.media.start_recording(self._on_speech, max_seconds=max_length + 1.0)
             case StopRecording():
                 self._stop_recording(action)
             case MailboxRequest(op=op, mailbox=mailbox):
