@@ -41,3 +41,15 @@ def test_trim_drops_the_tail_and_the_cap_bounds_memory(tmp_path: Path) -> None:
     with wave.open(str(tmp_path / "m.wav")) as w:
         assert (w.getframerate(), w.getsampwidth(), w.getnframes()) == (8000, 2, 6000)
     assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_the_kept_audio_is_the_codec_s_own_decoding(codec: str) -> None:
+    from tui_engine.media.codecs import alaw_to_samples, ulaw_to_samples
+
+    every_code = bytes(range(256))
+    recorder = Recorder(codec)
+    recorder.feed(every_code[:160], 0.0)
+    recorder.feed(every_code[160:], 0.02)
+    decode = ulaw_to_samples if codec == "PCMU" else alaw_to_samples
+    assert recorder.audio() == samples_to_pcm16(decode(every_code))

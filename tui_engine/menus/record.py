@@ -137,11 +137,11 @@ def build_record(raw: dict[str, Any], step: Any) -> RecordStep:
     )
 
 
-def keep_recording(save: Any, stop: StopRecording, pcm16: bytes, seconds: float) -> tuple[str, float]:
+def keep_recording(save: Any, stop: StopRecording, seconds: float) -> tuple[str, float]:
     """The driver's side of a :class:`StopRecording`, shared by every driver: ``save()`` writes the
-    audio and returns its path; nothing kept, or an error writing it (a full disk), gives ``""`` —
-    the call goes on (the step's ``on-failed``), it never crashes."""
-    if not stop.keep or not pcm16:
+    ``seconds`` of audio kept and returns its path; nothing kept, or an error writing it (a full
+    disk), gives ``""`` — the call goes on (the step's ``on-failed``), it never crashes."""
+    if not stop.keep or seconds <= 0:
         return "", 0.0
     try:
         return str(save()), seconds

@@ -174,7 +174,7 @@ class _Simulation:
                 raise OSError("no data directory")
             return mailboxes.save_recording(stop, pcm, caller="simulate", name=name)
 
-        path, seconds = keep_recording(save, stop, pcm, len(pcm) / 16000)
+        path, seconds = keep_recording(save, stop, len(pcm) / 16000)
         self.say(f"REC   saved {seconds:.1f} s to {path}" if path else "REC   nothing kept")
         return self.runner.recording_saved(path, seconds, self.at)
 

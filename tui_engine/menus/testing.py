@@ -115,7 +115,7 @@ class MenuHarness:
                 return f"memory:{name}"
             return mailboxes.save_recording(stop, pcm, caller=caller, name=name)
 
-        path, seconds = keep_recording(save, stop, pcm, len(pcm) / 2 / SAMPLE_RATE)
+        path, seconds = keep_recording(save, stop, len(pcm) / 2 / SAMPLE_RATE)
         return self._absorb(self.runner.recording_saved(path, seconds, self.now))
 
     def _finished(self, *, completed: bool) -> list[Action]:

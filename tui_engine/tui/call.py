@@ -390,27 +390,26 @@ class CallSession:
 
     def _stop_recording(self, stop: StopRecording) -> None:
         recorder = self.media.stop_recording()
-        pcm = recorder.audio(stop.trim) if recorder is not None else b""
         self._recordings += 1
         safe_id = _FILE_UNSAFE.sub("_", self.info.call_id)[:48]
         name = f"{safe_id}-{int(self.info.started_wall)}-{self._recordings}"
         mailboxes, caller = self._mailboxes, self.info.caller
 
-        def save() -> str:
-            if mailboxes is None:
+        def save() -> str:  # in a worker thread: decoding the G.711 and the file write
+            if mailboxes is None or recorder is None:
                 raise OSError("no data directory for recordings")
-            return mailboxes.save_recording(stop, pcm, caller=caller, name=name)
+            return mailboxes.save_recording(stop, recorder.audio(stop.trim), caller=caller, name=name)
 
-        seconds = len(pcm) / 16000
+        seconds = max(0.0, recorder.seconds - stop.trim) if recorder is not None else 0.0
         log.info(
             "record.stopped", reason=stop.reason, keep=stop.keep, seconds=round(seconds, 2),
             mailbox=stop.mailbox,
         )
-        self._spawn(self._save(save, stop, pcm, seconds), self._saves)
+        self._spawn(self._save(save, stop, seconds), self._saves)
 
-    async def _save(self, save: Callable[[], str], stop: StopRecording, pcm: bytes, seconds: float) -> None:
+    async def _save(self, save: Callable[[], str], stop: StopRecording, seconds: float) -> None:
         """Write the recording in a worker thread (up to a few MB), then tell the runner."""
-        path, seconds = await asyncio.to_thread(keep_recording, save, stop, pcm, seconds)
+        path, seconds = await asyncio.to_thread(keep_recording, save, stop, seconds)
         if path:
             log.info("record.saved", path=path, seconds=round(seconds, 2), mailbox=stop.mailbox)
         if not self._done:
