@@ -13,6 +13,7 @@ from tui_engine.core import CallLimits
 from tui_engine.menus import (
     AttemptsExhausted,
     Dialplan,
+    DialplanError,
     GuardTripped,
     Hangup,
     MenuDefaults,
@@ -227,3 +228,24 @@ def test_an_announcement_that_loops_without_input_ends_as_no_input(
     exhausted = [a for a in actions if isinstance(a, AttemptsExhausted)]
     assert [(e.menu, e.attempts) for e in exhausted] == [("hello", 3)]
     assert actions[-1] == Hangup(reason="inactivity-timeout")
+
+
+def test_check_refuses_bad_record_and_voicemail_steps_with_file_and_line(
+    make_plan: Callable[..., Dialplan],
+) -> None:
+    broken = PLAN.replace(
+        '''      "2":
+        record: {mailbox: "{box}", silence: 3s, next: {goto: done}}''',
+        '''      "2":
+        goto: done
+        record: {mailbox: "{box}", silence: 3s, next: {goto: nowhere}}
+      "3":
+        voicemail: {op: erase}''',
+    )
+    with pytest.raises(DialplanError) as caught:
+        make_plan(broken, "broken.yaml")
+    issues = {(i.file.name, i.line, i.reason.split(";")[0][:40]) for i in caught.value.issues}
+    lines = {line for _, line, _ in issues}
+    assert {21, 22, 24} <= lines, issues  # two terminals; the dangling goto inside record; the bad op
+    text = str(caught.value)
+    assert "goto, record" in text and "'nowhere'" in text and "erase" in text
