@@ -37,6 +37,7 @@ from tui_engine.menus.yamlnodes import JsonPath
 WORDS_DIR = Path(__file__).resolve().parent.parent / "dialplans" / "prompts" / "common" / "digits"
 KINDS = ("say", "say-digits", "say-number")
 SAY_SOURCE = Path("say")  # the "file" of a rendered prompt in logs and ``simulate``
+PROBE = "probe"  # rendered once when say: text has variables, to check espeak-ng and the voice
 
 Kind = Literal["say", "say-digits", "say-number"]
 
@@ -91,8 +92,7 @@ class SpeechChecks:
             self.fail(where, f"{kind}: {exc}")
             return
         if kind == "say":
-            if not names:
-                self.render(template, where)
+            self.render(template if not names else PROBE, where)
             return
         self.need_words(kind, where)
         if not names and kind == "say-number":
@@ -102,14 +102,16 @@ class SpeechChecks:
                 self.fail(where, f"say-number: {exc} (write a number or a {{variable}})")
 
     def render(self, text: str, where: JsonPath) -> None:
+        """Render static text now; for text with variables (``PROBE``), check espeak-ng and the
+        voice work, so ``tui-engine check`` finds them missing before a call does."""
         if text in self.rendered:
             return
+        voice = self.options.voice.name
         try:
             self.rendered[text] = render_sync(text, self.options.voice, self.options.timeout)
         except PromptError as exc:
-            self.fail(
-                where, f"say: cannot render {text!r} with voice {self.options.voice.name!r}: {exc.reason}"
-            )
+            what = "cannot speak" if text == PROBE else f"cannot render {text!r}"
+            self.fail(where, f"say: {what} with voice {voice!r}: {exc.reason}")
 
     def need_words(self, kind: str, where: JsonPath) -> None:
         language = self.options.language

@@ -41,7 +41,7 @@ from tui_engine.menus import (
     TransferFailed,
 )
 from tui_engine.menus.actions import Speak, SpeechSkipped
-from tui_engine.menus.model import Dialplan, PromptRef
+from tui_engine.menus.model import Dialplan
 from tui_engine.menus.speech import spoken
 from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
@@ -321,10 +321,9 @@ class CallSession:
 
     async def _speak(self, action: Speak) -> None:
         """Render the texts (the synthesizer has its own time limit; the runner another)."""
-        rendered: dict[str, PromptRef | None] = {}
-        for text in action.texts:
-            prompt = await self._render(text)
-            rendered[text] = None if prompt is None else spoken(text, prompt)
+        prompts = await asyncio.gather(*(self._render(text) for text in action.texts))
+        pairs = zip(action.texts, prompts, strict=True)
+        rendered = {text: None if p is None else spoken(text, p) for text, p in pairs}
         if not self._done:
             self._run(self.runner.speech_rendered(action.id, rendered, self._loop.time()))
 
