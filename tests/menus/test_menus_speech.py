@@ -6,6 +6,9 @@ variables is a :class:`Speak` the driver answers, while which the no-input timer
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +26,10 @@ from tui_engine.menus import (
     PlayPrompts,
     Reprompt,
     load_dialplan,
+    load_dialplans,
 )
 from tui_engine.menus.actions import GuardTripped, Speak, SpeechSkipped
+from tui_engine.menus.simulate import run_simulation
 from tui_engine.menus.speech import WORDS_DIR, SpeechOptions, word_prompts
 from tui_engine.menus.testing import MenuHarness
 
@@ -256,3 +261,35 @@ def test_a_missing_espeak_ng_is_a_load_error(plan_dir: Path, monkeypatch: pytest
         (6, "say: cannot render 'A text no other test renders.' with voice 'en-us': "
             "espeak-ng is not installed (Debian: apt-get install espeak-ng)")
     ]  # fmt: skip
+
+
+# -- the docs' example, run in the simulator ----------------------------------------------
+def test_the_speech_example_in_the_docs_runs_in_simulate(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    doc = (repo / "docs" / "dialplans.md").read_text(encoding="utf-8")
+    section = doc.split("## Speech", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    plans = tmp_path / "dialplans"
+    shutil.copytree(repo / "tui_engine" / "dialplans", plans)  # "next to the bundled main.yaml"
+    (plans / "readback.yaml").write_text(example, encoding="utf-8")
+    assert sorted(load_dialplans(plans)) == ["main", "readback", "voicemail"]
+
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b"123456\n1\n")
+    os.close(write_fd)
+    out = io.StringIO()
+    with os.fdopen(read_fd) as stdin:
+        rc = run_simulation(plans / "readback.yaml", MenuDefaults(), speed=200.0, stdin=stdin, stdout=out)
+    lines = [line.split("] ", 1)[-1] for line in out.getvalue().splitlines()]
+    said = [line.split('"')[1] for line in lines if line.startswith("SAY ")]
+    assert rc == 0
+    assert said == [
+        "Welcome to the read-back demo.",
+        "You entered",
+        "one two three four five six",
+        "If that is right, press 1. To enter it again, press 2.",
+        "As a number, that is",
+        "one hundred twenty three thousand four hundred fifty six",
+        "Customer 123456, goodbye.",
+    ]
+    assert lines[-1] == "BYE   hang up: completed"

@@ -56,6 +56,12 @@ class Voice:
     name: str = "en-us"
     rate: int = 175
 
+    def __post_init__(self) -> None:
+        if not VOICE_PATTERN.match(self.name):  # never an option of espeak-ng's command line
+            raise ValueError(f"{self.name!r} is not an espeak-ng voice name")
+        if not RATES[0] <= self.rate <= RATES[1]:
+            raise ValueError(f"rate {self.rate} is outside {RATES[0]}..{RATES[1]} words per minute")
+
     def command(self) -> list[str]:
         return [PROGRAM, "-v", self.name, "-s", str(self.rate), "-b", "1", "--stdin", "--stdout"]
 
