@@ -50,6 +50,9 @@ class SpeechOptions:
     language: str = "en"
     #: longest a load-time rendering may take
     timeout: float = 10.0
+    #: False for dialplans built while a call runs (e.g. a menu from a webhook answer): no
+    #: blocking espeak-ng there; static ``say`` text is then rendered by the call like the rest
+    render_at_load: bool = True
 
 
 def spoken(text: str, prompt: Prompt) -> PromptRef:
@@ -92,7 +95,8 @@ class SpeechChecks:
             self.fail(where, f"{kind}: {exc}")
             return
         if kind == "say":
-            self.render(template if not names else PROBE, where)
+            if self.options.render_at_load:
+                self.render(template if not names else PROBE, where)
             return
         self.need_words(kind, where)
         if not names and kind == "say-number":
