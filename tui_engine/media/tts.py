@@ -147,8 +147,13 @@ class Synthesizer:
         if running is None:  # the first to ask renders; the others wait for the same result
             running = asyncio.ensure_future(self._render(key))
             self._running[key] = running
-            running.add_done_callback(lambda _: self._running.pop(key, None))
+            running.add_done_callback(lambda done: self._finished(key, done))
         return await asyncio.shield(running)
+
+    def _finished(self, key: tuple[str, Voice], done: asyncio.Future[Prompt]) -> None:
+        self._running.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: every caller may have hung up before it failed
 
     async def _render(self, key: tuple[str, Voice]) -> Prompt:
         text, voice = key

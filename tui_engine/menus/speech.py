@@ -133,6 +133,16 @@ class SpeechChecks:
         except PromptError as exc:
             self.fail(where, f"{kind}: recorded word prompt missing or unusable: {exc}")
 
+    def all_words(self) -> Mapping[str, PromptRef]:
+        """The words of the language whether or not this file uses them (a menu built later
+        during the call may), or none when they are not shipped."""
+        if self.words or self.options.language not in LANGUAGES:
+            return self.words
+        try:
+            return word_prompts(self.options.language)
+        except PromptError:
+            return {}
+
     # -- building ------------------------------------------------------------------------
     def build(self, value: Any) -> PromptItem:
         """A validated sequence item → a prompt name or a :class:`SayItem`."""
@@ -194,6 +204,9 @@ def resolve(plan: Dialplan, items: tuple[PromptItem, ...], variables: Mapping[st
                 words = digit_words(text) if item.kind == "say-digits" else number_words(text)
             except NotANumber as exc:
                 skipped.append(SpeechSkipped(kind=item.kind, text=text, why=str(exc)))
+                continue
+            if not all(w in plan.words for w in words):
+                skipped.append(SpeechSkipped(kind=item.kind, text=text, why="no recorded words loaded"))
                 continue
             parts += [plan.words[w] for w in words]
     return Resolution(parts=tuple(parts), skipped=tuple(skipped))
