@@ -43,7 +43,7 @@ from tui_engine.menus.loader import load_dialplan
 from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
-from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, SpeechOptions, spoken
+from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, Rendered, SpeechOptions, spoken
 from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Token, Wait, cbreak, parse_line
 
 AUTH_DELAY = 0.5  #: simulated seconds the demo verifier "takes"
@@ -128,14 +128,13 @@ class _Simulation:
                 attempt = f"attempt {self.runner.attempt} of {self.runner.max_attempts}"
                 self.say(f"WAIT  {left:.1f} s for input ({attempt})")
 
-    def render(self, action: Speak) -> dict[str, PromptRef | None]:
-        rendered: dict[str, PromptRef | None] = {}
+    def render(self, action: Speak) -> dict[str, Rendered]:
+        rendered: dict[str, Rendered] = {}
         for text in action.texts:
             try:
                 rendered[text] = spoken(text, render_sync(text, self.speech.voice, action.timeout))
             except PromptError as exc:
-                self.say(f"SKIP  say {text!r}: {exc.reason}")
-                rendered[text] = None
+                rendered[text] = exc.reason  # shown by the SpeechSkipped that follows
         return rendered
 
     def show(self, action: Action) -> None:

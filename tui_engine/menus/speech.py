@@ -40,6 +40,8 @@ SAY_SOURCE = Path("say")  # the "file" of a rendered prompt in logs and ``simula
 PROBE = "probe"  # rendered once when say: text has variables, to check espeak-ng and the voice
 
 Kind = Literal["say", "say-digits", "say-number"]
+#: what a driver answers per text of a ``Speak``: the prompt, or why it failed (``None``: no reason)
+Rendered = PromptRef | str | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -170,18 +172,19 @@ class Resolution:
         return tuple(dict.fromkeys(p for p in self.parts if isinstance(p, str)))
 
     def fill(
-        self, rendered: Mapping[str, PromptRef | None], why: str
+        self, rendered: Mapping[str, Rendered], why: str
     ) -> tuple[tuple[PromptRef, ...], list[SpeechSkipped]]:
-        """The prompts once rendered (``None`` or missing: skipped, ``why``)."""
+        """The prompts once rendered; a text that failed (its reason, ``None`` or missing:
+        ``why``) is skipped."""
         refs: list[PromptRef] = []
         skipped: list[SpeechSkipped] = []
         for part in self.parts:
-            if isinstance(part, PromptRef):
-                refs.append(part)
-            elif (ref := rendered.get(part)) is not None:
-                refs.append(ref)
+            got = part if isinstance(part, PromptRef) else rendered.get(part)
+            if isinstance(got, PromptRef):
+                refs.append(got)
             elif not any(s.text == part for s in skipped):
-                skipped.append(SpeechSkipped(kind="say", text=part, why=why))
+                reason = got if isinstance(got, str) else why
+                skipped.append(SpeechSkipped(kind="say", text=str(part), why=reason))
         return tuple(refs), skipped
 
 
