@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tui_engine.media.prompts import PromptCache
 from tui_engine.media.tts import SpeechError, Synthesizer, Voice, render_sync, to_prompt
 
 #: espeak-ng renders say: text (tests/conftest.py fails a CI run without it; elsewhere: skip)
@@ -72,7 +73,7 @@ async def test_a_hung_espeak_ng_is_killed_at_the_time_limit(
     fake_espeak(tmp_path, f"echo $$ > {pid_file}\nexec sleep 60")
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     speech = Synthesizer(Voice(), timeout=0.5)
-    with pytest.raises(SpeechError, match=r"took more than 0\.5 s"):
+    with pytest.raises(SpeechError, match=r"rendering took more than 0\.5 s"):
         await speech.render("hello")
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped: no orphan left behind
@@ -93,6 +94,32 @@ async def test_a_missing_espeak_ng_is_named(tmp_path: Path, monkeypatch: pytest.
         await Synthesizer(Voice()).render("hello")
 
 
-def test_output_that_is_not_a_wav_is_an_error() -> None:
-    with pytest.raises(SpeechError, match="gave no audio: oops"):
-        to_prompt(b"not a wav", b"oops")
+def test_a_text_that_renders_to_silence_is_an_error() -> None:
+    with pytest.raises(SpeechError, match="no speech"):
+        render_sync("...", Voice())
+    with pytest.raises(SpeechError, match="no speech"):
+        to_prompt(b"")
+
+
+async def test_a_missing_sox_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    espeak = shutil.which("espeak-ng")
+    assert espeak is not None
+    (tmp_path / "espeak-ng").symlink_to(espeak)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SpeechError, match="sox is not installed"):
+        await Synthesizer(Voice()).render("hello")
+
+
+def test_the_frames_are_those_of_the_prompt_files_conversion(tmp_path: Path) -> None:
+    """prompt_from_ulaw (C-speed table) gives the frames prompt_from_wav gives for the same audio."""
+    prompt = render_sync("Checking both conversions.", Voice())
+    ulaw = b"".join(prompt.payloads("PCMU"))
+    wav = tmp_path / "same.wav"
+    wav.write_bytes(
+        b"RIFF" + (50 + len(ulaw)).to_bytes(4, "little") + b"WAVEfmt " + (18).to_bytes(4, "little")
+        + bytes.fromhex("0700 0100 401f0000 401f0000 0100 0800 0000")
+        + b"data" + len(ulaw).to_bytes(4, "little") + ulaw
+    )  # fmt: skip
+    from_file = PromptCache().load(wav)
+    assert from_file.payloads("PCMU") == prompt.payloads("PCMU")
+    assert from_file.payloads("PCMA") == prompt.payloads("PCMA")

@@ -87,5 +87,5 @@ async def test_a_hung_espeak_ng_skips_the_text_and_the_call_goes_on(
     assert media.played[-1][1] == ["short.wav"]  # the rest of the step, without the speech
     skipped = [e for e in logs if e["event"] == "speech.skipped"]
     assert len(skipped) == 1 and skipped[0]["log_level"] == "warning"
-    assert "took more than 0.3 s" in skipped[0]["why"] and "Hello" not in str(skipped[0])
+    assert "rendering took more than 0.3 s" in skipped[0]["why"] and "Hello" not in str(skipped[0])
     session.end()
