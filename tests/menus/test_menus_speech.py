@@ -267,6 +267,17 @@ def test_a_missing_espeak_ng_is_a_load_error(plan_dir: Path, monkeypatch: pytest
 
 
 # -- the docs' example, run in the simulator ----------------------------------------------
+def simulated(path: Path, script: str) -> str:
+    """``tui-engine simulate`` in-process, ``script`` on a pipe that then closes; its output."""
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, script.encode())
+    os.close(write_fd)
+    out = io.StringIO()
+    with os.fdopen(read_fd) as stdin:
+        assert run_simulation(path, MenuDefaults(), speed=200.0, stdin=stdin, stdout=out) == 0
+    return out.getvalue()
+
+
 def test_the_speech_example_in_the_docs_runs_in_simulate(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     doc = (repo / "docs" / "dialplans.md").read_text(encoding="utf-8")
@@ -277,15 +288,10 @@ def test_the_speech_example_in_the_docs_runs_in_simulate(tmp_path: Path) -> None
     (plans / "readback.yaml").write_text(example, encoding="utf-8")
     assert sorted(load_dialplans(plans)) == ["main", "readback", "voicemail"]
 
-    read_fd, write_fd = os.pipe()
-    os.write(write_fd, b"123456\n1\n")
-    os.close(write_fd)
-    out = io.StringIO()
-    with os.fdopen(read_fd) as stdin:
-        rc = run_simulation(plans / "readback.yaml", MenuDefaults(), speed=200.0, stdin=stdin, stdout=out)
-    lines = [line.split("] ", 1)[-1] for line in out.getvalue().splitlines()]
+    lines = [
+        line.split("] ", 1)[-1] for line in simulated(plans / "readback.yaml", "123456\n1\n").splitlines()
+    ]
     said = [line.split('"')[1] for line in lines if line.startswith("SAY ")]
-    assert rc == 0
     assert said == [
         "Welcome to the read-back demo.",
         "You entered",
@@ -309,3 +315,24 @@ def test_a_dialplan_built_during_a_call_renders_nothing_at_load(
     call = MenuHarness(plan, speech=None)
     assert call.start()[-1] == Speak(id=1, texts=("Rendered by the call.",), timeout=5.0)
     assert played(call.speech_done()) == [["ask", "Rendered by the call."]]
+
+
+def test_values_too_long_to_say_are_skipped(speech_plan: Dialplan) -> None:
+    """A value from outside (a webhook, a caller ID) cannot keep a caller listening for minutes."""
+    call = entered(speech_plan)
+    call.press("12#")
+    call.runner.variables["entry"] = "9" * 65
+    actions = call.finish_prompt()
+    assert SpeechSkipped(kind="say-number", text="9" * 64, why="longer than 64 characters") in actions
+    assert played(actions) == [["We are open."]]
+    call.finish_prompt()
+    call.runner.variables["caller"] = "x" * 1000
+    actions = call.press("2")  # "You entered {entry}, {caller}." is now over 1000 characters
+    assert [a.why for a in actions if isinstance(a, SpeechSkipped)] == ["longer than 1000 characters"]
+    assert played(actions) == [["Thanks."]]
+
+
+def test_simulate_shows_what_is_skipped(plan_dir: Path) -> None:
+    path = plan_dir / "skip.yaml"
+    path.write_text(MINI % '{say-number: "{caller}"}', encoding="utf-8")
+    assert "SKIP  say-number '': '' is not an integer" in simulated(path, "hangup\n")

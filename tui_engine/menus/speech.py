@@ -37,6 +37,10 @@ from tui_engine.menus.yamlnodes import JsonPath
 WORDS_DIR = Path(__file__).resolve().parent.parent / "dialplans" / "prompts" / "common" / "digits"
 KINDS = ("say", "say-digits", "say-number")
 SAY_SOURCE = Path("say")  # the "file" of a rendered prompt in logs and ``simulate``
+#: the longest value read by say-digits / say-number (a collect entry is at most 64 digits) and
+#: the longest say text once rendered: beyond them an item is skipped, not read for minutes
+MAX_DIGITS = 64
+MAX_SAY = 1000
 PROBE = "probe"  # rendered once when say: text has variables, to check espeak-ng and the voice
 
 Kind = Literal["say", "say-digits", "say-number"]
@@ -195,26 +199,28 @@ def resolve(plan: Dialplan, items: tuple[PromptItem, ...], variables: Mapping[st
     for item in items:
         if isinstance(item, str):
             parts.append(plan.prompts[item])
-        elif item.static is not None:
+            continue
+        if item.static is not None:
             parts.append(item.static)
+            continue
+        text = render(item.template, variables)
+        limit = MAX_SAY if item.kind == "say" else MAX_DIGITS
+        said = _words(plan, item.kind, text) if len(text) <= limit else f"longer than {limit} characters"
+        if isinstance(said, str):  # a value from outside (webhook, caller ID) must not hold the call
+            skipped.append(SpeechSkipped(kind=item.kind, text=text[:limit], why=said))
         else:
-            text = render(item.template, variables)
-            if item.kind == "say":
-                if text.strip():
-                    parts.append(text)
-                continue
-            try:
-                words = digit_words(text) if item.kind == "say-digits" else number_words(text)
-            except NotANumber as exc:
-                skipped.append(SpeechSkipped(kind=item.kind, text=text, why=str(exc)))
-                continue
-            if not all(w in plan.words for w in words):
-                skipped.append(SpeechSkipped(kind=item.kind, text=text, why="no recorded words loaded"))
-                continue
-            parts += [plan.words[w] for w in words]
+            parts += said
     return Resolution(parts=tuple(parts), skipped=tuple(skipped))
 
 
-def transcript(items: tuple[PromptItem, ...]) -> str:
-    """A sequence as a dialplan author wrote it (for messages)."""
-    return ", ".join(i if isinstance(i, str) else f"{{{i.kind}: {i.template!r}}}" for i in items)
+def _words(plan: Dialplan, kind: Kind, text: str) -> list[PromptRef | str] | str:
+    """The parts for one rendered item (``say``: the text to render), or why it cannot be said."""
+    if kind == "say":
+        return [text] if text.strip() else []
+    try:
+        words = digit_words(text) if kind == "say-digits" else number_words(text)
+    except NotANumber as exc:
+        return str(exc)
+    if not all(w in plan.words for w in words):
+        return "no recorded words loaded"
+    return [plan.words[w] for w in words]
