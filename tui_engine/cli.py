@@ -198,13 +198,19 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f'{config.source}: no type = "tui" application to take menu settings from', file=sys.stderr)
         return 1
     from tui_engine.menus.simulate import run_simulation
-    from tui_engine.tui.settings import menu_defaults
+    from tui_engine.tui.settings import menu_defaults, speech_options
     from tui_engine.voicemail import Voicemail
 
+    app = found[1]
     with tempfile.TemporaryDirectory(prefix="tui-engine-simulate-") as scratch:
         data_dir = args.data_dir if args.data_dir is not None else Path(scratch)
         return run_simulation(
-            args.dialplan, menu_defaults(found[1]), speed=args.speed, pin=args.pin, mailbox=args.mailbox,
+            args.dialplan,
+            menu_defaults(app),
+            speed=args.speed,
+            pin=args.pin,
+            mailbox=args.mailbox,
+            speech=speech_options(app),
             mailboxes=Voicemail(data_dir),
         )
 

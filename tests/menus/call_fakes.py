@@ -8,6 +8,7 @@ from typing import Any
 
 from tui_engine.media.prompts import Prompt, PromptCache
 from tui_engine.media.recorder import Recorder
+from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import Dialplan, MenuDefaults
 from tui_engine.menus.voicemail import Mailboxes
 from tui_engine.testing import FakeLoop
@@ -102,9 +103,11 @@ async def _no_pin(mailbox: str, pin: str) -> bool:
 
 
 def make_call(
-    plan: Dialplan, defaults: MenuDefaults, mailboxes: Mailboxes | None = None
+    plan: Dialplan, defaults: MenuDefaults, mailboxes: Mailboxes | None = None, *, loop: Any = None,
+    speech: Synthesizer | None = None,
 ) -> tuple[CallSession, FakeLoop, FakeMedia, FakeCall, Lateness]:
-    loop = FakeLoop()
+    """``loop``: a FakeLoop by default; a real asyncio loop for calls that spawn tasks (PIN, speech)."""
+    loop = loop or FakeLoop()
     media, call, observer = FakeMedia(loop), FakeCall(loop), Lateness()
     info = CallInfo(
         call_id=call.call_id, caller="alice", dialplan=plan.name, started_at=0.0, started_wall=time.time()
@@ -120,5 +123,6 @@ def make_call(
         info=info,
         loop=loop,
         mailboxes=mailboxes,
+        speech=speech,
     )
     return session, loop, media, call, observer

@@ -136,5 +136,5 @@ def build_dialplan(doc: Located, durations: dict[str, float], speech: SpeechChec
         transfer_failed=builder.items(data.get("transfer-failed")),
         settings=build_settings(data.get("settings", {})),
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
-        words=speech.words,
+        words=speech.all_words(),
     )

@@ -53,7 +53,7 @@ from tui_engine.menus.record import (
 )
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
-from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, SpeechOptions, spoken
+from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, Rendered, SpeechOptions, spoken
 from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Talk, Token, Wait, cbreak, parse_line
 from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 
@@ -153,14 +153,13 @@ class _Simulation:
                 attempt = f"attempt {self.runner.attempt} of {self.runner.max_attempts}"
                 self.say(f"WAIT  {left:.1f} s for input ({attempt})")
 
-    def render(self, action: Speak) -> dict[str, PromptRef | None]:
-        rendered: dict[str, PromptRef | None] = {}
+    def render(self, action: Speak) -> dict[str, Rendered]:
+        rendered: dict[str, Rendered] = {}
         for text in action.texts:
             try:
                 rendered[text] = spoken(text, render_sync(text, self.speech.voice, action.timeout))
             except PromptError as exc:
-                self.say(f"SKIP  say {text!r}: {exc.reason}")
-                rendered[text] = None
+                rendered[text] = exc.reason  # shown by the SpeechSkipped that follows
         return rendered
 
     def saved(self, stop: StopRecording) -> list[Action]:
