@@ -96,13 +96,13 @@ async def test_a_caller_leaves_a_message_and_the_owner_hears_it(
     finally:
         await store.aclose()
 
-    caller_voice(tmp_path / "uac_leave_message", 2.0)
+    caller_voice(tmp_path / "uac_leave_message", 3.0)
     keys = {"box": "7"}
     result = await place_call(engine, tmp_path, "uac_leave_message", service="*98", keys=keys)
     assert_sipp_ok(result)
     (deposit,) = call_ids(engine)
     saved = await engine.wait_event("record.saved", call_id=deposit)
-    assert saved["mailbox"] == "7" and 1.0 < saved["seconds"] < 4.0
+    assert saved["mailbox"] == "7" and 1.0 < saved["seconds"] < 5.0
     [message] = VoicemailStore(engine.data_dir / "voicemail").messages("7")
     assert message.new and "sipp" in message.caller
 
