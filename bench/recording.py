@@ -6,7 +6,7 @@ preparing a message for playback costs (done in a worker thread, off the event l
   speech (the throttle: what reaches the call's runner instead of 50 frames a second).
 * **memory**: bytes kept per second of recording (8 kHz PCM16) and for a ``max-length`` of 120 s.
 * **message**: writing a 120 s message (``write_wav``) and converting it back to G.711 frames for
-  playback (``prompt_from_wav``: what ``CallSession._prepare_mailbox`` runs in a thread).
+  playback (``playback_prompt``: what ``CallSession._prepare_mailbox`` runs in a thread).
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_engine.media.codecs import pcm16_to_ulaw, samples_to_pcm16
-from tui_engine.media.prompts import prompt_from_wav
-from tui_engine.media.recorder import Recorder, write_wav
-from tui_engine.media.wav import read_wav
+from tui_engine.media.recorder import Recorder, playback_prompt, write_wav
 
 Metric = dict[str, Any]
 TONE = [int(6000 * math.sin(2 * math.pi * 300 * i / 8000)) for i in range(160)]
@@ -68,7 +66,7 @@ def run(quick: bool) -> dict[str, Any]:
         write_wav(path, audio)
         write_ms = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
-        prompt_from_wav(path, read_wav(path))
+        playback_prompt(path)
         prepare_ms = (time.perf_counter() - start) * 1000
     return {
         "title": "Recording and voicemail",
@@ -89,7 +87,7 @@ def run(quick: bool) -> dict[str, Any]:
                 "decode to PCM16": metric(round(decode_ms, 1), "ms", "Recorder.audio, in a worker thread"),
                 "write_wav": metric(round(write_ms, 1), "ms"),
                 "prepare for playback": metric(
-                    round(prepare_ms, 1), "ms", "prompt_from_wav, in a worker thread"
+                    round(prepare_ms, 1), "ms", "playback_prompt, in a worker thread"
                 ),
             }},
         ],

@@ -53,3 +53,18 @@ def test_the_kept_audio_is_the_codec_s_own_decoding(codec: str) -> None:
     recorder.feed(every_code[160:], 0.02)
     decode = ulaw_to_samples if codec == "PCMU" else alaw_to_samples
     assert recorder.audio() == samples_to_pcm16(decode(every_code))
+
+
+def test_a_recording_plays_back_as_the_frames_of_what_was_heard(tmp_path: Path) -> None:
+    from tui_engine.media.codecs import ulaw_to_samples
+    from tui_engine.media.recorder import playback_prompt
+
+    recorder = Recorder("PCMU")
+    for n in range(50):
+        recorder.feed(pcm16_to_ulaw(TONE), n * 0.02)
+    write_wav(tmp_path / "m.wav", recorder.audio())
+    prompt = playback_prompt(tmp_path / "m.wav")
+    assert prompt.duration == pytest.approx(1.0)
+    assert prompt.payloads("PCMU")[10] == pcm16_to_ulaw(TONE)  # the caller's own bytes come back
+    heard = samples_to_pcm16(ulaw_to_samples(pcm16_to_ulaw(TONE)))
+    assert prompt.payloads("PCMA")[10] == pcm16_to_alaw(heard)  # and as A-law, for A-law callers

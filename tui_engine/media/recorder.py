@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tui_engine.media import codecs
+from tui_engine.media.prompts import Prompt, prompt_from_ulaw, prompt_from_wav
+from tui_engine.media.wav import read_wav
 
 SAMPLE_RATE = 8000
 SPEECH_LEVEL = 300  #: mean |sample| of a 20 ms frame that counts as speech
@@ -99,6 +101,16 @@ def write_wav(path: Path, pcm16: bytes) -> None:
         out.setframerate(SAMPLE_RATE)
         out.writeframes(pcm16)
     partial.replace(path)
+
+
+def playback_prompt(path: Path) -> Prompt:
+    """A recording (or any WAV) ready to send: the recorder's own format (8 kHz mono PCM16) is
+    encoded once to µ-law and framed at C speed (``prompt_from_ulaw``: ~0.1 s for two minutes),
+    anything else takes the general resampling path. Raises ``PromptError``."""
+    audio = read_wav(path)
+    if audio.encoding == "pcm16" and audio.sample_rate == SAMPLE_RATE and audio.channels == 1:
+        return prompt_from_ulaw(path, codecs.pcm16_to_ulaw(audio.data))
+    return prompt_from_wav(path, audio)
 
 
 def pcm_seconds(pcm16: bytes) -> float:

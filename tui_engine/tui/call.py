@@ -25,9 +25,9 @@ import structlog
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
 from tui_engine.media.errors import PromptError
-from tui_engine.media.prompts import Prompt, PromptCache, prompt_from_wav
+from tui_engine.media.prompts import Prompt, PromptCache
+from tui_engine.media.recorder import playback_prompt
 from tui_engine.media.tts import SpeechError, Synthesizer
-from tui_engine.media.wav import read_wav
 from tui_engine.menus import (
     Action,
     AttemptsExhausted,
@@ -431,7 +431,7 @@ class CallSession:
         result = self._mailboxes.perform(request)
         try:
             audio = tuple(
-                dataclasses.replace(ref, audio=prompt_from_wav(ref.path, read_wav(ref.path)))
+                dataclasses.replace(ref, audio=playback_prompt(ref.path))
                 for ref in result.audio
             )
         except PromptError as exc:
