@@ -16,6 +16,7 @@ from tui_engine.menus.model import (
     Settings,
     Step,
 )
+from tui_engine.menus.webhook import build_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
 
@@ -45,12 +46,14 @@ class _Builder:
     def step(self, raw: dict[str, Any], path: JsonPath) -> Step:
         auth = raw.get("authenticate")
         hangup = raw.get("hangup")
+        webhook = raw.get("webhook")
         return Step(
             play=_names(raw.get("play")),
             goto=raw.get("goto"),
             hangup=None if hangup is None else HangupReason(hangup),
             transfer=raw.get("transfer"),
             authenticate=None if auth is None else self.auth(auth, (*path, "authenticate")),
+            webhook=None if webhook is None else build_webhook(webhook, (*path, "webhook"), self.step),
         )
 
     def optional_step(self, raw: dict[str, Any], key: str, path: JsonPath) -> Step | None:
@@ -82,6 +85,7 @@ class _Builder:
             on_no_input=self.optional_step(raw, "on-no-input", path),
             on_max_invalid=self.optional_step(raw, "on-max-invalid", path),
             on_transfer_failed=self.optional_step(raw, "on-transfer-failed", path),
+            on_webhook_failed=self.optional_step(raw, "on-webhook-failed", path),
             settings=build_settings(raw),
             line=self.doc.where(path)[0],
         )
@@ -117,6 +121,7 @@ def build_dialplan(doc: Located, durations: dict[str, float]) -> Dialplan:
         goodbye=_names(data.get("goodbye")),
         invalid=_names(data.get("invalid")),
         transfer_failed=_names(data.get("transfer-failed")),
+        webhook_failed=_names(data.get("webhook-failed")),
         settings=build_settings(data.get("settings", {})),
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
     )

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui_engine.menus.webhook import WebhookSpec
+
 
 class HangupReason(enum.Enum):
     """Why a call ended; the glue logs it and counts it in metrics."""
@@ -67,7 +69,8 @@ class AuthStep:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Step:
-    """Play ``play`` (may be empty), then exactly one of goto / hangup / transfer / authenticate.
+    """Play ``play`` (may be empty), then exactly one of goto / hangup / transfer / authenticate
+    / webhook.
 
     With none of them, the step re-enters the menu it was taken from ("play, then back").
     """
@@ -77,6 +80,7 @@ class Step:
     hangup: HangupReason | None = None
     transfer: str | None = None
     authenticate: AuthStep | None = None
+    webhook: WebhookSpec | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -103,6 +107,8 @@ class Menu:
     on_max_invalid: Step | None = None  # None: goodbye, then hang up (max-invalid)
     #: None: the dialplan's transfer-failed prompt (else its invalid prompt), then this menu again
     on_transfer_failed: Step | None = None
+    #: None: the dialplan's webhook-failed prompt (else its invalid prompt), then this menu again
+    on_webhook_failed: Step | None = None
     settings: Settings = Settings()
     line: int = 1
 
@@ -128,6 +134,7 @@ class Dialplan:
     goodbye: tuple[str, ...] = ()
     invalid: tuple[str, ...] = ()
     transfer_failed: tuple[str, ...] = ()  # () : the invalid prompt
+    webhook_failed: tuple[str, ...] = ()  # () : the invalid prompt
     settings: Settings = Settings()
     demo: Demo | None = None
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import Any, assert_never
 
 import structlog
 
@@ -38,15 +38,26 @@ from tui_engine.menus import (
     StopPlayback,
     Transfer,
     TransferFailed,
+    WebhookAnswered,
+    WebhookFailed,
+    WebhookRequest,
 )
 from tui_engine.menus.model import Dialplan
 from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
+from tui_engine.tui.webhooks import WebhookError
 
 log = structlog.get_logger("tui_engine.call")
 
 PinVerifier = Callable[[str, str], Awaitable[bool]]
 """``await verify(mailbox, pin)``: True when the PIN is right for that mailbox."""
+
+WebhookPoster = Callable[[str, Mapping[str, Any]], Awaitable[object]]
+"""``await post(url, payload)``: the parsed JSON answer, or :class:`WebhookError`."""
+
+
+async def _no_webhooks(url: str, payload: Mapping[str, Any]) -> object:
+    raise WebhookError("no webhook client")
 
 
 class Observer:
@@ -114,6 +125,7 @@ class CallSession:
         observer: Observer,
         info: CallInfo,
         loop: TimerLoop,
+        post_webhook: WebhookPoster = _no_webhooks,
     ) -> None:
         self.call = call
         self.media = media
@@ -121,6 +133,8 @@ class CallSession:
         self.runner = MenuRunner(dialplan, defaults, variables=call_variables(info))
         self._prompts = prompts
         self._verify_pin = verify_pin
+        self._post_webhook = post_webhook
+        self._webhook_task: asyncio.Task[None] | None = None
         self._observer = observer
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
@@ -281,6 +295,15 @@ class CallSession:
                 log.warning("call.transfer_failed", target=uri, why=why, menu=self.runner.current_menu)
                 if why == "timeout":
                     self.call.cancel_transfer()  # a NOTIFY 2xx now would end a call back in the menu
+            case WebhookRequest(url=url, request_id=request_id):
+                log.info("webhook.sent", url=url, request_id=request_id, menu=self.runner.current_menu)
+                self._webhook_task = self._spawn(self._webhook(action))
+            case WebhookAnswered(url=url, kind=kind):
+                log.info("webhook.answered", url=url, kind=kind, menu=self.runner.current_menu)
+            case WebhookFailed(url=url, why=why):
+                log.warning("webhook.failed", url=url, why=why, menu=self.runner.current_menu)
+                if self._webhook_task is not None:  # a timeout: the runner has moved on
+                    self._webhook_task.cancel()
             case Hangup(reason=reason):
                 self.info.end_reason = reason
                 if reason == "transfer":
@@ -317,11 +340,29 @@ class CallSession:
         if not self._done:
             self._run(self.runner.auth_result(ok, self._loop.time()))
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    async def _webhook(self, request: WebhookRequest) -> None:
+        """POST it; report the answer or the failure (a cancellation is the runner's timeout)."""
+        try:
+            answer = await self._post_webhook(request.url, request.payload)
+        except WebhookError as exc:
+            outcome = self.runner.webhook_failed(request.request_id, exc.why, self._loop.time())
+        except Exception:
+            log.exception("webhook.error", url=request.url)
+            outcome = self.runner.webhook_failed(request.request_id, "error", self._loop.time())
+        else:
+            outcome = self.runner.webhook_answered(request.request_id, answer, self._loop.time())
+        finally:
+            if self._webhook_task is asyncio.current_task():
+                self._webhook_task = None
+        if not self._done:
+            self._run(outcome)
+
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()  # a PIN check is I/O: only a real loop runs one
         task: asyncio.Task[None] = loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- the driver's side (Pollable) ---------------------------------------------------
     def _arm(self) -> None:
