@@ -193,10 +193,12 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f'{config.source}: no type = "tui" application to take menu settings from', file=sys.stderr)
         return 1
     from tui_engine.menus.simulate import run_simulation
-    from tui_engine.tui.settings import menu_defaults
+    from tui_engine.tui.settings import menu_defaults, webhook_settings
+    from tui_engine.tui.webhooks import WebhookClient
 
     return run_simulation(
-        args.dialplan, menu_defaults(found[1]), speed=args.speed, pin=args.pin, mailbox=args.mailbox
+        args.dialplan, menu_defaults(found[1]), speed=args.speed, pin=args.pin, mailbox=args.mailbox,
+        webhooks=WebhookClient(webhook_settings(found[1])),
     )
 
 

@@ -164,11 +164,11 @@ class WebhookClient:
         try:
             async with asyncio.timeout(self.settings.status_timeout):
                 await self._request(url, event)
-        except (WebhookError, TimeoutError, OSError) as exc:
+        except Exception as exc:  # whatever it is, a status report never reaches a call
             self._status_failing += 1
             if self._status_failing == 1:  # once, until it works again
                 why = exc.why if isinstance(exc, WebhookError) else type(exc).__name__
-                log.warning("status_webhook.failed", url=url, why=why, event=event.get("event"))
+                log.warning("status_webhook.failed", url=url, why=why, kind=event.get("event"))
             return
         if self._status_failing or self._dropped:
             log.info("status_webhook.recovered", url=url, failed=self._status_failing, dropped=self._dropped)
