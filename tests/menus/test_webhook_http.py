@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -24,10 +27,11 @@ from call_fakes import make_call
 from structlog.testing import capture_logs
 
 from tui_engine.core import CallLimits
-from tui_engine.menus import Dialplan, MenuDefaults
+from tui_engine.menus import Dialplan, MenuDefaults, load_dialplan
+from tui_engine.menus.simulate import run_simulation
 from tui_engine.testing import free_port
 from tui_engine.tui.settings import WebhookSettings
-from tui_engine.tui.webhooks import SIGNATURE_HEADER, WebhookClient, WebhookError, verify_signature
+from tui_engine.tui.webhooks import SIGNATURE_HEADER, WebhookClient, WebhookError, sign, verify_signature
 
 SECRET = b"s3cret-key"
 
@@ -56,7 +60,7 @@ def signature_ok(header: str, body: bytes) -> bool:
 
 @pytest.fixture
 async def server() -> AsyncIterator[AppServer]:
-    port = free_port(__import__("socket").SOCK_STREAM)
+    port = free_port(socket.SOCK_STREAM)
     state = AppServer(url=f"http://127.0.0.1:{port}")
 
     async def record(request: web.Request) -> dict[str, Any]:
@@ -154,7 +158,7 @@ async def test_a_broken_server_gives_a_webhook_error(
 
 
 async def test_a_refused_connection_gives_a_webhook_error(client: WebhookClient) -> None:
-    port = free_port(__import__("socket").SOCK_STREAM)  # nobody listens there
+    port = free_port(socket.SOCK_STREAM)  # nobody listens there
     with pytest.raises(WebhookError) as caught:
         await client.post(f"http://127.0.0.1:{port}/x", {})
     assert caught.value.why.startswith("connection failed")
@@ -171,8 +175,6 @@ async def test_without_a_secret_requests_go_unsigned(server: AppServer) -> None:
 
 
 def test_verify_signature_refuses_a_changed_body_a_wrong_key_and_an_old_time() -> None:
-    from tui_engine.tui.webhooks import sign
-
     body = b'{"a":1}'
     header = sign(SECRET, body, 1_000_000)
     assert verify_signature(SECRET, header, body, now=1_000_100)
@@ -254,8 +256,6 @@ FAST = MenuDefaults(no_input_timeout=0.3, max_attempts=1, webhook_timeout=30.0, 
 
 @pytest.fixture
 def app_plan(plan_dir: Path, wav_writer: Callable[[Path, float], None], server: AppServer) -> Dialplan:
-    from tui_engine.menus import load_dialplan
-
     for name in ("menu", "thanks", "sorry", "goodbye"):
         wav_writer(plan_dir / f"p-{name}.wav", 0.05)
     path = plan_dir / "app.yaml"
@@ -322,12 +322,9 @@ async def test_a_caller_hang_up_cancels_the_request(
     await _until(lambda: server.cancelled == 1)
 
 
-async def test_simulate_calls_the_url_for_real_and_runs_the_answer(app_plan: Dialplan, server: AppServer) -> None:
-    import io
-    import os
-
-    from tui_engine.menus.simulate import run_simulation
-
+async def test_simulate_calls_the_url_for_real_and_runs_the_answer(
+    app_plan: Dialplan, server: AppServer
+) -> None:
     read_fd, write_fd = os.pipe()
     os.write(write_fd, b"5\n")
     os.close(write_fd)
