@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tui_engine.menus.checks import Checker
 from tui_engine.menus.errors import Issue
 from tui_engine.menus.loader import dialplan_schema
 from tui_engine.menus.model import Dialplan, Menu, Step
+from tui_engine.menus.speech import SpeechChecks, SpeechOptions
 from tui_engine.menus.webhook import ANSWER_MENU_KEYS, ANSWER_MENU_NAME
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
@@ -62,8 +64,8 @@ def parse_answer(data: Any, dialplan: Dialplan, *, source: str = "webhook") -> S
     if reasons:
         raise _fail(reasons)
     doc = Located(file=Path(source), data=data)
-    _check(doc, dialplan, lambda checker: checker.check_step(data, (), _collected(dialplan)))
-    return _Builder(doc).step(data, ())
+    checker = _check(doc, dialplan, lambda checker: checker.check_step(data, (), _collected(dialplan)))
+    return _Builder(doc, checker.speech).step(data, ())
 
 
 def _menu_answer(data: dict[str, Any], dialplan: Dialplan, source: str) -> Menu:
@@ -80,8 +82,8 @@ def _menu_answer(data: dict[str, Any], dialplan: Dialplan, source: str) -> Menu:
     if reasons:
         raise _fail(reasons)
     doc = Located(file=Path(source), data={"menus": {name: raw}})
-    _check(doc, dialplan, lambda checker: checker.check_menu(name, raw, _collected(dialplan, raw)), name)
-    return _Builder(doc).menu(name, raw)
+    checker = _check(doc, dialplan, lambda c: c.check_menu(name, raw, _collected(dialplan, raw)), name)
+    return _Builder(doc, checker.speech).menu(name, raw)
 
 
 def _collected(dialplan: Dialplan, extra: dict[str, Any] | None = None) -> set[str]:
@@ -90,12 +92,32 @@ def _collected(dialplan: Dialplan, extra: dict[str, Any] | None = None) -> set[s
     return names | ({variable} if isinstance(variable, str) else set())
 
 
-def _check(doc: Located, dialplan: Dialplan, run: Any, menu: str | None = None) -> None:
+class _AnswerSpeech(SpeechChecks):
+    """Speech checks for an answer, which is checked inside the running call: no rendering
+    here (the runner does no I/O; a ``say`` of an answer is rendered at call time, through the
+    driver's cache, like text with variables), and the recorded words only if the dialplan
+    loaded them (its say-digits / say-number resolve against ``Dialplan.words``)."""
+
+    def __init__(self, dialplan: Dialplan, fail: Callable[[JsonPath, str], None]) -> None:
+        super().__init__(SpeechOptions(), fail)
+        self.words = dialplan.words
+
+    def render(self, text: str, where: JsonPath) -> None:
+        return None  # at call time: the item is built with no static rendering
+
+    def need_words(self, kind: str, where: JsonPath) -> None:
+        if not self.words:
+            self.fail(where, f"{kind} in an answer needs a dialplan that uses {kind} itself (its words)")
+
+
+def _check(doc: Located, dialplan: Dialplan, run: Any, menu: str | None = None) -> Checker:
     """The dialplan's semantic checks, run against the running dialplan's prompts and menus."""
     issues: list[Issue] = []
     checker = Checker(doc, issues)
+    checker.speech = _AnswerSpeech(dialplan, checker.fail)
     checker.prompts = {name: {} for name in dialplan.prompts}  # only the names are looked at
     checker.menus = {name: {} for name in (*dialplan.menus, *((menu,) if menu else ()))}
     run(checker)
     if issues:
         raise _fail([issue.reason for issue in issues])
+    return checker

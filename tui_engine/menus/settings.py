@@ -33,6 +33,8 @@ class MenuDefaults:
     webhook_timeout: float = 5.0
     #: silence before a webhook's filler prompt plays (and between its repeats)
     webhook_filler_delay: float = 1.0
+    #: how long a call-time ``say:`` rendering may take before the sequence plays without it
+    speech_timeout: float = 5.0
     #: the call-wide guards (max-call-duration, max-silence-total, media-timeout), engine-wide only
     limits: CallLimits = field(default_factory=CallLimits)
 

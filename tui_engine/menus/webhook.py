@@ -11,9 +11,9 @@ in :mod:`tui_engine.tui.webhooks`; this module never does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from tui_engine.config.values import parse_duration
@@ -22,7 +22,7 @@ from tui_engine.menus.yamlnodes import JsonPath
 
 if TYPE_CHECKING:
     from tui_engine.menus.checks import Checker
-    from tui_engine.menus.model import Menu, Step
+    from tui_engine.menus.model import Menu, PromptItem, Step
 
 #: the answer names a whole menu this way: ``{"menu": {...}, "name": "optional-identifier"}``
 ANSWER_MENU_KEYS = frozenset({"menu", "name"})
@@ -36,7 +36,7 @@ class WebhookSpec:
 
     url: str  #: a ``{name}`` template (tui_engine.menus.template)
     timeout: float | None = None
-    filler: tuple[str, ...] = ()  #: prompt(s) played while the request is out; () = none
+    filler: tuple[PromptItem, ...] = ()  #: prompt(s) played while the request is out; () = none
     filler_delay: float | None = None
     on_failed: Step | None = None  #: None: the menu's on-webhook-failed, else apology + menu again
 
@@ -116,18 +116,22 @@ def request_payload(
 
 
 # -- building (called by build._Builder.step) ------------------------------------------------
-StepBuilder = Callable[[dict[str, Any], JsonPath], "Step"]
+class StepBuilder(Protocol):
+    """What :func:`build_webhook` needs of the dialplan builder (``build._Builder``)."""
+
+    def step(self, raw: dict[str, Any], path: JsonPath) -> Step: ...
+
+    def items(self, value: Any) -> tuple[PromptItem, ...]: ...
 
 
-def build_webhook(raw: dict[str, Any], path: JsonPath, step: StepBuilder) -> WebhookSpec:
-    filler = raw.get("filler")
+def build_webhook(raw: dict[str, Any], path: JsonPath, builder: StepBuilder) -> WebhookSpec:
     failed = raw.get("on-webhook-failed")
     return WebhookSpec(
         url=raw["url"],
         timeout=parse_duration(raw["timeout"]) if "timeout" in raw else None,
-        filler=() if filler is None else ((filler,) if isinstance(filler, str) else tuple(filler)),
+        filler=builder.items(raw.get("filler")),
         filler_delay=parse_duration(raw["filler-delay"]) if "filler-delay" in raw else None,
-        on_failed=None if failed is None else step(failed, (*path, "on-webhook-failed")),
+        on_failed=None if failed is None else builder.step(failed, (*path, "on-webhook-failed")),
     )
 
 
