@@ -265,3 +265,24 @@ def test_check_refuses_a_bad_webhook_step_with_file_and_line(
         load_dialplan(path)
     line = PLAN.splitlines().index('      "3": {goto: other}') + 1
     assert any(i.line == line and reason in i.reason for i in caught.value.issues), caught.value
+
+
+def test_a_say_answer_is_rendered_at_call_time_never_inside_the_runner(plan: Dialplan) -> None:
+    from tui_engine.menus.actions import Speak
+
+    call = in_main(plan)
+    call.press("1")
+    out = call.webhook_answer({"say": "Your balance is 42 dollars.", "goto": "other"})
+    (speak,) = of(Speak, out)
+    assert isinstance(speak, Speak) and speak.texts == ("Your balance is 42 dollars.",)
+    assert [[p.text for p in a.prompts] for a in out if isinstance(a, PlayPrompts)] == [
+        ["Your balance is 42 dollars."]
+    ]
+    assert of(MenuEntered, call.finish_prompt()) == [MenuEntered(menu="other")]
+
+
+def test_say_digits_in_an_answer_needs_the_dialplans_words(plan: Dialplan) -> None:
+    call = in_main(plan)
+    call.press("1")
+    (failed,) = of(WebhookFailed, call.webhook_answer({"play": [{"say-digits": "123"}]}))
+    assert "say-digits in an answer needs" in failed.why  # type: ignore[attr-defined]
