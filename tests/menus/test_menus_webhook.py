@@ -286,3 +286,24 @@ def test_say_digits_in_an_answer_needs_the_dialplans_words(plan: Dialplan) -> No
     call.press("1")
     (failed,) = of(WebhookFailed, call.webhook_answer({"play": [{"say-digits": "123"}]}))
     assert "say-digits in an answer needs" in failed.why  # type: ignore[attr-defined]
+
+
+def test_answers_may_transfer_or_hang_up_like_any_step(plan: Dialplan) -> None:
+    from tui_engine.menus import Transfer
+
+    call = in_main(plan)
+    call.press("1")
+    out = call.webhook_answer({"transfer": "sip:sales@127.0.0.1"})
+    assert of(Transfer, out) == [Transfer(uri="sip:sales@127.0.0.1", timeout=30.0)]
+    assert call.transfer_ok() == [Hangup(reason="transfer")]
+    call = in_main(plan)
+    call.press("1")
+    assert of(Hangup, call.webhook_answer({"hangup": "completed"})) == [Hangup(reason="completed")]
+
+
+def test_silence_budget_does_not_count_the_wait(plan: Dialplan) -> None:
+    limits = CallLimits(max_call_duration=0, max_silence_total=3.0, media_timeout=0)
+    call = in_main(plan, MenuDefaults(**{**_fields(DEFAULTS), "limits": limits, "webhook_timeout": 60.0}))
+    call.press("2")  # no filler: 30 s of waiting in silence, which is the server's, not the caller's
+    assert not of(GuardTripped, call.advance(30.0))
+    assert names(call.webhook_answer({"play": "thanks"})) == [["thanks"]]

@@ -340,3 +340,10 @@ async def test_simulate_calls_the_url_for_real_and_runs_the_answer(
     assert hooks == [f"HOOK  POST {server.url}/fast (timeout 30 s)", "HOOK  answered with a step",
                      "BYE   hang up: completed"]  # fmt: skip
     assert len(server.received) == 1 and server.bad_signatures == server.unsigned == 0
+
+
+def test_the_documented_test_vector() -> None:
+    """docs/dialplans.md gives this signature for the body ``{}``: servers check against it."""
+    docs = (Path(__file__).parents[2] / "docs" / "dialplans.md").read_text(encoding="utf-8")
+    header = sign(b"example-secret-change-me", b"{}", 1764600000)
+    assert f"X-Tui-Signature: {header}" in docs
