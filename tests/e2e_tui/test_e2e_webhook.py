@@ -30,7 +30,7 @@ from tui_engine.testing import free_port
 from tui_engine.tui.webhooks import SIGNATURE_HEADER, verify_signature
 
 from .conftest import ULAW_8K, StartEngine
-from .helpers import assert_sipp_ok, call_ids, place_call
+from .helpers import assert_sipp_ok, call_ids, metric_samples, place_call
 
 pytestmark = pytest.mark.e2e
 
@@ -158,3 +158,6 @@ async def test_digits_reach_the_example_server_and_its_answer_plays(
     assert (started["event"], started["call_id"], started["dialled"]) == ("call.started", call_id, "200")
     assert ended_report["event"] == "call.ended" and ended_report["reason"] == "inactivity-timeout"
     assert ended_report["menus"] == ["main", "account", "main"] and ended_report["attempts"] == 1
+    samples = await metric_samples(engine)
+    assert samples[("tui_webhooks_total", (("outcome", "step"),))] == 1
+    assert samples[("tui_webhook_seconds_count", ())] == 1

@@ -307,3 +307,13 @@ def test_silence_budget_does_not_count_the_wait(plan: Dialplan) -> None:
     call.press("2")  # no filler: 30 s of waiting in silence, which is the server's, not the caller's
     assert not of(GuardTripped, call.advance(30.0))
     assert names(call.webhook_answer({"play": "thanks"})) == [["thanks"]]
+
+
+def test_a_filler_that_says_nothing_with_no_delay_does_not_spin(plan_dir: Path) -> None:
+    text = PLAN.replace("filler: filler}", 'filler: {say: "{nothing}"}, filler-delay: 0s}')
+    path = plan_dir / "spin.yaml"
+    path.write_text(text, encoding="utf-8")
+    call = in_main(load_dialplan(path))
+    call.press("1")
+    out = call.advance(6.0)  # MenuHarness.advance raises if a deadline never moves
+    assert [a.why for a in of(WebhookFailed, out)] == ["timeout"]  # type: ignore[attr-defined]

@@ -347,3 +347,15 @@ def test_the_documented_test_vector() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "dialplans.md").read_text(encoding="utf-8")
     header = sign(b"example-secret-change-me", b"{}", 1764600000)
     assert f"X-Tui-Signature: {header}" in docs
+
+
+@pytest.mark.parametrize(
+    ("why", "label"),
+    [("timeout", "timeout"), ("HTTP 503", "http-error"), ("connection failed: OSError: x", "connection"),
+     ("invalid answer: play: unknown prompt 'x'", "invalid-answer"), ("answer is not JSON", "bad-answer"),
+     ("answer larger than 65536 bytes", "bad-answer"), ("error", "error")],
+)  # fmt: skip
+def test_failures_become_a_bounded_set_of_metric_labels(why: str, label: str) -> None:
+    from tui_engine.tui.call import webhook_outcome
+
+    assert webhook_outcome(why) == label

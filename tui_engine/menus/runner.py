@@ -659,7 +659,7 @@ class MenuRunner:
         wait = self._webhook
         assert wait is not None
         if self.phase is Phase.WEBHOOK and wait.filler_at is not None and now >= wait.filler_at:
-            wait.filler_at = None
+            wait.filler_at, wait.filler_started = None, now
             return self._play(wait.spec.filler, False, self._after_filler, now)
         return []
 
@@ -670,7 +670,8 @@ class MenuRunner:
         if wait.outcome is not None:
             return self._webhook_act(now)
         self.phase = Phase.WEBHOOK  # still out: the filler again after another filler-delay
-        wait.filler_at = now + wait.filler_delay
+        if now > wait.filler_started or wait.filler_delay > 0:  # (nothing played and no delay: stop)
+            wait.filler_at = now + wait.filler_delay
         return []
 
     def _webhook_settle(self, outcome: Step | Menu | str, now: float) -> list[Action]:

@@ -86,6 +86,7 @@ class WebhookWait:
     deadline: float  #: the timeout
     filler_delay: float
     filler_at: float | None  #: next filler play (None: no filler)
+    filler_started: float = 0.0  #: when the filler last started
     #: what came back while the filler played: a Step, a Menu, or a failure reason
     outcome: Step | Menu | str | None = None
 

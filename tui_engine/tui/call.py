@@ -81,6 +81,9 @@ class Observer:
 
     def started(self) -> None: ...
 
+    def webhook(self, outcome: str, seconds: float) -> None:
+        """A webhook answered (``step``, ``menu``) or failed (:func:`webhook_outcome`) after ``seconds``."""
+
     def ended(self, reason: str) -> None: ...
 
     def refused(self, reason: str) -> None:
@@ -106,6 +109,17 @@ class CallInfo:
     menus: list[str] = field(default_factory=list)
     no_input: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+
+
+_WEBHOOK_OUTCOMES = (
+    ("timeout", "timeout"), ("HTTP ", "http-error"), ("connection failed", "connection"),
+    ("invalid answer", "invalid-answer"), ("answer ", "bad-answer"),
+)  # fmt: skip
+
+
+def webhook_outcome(why: str) -> str:
+    """A failure's ``why`` as a metrics label (a bounded set, not the free text)."""
+    return next((label for prefix, label in _WEBHOOK_OUTCOMES if why.startswith(prefix)), "error")
 
 
 def call_variables(info: CallInfo) -> dict[str, str]:
@@ -139,6 +153,7 @@ class CallSession:
         self._verify_pin = verify_pin
         self._post_webhook = post_webhook
         self._webhook_task: asyncio.Task[None] | None = None
+        self._webhook_sent_at = 0.0
         self._speech = speech  # None: call-time ``say:`` is skipped (logged once)
         self._speech_failed = False  # a failure is logged once per call, not per prompt
         self._observer = observer
@@ -303,10 +318,13 @@ class CallSession:
                     self.call.cancel_transfer()  # a NOTIFY 2xx now would end a call back in the menu
             case WebhookRequest(url=url, request_id=request_id):
                 log.info("webhook.sent", url=url, request_id=request_id, menu=self.runner.current_menu)
+                self._webhook_sent_at = now
                 self._webhook_task = self._spawn(self._webhook(action))
             case WebhookAnswered(url=url, kind=kind):
+                self._observer.webhook(kind, now - self._webhook_sent_at)
                 log.info("webhook.answered", url=url, kind=kind, menu=self.runner.current_menu)
             case WebhookFailed(url=url, why=why):
+                self._observer.webhook(webhook_outcome(why), now - self._webhook_sent_at)
                 log.warning("webhook.failed", url=url, why=why, menu=self.runner.current_menu)
                 if self._webhook_task is not None:  # a timeout: the runner has moved on
                     self._webhook_task.cancel()
