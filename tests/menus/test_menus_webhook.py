@@ -317,3 +317,13 @@ def test_a_filler_that_says_nothing_with_no_delay_does_not_spin(plan_dir: Path) 
     call.press("1")
     out = call.advance(6.0)  # MenuHarness.advance raises if a deadline never moves
     assert [a.why for a in of(WebhookFailed, out)] == ["timeout"]  # type: ignore[attr-defined]
+
+
+def test_an_answer_nested_thousands_deep_is_refused_not_raised(plan: Dialplan) -> None:
+    answer: dict[str, object] = {"hangup": "completed"}
+    for _ in range(5000):
+        answer = {"webhook": {"url": "http://app.invalid/", "on-webhook-failed": answer}}
+    call = in_main(plan)
+    call.press("1")
+    (failed,) = of(WebhookFailed, call.webhook_answer(answer))
+    assert "nested too deeply" in failed.why  # type: ignore[attr-defined]

@@ -58,6 +58,13 @@ def _fail(reasons: list[str]) -> AnswerError:
 
 def parse_answer(data: Any, dialplan: Dialplan, *, source: str = "webhook") -> Step | Menu:
     """The step or temporary menu ``data`` describes; raise :class:`AnswerError` if it cannot run."""
+    try:
+        return _parse(data, dialplan, source)
+    except RecursionError:  # steps nested thousands deep (the schema and builder recurse)
+        raise _fail(["nested too deeply"]) from None
+
+
+def _parse(data: Any, dialplan: Dialplan, source: str) -> Step | Menu:
     if isinstance(data, dict) and "menu" in data:
         return _menu_answer(data, dialplan, source)
     reasons = _schema_errors("step", data, ())

@@ -127,7 +127,7 @@ class WebhookClient:
         raw = await self._request(url, payload)
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise WebhookError("answer is not JSON") from None
 
     async def _request(self, url: str, payload: Mapping[str, Any]) -> bytes:
