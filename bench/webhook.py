@@ -45,8 +45,10 @@ menus:
 STEP = {"play": ["p", "p"], "goto": "other"}
 MENU = {"menu": {"prompts": ["p"], "choices": {str(k): {"play": "p", "goto": "main"} for k in range(10)}}}
 VARIABLES = {"caller": "+4930123456", "dialled": "200", "call_id": "x" * 20, "account": "1234"}
-PAYLOAD = {"event": "webhook", **VARIABLES, "dialplan": "bench", "menu": "account", "attempt": 1, "entry": "1234",
-           "variables": VARIABLES}  # fmt: skip
+PAYLOAD = {
+    "event": "webhook", **VARIABLES, "dialplan": "bench", "menu": "account", "attempt": 1, "entry": "1234",
+    "variables": VARIABLES,
+}
 
 
 def _metric(value: float, unit: str, note: str = "") -> dict[str, Any]:
