@@ -101,6 +101,10 @@ async def server() -> AsyncIterator[AppServer]:
         await record(request)
         return web.Response(text=request.match_info["body"] * int(request.query.get("n", "1")))
 
+    async def invalid(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({"play": "no-such-prompt", "goto": "main"})  # valid JSON, not a valid step
+
     async def redirect(request: web.Request) -> web.Response:
         await record(request)
         raise web.HTTPFound("/fast")
@@ -112,6 +116,7 @@ async def server() -> AsyncIterator[AppServer]:
     app.router.add_post("/status/{code}", status)
     app.router.add_post("/text/{body}", text)
     app.router.add_post("/redirect", redirect)
+    app.router.add_post("/invalid", invalid)
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -247,6 +252,8 @@ menus:
       "3": {webhook: {url: "URL/status/500"}}
       "4": {webhook: {url: "URL/text/garbage"}}
       "5": {webhook: {url: "URL/fast"}}
+      "6": {webhook: {url: "URL/invalid"}}
+      "7": {webhook: {url: "http://127.0.0.1:CLOSED/refused"}}
 """
 
 #: no-input 0.3 s × 1 attempt: a timer that was not held would end the call 0.3 s into the wait
@@ -259,7 +266,8 @@ def app_plan(plan_dir: Path, wav_writer: Callable[[Path, float], None], server: 
     for name in ("menu", "thanks", "sorry", "goodbye"):
         wav_writer(plan_dir / f"p-{name}.wav", 0.05)
     path = plan_dir / "app.yaml"
-    path.write_text(PLAN.replace("URL", server.url), encoding="utf-8")
+    closed = str(free_port(socket.SOCK_STREAM))  # nobody listens there: connection refused
+    path.write_text(PLAN.replace("URL", server.url).replace("CLOSED", closed), encoding="utf-8")
     return load_dialplan(path)
 
 
@@ -288,7 +296,7 @@ async def test_a_slow_server_holds_the_no_input_timer_for_the_whole_wait(
     session.end()
 
 
-@pytest.mark.parametrize("digit", ["2", "3", "4"])
+@pytest.mark.parametrize("digit", ["2", "3", "4", "6", "7"])
 async def test_a_broken_server_gives_the_apology_and_the_menu_again(
     app_plan: Dialplan, server: AppServer, client: WebhookClient, digit: str
 ) -> None:
@@ -302,7 +310,11 @@ async def test_a_broken_server_gives_the_apology_and_the_menu_again(
     played = [names for _, names in media.played]
     assert played == [["p-menu.wav"], ["p-sorry.wav"], ["p-menu.wav"], ["p-goodbye.wav"]]
     failed = [e["why"] for e in logs if e["event"] == "webhook.failed"]
-    assert failed == [{"2": "timeout", "3": "HTTP 500", "4": "answer is not JSON"}[digit]]
+    expected = {
+        "2": "timeout", "3": "HTTP 500", "4": "answer is not JSON", "7": "connection failed",
+        "6": "invalid answer: unknown prompt 'no-such-prompt'",  # schema-valid JSON, not a valid step
+    }[digit]  # fmt: skip
+    assert len(failed) == 1 and failed[0].startswith(expected), failed
     if digit == "2":
         await _until(lambda: server.cancelled == 1)  # the engine closed the request it gave up on
     session.end()
