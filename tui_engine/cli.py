@@ -198,7 +198,8 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f'{config.source}: no type = "tui" application to take menu settings from', file=sys.stderr)
         return 1
     from tui_engine.menus.simulate import run_simulation
-    from tui_engine.tui.settings import menu_defaults, speech_options
+    from tui_engine.tui.settings import menu_defaults, speech_options, webhook_settings
+    from tui_engine.tui.webhooks import WebhookClient
     from tui_engine.voicemail import Voicemail
 
     app = found[1]
@@ -211,6 +212,7 @@ def _simulate(args: argparse.Namespace) -> int:
             pin=args.pin,
             mailbox=args.mailbox,
             speech=speech_options(app),
+            webhooks=WebhookClient(webhook_settings(app)),
             mailboxes=Voicemail(data_dir),
         )
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from tui_engine.media.prompts import Prompt, PromptCache
 from tui_engine.media.recorder import Recorder
-from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import Dialplan, MenuDefaults
 from tui_engine.menus.voicemail import Mailboxes
 from tui_engine.testing import FakeLoop
@@ -104,9 +103,10 @@ async def _no_pin(mailbox: str, pin: str) -> bool:
 
 def make_call(
     plan: Dialplan, defaults: MenuDefaults, mailboxes: Mailboxes | None = None, *, loop: Any = None,
-    speech: Synthesizer | None = None,
+    **session: Any,
 ) -> tuple[CallSession, FakeLoop, FakeMedia, FakeCall, Lateness]:
-    """``loop``: a FakeLoop by default; a real asyncio loop for calls that spawn tasks (PIN, speech)."""
+    """A session on a :class:`FakeLoop` by default (a real asyncio loop for calls that spawn tasks:
+    PIN, speech); ``session``: more CallSession arguments, e.g. ``speech``, ``post_webhook``."""
     loop = loop or FakeLoop()
     media, call, observer = FakeMedia(loop), FakeCall(loop), Lateness()
     info = CallInfo(
@@ -123,6 +123,6 @@ def make_call(
         info=info,
         loop=loop,
         mailboxes=mailboxes,
-        speech=speech,
+        **session,
     )
     return session, loop, media, call, observer

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from tui_engine.menus.model import PromptRef
 from tui_engine.menus.record import StartRecording, StopRecording
 from tui_engine.menus.voicemail import MailboxRequest
+from tui_engine.menus.webhook import WebhookAnswered, WebhookFailed, WebhookRequest
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -157,6 +158,9 @@ Action = (
     | Authenticate
     | Transfer
     | TransferFailed
+    | WebhookRequest
+    | WebhookAnswered
+    | WebhookFailed
     | Speak
     | SpeechSkipped
     | StartRecording
