@@ -71,3 +71,23 @@ async def test_signed_out_nothing_is_listed(browser: Browser) -> None:
     deposit(browser, "bob", "sip:201@pbx", 1000.0)
     status, body, _ = await browser.call("GET", "/api/voicemail?mailbox=bob")
     assert (status, body) == (401, {"error": "unauthenticated"})
+
+
+async def test_a_user_deletes_their_own_message_with_csrf_and_it_is_audited(browser: Browser) -> None:
+    mine = deposit(browser, "bob", "sip:201@pbx", 1000.0)
+    theirs = deposit(browser, "alice", "sip:202@pbx", 2000.0)
+    await browser.login("bob")
+    status, body, _ = await browser.call("DELETE", f"/api/voicemail/bob/{mine}", csrf=False)
+    assert (status, body) == (403, {"error": "csrf"})
+    status, _, _ = await browser.call("DELETE", f"/api/voicemail/alice/{theirs}")
+    assert status == 403  # not her mailbox
+    status, body, _ = await browser.call("DELETE", f"/api/voicemail/bob/{mine}")
+    assert (status, body) == (200, {"deleted": mine})
+    status, _, _ = await browser.call("DELETE", f"/api/voicemail/bob/{mine}")
+    assert status == 404  # already gone
+    _, body, _ = await browser.call("GET", "/api/voicemail")
+    assert body["messages"] == []
+    vm = Voicemail(browser.node.component.settings.data_dir)
+    assert [m.id for m in vm.store.messages("alice")] == [theirs]
+    entries = await browser.node.component.store.list_audit(limit=20)
+    assert any(e.event == "voicemail_deleted" and e.actor == "bob" for e in entries)

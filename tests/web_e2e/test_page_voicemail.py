@@ -1,5 +1,5 @@
 """The Voicemail page: a signed-in user sees their own mailbox's messages (new first) with a
-player, and the message's audio downloads with the session's cookie."""
+player, the message's audio downloads with the session's cookie, and Delete removes it."""
 
 from __future__ import annotations
 
@@ -36,3 +36,7 @@ def test_a_user_sees_and_plays_their_own_messages(page: Page, portal_factory: Po
     response = page.request.get(portal.url.rstrip("/") + src)
     assert response.status == 200 and response.headers["content-type"] == "audio/wav"
     assert response.body()[:4] == b"RIFF"
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator(".voicemail-body")).to_contain_text("No messages.")
+    expect(page.get_by_role("status").filter(has_text="0 new, 0 in all")).to_be_visible()
+    assert [m.caller for m in store.messages("alice")] == ["sip:secret@pbx"]

@@ -71,7 +71,8 @@ class WebComponent:
         data = DataRoutes(self.sessions, self.console, self.apply_option)
         app.add_routes(data.routes())
         app.add_routes(CdrRoutes(self.sessions, self.cdrs, data.guard).routes())
-        app.add_routes(VoicemailRoutes(Voicemail(self.settings.data_dir).store, data.guard).routes())
+        voicemail = VoicemailRoutes(Voicemail(self.settings.data_dir).store, data.guard, self.store)
+        app.add_routes(voicemail.routes())
         app.on_response_prepare.append(add_security_headers)
 
     async def start(self, engine: object = None) -> None:

@@ -269,11 +269,21 @@ export class ConsoleView {
       player.setAttribute('aria-label', `Message from ${m.from}`);
       const link = el('a', { href: src, textContent: 'Download' });
       link.setAttribute('download', '');
-      tr.children[4].replaceChildren(player, link);
+      const remove = el('button', { type: 'button', textContent: 'Delete', className: 'voicemail-delete' });
+      remove.addEventListener('click', () => this.deleteMessage(data.mailbox, m.id));
+      tr.children[4].replaceChildren(player, link, remove);
       return tr;
     });
     fillBody(this.q('.voicemail-body'), rows, 'No messages.', 5);
     setStatus(status, `${data.new ?? 0} new, ${messages.length} in all`, false);
+  }
+
+  async deleteMessage(mailbox, id) {
+    const path = `/api/voicemail/${encodeURIComponent(mailbox)}/${encodeURIComponent(id)}`;
+    const reply = await this.ctx.call('DELETE', path, { activity: true });
+    if (!reply) return;
+    if (!reply.ok) setStatus(this.q('.voicemail-status'), reply.message('The message could not be deleted.'), true);
+    else await this.loadVoicemail();
   }
 
   async loadAudit() {
