@@ -68,13 +68,19 @@ class VoicemailRoutes:
             "messages": [message_json(m) for m in messages],
         })
 
-    async def delete(self, request: web.Request, cur: Current) -> web.Response:
+    def _message(self, request: web.Request) -> tuple[str, str] | web.Response:
+        """The ``{mailbox}/{id}`` of the URL this request may touch, or the refusal."""
         mailbox = self._mailbox(request, request.match_info["mailbox"])
         if isinstance(mailbox, web.Response):
             return mailbox
         message_id = request.match_info["id"]
-        if not valid_mailbox(message_id):
-            return error(404, "not-found")
+        return (mailbox, message_id) if valid_mailbox(message_id) else error(404, "not-found")
+
+    async def delete(self, request: web.Request, cur: Current) -> web.Response:
+        target = self._message(request)
+        if isinstance(target, web.Response):
+            return target
+        mailbox, message_id = target
         if not await asyncio.to_thread(self.store.delete, mailbox, message_id):
             return error(404, "not-found")
         if self.audit_store is not None:
@@ -85,12 +91,10 @@ class VoicemailRoutes:
         return web.json_response({"deleted": message_id})
 
     async def audio(self, request: web.Request, cur: Current) -> web.StreamResponse:
-        mailbox = self._mailbox(request, request.match_info["mailbox"])
-        if isinstance(mailbox, web.Response):
-            return mailbox
-        message_id = request.match_info["id"]
-        if not valid_mailbox(message_id):
-            return error(404, "not-found")
+        target = self._message(request)
+        if isinstance(target, web.Response):
+            return target
+        mailbox, message_id = target
         message = await asyncio.to_thread(self.store.message, mailbox, message_id)
         if message is None or not message.audio.is_file():
             return error(404, "not-found")
