@@ -40,6 +40,7 @@ from bench._load import (
     bucket_quantile,
     caller_audio,
     engine_options,
+    failure_excerpt,
     histogram,
     metric,
     metric_value,
@@ -205,6 +206,7 @@ class Tally:
 
     successful: int = 0
     failed: int = 0
+    errors: str = ""  #: the first failing instance's SIPp error excerpt
 
 
 def chunks(count: int, size: int) -> list[int]:
@@ -235,6 +237,8 @@ async def callers(
         tally, rtts = by_kind.setdefault(kind, (Tally(), []))
         tally.successful += res.successful
         tally.failed += res.failed
+        if res.failed and not tally.errors:
+            tally.errors = failure_excerpt(res)
         rtts.extend(rtt)
     return by_kind
 
@@ -334,6 +338,9 @@ def summarise(
             (udp[1][0] - udp[0][0]) / seconds, "datagrams/s received", "all loopback UDP, others' too"),
         "run time": metric(seconds, "s"),
     }
+    for kind, (tally, _) in by_kind.items():
+        if tally.errors:
+            metrics[f"why {kind} calls failed"] = metric(None, "", f"SIPp: {tally.errors}")
     holds = failed == 0 and (percentile(lateness, 99) or 1e9) <= HOLDS_P99_MS and len(lateness) > 0
     return {
         "name": f"{shape.total:,} concurrent calls",
