@@ -281,12 +281,28 @@ async def observe(pid: int, load: Callable[[], Awaitable[ByKind]]) -> Observed:
     sampler = ProcSampler(pid)
     sampler.start()
     await asyncio.sleep(1.0)
-    rss_idle = sampler.samples[-1].rss if sampler.samples else 0  # the first samples include start-up
+    rss_idle = await _settled_rss(sampler)
     udp0, t0 = udp_datagrams(), time.monotonic()
     by_kind = await load()
     udp1, t1 = udp_datagrams(), time.monotonic()
     await sampler.stop()
     return Observed(by_kind, sampler, rss_idle, (t0, t1), (udp0, udp1))
+
+
+async def _settled_rss(sampler: ProcSampler, *, within: int = 2**20, longest: float = 6.0) -> int:
+    """The idle RSS once start-up has settled: two samples in a row within ``within`` bytes.
+
+    A process can hold tens of MiB of start-up memory for a second or two and then give it back
+    (seen: 142 → 80 MiB just as the load began); taken too early, "idle" is above the peak under
+    load and memory per call comes out negative.
+    """
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        last = sampler.samples[-2:]
+        if len(last) == 2 and abs(last[1].rss - last[0].rss) < within:
+            break
+        await asyncio.sleep(sampler.period)
+    return sampler.samples[-1].rss if sampler.samples else 0
 
 
 def summarise(
