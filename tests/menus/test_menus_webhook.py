@@ -30,6 +30,7 @@ from tui_engine.menus import (
 )
 from tui_engine.menus.actions import Action
 from tui_engine.menus.testing import MenuHarness
+from tui_engine.menus.webhook import MAX_WEBHOOK_CHAIN
 
 PLAN = """\
 name: hooks
@@ -329,3 +330,61 @@ def test_an_answer_nested_thousands_deep_is_refused_not_raised(plan: Dialplan) -
     call.press("1")
     (failed,) = of(WebhookFailed, call.webhook_answer(answer))
     assert "nested too deeply" in failed.why  # type: ignore[attr-defined]
+
+
+LOOPING = """\
+name: loops
+goodbye: goodbye
+webhook-failed: sorry
+prompts:
+  short: {file: short.wav}
+  sorry: {file: invalid.wav}
+  goodbye: {file: goodbye.wav}
+menus:
+  main:
+    prompts: [short]
+    choices:
+      "1": {webhook: {url: "http://app.invalid/next"}}
+    on-webhook-failed: {webhook: {url: "http://app.invalid/retry"}}
+"""
+#: no call-wide guard: what ends these calls must be the menus' own no-input rules
+UNGUARDED = MenuDefaults(
+    **{**_fields(DEFAULTS), "limits": CallLimits(max_call_duration=0, max_silence_total=0, media_timeout=0)}
+)
+
+
+def _silent_caller(call: MenuHarness, server: Callable[[MenuHarness], list[Action]]) -> int:
+    """Press 1 once, then never again; ``server`` answers each request at once. Requests seen."""
+    call.press("1")
+    requests = 0
+    for _ in range(2000):
+        if call.ended:
+            break
+        if call.runner.phase is Phase.WEBHOOK and call.webhook is not None:
+            requests += 1
+            server(call)
+        else:
+            call.advance(0.5)
+    assert call.ended, f"a caller who pressed nothing more is still on the line after {requests} requests"
+    return requests
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param(lambda c: c.webhook_answer({"webhook": {"url": "http://x.invalid/"}}), id="answers"),
+        pytest.param(
+            lambda c: c.webhook_answer({"play": "short", "webhook": {"url": "http://x.invalid/"}}), id="plays"
+        ),
+        pytest.param(lambda c: c.webhook_fail("HTTP 500"), id="fails-into-menu-on-webhook-failed"),
+    ],
+)
+def test_webhooks_that_lead_to_webhooks_without_a_key_still_end_the_call(
+    make_plan: Callable[..., Dialplan], server: Callable[[MenuHarness], list[Action]]
+) -> None:
+    call = in_main(make_plan(LOOPING, "loops.yaml"), UNGUARDED)
+    requests = _silent_caller(call, server)
+    assert call.runner.hangup_reason == "inactivity-timeout"
+    assert requests <= MAX_WEBHOOK_CHAIN + 1
+    played = [[p.name for p in a.prompts] for _, a in call.log if isinstance(a, PlayPrompts)]
+    assert ["sorry"] in played  # the apology, then the menu's no-input rules
