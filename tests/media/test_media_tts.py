@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tui_engine.media.prompts import PromptCache
-from tui_engine.media.tts import SpeechError, Synthesizer, Voice, render_sync, to_prompt
+from tui_engine.media.tts import MAX_RUNNING, SpeechError, Synthesizer, Voice, render_sync, to_prompt
 
 #: espeak-ng renders say: text (tests/conftest.py fails a CI run without it; elsewhere: skip)
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="not installed: espeak-ng")
@@ -123,3 +123,19 @@ def test_the_frames_are_those_of_the_prompt_files_conversion(tmp_path: Path) -> 
     from_file = PromptCache().load(wav)
     assert from_file.payloads("PCMU") == prompt.payloads("PCMU")
     assert from_file.payloads("PCMA") == prompt.payloads("PCMA")
+
+
+async def test_a_rendering_waiting_for_a_slot_past_the_time_limit_fails_without_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting for one of the MAX_RUNNING slots counts in the time limit: a burst of texts never
+    becomes a backlog that runs for callers who have given up (and makes every later one late)."""
+    starts = tmp_path / "starts"
+    fake_espeak(tmp_path, f"echo x >> {starts}\nsleep 0.6\nexit 1")
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    speech = Synthesizer(Voice(), timeout=1.0)
+    texts = [f"text {n}" for n in range(3 * MAX_RUNNING)]  # three rounds of 0.6 s: 1.8 s > 1.0 s
+    results = await asyncio.gather(*(speech.render(t) for t in texts), return_exceptions=True)
+    assert all(isinstance(r, SpeechError) for r in results), results
+    assert "took more than 1 s" in str(results[-1])
+    assert len(starts.read_text().split()) < len(texts)  # the last round never started

@@ -20,8 +20,8 @@ Two ways in:
 * :func:`render_sync` at dialplan load (``say:`` without placeholders): blocking, cached for
   the process, so a reload re-renders only texts that changed;
 * :class:`Synthesizer` at call time (text with variables): asyncio subprocesses under one time
-  limit (killed past it), one rendering per text in flight however many calls ask for it, and a
-  bounded LRU cache of the results.
+  limit (killed past it; the wait for one of the MAX_RUNNING slots counts in it), one rendering
+  per text in flight however many calls ask for it, and a bounded LRU cache of the results.
 """
 
 from __future__ import annotations
@@ -165,14 +165,13 @@ class Synthesizer:
 
     async def _render(self, key: tuple[str, Voice]) -> Prompt:
         text, voice = key
-        async with self._slots:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    wav = await self._run(voice.command(), text.encode("utf-8"))
-                    ulaw = await self._run(converter(), wav)
-            except TimeoutError:
-                raise SpeechError(f"rendering took more than {self.timeout:g} s") from None
-            prompt = to_prompt(ulaw)
+        try:  # the wait for a slot counts: a burst never queues work for callers who gave up
+            async with asyncio.timeout(self.timeout), self._slots:
+                wav = await self._run(voice.command(), text.encode("utf-8"))
+                ulaw = await self._run(converter(), wav)
+        except TimeoutError:
+            raise SpeechError(f"rendering took more than {self.timeout:g} s") from None
+        prompt = to_prompt(ulaw)
         self.rendered += 1
         if self.cache_size > 0:
             self._cache[key] = prompt
