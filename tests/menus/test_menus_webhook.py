@@ -6,6 +6,7 @@ after 5 s; its filler (0.5 s) plays after 1 s of waiting and again 1 s after eac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tui_engine.menus import (
     WebhookRequest,
     load_dialplan,
 )
-from tui_engine.menus.actions import Action
+from tui_engine.menus.actions import Action, Speak
 from tui_engine.menus.testing import MenuHarness
 from tui_engine.menus.webhook import MAX_WEBHOOK_CHAIN
 
@@ -195,6 +196,10 @@ def test_the_collected_entry_reaches_the_request_and_the_menus_on_webhook_failed
         ([1, 2], "is not of type 'object'"),
         ({"menu": {"prompts": ["info"]}}, "needs either choices or collect"),
         ({"menu": {"prompts": ["info"], "choices": {"1": {"goto": "main"}}}, "name": "main"}, "is a menu of"),
+        # JSON may escape half a UTF-16 pair ("\ud800"): not text, it cannot be said, sent or signed
+        ({"say": "You owe \ud800 dollars."}, "say: text with a lone surrogate (\\ud800)"),
+        ({"transfer": "sip:\udfff@example.com"}, "transfer: text with a lone surrogate (\\udfff)"),
+        ({"menu": {"prompts": ["info"], "choices": {"1": {"say": "x\udc80"}}}}, "menu.choices.1.say: text"),
     ],
 )
 def test_an_invalid_answer_is_refused_before_anything_of_it_runs(
@@ -207,6 +212,14 @@ def test_an_invalid_answer_is_refused_before_anything_of_it_runs(
     assert isinstance(failed, WebhookFailed)
     assert failed.why.startswith("invalid answer") and why in failed.why, failed.why
     assert names(out) == [["sorry"]]
+
+
+def test_a_whole_utf_16_pair_in_an_answer_is_text_like_any_other(plan: Dialplan) -> None:
+    call = in_main(plan)
+    call.press("1")
+    out = call.webhook_answer(json.loads('{"say": "\\ud83d\\ude00 Thanks!", "hangup": "completed"}'))
+    assert of(WebhookAnswered, out)
+    assert [s.texts for s in of(Speak, out)] == [("\U0001f600 Thanks!",)]  # type: ignore[attr-defined]
 
 
 def test_a_whole_menu_answer_runs_as_a_temporary_menu_with_the_normal_no_input_rules(plan: Dialplan) -> None:

@@ -50,6 +50,37 @@ def _schema_errors(definition: str, data: Any, base: JsonPath) -> list[str]:
     return [f"{_where((*base, *e.absolute_path))}: {e.message}" for e in errors]
 
 
+_Link = tuple[str | int, "_Link"] | None
+
+
+def _lone_surrogates(data: Any) -> list[str]:
+    """Strings holding half a UTF-16 pair (JSON's ``"\\ud800"``): they cannot be encoded, so
+    espeak-ng's input, a SIP header or the next webhook's body would fail far from here."""
+    found: list[str] = []
+    # no recursion (an answer may be nested deep: refused later); paths as (key, parent) links
+    todo: list[tuple[Any, _Link]] = [(data, None)]
+    while todo:
+        value, link = todo.pop()
+        if isinstance(value, dict):
+            todo += [(k, link) for k in value]
+            todo += [(v, (str(k), link)) for k, v in value.items()]
+        elif isinstance(value, list):
+            todo += [(v, (i, link)) for i, v in enumerate(value)]
+        elif isinstance(value, str) and not value.isascii():
+            lone = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+            if lone is not None:
+                found.append(f"{_where(_path(link))}: text with a lone surrogate ({ascii(lone)[1:-1]})")
+    return sorted(found)
+
+
+def _path(link: _Link) -> JsonPath:
+    keys: list[str | int] = []
+    while link is not None:
+        key, link = link
+        keys.append(key)
+    return tuple(reversed(keys))
+
+
 def _fail(reasons: list[str]) -> AnswerError:
     shown = "; ".join(reasons[:_MAX_REASONS])
     more = f" (+{len(reasons) - _MAX_REASONS} more)" if len(reasons) > _MAX_REASONS else ""
@@ -65,6 +96,9 @@ def parse_answer(data: Any, dialplan: Dialplan, *, source: str = "webhook") -> S
 
 
 def _parse(data: Any, dialplan: Dialplan, source: str) -> Step | Menu:
+    reasons = _lone_surrogates(data)
+    if reasons:
+        raise _fail(reasons)
     if isinstance(data, dict) and "menu" in data:
         return _menu_answer(data, dialplan, source)
     reasons = _schema_errors("step", data, ())
