@@ -55,6 +55,21 @@ async def test_the_cache_renders_each_text_once_and_forgets_the_least_recently_u
     assert speech.rendered == 4
 
 
+async def test_the_cache_holds_a_bounded_amount_of_speech_not_only_a_number_of_texts() -> None:
+    """Texts with a caller's value (``say: "Hello {caller}"``) may each be up to 1000 characters,
+    ~100 s of audio: 256 of them would be ~0.5 GB. The cache keeps at most ``cache_seconds``."""
+    speech = Synthesizer(Voice(), cache_size=100, cache_seconds=4.0)
+    texts = [f"Account {n}, your balance is {n} dollars." for n in range(4)]  # ~2 s each
+    prompts = [await speech.render(text) for text in texts]
+    assert all(p.duration > 1.5 for p in prompts)
+    kept = [p for t, p in zip(texts, prompts, strict=True) if speech.cached(t) is p]
+    assert 0 < sum(p.duration for p in kept) <= 4.0
+    assert speech.cached(texts[-1]) is prompts[-1]  # the least recently used went first
+    long = await speech.render(" ".join(texts))  # longer than the whole budget: played, not kept
+    assert long.duration > 4.0 and speech.cached(" ".join(texts)) is None
+    assert speech.cached(texts[-1]) is prompts[-1]
+
+
 async def test_calls_asking_for_the_same_text_at_once_share_one_rendering() -> None:
     speech = Synthesizer(Voice(), cache_size=0)
     prompts = await asyncio.gather(*(speech.render("You have three new messages.") for _ in range(6)))
