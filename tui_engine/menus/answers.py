@@ -29,6 +29,10 @@ from tui_engine.menus.yamlnodes import JsonPath, Located
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _MAX_REASONS = 3
+#: keys and values an answer may hold in all (a menu of 12 choices with a few prompts each is
+#: under 100). The 64 KiB body limit alone lets through ~6000 prompt names: ~200 ms of schema
+#: checks on the event loop every call shares, and hours of prompts for a silent caller.
+MAX_ANSWER_VALUES = 1000
 
 
 class AnswerError(ValueError):
@@ -53,14 +57,19 @@ def _schema_errors(definition: str, data: Any, base: JsonPath) -> list[str]:
 _Link = tuple[str | int, "_Link"] | None
 
 
-def _lone_surrogates(data: Any) -> list[str]:
-    """Strings holding half a UTF-16 pair (JSON's ``"\\ud800"``): they cannot be encoded, so
-    espeak-ng's input, a SIP header or the next webhook's body would fail far from here."""
+def _text_problems(data: Any) -> list[str]:
+    """Too many values (:data:`MAX_ANSWER_VALUES`), or strings holding half a UTF-16 pair
+    (JSON's ``"\\ud800"``): those cannot be encoded, so espeak-ng's input, a SIP header or the
+    next webhook's body would fail far from here."""
     found: list[str] = []
     # no recursion (an answer may be nested deep: refused later); paths as (key, parent) links
     todo: list[tuple[Any, _Link]] = [(data, None)]
+    seen = 0
     while todo:
         value, link = todo.pop()
+        seen += 1
+        if seen > MAX_ANSWER_VALUES:
+            return [f"more than {MAX_ANSWER_VALUES} keys and values"]
         if isinstance(value, dict):
             todo += [(k, link) for k in value]
             todo += [(v, (str(k), link)) for k, v in value.items()]
@@ -96,7 +105,7 @@ def parse_answer(data: Any, dialplan: Dialplan, *, source: str = "webhook") -> S
 
 
 def _parse(data: Any, dialplan: Dialplan, source: str) -> Step | Menu:
-    reasons = _lone_surrogates(data)
+    reasons = _text_problems(data)
     if reasons:
         raise _fail(reasons)
     if isinstance(data, dict) and "menu" in data:
