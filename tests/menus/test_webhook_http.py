@@ -29,6 +29,7 @@ from structlog.testing import capture_logs
 from tui_engine.core import CallLimits
 from tui_engine.menus import Dialplan, MenuDefaults, load_dialplan
 from tui_engine.menus.simulate import run_simulation
+from tui_engine.menus.webhook import MAX_WEBHOOK_CHAIN
 from tui_engine.testing import free_port
 from tui_engine.tui.settings import WebhookSettings
 from tui_engine.tui.webhooks import SIGNATURE_HEADER, WebhookClient, WebhookError, sign, verify_signature
@@ -109,7 +110,12 @@ async def server() -> AsyncIterator[AppServer]:
         await record(request)
         raise web.HTTPFound("/fast")
 
+    async def again(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({"webhook": {"url": str(request.url)}})  # at once, for ever
+
     app = web.Application()
+    app.router.add_post("/again", again)
     app.router.add_post("/fast", fast)
     app.router.add_post("/slow", slow)
     app.router.add_post("/never", never)
@@ -254,6 +260,7 @@ menus:
       "5": {webhook: {url: "URL/fast"}}
       "6": {webhook: {url: "URL/invalid"}}
       "7": {webhook: {url: "http://127.0.0.1:CLOSED/refused"}}
+      "8": {webhook: {url: "URL/again"}}
 """
 
 #: no-input 0.3 s × 1 attempt: a timer that was not held would end the call 0.3 s into the wait
@@ -317,6 +324,25 @@ async def test_a_broken_server_gives_the_apology_and_the_menu_again(
     assert len(failed) == 1 and failed[0].startswith(expected), failed
     if digit == "2":
         await _until(lambda: server.cancelled == 1)  # the engine closed the request it gave up on
+    session.end()
+
+
+async def test_a_server_that_answers_every_webhook_with_another_at_once_still_lets_the_call_end(
+    app_plan: Dialplan, server: AppServer, client: WebhookClient
+) -> None:
+    loop = asyncio.get_running_loop()
+    session, _, media, call, _ = make_call(app_plan, FAST, loop=loop, post_webhook=client.post)
+    with capture_logs() as logs:
+        session.start()
+        await _until(lambda: len(media.played) == 1)
+        media.on_digit("8", "rfc4733")
+        await _until(lambda: bool(call.hangups))  # no guard is set: the menu's no-input ends it
+    assert len(server.received) == MAX_WEBHOOK_CHAIN
+    played = [names for _, names in media.played]
+    assert played == [["p-menu.wav"], ["p-sorry.wav"], ["p-menu.wav"], ["p-goodbye.wav"]]
+    (failed,) = [e["why"] for e in logs if e["event"] == "webhook.failed"]
+    assert failed == f"{MAX_WEBHOOK_CHAIN} webhooks in a row without a key from the caller"
+    assert session.info.end_reason == "inactivity-timeout"
     session.end()
 
 
