@@ -9,6 +9,7 @@ only the media and the SIP call are fakes (tests/menus/call_fakes.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -217,6 +218,24 @@ async def test_status_reports_are_signed_and_failures_are_logged_once(server: Ap
     assert server.bad_signatures == 0 and server.unsigned == 0
     events = [e["event"] for e in logs if e["event"].startswith("status_webhook")]
     assert events == ["status_webhook.failed", "status_webhook.recovered"]
+
+
+async def test_the_reports_of_the_last_calls_are_sent_before_the_client_closes(server: AppServer) -> None:
+    """The engine stops: the calls' call.ended reports were just made; they reach the CRM (each
+    still within status-webhook-timeout: a hung status server cannot hold the stop)."""
+    settings = WebhookSettings(status_url=f"{server.url}/status/200", status_timeout=2.0)
+    webhooks = WebhookClient(settings)
+    await webhooks.start()
+    for n in range(3):
+        webhooks.report({"event": "call.ended", "n": n})
+    await webhooks.close()
+    assert sorted(r["n"] for r in server.received) == [0, 1, 2]
+    hung = WebhookClient(dataclasses.replace(settings, status_url=f"{server.url}/never", status_timeout=0.3))
+    await hung.start()
+    hung.report({"event": "call.ended"})
+    async with asyncio.timeout(10):  # bounded by status-webhook-timeout, not by the server
+        await hung.close()
+    assert len(server.received) == 4
 
 
 async def test_status_reports_beyond_max_pending_are_dropped_not_queued(server: AppServer) -> None:
