@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import hashlib
 import hmac
 import io
@@ -17,6 +18,7 @@ import json
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,6 +351,37 @@ async def test_a_broken_server_gives_the_apology_and_the_menu_again(
     assert len(server.received) == (MAX_WEBHOOK_CHAIN if digit == "8" else 0 if digit == "7" else 1)
     assert session.info.end_reason == "inactivity-timeout"
     session.end()
+
+
+@pytest.mark.parametrize("digit", ["5", "6", "2"])  # answered, an invalid answer, a timeout
+async def test_a_finished_webhook_call_leaves_no_reference_cycle(
+    app_plan: Dialplan, server: AppServer, client: WebhookClient, digit: str
+) -> None:
+    """The engine turns automatic full collections off (runtime/gc_policy): cyclic garbage left by
+    each call would pile up (an answer's checker and its JSON with it) until a scheduled one."""
+
+    async def one_call() -> None:
+        session, _, media, call, _ = make_call(app_plan, FAST, loop=asyncio.get_running_loop(),
+                                               post_webhook=client.post)  # fmt: skip
+        session.start()
+        await _until(lambda: len(media.played) == 1)
+        media.on_digit(digit, "rfc4733")
+        await _until(lambda: bool(call.hangups))
+        session.end()
+        await asyncio.sleep(0.05)  # the request's task is done
+
+    gc.collect()
+    gc.disable()  # from here on only reference counting frees anything
+    try:
+        await one_call()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        ours = Counter(type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("tui_"))
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert ours == {}, f"a finished webhook call left reference cycles: {dict(ours)}"
 
 
 async def test_a_caller_hang_up_cancels_the_request(

@@ -164,7 +164,7 @@ def _check(doc: Located, dialplan: Dialplan, run: Any, menu: str | None = None) 
     """The dialplan's semantic checks, run against the running dialplan's prompts and menus."""
     issues: list[Issue] = []
     checker = Checker(doc, issues)
-    checker.speech = _AnswerSpeech(dialplan, checker.fail)
+    checker.speech = _AnswerSpeech(dialplan, checker.speech.fail)  # (not checker.fail: a cycle)
     checker.prompts = {name: {} for name in dialplan.prompts}  # only the names are looked at
     checker.menus = {name: {} for name in (*dialplan.menus, *((menu,) if menu else ()))}
     run(checker)
