@@ -85,3 +85,15 @@ def test_a_full_mailbox_refuses_new_messages(tmp_path: Path) -> None:
     store.delete("201", first.id)
     store.deposit("201", PCM, caller="c")  # room again
     assert [m.caller for m in store.messages("201")] == ["b", "c"]
+
+
+def test_the_operations_set_only_the_variables_they_declare(tmp_path: Path) -> None:
+    from tui_engine.menus.voicemail import VOICEMAIL_VARIABLES
+
+    vm = Voicemail(tmp_path)
+    vm.store.deposit("201", PCM, caller="a")
+    variables: dict[str, str] = {}
+    for op in ("open", "play", "next", "delete"):
+        result = vm.perform(MailboxRequest(op=op, mailbox="201", variables=variables))
+        variables.update(result.values)
+    assert set(variables) <= set(VOICEMAIL_VARIABLES)

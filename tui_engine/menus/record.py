@@ -39,6 +39,8 @@ log = structlog.get_logger("tui_engine.record")
 KEY_TRIM = 0.25  #: seconds cut from the end of a recording ended by a key
 SPEECH_TAIL = 0.6  #: seconds kept after the last speech report when silence ended it
 ANY_KEY = "0123456789*#"
+#: the variables a ``record`` step sets for its ``next`` step (for ``check``'s known names)
+RECORD_VARIABLES = ("recording", "recording_length")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from tui_engine.menus.record import StopRecording
 
 OPERATIONS = ("open", "play", "next", "delete", "greeting", "save-greeting")
+#: the variables ``voicemail`` operations set (for ``check``'s known names)
+VOICEMAIL_VARIABLES = (
+    "new_messages", "old_messages", "messages", "message", "message_ids", "message_from", "message_length",
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
