@@ -142,6 +142,15 @@ class MediaSession:
     def enable_inband(self, enabled: bool) -> None:
         """Run the Goertzel detector on received G.711 audio (for peers without RFC 4733)."""
         self._inband = GoertzelDetector() if enabled else None
+        self._want_packets()
+
+    def _want_packets(self) -> None:
+        """Tell the endpoint which payload types to hand over: RFC 4733 events, and the voice
+        too while in-band detection is on (every other packet is only counted)."""
+        wanted = {self.telephone_event_pt} if self.telephone_event_pt is not None else set()
+        if self._inband is not None:
+            wanted.add(self.answer.payload_type)
+        self._endpoint.parse_types = frozenset(wanted)
 
     def set_dtmf_methods(self, methods: Sequence[str] = DTMF_METHODS) -> None:
         """Which DTMF methods count, most preferred first (see ``DtmfArbiter``); a new call starts over."""
@@ -191,6 +200,7 @@ class MediaSession:
         if not self._sends:
             self._sender.silence()  # the first packet after the hold starts a talkspurt
         self._endpoint.set_remote(answer.remote_address)
+        self._want_packets()
         if self._send_silence and not self._closed:
             self._clock.add(self)
 
