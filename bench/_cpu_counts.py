@@ -17,6 +17,8 @@ Workloads:
   records, metrics), one after the other, from a minimal caller in this process: INVITE (with a
   PCMU + telephone-event offer), wait for the 200, ACK, BYE, wait for its 200. The caller's own
   work is in the count too, the same before and after a change.
+* ``refused N``: N INVITEs answered 503 by overload control (told to refuse every one), each
+  ACKed: what shedding a call costs, to compare with ``calls``.
 * ``rtp_in N``: N PCMU packets handed to one call's RTP endpoint (``datagram_received``: parse,
   latch, DTMF detection), RFC 4733 off the path: the common case of a talking caller.
 * ``frames N``: N 20 ms frames sent by the media clock over 100 calls playing a long prompt
@@ -45,7 +47,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-SIZES: dict[str, tuple[int, int]] = {"calls": (50, 250), "rtp_in": (2000, 22000), "frames": (2000, 22000)}
+SIZES: dict[str, tuple[int, int]] = {
+    "calls": (50, 250), "refused": (50, 250), "rtp_in": (2000, 22000), "frames": (2000, 22000),
+}
 
 _OFFER = (
     "v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -115,6 +119,16 @@ def _tone(path: Path, seconds: float, freq: float = 440.0) -> None:
 
 
 async def calls(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
+    await _calls(n, work, measured, refuse=False)
+
+
+async def refused(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
+    await _calls(n, work, measured, refuse=True)
+
+
+async def _calls(
+    n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]], *, refuse: bool
+) -> None:
     from tui_engine.app import load_and_check
     from tui_engine.testing import free_port, free_port_block
     from tui_engine.wiring import build_engine
@@ -141,8 +155,23 @@ async def calls(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaita
     transport, caller = await loop.create_datagram_endpoint(_Caller, local_addr=("127.0.0.1", 0))
     me = transport.get_extra_info("sockname")[1]
     offer = _OFFER.format(port=me + 2)
+    if refuse:  # overload control says no to every INVITE, as under overload (503 + Retry-After)
+        tui = next(c for c in engine.components if type(c).__name__ == "TuiComponent")
+        tui._sip.endpoint.admission = lambda now: "loop-lag"  # type: ignore[attr-defined]
+
+    async def run_refused() -> None:
+        for i in range(n):
+            no = caller.expect(i, "INVITE", 503)
+            transport.sendto(_request("INVITE", i, 1, engine=sip, me=me, body=offer), ("127.0.0.1", sip))
+            answer = (await asyncio.wait_for(no, 30)).decode()
+            tag = re.search(r"(?mi)^To:.*(;tag=[^;\s]+)", answer)
+            transport.sendto(_request("ACK", i, 1, engine=sip, me=me, to_tag=tag.group(1) if tag else ""),
+                             ("127.0.0.1", sip))
 
     async def run() -> None:
+        if refuse:
+            await run_refused()
+            return
         for i in range(n):
             ok = caller.expect(i, "INVITE", 200)
             transport.sendto(_request("INVITE", i, 1, engine=sip, me=me, body=offer), ("127.0.0.1", sip))
@@ -224,7 +253,7 @@ async def frames(n: int, work: Path, measured: Callable[[Awaitable[None]], Await
     await media.close()
 
 
-WORKLOADS = {"calls": calls, "rtp_in": rtp_in, "frames": frames}
+WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "frames": frames}
 
 
 def run_native(name: str, n: int, *, profile: bool) -> None:

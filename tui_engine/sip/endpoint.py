@@ -37,12 +37,14 @@ from tui_engine.sip.message import (
     salvage_headers,
     salvaged_method,
     salvaged_reply_addr,
+    stamped_via,
     validate_request,
 )
 from tui_engine.sip.negotiation import offer_refusal
 from tui_engine.sip.scheduler import DeadlineHeap
 from tui_engine.sip.session_timer import TIMER_TAG, SessionTimerPolicy, TooSmall, option_tags
 from tui_engine.sip.session_timer import negotiate as negotiate_session_timer
+from tui_engine.sip.shed import quick_request, quick_response
 from tui_engine.sip.syntax import SipParseError
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, ServerTx
@@ -82,6 +84,11 @@ class SipEndpoint(UasCore):
         self.on_refused: Callable[[str], None] | None = None
         #: told of each retransmitted INVITE absorbed (callers waited a T1 for us: overload)
         self.on_invite_retransmission: Callable[[], None] | None = None
+        #: ``(now) -> reason | None`` with no side effect: while it gives a reason (or max-calls
+        #: is reached), INVITEs are read quickly (:mod:`.shed`): new ones refused before the full
+        #: parse, retransmissions absorbed; so are the ACKs of our 503s for a while after one.
+        self.shedding: Callable[[float], str | None] | None = None
+        self._shed_acks_until = float("-inf")  # ACKs are read quickly until then
         self.count_message: Callable[[str, str], None] | None = None
         #: set by :meth:`shutdown`: new calls and OPTIONS probes get 503, so a dispatcher in front
         #: (Kamailio) fails the call over and marks this engine down while its calls get their BYE.
@@ -140,6 +147,9 @@ class SipEndpoint(UasCore):
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
         if self.count_message is not None:
             self.count_message("in", message_label(data))
+        quick = self.shedding is not None and self._shedding(data, now)
+        if quick and self._shed(data, source, transport, now):
+            return
         try:
             msg = parse_datagram(data)
             if isinstance(msg, SipResponse):
@@ -151,6 +161,55 @@ class SipEndpoint(UasCore):
             return
         with call_context(inc.call_id):
             self._request(inc, now)
+
+    def _shedding(self, data: bytes, now: float) -> bool:
+        """Whether ``data`` may be one for the quick path (two comparisons for any other)."""
+        if data.startswith(b"INVITE "):
+            assert self.shedding is not None
+            return len(self.calls) >= self.limits.max_calls or self.shedding(now) is not None
+        return now < self._shed_acks_until and data.startswith(b"ACK ")
+
+    def _shed(self, data: bytes, source: Addr, transport: str, now: float) -> bool:
+        """The quick path of :mod:`.shed`; False: the full path is to handle ``data``."""
+        req = quick_request(data)
+        if req is None:
+            return False
+        tx = self.server_txs.get((req.tx_id, "INVITE"))
+        if req.method == "ACK":  # §17.2.1: the ACK of a non-2xx final ends its retransmissions
+            return isinstance(tx, InviteServerTx) and tx.ack(now)
+        if tx is not None:  # as in _request: absorbed, the last response repeated
+            tx.retransmission()
+            if self.on_invite_retransmission is not None:
+                self.on_invite_retransmission()
+            return True
+        if req.to_tag is not None or self.draining or req.call_id in self.calls:
+            return False  # a re-INVITE, a stopping engine, a loop: the full path's answers
+        if not self._trust.trusts(source[0]):
+            return False
+        why: dict[str, object] = {}
+        if len(self.calls) >= self.limits.max_calls:
+            reason: str | None = "max-calls"
+            why["max_calls"] = self.limits.max_calls
+        elif self.admission is not None:
+            reason = self.admission(now)  # counts the INVITE, as the full path would
+        else:
+            return False
+        if reason is None:
+            return False
+        with call_context(req.call_id):
+            log.info("sip.rejected", status=503, reason=reason, **why)
+            top_via, reply_addr = stamped_via(req.via, source)
+            data = quick_response(req, 503, top_via=top_via or req.headers["via"][0], to_tag=new_tag(),
+                                  headers=[("Retry-After", RETRY_AFTER)])
+            key = (req.tx_id, "INVITE")
+            to = reply_addr if transport == "UDP" else source
+            itx = InviteServerTx(self, key, to, transport, req.call_id)
+            self.server_txs[key] = itx
+            itx.respond(data, 503, now)
+        self._shed_acks_until = now + self.timers.transaction_timeout
+        if self.on_refused is not None:
+            self.on_refused(reason)
+        return True
 
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
@@ -254,6 +313,7 @@ class SipEndpoint(UasCore):
         503 again (§17.2.1) and is never processed as a new call."""
         log.info("sip.rejected", status=503, reason=reason, **why)
         self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
+        self._shed_acks_until = now + self.timers.transaction_timeout
         if self.on_refused is not None:
             self.on_refused(reason)
 
