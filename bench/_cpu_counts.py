@@ -157,7 +157,8 @@ async def _calls(
     offer = _OFFER.format(port=me + 2)
     if refuse:  # overload control says no to every INVITE, as under overload (503 + Retry-After)
         tui = next(c for c in engine.components if type(c).__name__ == "TuiComponent")
-        tui._sip.endpoint.admission = lambda now: "loop-lag"  # type: ignore[attr-defined]
+        endpoint = tui._sip.endpoint  # type: ignore[attr-defined]
+        endpoint.admission = endpoint.shedding = lambda now: "loop-lag"
 
     async def run_refused() -> None:
         for i in range(n):
