@@ -30,6 +30,7 @@ SAMPLES_PER_FRAME = 160  #: 20 ms at 8 kHz (RFC 3551 §4.5.14)
 # or CSRC), so it is packed directly: aiortp's RtpPacket + serialize() costs ten times as much per
 # packet (an object and an empty header-extension map each time). Received packets use aiortp.
 _HEADER = struct.Struct("!BBHII")
+_SAMPLE_RATE = SAMPLES_PER_FRAME / PERIOD  #: 8000 Hz
 
 
 class PortAllocator:
@@ -91,13 +92,22 @@ class RtpSender:
         self._talkspurt = False
 
     def packet(self, payload: bytes, now: float) -> bytes:
-        """The datagram for the frame due at ``now``; advances sequence and timestamp."""
-        self._catch_up(now)
+        """The datagram for the frame due at ``now``; advances sequence and timestamp.
+
+        :meth:`_catch_up` and :meth:`_advance` written out: this runs for every frame sent.
+        """
+        stamp = self.timestamp
+        last = self._last_time
+        if last is not None:
+            gap = round((now - last) * _SAMPLE_RATE) - SAMPLES_PER_FRAME
+            if gap > 0:
+                stamp = (stamp + gap) & 0xFFFFFFFF
         marker = 0 if self._talkspurt else 0x80
-        header = _HEADER.pack(0x80, marker | self.payload_type, self.sequence, self.timestamp, self.ssrc)
+        header = _HEADER.pack(0x80, marker | self.payload_type, self.sequence, stamp, self.ssrc)
         self._talkspurt = True
         self.sequence = (self.sequence + 1) & 0xFFFF
-        self._advance(now)
+        self.timestamp = (stamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
+        self._last_time = now
         return header + payload
 
     def skip(self, now: float) -> None:
@@ -118,7 +128,7 @@ class RtpSender:
         if self._last_time is None:
             return
         # In samples, not frames: a new talkspurt may start on another phase of the media clock.
-        gap = round((now - self._last_time) * SAMPLES_PER_FRAME / PERIOD) - SAMPLES_PER_FRAME
+        gap = round((now - self._last_time) * _SAMPLE_RATE) - SAMPLES_PER_FRAME
         if gap > 0:
             self.timestamp = (self.timestamp + gap) & 0xFFFFFFFF
 

@@ -213,6 +213,22 @@ class MediaSession:
         receiver plays them as a gap, and the prompt resumes where it was instead of losing
         words. On hold every owed frame is consumed unsent, so the prompt keeps its timing.
         """
+        if due == 1 and self._sends:  # the loop was on time: one frame (the common case, kept short)
+            self._slot = now
+            payload = self._next_payload()
+            if payload is not None:
+                self._endpoint.send(self._sender.packet(payload, now))
+        else:
+            self._owed(now, due)
+        wants_clock = self.failed is None and (
+            self._playback is not None or (self._send_silence and not self._closed)
+        )
+        if not wants_clock:
+            self._sender.silence()
+        return wants_clock
+
+    def _owed(self, now: float, due: int) -> None:
+        """Several periods owed (a late loop), or on hold: see :meth:`on_tick`."""
         burst = due if not self._sends else min(due, MAX_BURST)
         for i in range(due - burst):
             self._sender.skip(now - (due - 1 - i) * PERIOD)
@@ -225,12 +241,6 @@ class MediaSession:
                 self._endpoint.send(self._sender.packet(payload, frame_time))
             else:
                 self._sender.skip(frame_time)
-        wants_clock = self.failed is None and (
-            self._playback is not None or (self._send_silence and not self._closed)
-        )
-        if not wants_clock:
-            self._sender.silence()
-        return wants_clock
 
     def _send_failed(self, exc: OSError) -> None:
         """No frame can reach the caller: drop the playback (no ``on_done``: it would start the
