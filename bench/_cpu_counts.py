@@ -198,7 +198,7 @@ def _media_engine(work: Path) -> Any:
     configure_logging("warning")
     from tui_engine.testing import free_port_block
 
-    first, last = free_port_block(400)
+    first, last = free_port_block(220)  # 100 calls of ``frames``, 2 ports each
     return MediaEngine(host="127.0.0.1", port_range=(first, last))
 
 

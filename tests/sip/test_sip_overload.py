@@ -206,7 +206,18 @@ def test_under_overload_refusing_its_retransmission_and_its_ack_need_no_full_par
     net.advance(10.0)
     assert not [s for s in net.take() if s.data == refusal.data]  # the ACK stopped Timer G
     assert refused == ["calls-in-setup"] and [c.call_id for c in handler.calls] == ["a"]
-    assert len(parsed) == (0 if path == "quick path" else 3)
+    assert len(parsed) == (0 if path == "quick path" else 2)  # ACKs are always read quickly
+
+
+def test_the_ack_of_a_2xx_confirms_the_call_without_a_full_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, handler, _ = overloadable(max_setup=5)
+    [_, ok] = net.inject(invite("a"))
+    net.take()
+    parsed = _parses(monkeypatch)
+    assert net.inject(ack("a", to_tag(ok))) == []
+    assert [c.call_id for c in handler.confirmed] == ["a"] and parsed == []
+    net.advance(5.0)
+    assert not [s for s in net.take() if s.status == 200 and s.data == ok.data]  # no 2xx resent
 
 
 def test_the_quick_refusal_is_the_full_paths_answer(path: str) -> None:

@@ -1,10 +1,11 @@
 """Shedding load before the full parse: the few fields a 503 (or an absorbed retransmission,
-or the ACK of a non-2xx) needs, read straight from the datagram.
+or an ACK, which is never answered) needs, read straight from the datagram.
 
 Why: under overload the engine refuses new INVITEs with 503 (``core.overload``), and a refusal
 that costs as much as taking the call leaves little for the calls taken. aiosipua's parse and
 our validation of a whole request were most of a refusal's cost (INVITE and its ACK, measured
-with ``bench/_cpu_counts.py refused``). The fields are read with the same helpers that answer a
+with ``bench/_cpu_counts.py refused``); the ACK of every call taken was a full parse too. The
+fields are read with the same helpers that answer a
 malformed request (``message.salvage_headers``) and keyed with the same transaction id as the
 full path (``message.transaction_id``), so a retransmission or ACK finds its transaction either
 way. Anything unusual (a folded line, several Vias in one line, an unparsable CSeq or Via, a
@@ -29,6 +30,7 @@ class QuickRequest:
 
     method: str
     call_id: str
+    cseq: int  #: the CSeq number
     to_tag: str | None
     via: Via  #: the top Via, parsed
     tx_id: str  #: as :func:`~tui_engine.sip.message.transaction_id` (with the method: the key)
@@ -66,7 +68,7 @@ def quick_request(data: bytes) -> QuickRequest | None:
         return None
     call_id = found["call-id"][0]
     return QuickRequest(
-        method=method, call_id=call_id, to_tag=to_tag, via=via,
+        method=method, call_id=call_id, cseq=int(cseq[0]), to_tag=to_tag, via=via,
         tx_id=transaction_id(via, call_id, int(cseq[0]), from_tag, uri), headers=found,
     )
 
