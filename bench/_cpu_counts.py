@@ -94,6 +94,25 @@ class _Caller(asyncio.DatagramProtocol):
         return future
 
 
+def _null_responder(udp: Any, status: int) -> Callable[[bytes, tuple[str, int], str], None]:
+    """Answers INVITE and BYE with ``status`` / 200 by echoing their headers, ignores ACK: with
+    ``CPU_COUNTS_NULL=1`` the counts are the caller's and the loop's alone (what the engine's
+    own work is measured against)."""
+
+    def respond(data: bytes, peer: tuple[str, int], transport: str) -> None:
+        if data.startswith(b"ACK "):
+            return
+        lines = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        echoed = (b"via", b"from", b"call-id", b"cseq")
+        keep = [ln for ln in lines[1:] if ln.split(b":", 1)[0].lower() in echoed]
+        to = next(ln for ln in lines if ln.lower().startswith(b"to:"))
+        code = status if data.startswith(b"INVITE ") else 200
+        head = b"SIP/2.0 %d X\r\n" % code + b"\r\n".join([*keep, to + b";tag=null"])
+        udp.sendto(head + b"\r\nContent-Length: 0\r\n\r\n", peer)
+
+    return respond
+
+
 def _write_dialplan(directory: Path) -> Path:
     """The bench dialplan's shape (bench._load) with prompts written by ``wave`` (no sox needed)."""
     from bench._load import _DIALPLAN, GOODBYE_PROMPT_S, MENU_PROMPT_S, OK_PROMPT_S
@@ -155,6 +174,10 @@ async def _calls(
     transport, caller = await loop.create_datagram_endpoint(_Caller, local_addr=("127.0.0.1", 0))
     me = transport.get_extra_info("sockname")[1]
     offer = _OFFER.format(port=me + 2)
+    if os.environ.get("CPU_COUNTS_NULL"):  # the caller's own share: a responder that only echoes
+        tui = next(c for c in engine.components if type(c).__name__ == "TuiComponent")
+        udp = tui._sip._transports.udp  # type: ignore[attr-defined]
+        udp.get_protocol()._on_message = _null_responder(udp, 503 if refuse else 200)
     if refuse:  # overload control says no to every INVITE, as under overload (503 + Retry-After)
         tui = next(c for c in engine.components if type(c).__name__ == "TuiComponent")
         endpoint = tui._sip.endpoint  # type: ignore[attr-defined]
