@@ -193,10 +193,18 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f'{config.source}: no type = "tui" application to take menu settings from', file=sys.stderr)
         return 1
     from tui_engine.menus.simulate import run_simulation
-    from tui_engine.tui.settings import menu_defaults
+    from tui_engine.tui.settings import menu_defaults, speech_options, webhook_settings
+    from tui_engine.tui.webhooks import WebhookClient
 
+    app = found[1]
     return run_simulation(
-        args.dialplan, menu_defaults(found[1]), speed=args.speed, pin=args.pin, mailbox=args.mailbox
+        args.dialplan,
+        menu_defaults(app),
+        speed=args.speed,
+        pin=args.pin,
+        mailbox=args.mailbox,
+        speech=speech_options(app),
+        webhooks=WebhookClient(webhook_settings(app)),
     )
 
 

@@ -92,9 +92,11 @@ async def _no_pin(mailbox: str, pin: str) -> bool:
 
 
 def make_call(
-    plan: Dialplan, defaults: MenuDefaults
+    plan: Dialplan, defaults: MenuDefaults, *, loop: Any = None, **session: Any
 ) -> tuple[CallSession, FakeLoop, FakeMedia, FakeCall, Lateness]:
-    loop = FakeLoop()
+    """A session on a :class:`FakeLoop` by default (a real asyncio loop for calls that spawn tasks:
+    PIN, speech); ``session``: more CallSession arguments, e.g. ``speech``, ``post_webhook``."""
+    loop = loop or FakeLoop()
     media, call, observer = FakeMedia(loop), FakeCall(loop), Lateness()
     info = CallInfo(
         call_id=call.call_id, caller="alice", dialplan=plan.name, started_at=0.0, started_wall=time.time()
@@ -109,5 +111,6 @@ def make_call(
         observer=observer,
         info=info,
         loop=loop,
+        **session,
     )
     return session, loop, media, call, observer

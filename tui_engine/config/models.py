@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -95,8 +97,43 @@ def _check_store(value: str) -> str:
     return value
 
 
+def _check_secret_file(value: str, info: ValidationInfo) -> str:
+    """``""`` (requests unsigned) or a readable, non-empty file; relative to the config file."""
+    if not value:
+        return value
+    path = Path(value)
+    base = (info.context or {}).get("data")
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the secret file {str(path)!r}: {exc.strerror}") from None
+    if not secret:
+        raise ValueError(f"the secret file {str(path)!r} is empty")
+    return str(path)
+
+
+def _check_http_url(value: str) -> str:
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host")
+    return value
+
+
 ListenAddress = Annotated[StrictStr, AfterValidator(_check_listen)]
 DtmfMethod = Literal["rfc4733", "info", "inband"]
+
+
+Language = Annotated[StrictStr, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")]
+
+
+def _check_voice(value: str) -> str:
+    # the same shape as tui_engine.media.tts.VOICE_PATTERN (not imported: config stays below media)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)?", value):
+        raise ValueError(f"{value!r} is not an espeak-ng voice name")
+    return value
 
 
 def _check_dtmf_methods(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -281,6 +318,37 @@ class TuiSection(_Section):
         "How long a transfer (REFER) may take to report success before the caller is back in the menu.",
         gt=0,
     )
+    webhook_timeout: Duration = option(
+        "5s",
+        f"{DURATION_HELP}, > 0",
+        "Longest wait for a webhook's answer (a step may set its own); then its on-webhook-failed runs.",
+        gt=0,
+    )
+    webhook_filler_delay: Duration = option(
+        "1s",
+        f"{DURATION_HELP}",
+        "Silence while a webhook is out before its filler prompt plays (and between repeats).",
+    )
+    webhook_secret_file: Annotated[StrictStr, AfterValidator(_check_secret_file)] = option(
+        "",
+        'a path to a readable, non-empty file, or "" (requests unsigned)',
+        "File holding the HMAC-SHA256 key that signs webhook and status-webhook requests "
+        "(X-Tui-Signature); relative to the config file.",
+    )
+    webhook_max_connections: StrictInt = option(
+        100, "an integer >= 1", "Connections the webhook client keeps open at most (keep-alive pool).", ge=1
+    )
+    status_webhook: Annotated[StrictStr, AfterValidator(_check_http_url)] = option(
+        "",
+        'an http:// or https:// URL, or "" (off)',
+        "Where call start and call end (reason, duration, attempts, menus) are POSTed, signed.",
+    )
+    status_webhook_timeout: Duration = option(
+        "2s", f"{DURATION_HELP}, > 0", "Longest a status-webhook request may take; then it is dropped.", gt=0
+    )
+    status_webhook_max_pending: StrictInt = option(
+        100, "an integer >= 1", "Status-webhook requests in flight at most; more are dropped (logged).", ge=1
+    )
     max_call_duration: Duration = option(
         "1h",
         f'{DURATION_HELP}; "0s" disables',
@@ -312,6 +380,35 @@ class TuiSection(_Section):
     )
     min_se: Duration = option(
         "90s", f"{DURATION_HELP}, >= 90s", "Shortest session interval accepted (422 below it).", ge=90
+    )
+    speech_voice: Annotated[StrictStr, AfterValidator(_check_voice)] = option(
+        "en-us",
+        'an espeak-ng voice ("espeak-ng --voices" lists them), e.g. "en-us", "en-gb", "fr", "en-us+f3"',
+        "The voice of say: text (espeak-ng -v).",
+    )
+    speech_rate: StrictInt = option(
+        175,
+        "an integer from 80 to 450 (words per minute)",
+        "How fast say: text is spoken (espeak-ng -s).",
+        ge=80,
+        le=450,
+    )
+    speech_language: Language = option(
+        "en",
+        'a language code such as "en"; say-digits and say-number need its recorded words: "en" ships',
+        "Language of the recorded words say-digits and say-number play.",
+    )
+    speech_cache_size: StrictInt = option(
+        256,
+        "an integer >= 0; 0 keeps nothing",
+        "Call-time say: renderings kept in memory (least recently used dropped first).",
+        ge=0,
+    )
+    speech_timeout: Duration = option(
+        "5s",
+        f"{DURATION_HELP}, > 0",
+        "Longest a call-time say: rendering may take; past it the item is skipped and the call goes on.",
+        gt=0,
     )
     call_records_retention: Duration = option(
         "30d",

@@ -18,6 +18,7 @@ from tui_engine.menus.model import (
     Step,
 )
 from tui_engine.menus.speech import SpeechChecks
+from tui_engine.menus.webhook import build_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
 _Raw = str | dict[str, Any] | list[str | dict[str, Any]] | None
@@ -50,6 +51,7 @@ class _Builder:
     def step(self, raw: dict[str, Any], path: JsonPath) -> Step:
         auth = raw.get("authenticate")
         hangup = raw.get("hangup")
+        webhook = None if "webhook" not in raw else build_webhook(raw["webhook"], (*path, "webhook"), self)
         say = () if "say" not in raw else (self.speech.build({"say": raw["say"]}),)
         return Step(
             play=self.items(raw.get("play")) + say,
@@ -57,6 +59,7 @@ class _Builder:
             hangup=None if hangup is None else HangupReason(hangup),
             transfer=raw.get("transfer"),
             authenticate=None if auth is None else self.auth(auth, (*path, "authenticate")),
+            webhook=webhook,
         )
 
     def optional_step(self, raw: dict[str, Any], key: str, path: JsonPath) -> Step | None:
@@ -88,6 +91,7 @@ class _Builder:
             on_no_input=self.optional_step(raw, "on-no-input", path),
             on_max_invalid=self.optional_step(raw, "on-max-invalid", path),
             on_transfer_failed=self.optional_step(raw, "on-transfer-failed", path),
+            on_webhook_failed=self.optional_step(raw, "on-webhook-failed", path),
             settings=build_settings(raw),
             line=self.doc.where(path)[0],
         )
@@ -124,7 +128,8 @@ def build_dialplan(doc: Located, durations: dict[str, float], speech: SpeechChec
         goodbye=builder.items(data.get("goodbye")),
         invalid=builder.items(data.get("invalid")),
         transfer_failed=builder.items(data.get("transfer-failed")),
+        webhook_failed=builder.items(data.get("webhook-failed")),
         settings=build_settings(data.get("settings", {})),
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
-        words=speech.words,
+        words=speech.all_words(),
     )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from tui_engine.media.prompts import Prompt
 
+from tui_engine.menus.webhook import WebhookSpec
+
 
 class HangupReason(enum.Enum):
     """Why a call ended; the glue logs it and counts it in metrics."""
@@ -90,7 +92,8 @@ class AuthStep:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Step:
-    """Play ``play`` (may be empty), then exactly one of goto / hangup / transfer / authenticate.
+    """Play ``play`` (may be empty), then exactly one of goto / hangup / transfer / authenticate
+    / webhook.
 
     With none of them, the step re-enters the menu it was taken from ("play, then back").
     """
@@ -100,6 +103,7 @@ class Step:
     hangup: HangupReason | None = None
     transfer: str | None = None
     authenticate: AuthStep | None = None
+    webhook: WebhookSpec | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -126,6 +130,8 @@ class Menu:
     on_max_invalid: Step | None = None  # None: goodbye, then hang up (max-invalid)
     #: None: the dialplan's transfer-failed prompt (else its invalid prompt), then this menu again
     on_transfer_failed: Step | None = None
+    #: None: the dialplan's webhook-failed prompt (else its invalid prompt), then this menu again
+    on_webhook_failed: Step | None = None
     settings: Settings = Settings()
     line: int = 1
 
@@ -151,6 +157,7 @@ class Dialplan:
     goodbye: tuple[PromptItem, ...] = ()
     invalid: tuple[PromptItem, ...] = ()
     transfer_failed: tuple[PromptItem, ...] = ()  # () : the invalid prompt
+    webhook_failed: tuple[PromptItem, ...] = ()  # () : the invalid prompt
     settings: Settings = Settings()
     demo: Demo | None = None
     #: the recorded words of say-digits / say-number (menus/numbers.py), when the dialplan uses them

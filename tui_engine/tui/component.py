@@ -20,6 +20,7 @@ from tui_engine.core.overload import OverloadDetector, Refusal
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec, PortsExhausted
+from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import DialplanSet, load_dialplans
 from tui_engine.runtime import DeadlineDriver
 from tui_engine.sip import EndReason, ServerCall, SipServer
@@ -27,6 +28,7 @@ from tui_engine.sip.uas import RETRY_AFTER
 from tui_engine.tui.admission import CallAdmission
 from tui_engine.tui.call import CallInfo, CallSession, Observer, PinVerifier
 from tui_engine.tui.settings import TuiSettings, tui_settings
+from tui_engine.tui.webhooks import WebhookClient
 
 log = structlog.get_logger("tui_engine.tui")
 
@@ -70,8 +72,9 @@ class TuiComponent:
         self._observer = observer or Observer()
         self._verify_pin = verify_pin
         self._dialplans: DialplanSet = load_dialplans(
-            settings.dialplan_dir, default=settings.default_dialplan
+            settings.dialplan_dir, default=settings.default_dialplan, speech=settings.speech
         )
+        self._speech: Synthesizer | None = None  # call-time say: (made in start: it needs the loop)
         self._sessions: dict[str, CallSession] = {}
         self._infos: dict[str, CallInfo] = {}
         self._setup: dict[str, asyncio.Task[None]] = {}
@@ -81,6 +84,8 @@ class TuiComponent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._admission: CallAdmission | None = None
         self._probe: DeadlineDriver | None = None
+        #: one HTTP client (one keep-alive pool) for every call's webhooks and the status webhook
+        self._webhooks = WebhookClient(settings.webhooks)
 
     # -- Component protocol ----------------------------------------------------------
     def setup_http(self, app: Any) -> None:
@@ -89,6 +94,7 @@ class TuiComponent:
     async def start(self, engine: Any = None) -> None:
         s = self.settings
         self._loop = asyncio.get_running_loop()
+        await self._webhooks.start()
         self._media = MediaEngine(
             host=s.sip_host,
             port_range=s.rtp_ports,
@@ -96,6 +102,7 @@ class TuiComponent:
             media_address=s.media_host or None,
         )
         self._media.clock.on_lateness = self._observer.media_tick
+        self._speech = self._synthesizer(s)
         for plan in self._dialplans.values():  # convert every prompt once, up front
             for path in plan.prompt_paths():
                 self._media.prompts.load(path)
@@ -110,6 +117,14 @@ class TuiComponent:
         sip.endpoint.session_policy = s.session_timers
         self._start_admission(sip)
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
+
+    @staticmethod
+    def _synthesizer(s: TuiSettings, old: Synthesizer | None = None) -> Synthesizer:
+        """The call-time renderer; a reload keeps the old one (and its cache) when nothing changed."""
+        voice, timeout, size = s.speech.voice, s.defaults.speech_timeout, s.speech_cache_size
+        if old is not None and (old.voice, old.timeout, old.cache_size) == (voice, timeout, size):
+            return old
+        return Synthesizer(voice, cache_size=size, timeout=timeout)
 
     def _start_admission(self, sip: SipServer) -> None:
         """Overload control: the SIP endpoint asks before each new INVITE (503 before any media work)."""
@@ -139,6 +154,7 @@ class TuiComponent:
         self._sessions.clear()
         if self._media is not None:
             await self._media.close()
+        await self._webhooks.close()  # after the calls: their requests are cancelled by now
 
     def apply_config(self, config: EngineConfig) -> None:
         settings = tui_settings(config)
@@ -149,7 +165,12 @@ class TuiComponent:
         """A reload: limits and menu defaults apply to calls already running; dialplans to new calls."""
         old = self.settings
         self.settings = settings
-        self._dialplans = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
+        self._webhooks.apply(settings.webhooks)
+        self._dialplans = load_dialplans(
+            settings.dialplan_dir, default=settings.default_dialplan, speech=settings.speech
+        )
+        if self._speech is not None:
+            self._speech = self._synthesizer(settings, self._speech)
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
             with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
@@ -250,9 +271,11 @@ class TuiComponent:
             defaults=self.settings.defaults,
             prompts=self._media.prompts,
             verify_pin=self._verify_pin,
+            post_webhook=self._webhooks.post,
             observer=self._observer,
             info=info,
             loop=self._loop,
+            speech=self._speech,
         )
         info.sip_status, info.answered_wall = 200, time.time()
         call.answer(media.answer_sdp)
@@ -263,6 +286,7 @@ class TuiComponent:
         session = self._sessions.get(call.call_id)
         if session is not None and session.runner.current_menu == "":
             session.start()
+            self._webhooks.report(status_event("call.started", session.info))
 
     def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
         session = self._sessions.get(call.call_id)
@@ -329,6 +353,10 @@ class TuiComponent:
         )
         self._observer.ended(why)
         info.end_reason = why
+        if session is not None and session.runner.current_menu:  # it was started: it ends
+            ended = {"reason": why, "duration": round(duration, 3), "attempts": attempts}
+            ended |= {"menus": list(info.menus), "no_input": info.no_input, "digits": info.digits}
+            self._webhooks.report({**status_event("call.ended", info), **ended})
         if info.sip_status is None and reason is EndReason.CANCELLED:
             info.sip_status = 487  # RFC 3261 §9.2: the INVITE of a cancelled call
         self._record(info, self.endings[0]["ended_at"])
@@ -355,4 +383,16 @@ def call_record(info: CallInfo, ended_at: float) -> dict[str, Any]:
         "no_input": info.no_input,
         "end_reason": info.end_reason or "completed",
         "sip_status": info.sip_status,
+    }
+
+
+def status_event(event: str, info: CallInfo) -> dict[str, Any]:
+    """What the status webhook says of a call (``call.ended`` adds reason, duration, attempts...)."""
+    return {
+        "event": event,
+        "call_id": info.call_id,
+        "caller": info.caller,
+        "dialled": info.dialled,
+        "dialplan": info.dialplan,
+        "at": time.time(),
     }
