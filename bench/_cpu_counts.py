@@ -59,11 +59,12 @@ _OFFER = (
 
 
 def _request(method: str, call: int, cseq: int, *, engine: int, me: int, to_tag: str = "",
-             body: str = "") -> bytes:
+             body: str = "", branch_of: str = "") -> bytes:
+    """``branch_of="INVITE"``: the INVITE's branch (an ACK of a non-2xx, RFC 3261 §17.1.1.3)."""
     extra = "Content-Type: application/sdp\r\n" if body else ""
     return (
         f"{method} sip:200@127.0.0.1:{engine} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-{call}-{cseq}-{method};rport\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-{call}-{cseq}-{branch_of or method};rport\r\n"
         f"From: <sip:caller@127.0.0.1:{me}>;tag=from{call}\r\n"
         f"To: <sip:200@127.0.0.1:{engine}>{to_tag}\r\n"
         f"Call-ID: cpu-count-{call}@127.0.0.1\r\nCSeq: {cseq} {method}\r\n"
@@ -189,8 +190,8 @@ async def _calls(
             transport.sendto(_request("INVITE", i, 1, engine=sip, me=me, body=offer), ("127.0.0.1", sip))
             answer = (await asyncio.wait_for(no, 30)).decode()
             tag = re.search(r"(?mi)^To:.*(;tag=[^;\s]+)", answer)
-            transport.sendto(_request("ACK", i, 1, engine=sip, me=me, to_tag=tag.group(1) if tag else ""),
-                             ("127.0.0.1", sip))
+            transport.sendto(_request("ACK", i, 1, engine=sip, me=me, to_tag=tag.group(1) if tag else "",
+                                      branch_of="INVITE"), ("127.0.0.1", sip))
 
     async def run() -> None:
         if refuse:
