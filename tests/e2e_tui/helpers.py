@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiortp.packet import RtpPacket
 from prometheus_client.parser import text_string_to_metric_families
 
 from tui_engine.testing import free_port, free_port_block
@@ -23,6 +24,46 @@ from tui_engine.testing.engine import EngineProcess
 from tui_engine.testing.sipp import SippResult, SippRun, run_sipp
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+class RtpCapture(asyncio.DatagramProtocol):
+    """The phone's RTP socket: keeps the payload of every PCMU packet by its RTP timestamp."""
+
+    def __init__(self) -> None:
+        self.frames: dict[int, bytes] = {}
+        self.first: int | None = None  # the first timestamp received: positions are counted from it
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        packet = RtpPacket.parse(data)
+        if packet.payload_type == 0:
+            self.frames[packet.timestamp] = packet.payload
+            if self.first is None:
+                self.first = packet.timestamp
+
+    def played(self, run: list[bytes]) -> list[int]:
+        """Where ``run`` was sent as one stream (frame k at timestamp start + 160·k), in order.
+
+        Positions are in samples after the first packet received. Every frame received in that
+        window must be the expected one; a few may be missing, because a late event loop makes the
+        engine skip frames (advancing the timestamp, RFC 3550 §5.1) on a loaded test machine. At
+        least 90 % must be there.
+        """
+        frames, head = self.frames, run[:10]
+        starts = {
+            (ts - 160 * k) % 2**32
+            for ts, payload in frames.items()
+            for k, want in enumerate(head)
+            if payload == want
+        }
+        found: list[int] = []
+        for start in starts:
+            got = [frames.get((start + 160 * k) % 2**32) for k in range(len(run))]
+            matched = sum(g == want for g, want in zip(got, run, strict=True))
+            if all(g is None or g == want for g, want in zip(got, run, strict=True)) and matched >= 0.9 * len(
+                run
+            ):
+                found.append((start - (self.first or 0)) % 2**32)
+        return sorted(found)
 
 
 def sipp_run(engine: EngineProcess, workdir: Path, scenario: str, **kwargs: Any) -> SippRun:

@@ -16,14 +16,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from aiortp.packet import RtpPacket
 
 from tui_engine.media.prompts import PromptCache
 from tui_engine.media.tts import Voice, render_sync
 from tui_engine.menus.speech import WORDS_DIR
 
 from .conftest import ULAW_8K, StartEngine
-from .helpers import assert_sipp_ok, call_events, call_ids, place_call
+from .helpers import RtpCapture, assert_sipp_ok, call_events, call_ids, place_call
 
 #: espeak-ng renders the say: line (tests/conftest.py fails a CI run without it; elsewhere: skip)
 pytestmark = [
@@ -48,38 +47,6 @@ menus:
 """
 
 
-class _Capture(asyncio.DatagramProtocol):
-    """The phone's RTP socket: keeps the payload of every PCMU packet by its RTP timestamp."""
-
-    def __init__(self) -> None:
-        self.frames: dict[int, bytes] = {}
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        packet = RtpPacket.parse(data)
-        if packet.payload_type == 0:
-            self.frames[packet.timestamp] = packet.payload
-
-
-def _played(frames: dict[int, bytes], run: list[bytes]) -> bool:
-    """``run`` was sent as one stream: frame k at timestamp start + 160·k for some start.
-
-    Every frame received in that window must be the expected one; a few may be missing, because
-    a late event loop makes the engine skip frames (advancing the timestamp, RFC 3550 §5.1) on a
-    loaded test machine. At least 90 % must be there.
-    """
-    starts = {
-        (ts - 160 * k) % 2**32 for ts, payload in frames.items() for k in range(10) if payload == run[k]
-    }
-    for start in starts:
-        got = [frames.get((start + 160 * k) % 2**32) for k in range(len(run))]
-        matched = sum(g == want for g, want in zip(got, run, strict=True))
-        if all(g is None or g == want for g, want in zip(got, run, strict=True)) and matched >= 0.9 * len(
-            run
-        ):
-            return True
-    return False
-
-
 @pytest.fixture
 def readback_plans(tmp_path: Path) -> Path:
     plans = tmp_path / "dialplans"
@@ -99,7 +66,7 @@ async def test_a_collect_menu_reads_the_digits_back_with_say_digits_and_say(
 
     loop = asyncio.get_running_loop()
     transport, capture = await loop.create_datagram_endpoint(
-        _Capture, local_addr=("127.0.0.1", 0), family=socket.AF_INET
+        RtpCapture, local_addr=("127.0.0.1", 0), family=socket.AF_INET
     )
     try:
         port = transport.get_extra_info("sockname")[1]
@@ -123,6 +90,6 @@ async def test_a_collect_menu_reads_the_digits_back_with_say_digits_and_say(
     said = render_sync("You entered 42.", Voice()).payloads("PCMU")
     assert len(said) * 0.02 > 0.5  # real speech, not an empty rendering
     expected = [*words[0], *words[1], *said]
-    assert _played(capture.frames, expected), (
+    assert capture.played(expected), (
         f"{len(capture.frames)} frames received; the read-back's {len(expected)} frames not among them"
     )
