@@ -145,10 +145,13 @@ class MediaSession:
         """Keep the caller's audio from now on (at most ``max_seconds``); ``on_speech(at)`` is told
         (throttled) of speech energy."""
         self._recorder = Recorder(self.codec, on_speech, max_seconds=max_seconds)
+        self._want_packets()
 
     def stop_recording(self) -> Recorder | None:
         """Stop keeping audio; the recorder (``None`` when none ran) holds what was kept."""
         recorder, self._recorder = self._recorder, None
+        if not self._closed:
+            self._want_packets()
         return recorder
 
     def enable_inband(self, enabled: bool) -> None:
@@ -158,9 +161,9 @@ class MediaSession:
 
     def _want_packets(self) -> None:
         """Tell the endpoint which payload types to hand over: RFC 4733 events, and the voice
-        too while in-band detection is on (every other packet is only counted)."""
+        too while in-band detection is on or a recording runs (every other packet is only counted)."""
         wanted = {self.telephone_event_pt} if self.telephone_event_pt is not None else set()
-        if self._inband is not None:
+        if self._inband is not None or self._recorder is not None:
             wanted.add(self.answer.payload_type)
         self._endpoint.parse_types = frozenset(wanted)
 
