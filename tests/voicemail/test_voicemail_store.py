@@ -97,3 +97,22 @@ def test_the_operations_set_only_the_variables_they_declare(tmp_path: Path) -> N
         result = vm.perform(MailboxRequest(op=op, mailbox="201", variables=variables))
         variables.update(result.values)
     assert set(variables) <= set(VOICEMAIL_VARIABLES)
+
+
+def test_a_deposit_flood_over_many_mailboxes_is_bounded_store_wide(tmp_path: Path) -> None:
+    """Any valid number is a mailbox for a depositing caller: 100 messages per mailbox alone lets
+    one caller fill the disk by walking 1000, 1001, ...; the store as a whole has a cap too."""
+    store = VoicemailStore(tmp_path, max_messages=5, max_total_messages=3)
+    for box in ("1000", "1001", "1002"):
+        store.deposit(box, PCM, caller="flood")
+    with pytest.raises(MailboxFull):
+        store.deposit("1003", PCM, caller="flood")
+    assert not (tmp_path / "1003").exists()
+
+
+def test_a_deposit_is_refused_when_the_disk_is_nearly_full(tmp_path: Path) -> None:
+    store = VoicemailStore(tmp_path, min_free_bytes=2**62)  # more than any disk has free
+    with pytest.raises(MailboxFull):
+        store.deposit("201", PCM, caller="x")
+    assert store.messages("201") == [] and not list(tmp_path.rglob("*.wav*"))
+

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,6 +33,11 @@ _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 #: messages a mailbox holds before new ones are refused (Asterisk ``maxmsg``'s default): callers
 #: must not be able to fill the disk through one mailbox
 MAX_MESSAGES = 100
+#: messages the whole store holds: any valid number is a mailbox for a depositing caller, so the
+#: per-mailbox cap alone would let one caller fill the disk by walking mailbox numbers
+MAX_TOTAL_MESSAGES = 10_000
+#: free space the data directory keeps: below it deposits are refused (the call goes on, on-failed)
+MIN_FREE_BYTES = 64 * 1024 * 1024
 
 
 class InvalidMailbox(ValueError):
@@ -58,9 +64,14 @@ class Message:
 
 
 class VoicemailStore:
-    def __init__(self, root: Path, *, max_messages: int = MAX_MESSAGES) -> None:
+    def __init__(
+        self, root: Path, *, max_messages: int = MAX_MESSAGES, max_total_messages: int = MAX_TOTAL_MESSAGES,
+        min_free_bytes: int = MIN_FREE_BYTES,
+    ) -> None:
         self.root = root
         self.max_messages = max_messages
+        self.max_total_messages = max_total_messages
+        self.min_free_bytes = min_free_bytes
 
     # -- paths -------------------------------------------------------------------------
     def mailbox_dir(self, mailbox: str) -> Path:
@@ -84,6 +95,7 @@ class VoicemailStore:
         at = time.time() if received is None else received
         if self.count(mailbox) >= self.max_messages:
             raise MailboxFull(f"mailbox {mailbox} holds {self.max_messages} messages")
+        self._check_room(len(pcm16))
         message_id = f"{int(at * 1000):013d}-{secrets.token_hex(4)}"
         audio, meta = self._message_paths(mailbox, message_id)
         write_wav(audio, pcm16)
@@ -93,6 +105,14 @@ class VoicemailStore:
         )
         self._write_meta(meta, message)
         return message
+
+    def _check_room(self, size: int) -> None:
+        """Store-wide bounds (a deposit is rare and runs in a worker thread: one glob is cheap)."""
+        if sum(1 for _ in self.root.glob("*/messages/*.json")) >= self.max_total_messages:
+            raise MailboxFull(f"the voicemail store holds {self.max_total_messages} messages")
+        existing = next(p for p in (self.root, *self.root.parents) if p.exists())
+        if shutil.disk_usage(existing).free - size < self.min_free_bytes:
+            raise MailboxFull(f"less than {self.min_free_bytes} bytes free for voicemail")
 
     def _write_meta(self, meta: Path, message: Message) -> None:
         fields = asdict(message)
