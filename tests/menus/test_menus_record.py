@@ -22,7 +22,7 @@ from tui_engine.menus import (
     PlayPrompts,
     Reprompt,
 )
-from tui_engine.menus.record import KEY_TRIM, StartRecording, StopRecording
+from tui_engine.menus.record import FILE_WORK_TIMEOUT, KEY_TRIM, StartRecording, StopRecording
 from tui_engine.menus.testing import MenuHarness
 from tui_engine.voicemail import Voicemail
 
@@ -249,3 +249,36 @@ def test_check_refuses_bad_record_and_voicemail_steps_with_file_and_line(
     assert {21, 22, 24} <= lines, issues  # two terminals; the dangling goto inside record; the bad op
     text = str(caught.value)
     assert "goto, record" in text and "'nowhere'" in text and "erase" in text
+
+
+def test_a_save_that_never_answers_does_not_hold_the_call_forever(plan: Dialplan) -> None:
+    """The worker thread writing the message hangs (a stuck network disk) or dies: the SAVING
+    phase holds the no-input timer, so without a deadline of its own the call would never end."""
+    call = MenuHarness(plan)
+    recording(call)
+    call.talk(1.0)
+    call.clock.set(call.now + 3.0)
+    assert stops(call.runner.poll(call.now))[0].keep  # the glue's save is never answered
+    assert call.runner.phase is Phase.SAVING
+    assert call.runner.next_deadline() is not None
+    call.advance(FILE_WORK_TIMEOUT)
+    assert [p.name for p in call.playing.prompts] == ["invalid"]  # type: ignore[union-attr]
+    assert call.runner.recording_saved("late.wav", 1.0, call.now) == []  # a late answer is ignored
+    call.finish_prompt()
+    call.advance(60.0)  # then the menu's own no-input rule: goodbye
+    assert call.ended
+
+
+def test_a_mailbox_operation_that_never_answers_does_not_hold_the_call_forever(
+    make_plan: Callable[..., Dialplan],
+) -> None:
+    opens = '"3": {voicemail: {op: open, mailbox: "201"}}\n      "2":'
+    plan = make_plan(PLAN.replace('"2":', opens), "rec.yaml")
+    call = MenuHarness(plan)
+    call.start()
+    call.finish_prompt()
+    call.runner.digit("3", call.now)  # the MailboxRequest is never answered
+    assert call.runner.phase is Phase.MAILBOX and call.runner.next_deadline() is not None
+    call.advance(FILE_WORK_TIMEOUT)
+    assert call.runner.phase is not Phase.MAILBOX
+    assert [p.name for p in call.playing.prompts] == ["invalid"]  # type: ignore[union-attr]

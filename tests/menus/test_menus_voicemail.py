@@ -19,7 +19,7 @@ from tui_engine.menus import (
     load_dialplans,
 )
 from tui_engine.menus.actions import Action
-from tui_engine.menus.record import StartRecording
+from tui_engine.menus.record import FILE_WORK_TIMEOUT, StartRecording
 from tui_engine.menus.testing import MenuHarness
 from tui_engine.voicemail import Voicemail
 
@@ -151,5 +151,6 @@ def test_the_mailbox_operation_holds_the_no_input_timer(vm: Voicemail) -> None:
     call.press("1000#")
     call.press("1234#")
     actions = call.runner.auth_result(True, call.now)
-    assert call.runner.phase is Phase.MAILBOX and call.runner.next_deadline() is not None  # the guards only
-    assert actions and call.advance(60) == []
+    assert call.runner.phase is Phase.MAILBOX and call.runner.next_deadline() is not None
+    assert actions and call.advance(FILE_WORK_TIMEOUT - 1) == []  # held, up to the work's own deadline
+    assert call.advance(1) and call.runner.phase is not Phase.MAILBOX  # then it failed

@@ -39,6 +39,10 @@ log = structlog.get_logger("tui_engine.record")
 KEY_TRIM = 0.25  #: seconds cut from the end of a recording ended by a key
 SPEECH_TAIL = 0.6  #: seconds kept after the last speech report when silence ended it
 ANY_KEY = "0123456789*#"
+#: longest the runner waits for the driver's file work (a recording written, a mailbox operation):
+#: both hold the no-input timer, so a worker that hangs (a stuck disk) or dies must not hold the
+#: call forever; then the step fails as on a disk error (``on-failed`` / ``on-failure``)
+FILE_WORK_TIMEOUT = 30.0
 #: the variables a ``record`` step sets for its ``next`` step (for ``check``'s known names)
 RECORD_VARIABLES = ("recording", "recording_length")
 

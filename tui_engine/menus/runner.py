@@ -67,7 +67,7 @@ from tui_engine.menus.actions import (
 from tui_engine.menus.answers import AnswerError, parse_answer
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, PromptItem, PromptRef, Step
-from tui_engine.menus.record import EndReason, Recording, RecordStep, StartRecording
+from tui_engine.menus.record import FILE_WORK_TIMEOUT, EndReason, Recording, RecordStep, StartRecording
 from tui_engine.menus.settings import Effective, MenuDefaults, effective
 from tui_engine.menus.speech import Rendered, Resolution, resolve
 from tui_engine.menus.template import render
@@ -171,6 +171,7 @@ class MenuRunner:
         self._record_step: Step | None = None  # the step that records (played again after no speech)
         self._record_kept = False  # the last StopRecording kept audio
         self._no_speech = 0  # recordings without speech since the last input (no-input attempts)
+        self._work_deadline = 0.0  # while SAVING or MAILBOX: then the driver's work counts as failed
         self._pending_mailbox: VoicemailStep | None = None  # while MAILBOX
         self._passes: dict[str, int] = {}  # announcement passes since the caller's last input
 
@@ -227,6 +228,8 @@ class MenuRunner:
             return self._rendering.deadline if hook is None else min(hook, self._rendering.deadline)
         if self.phase is Phase.RECORDING and self._recording is not None:
             return self._recording.next_deadline()
+        if self.phase in (Phase.SAVING, Phase.MAILBOX):
+            return self._work_deadline
         if self._webhook is not None:
             return self._webhook.next_deadline(self.phase is Phase.WEBHOOK)
         if self.phase is not Phase.WAITING:
@@ -392,6 +395,10 @@ class MenuRunner:
             if now >= self._rendering.deadline:
                 return self._speech_done({}, "time limit", now)
             return []
+        if self.phase in (Phase.SAVING, Phase.MAILBOX) and now >= self._work_deadline:
+            if self.phase is Phase.SAVING:
+                return self.recording_saved("", 0.0, now)
+            return self.mailbox_result(MailboxResult(ok=False, why="timed out"), now)
         if self.phase is Phase.RECORDING and self._recording is not None:
             reason = self._recording.poll(now)
             return [] if reason is None else self._finish_recording(reason, now)
@@ -725,6 +732,7 @@ class MenuRunner:
         recording, self._recording = self._recording, None
         assert recording is not None
         self.phase = Phase.SAVING
+        self._work_deadline = now + FILE_WORK_TIMEOUT
         stop = recording.stop(reason, now, self._record_mailbox(recording.spec))
         self._record_kept = stop.keep
         return [stop]
@@ -746,6 +754,7 @@ class MenuRunner:
     def _mailbox(self, spec: VoicemailStep, now: float) -> list[Action]:
         self._pending_mailbox = spec
         self.phase = Phase.MAILBOX
+        self._work_deadline = now + FILE_WORK_TIMEOUT
         if self._session.state is not IdleState.STOPPED:
             self._session.send(ProgressStarted(now=now))  # the system is working, not the caller silent
         mailbox = render(spec.mailbox, self.variables)
