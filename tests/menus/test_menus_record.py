@@ -282,3 +282,19 @@ def test_a_mailbox_operation_that_never_answers_does_not_hold_the_call_forever(
     call.advance(FILE_WORK_TIMEOUT)
     assert call.runner.phase is not Phase.MAILBOX
     assert [p.name for p in call.playing.prompts] == ["invalid"]  # type: ignore[union-attr]
+
+
+def test_check_refuses_a_record_step_without_a_silence_cut_off_or_beyond_an_hour(
+    make_plan: Callable[..., Dialplan],
+) -> None:
+    """``silence: 0s`` disables the idle session: a silent caller would sit out max-length on every
+    attempt with the menu's no-input timer held; a day-long max-length is a day of audio in memory."""
+    broken = PLAN.replace("max-length: 20s", "max-length: 600m").replace(
+        'record: {mailbox: "{box}", silence: 3s,', 'record: {mailbox: "{box}", silence: 0s,'
+    )
+    with pytest.raises(DialplanError) as caught:
+        make_plan(broken, "broken.yaml")
+    reasons = {(i.line, i.reason) for i in caught.value.issues}
+    assert (16, "record max-length must be at most 3600s, got 36000s") in reasons, reasons
+    silence = "record silence must be more than 0 (a silent caller is never cut off with 0)"
+    assert (21, silence) in reasons, reasons

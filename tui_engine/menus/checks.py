@@ -14,6 +14,7 @@ from typing import Any
 from tui_engine.media.errors import PromptError
 from tui_engine.media.wav import read_wav
 from tui_engine.menus.errors import Issue
+from tui_engine.menus.record import check_record
 from tui_engine.menus.speech import SpeechChecks, SpeechOptions
 from tui_engine.menus.webhook import check_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
@@ -170,6 +171,8 @@ class Checker:
         webhook = step.get("webhook")
         if isinstance(webhook, dict):
             check_webhook(self, webhook, (*path, "webhook"), collected)
+        if isinstance(step.get("record"), dict):
+            check_record(self, step["record"], (*path, "record"))
         for feature, keys in _FEATURE_STEPS.items():
             spec = _dict(step.get(feature))
             for key in keys:

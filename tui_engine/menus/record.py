@@ -32,7 +32,9 @@ from tui_engine.media.codecs import samples_to_pcm16
 from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL
 
 if TYPE_CHECKING:
+    from tui_engine.menus.checks import Checker
     from tui_engine.menus.model import Step
+    from tui_engine.menus.yamlnodes import JsonPath
 
 log = structlog.get_logger("tui_engine.record")
 
@@ -43,6 +45,8 @@ ANY_KEY = "0123456789*#"
 #: both hold the no-input timer, so a worker that hangs (a stuck disk) or dies must not hold the
 #: call forever; then the step fails as on a disk error (``on-failed`` / ``on-failure``)
 FILE_WORK_TIMEOUT = 30.0
+#: longest ``max-length`` a dialplan may ask for (the recorder keeps the audio in memory: 28.8 MB)
+MAX_RECORD_LENGTH = 3600.0
 #: the variables a ``record`` step sets for its ``next`` step (for ``check``'s known names)
 RECORD_VARIABLES = ("recording", "recording_length")
 
@@ -141,6 +145,24 @@ def build_record(raw: dict[str, Any], step: Any) -> RecordStep:
         on_no_speech=step(raw["on-no-speech"], "on-no-speech") if "on-no-speech" in raw else None,
         on_failed=step(raw["on-failed"], "on-failed") if "on-failed" in raw else None,
     )
+
+
+def check_record(checker: Checker, raw: dict[str, Any], path: JsonPath) -> None:
+    """``silence: 0`` would turn off the cut-off of a caller who says nothing (the menu's no-input
+    timer is held while recording); ``max-length`` bounds the audio kept in memory."""
+    limits = (
+        ("silence", "5s", "a silent caller is never cut off"), ("max-length", "120s", "nothing is recorded"),
+    )
+    for key, default, why in limits:
+        try:
+            seconds = parse_duration(raw.get(key, default))
+        except ValueError:
+            continue  # the schema names it
+        if seconds <= 0:
+            checker.fail((*path, key), f"record {key} must be more than 0 ({why} with 0)")
+        elif key == "max-length" and seconds > MAX_RECORD_LENGTH:
+            most = f"at most {MAX_RECORD_LENGTH:g}s"
+            checker.fail((*path, key), f"record max-length must be {most}, got {seconds:g}s")
 
 
 def keep_recording(save: Any, stop: StopRecording, seconds: float) -> tuple[str, float]:
