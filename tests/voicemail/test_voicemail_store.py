@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import resource
+import signal
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,7 +48,9 @@ def test_a_broken_metadata_file_is_not_a_message(tmp_path: Path) -> None:
     assert len(store.messages("201")) == 1
 
 
-@pytest.mark.parametrize("name", ["", "..", ".hidden", "../201", "a/b", "a\\b", "x" * 65, "20\x001", "é"])
+@pytest.mark.parametrize(
+    "name", ["", "..", ".hidden", "../201", "a/b", "a\\b", "x" * 65, "20\x001", "é", "١٢٣", "1000/../../etc"]
+)
 def test_names_that_could_be_paths_are_refused(tmp_path: Path, name: str) -> None:
     store = VoicemailStore(tmp_path / "vm")
     assert not valid_mailbox(name)
@@ -116,3 +122,24 @@ def test_a_deposit_is_refused_when_the_disk_is_nearly_full(tmp_path: Path) -> No
         store.deposit("201", PCM, caller="x")
     assert store.messages("201") == [] and not list(tmp_path.rglob("*.wav*"))
 
+
+
+@contextmanager
+def disk_full_after(size: int) -> Iterator[None]:
+    """Writes past ``size`` bytes fail as on a full disk (RLIMIT_FSIZE: EFBIG, also for root)."""
+    old_signal = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, old_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_signal)
+
+
+def test_a_deposit_on_a_full_disk_leaves_no_partial_file_behind(tmp_path: Path) -> None:
+    """A half-written ``.part`` is invisible to listings and caps, and nothing ever deletes it."""
+    store = VoicemailStore(tmp_path, min_free_bytes=0)
+    with disk_full_after(4000), pytest.raises(OSError):
+        store.deposit("201", PCM, caller="x")
+    assert list((tmp_path / "201" / "messages").iterdir()) == []

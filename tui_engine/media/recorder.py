@@ -95,12 +95,16 @@ def write_wav(path: Path, pcm16: bytes) -> None:
     via a temporary name so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
-    with wave.open(str(partial), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(pcm16)
-    partial.replace(path)
+    try:
+        with wave.open(str(partial), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(SAMPLE_RATE)
+            out.writeframes(pcm16)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk: no half file nobody lists, counts or deletes
+        raise
 
 
 def playback_prompt(path: Path) -> Prompt:
