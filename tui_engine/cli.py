@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,21 @@ def _host_port(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
     return text
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        allowed = "an ISO date and time such as 2026-12-07T08:30"
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: {allowed}") from None
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: NAME=VALUE, e.g. caller=+4930123")
+    return name, value
 
 
 def _speed(text: str) -> float:
@@ -83,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--speed", type=_speed, default=1.0, metavar="X", help="time factor (default 1)")
     simulate.add_argument("--mailbox", help="mailbox accepted by Authenticate (default: the dialplan's demo)")
     simulate.add_argument("--pin", help="the PIN an Authenticate accepts (default: the dialplan's demo)")
+    simulate.add_argument(
+        "--at", type=_moment, metavar="DATETIME",
+        help="the wall clock at the start, e.g. 2026-12-07T08:30 (in the dialplan's time zone; default: now)",
+    )
+    simulate.add_argument(
+        "--var", action="append", type=_assignment, default=[], metavar="NAME=VALUE",
+        help="a variable the call starts with, e.g. caller=+4930123 (repeatable)",
+    )
 
     _add_users(commands)
     status_cli.add_parser(commands, _add_config)
@@ -196,7 +220,13 @@ def _simulate(args: argparse.Namespace) -> int:
     from tui_engine.tui.settings import menu_defaults
 
     return run_simulation(
-        args.dialplan, menu_defaults(found[1]), speed=args.speed, pin=args.pin, mailbox=args.mailbox
+        args.dialplan,
+        menu_defaults(found[1]),
+        speed=args.speed,
+        pin=args.pin,
+        mailbox=args.mailbox,
+        at=args.at,
+        variables=dict(args.var),
     )
 
 

@@ -16,8 +16,10 @@ from tui_engine.menus.actions import (
     PlayPrompts,
     Reprompt,
     StopPlayback,
+    SwitchTaken,
     Transfer,
     TransferFailed,
+    VariablesSet,
 )
 from tui_engine.menus.errors import DialplanError, Issue, MenuError
 from tui_engine.menus.loader import dialplan_schema, load_dialplan, load_dialplans
@@ -47,8 +49,10 @@ __all__ = [
     "PromptRef",
     "Reprompt",
     "StopPlayback",
+    "SwitchTaken",
     "Transfer",
     "TransferFailed",
+    "VariablesSet",
     "dialplan_schema",
     "load_dialplan",
     "load_dialplans",

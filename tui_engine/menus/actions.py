@@ -81,6 +81,22 @@ class DigitsCollected:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class VariablesSet:
+    """A step's ``set`` ran: ``values`` are the (name, value) pairs it wrote, in order."""
+
+    values: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SwitchTaken:
+    """A ``switch`` on ``variable`` saw ``value`` and took ``case`` (``None``: its default)."""
+
+    variable: str
+    value: str
+    case: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Authenticate:
     """Check these credentials (asynchronously) and call ``auth_result(ok, now)``."""
 
@@ -131,6 +147,8 @@ Action = (
     | AttemptsExhausted
     | GuardTripped
     | DigitsCollected
+    | VariablesSet
+    | SwitchTaken
     | Authenticate
     | Transfer
     | TransferFailed

@@ -16,6 +16,8 @@ from tui_engine.menus.model import (
     Settings,
     Step,
 )
+from tui_engine.menus.switch import build_switch
+from tui_engine.menus.variables import build_set
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
 
@@ -45,12 +47,15 @@ class _Builder:
     def step(self, raw: dict[str, Any], path: JsonPath) -> Step:
         auth = raw.get("authenticate")
         hangup = raw.get("hangup")
+        switch = raw.get("switch")
         return Step(
+            set=build_set(raw.get("set")),
             play=_names(raw.get("play")),
             goto=raw.get("goto"),
             hangup=None if hangup is None else HangupReason(hangup),
             transfer=raw.get("transfer"),
             authenticate=None if auth is None else self.auth(auth, (*path, "authenticate")),
+            switch=None if switch is None else build_switch(switch, (*path, "switch"), self.step),
         )
 
     def optional_step(self, raw: dict[str, Any], key: str, path: JsonPath) -> Step | None:
@@ -74,7 +79,7 @@ class _Builder:
         invalid = raw.get("invalid")
         return Menu(
             name=name,
-            prompts=tuple(_names(item) for item in raw["prompts"]),
+            prompts=tuple(_names(item) for item in raw.get("prompts", ())),
             choices={key: self.step(s, (*path, "choices", key)) for key, s in raw.get("choices", {}).items()},
             collect=None if collect is None else self.collect(collect),
             next=self.optional_step(raw, "next", path),
@@ -84,6 +89,7 @@ class _Builder:
             on_transfer_failed=self.optional_step(raw, "on-transfer-failed", path),
             settings=build_settings(raw),
             line=self.doc.where(path)[0],
+            route=self.step(raw, path) if "switch" in raw else None,
         )
 
     @staticmethod
@@ -119,4 +125,6 @@ def build_dialplan(doc: Located, durations: dict[str, float]) -> Dialplan:
         transfer_failed=_names(data.get("transfer-failed")),
         settings=build_settings(data.get("settings", {})),
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
+        variables={name: str(value) for name, value in data.get("variables", {}).items()},
+        time_zone=data.get("time-zone"),
     )

@@ -13,9 +13,10 @@ from typing import Any
 from tui_engine.media.errors import PromptError
 from tui_engine.media.wav import read_wav
 from tui_engine.menus.errors import Issue
+from tui_engine.menus.langchecks import LanguageChecks
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
-_TERMINALS = ("goto", "hangup", "transfer", "authenticate")
+_TERMINALS = ("goto", "hangup", "transfer", "authenticate", "switch")
 _STEP_KEYS = ("on-no-input", "on-max-invalid", "on-transfer-failed", "next")
 _AUTH_STEPS = ("on-success", "on-failure", "on-max-failures")
 
@@ -49,6 +50,7 @@ class Checker:
         self.data = _dict(doc.data)
         self.menus = _dict(self.data.get("menus"))
         self.prompts = _dict(self.data.get("prompts"))
+        self.language = LanguageChecks(self, _STEP_KEYS)  # set, switch, templates (langchecks.py)
 
     def fail(self, path: JsonPath, reason: str, *, key: bool = False) -> None:
         self.issues.append(self.doc.issue(path, reason, key=key))
@@ -64,6 +66,7 @@ class Checker:
         for name, menu in self.menus.items():
             if isinstance(menu, dict):
                 self.check_menu(name, menu, collected)
+        self.language.run()
 
     # -- prompts -----------------------------------------------------------------------
     def check_prompt_files(self) -> None:
@@ -105,7 +108,10 @@ class Checker:
             for i, item in enumerate(prompts):
                 self.check_sequence(item, (*base, "prompts", i))
         self.check_sequence(menu.get("invalid"), (*base, "invalid"))
-        self.check_menu_kind(base, menu)
+        if "switch" in menu:  # a switch menu is one step, run on entry
+            self.check_step(menu, base, collected)
+        else:
+            self.check_menu_kind(base, menu)
         for key, step in _dict(menu.get("choices")).items():
             self.check_step(step, (*base, "choices", key), collected)
         for key in _STEP_KEYS:
@@ -142,6 +148,7 @@ class Checker:
         auth = step.get("authenticate")
         if isinstance(auth, dict):
             self.check_auth(auth, (*path, "authenticate"), collected)
+        self.language.check_step(step, path)
 
     def check_auth(self, auth: dict[str, Any], path: JsonPath, collected: set[str]) -> None:
         for key in ("mailbox", "pin"):

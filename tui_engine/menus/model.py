@@ -10,6 +10,10 @@ import enum
 from collections.abc import Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui_engine.menus.switch import Switch
 
 
 class HangupReason(enum.Enum):
@@ -67,16 +71,20 @@ class AuthStep:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Step:
-    """Play ``play`` (may be empty), then exactly one of goto / hangup / transfer / authenticate.
+    """``set`` variables, play ``play`` (may be empty), then exactly one of goto / hangup /
+    transfer / authenticate / switch.
 
     With none of them, the step re-enters the menu it was taken from ("play, then back").
+    ``transfer`` is a template (``sip:{target}@pbx``), checked to be a SIP URI once rendered.
     """
 
+    set: tuple[tuple[str, str], ...] = ()  # (variable, template), applied in order
     play: tuple[str, ...] = ()
     goto: str | None = None
     hangup: HangupReason | None = None
     transfer: str | None = None
     authenticate: AuthStep | None = None
+    switch: Switch | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,6 +113,8 @@ class Menu:
     on_transfer_failed: Step | None = None
     settings: Settings = Settings()
     line: int = 1
+    #: a switch menu: this step (set + switch) runs as soon as the menu is entered; no prompts
+    route: Step | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -130,6 +140,10 @@ class Dialplan:
     transfer_failed: tuple[str, ...] = ()  # () : the invalid prompt
     settings: Settings = Settings()
     demo: Demo | None = None
+    #: variables a call starts with (declared, e.g. for what a webhook sets), by name
+    variables: Mapping[str, str] = field(default_factory=dict)
+    #: IANA zone of the clock variables (``time``, ``weekday``...); None: the engine's option
+    time_zone: str | None = None
 
     def resolve(self, names: tuple[str, ...]) -> tuple[PromptRef, ...]:
         """The prompt files for ``names`` (validated at load, so never a missing key)."""

@@ -58,15 +58,23 @@ from tui_engine.menus.actions import (
     PlayPrompts,
     Reprompt,
     StopPlayback,
+    SwitchTaken,
     Transfer,
     TransferFailed,
+    VariablesSet,
 )
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, Step
 from tui_engine.menus.settings import Effective, MenuDefaults, effective
+from tui_engine.menus.switch import Switch
+from tui_engine.menus.template import render
+from tui_engine.menus.variables import apply_set, clock_values, sip_uri, time_zone
 
 DTMF_KEYS = frozenset("0123456789*#ABCD")  # RFC 4733 §3.2 events 0-15
 _Then = Callable[[float], list[Action]]
+#: switch menus entered in a row without waiting for the caller: past this, a loop (refused at
+#: load; this bounds menus built at run time, and the recursion) ends the call: goodbye, ``error``
+MAX_ROUTES = 20
 
 
 class Phase(enum.Enum):
@@ -102,12 +110,22 @@ class MenuRunner:
     """
 
     def __init__(
-        self, dialplan: Dialplan, defaults: MenuDefaults, *, variables: Mapping[str, str] | None = None
+        self,
+        dialplan: Dialplan,
+        defaults: MenuDefaults,
+        *,
+        variables: Mapping[str, str] | None = None,
+        epoch_offset: float = 0.0,
     ) -> None:
         self.dialplan = dialplan
-        #: the call's one variable store: built-ins from the driver (``caller``, ``dialled``,
-        #: ``call_id``), collected entries, and what later steps set
-        self.variables: dict[str, str] = dict(variables or {})
+        #: the call's one variable store: the dialplan's declared ``variables``, built-ins from
+        #: the driver (``caller``, ``dialled``, ``call_id``), ``entry`` and the clock's (see
+        #: menus/variables.py), collected entries, and what later steps set
+        self.variables: dict[str, str] = {**dialplan.variables, **(variables or {})}
+        #: Unix time = ``now + epoch_offset`` (the driver's wall clock, passed as a value)
+        self.epoch_offset = epoch_offset
+        self._zone = time_zone(dialplan.time_zone or defaults.time_zone)
+        self._routes = 0  # switch menus entered since the caller was last waited for
         self.phase = Phase.NEW
         self.hangup_reason: str | None = None
         self._defaults = defaults
@@ -342,6 +360,7 @@ class MenuRunner:
         return effective(self._defaults, self.dialplan.settings, menu.settings)
 
     def _enter(self, name: str, now: float) -> list[Action]:
+        self.variables.update(clock_values(now + self.epoch_offset, self._zone))
         self._menu = self.dialplan.menus[name]
         self._eff = self._effective(self._menu)
         self._session = IdleSession(self._eff.idle_policy())
@@ -350,7 +369,16 @@ class MenuRunner:
         self._invalid = 0
         self._entry = ""
         self._last_digit_at = None
+        if self._menu.route is not None:
+            return [MenuEntered(menu=name), *self._route(self._menu.route, now)]
         return [MenuEntered(menu=name), *self._play_menu(now)]
+
+    def _route(self, step: Step, now: float) -> list[Action]:
+        """A switch menu: its step at once; a chain of them that never waits is cut off."""
+        self._routes += 1
+        if self._routes > MAX_ROUTES:
+            return self._goodbye(HangupReason.ERROR.value, now)
+        return self._run_step(step, now)
 
     def _play_menu(self, now: float, lead: tuple[str, ...] = ()) -> list[Action]:
         """Play the menu's prompt for this visit (after ``lead``, e.g. the invalid prompt)."""
@@ -376,6 +404,7 @@ class MenuRunner:
     def _listen(self, now: float) -> list[Action]:
         """Prompts over: wait for input, using type-ahead digits first."""
         self.phase = Phase.WAITING
+        self._routes = 0
         actions: list[Action] = []
         while self._buffer and self.phase is Phase.WAITING:
             actions += self._input(self._buffer.popleft(), now)
@@ -388,6 +417,7 @@ class MenuRunner:
         if step is None:
             return self._invalid_input(now)
         self._invalid = 0  # a valid choice resets the invalid counter (FreeSWITCH)
+        self.variables["entry"] = digit
         return self._run_step(step, now)
 
     def _invalid_input(self, now: float) -> list[Action]:
@@ -419,12 +449,17 @@ class MenuRunner:
         if len(value) < collect.min_digits:
             return self._invalid_input(now)
         self._invalid = 0
-        self.variables[collect.variable] = value
+        self.variables[collect.variable] = self.variables["entry"] = value
         return [DigitsCollected(var=collect.variable, value=value), *self._run_step(self._menu.next, now)]
 
     # -- steps -------------------------------------------------------------------------
     def _run_step(self, step: Step, now: float) -> list[Action]:
         here = self._menu.name
+        self.variables.update(clock_values(now + self.epoch_offset, self._zone))
+        done: list[Action] = []
+        if step.set:
+            apply_set(step.set, self.variables)
+            done.append(VariablesSet(values=tuple((name, self.variables[name]) for name, _ in step.set)))
 
         def terminal(at: float) -> list[Action]:
             if step.goto is not None:
@@ -435,9 +470,17 @@ class MenuRunner:
                 return self._transfer(step.transfer, at)
             if step.authenticate is not None:
                 return self._authenticate(step.authenticate, at)
+            if step.switch is not None:
+                return self._switch(step.switch, at)
             return self._enter(here, at)  # "play, then back"
 
-        return self._play(step.play, self._eff.barge_in, terminal, now)
+        return done + self._play(step.play, self._eff.barge_in, terminal, now)
+
+    def _switch(self, switch: Switch, now: float) -> list[Action]:
+        """Evaluated at once: the case (or default) step runs in the same event."""
+        value = self.variables.get(switch.variable, "")
+        case, step = switch.choose(value)
+        return [SwitchTaken(variable=switch.variable, value=value, case=case), *self._run_step(step, now)]
 
     def _final(self, step: Step | None, reason: HangupReason, now: float) -> list[Action]:
         """Attempts ran out: the dialplan's step, else goodbye (no barge-in) and hang up."""
@@ -491,7 +534,11 @@ class MenuRunner:
         self.phase = Phase.WAITING
         return [tripped, *goodbye(now)]
 
-    def _transfer(self, uri: str, now: float) -> list[Action]:
+    def _transfer(self, template: str, now: float) -> list[Action]:
+        uri = render(template, self.variables)
+        if not sip_uri(uri):  # a variable filled in something that is no SIP URI: never REFER it
+            self._transfer_uri = uri
+            return self._transfer_outcome("bad-uri", now)
         timeout = self._defaults.transfer_timeout
         self.phase = Phase.TRANSFERRING
         self._transfer_uri, self._transfer_deadline = uri, now + timeout
@@ -537,4 +584,6 @@ def _next_of(step: Step | None) -> str:
         return "hangup"
     if step.goto is not None:
         return f"goto:{step.goto}"
+    if step.switch is not None:
+        return "switch"
     return "transfer" if step.transfer is not None else "authenticate" if step.authenticate else "menu"

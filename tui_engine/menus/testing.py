@@ -13,6 +13,9 @@ time only moves when the test says so. Users can test their own dialplans with i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
 from tui_engine.core import FakeClock
 from tui_engine.menus.actions import Action, Hangup, PlayPrompts, StopPlayback
 from tui_engine.menus.errors import MenuError
@@ -25,10 +28,20 @@ class MenuHarness:
     """Drives one :class:`MenuRunner`; every method returns the actions it caused, in order."""
 
     def __init__(
-        self, dialplan: Dialplan, defaults: MenuDefaults | None = None, *, start: float = 0.0
+        self,
+        dialplan: Dialplan,
+        defaults: MenuDefaults | None = None,
+        *,
+        start: float = 0.0,
+        wall: datetime | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> None:
+        """``wall``: the wall clock at ``start`` (an aware datetime; default the Unix epoch),
+        for the clock variables; ``variables``: the built-ins a real call would bring."""
         self.clock = FakeClock(start)
-        self.runner = MenuRunner(dialplan, defaults or MenuDefaults())
+        offset = 0.0 if wall is None else wall.timestamp() - start
+        defaults = defaults or MenuDefaults()
+        self.runner = MenuRunner(dialplan, defaults, variables=variables, epoch_offset=offset)
         self.log: list[tuple[float, Action]] = []  # every action, with the time it was returned
         self.playing: PlayPrompts | None = None
         self.play_ends: float | None = None
@@ -75,6 +88,10 @@ class MenuHarness:
     def transfer_ok(self) -> list[Action]:
         """The REFER's NOTIFY reported success: the call is over."""
         return self._absorb(self.runner.transfer_succeeded(self.now))
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return self.runner.variables
 
     def transfer_failed(self, why: str = "603") -> list[Action]:
         """The REFER was refused (or its NOTIFY reported failure): back to the dialplan."""

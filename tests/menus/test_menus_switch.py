@@ -1,0 +1,60 @@
+"""Case keys of ``switch``: what each form matches (menus/switch.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui_engine.menus.switch import CaseError, CaseKind, parse_case, shadowed_by
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "yes", "no"),
+    [
+        ("1", CaseKind.EXACT, ["1"], ["01", "", "11"]),
+        ("100-199", CaseKind.NUMBER_RANGE, ["100", "150", "199", "0150"], ["99", "200", "1a0", "", "١٥٠"]),
+        ("09:00-17:00", CaseKind.TIME_RANGE, ["09:00", "16:59"], ["17:00", "08:59", "9:00x", "25:00"]),
+        ("22:00-06:00", CaseKind.TIME_RANGE, ["22:00", "23:59", "00:00", "05:59"], ["06:00", "21:59"]),
+        ("17:00-24:00", CaseKind.TIME_RANGE, ["17:00", "23:59"], ["00:00", "16:59"]),
+        ("00:00-24:00", CaseKind.TIME_RANGE, ["00:00", "12:00", "23:59"], ["noon"]),
+        ("mon-fri", CaseKind.WEEKDAY_RANGE, ["mon", "wed", "fri"], ["sat", "sun", "Mon"]),
+        ("fri-mon", CaseKind.WEEKDAY_RANGE, ["fri", "sat", "sun", "mon"], ["tue", "thu"]),
+        ("_NXX", CaseKind.PATTERN, ["200", "999"], ["100", "20", "2000"]),
+        ("_Z.", CaseKind.PATTERN, ["10", "9999"], ["0", "9", "01"]),
+        ("_+49!", CaseKind.PATTERN, ["+49", "+4930123"], ["+48", "4930"]),
+        ("_0[1-3*]", CaseKind.PATTERN, ["01", "03", "0*"], ["04", "0#"]),
+        ("_", CaseKind.EXACT, ["_"], [""]),
+    ],
+)
+def test_case_forms(key: str, kind: CaseKind, yes: list[str], no: list[str]) -> None:
+    case = parse_case(key)
+    assert case.kind is kind
+    assert [v for v in yes if not case.matches(v)] == []
+    assert [v for v in no if case.matches(v)] == []
+
+
+@pytest.mark.parametrize(
+    ("key", "error"),
+    [
+        ("5-1", "runs backwards"),
+        ("09:60-10:00", "'09:60' is not a time of day"),
+        ("24:00-02:00", "starts at 24:00"),
+        ("08:00-08:00", "is empty"),
+        ("_1[", "without a closing"),
+        ("_1[a-z]", "not a set of digits"),
+    ],
+)
+def test_broken_case_keys(key: str, error: str) -> None:
+    with pytest.raises(CaseError, match=error):
+        parse_case(key)
+
+
+def test_shadowing() -> None:
+    cases = [parse_case(k) for k in ("mon-fri", "sat", "08:00-12:00", "12:00-13:00", "1-5", "_9.")]
+    assert shadowed_by(parse_case("tue"), cases) is not None
+    assert shadowed_by(parse_case("sun"), cases) is None
+    assert shadowed_by(parse_case("fri-sat"), cases) is not None  # fri by mon-fri, sat by sat
+    assert shadowed_by(parse_case("09:00-13:00"), cases) is not None  # two ranges together
+    assert shadowed_by(parse_case("11:00-14:00"), cases) is None
+    assert shadowed_by(parse_case("3-5"), cases) is not None
+    assert shadowed_by(parse_case("3-6"), cases) is None
+    assert shadowed_by(parse_case("912"), cases) is not None  # the pattern matches it
