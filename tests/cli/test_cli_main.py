@@ -71,6 +71,8 @@ def test_check_without_config_validates_the_embedded_default(capsys: pytest.Capt
         (["serve", "--sip-listen", "5060"], "--sip-listen"),
         (["serve", "--http-listen", "example.org:80"], "--http-listen"),
         (["simulate", "x.yaml", "--speed", "0"], "--speed"),
+        (["simulate", "x.yaml", "--at", "monday"], "--at"),
+        (["simulate", "x.yaml", "--var", "caller"], "--var"),
         (["serve", "--bogus"], "--bogus"),
         (["frobnicate"], "frobnicate"),
     ],

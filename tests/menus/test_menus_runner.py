@@ -408,6 +408,7 @@ def test_voicemail_login_succeeds() -> None:
     assert actions[0] == MenuEntered(menu="mailbox-menu")
     assert plays(actions) == [play("vm-options")]
     assert "pin" not in call.runner.variables and call.runner.variables["mailbox"] == "1000"
+    assert "1234" not in call.runner.variables.values()  # not kept as the last entry either
 
 
 def test_voicemail_three_failed_logins_then_goodbye() -> None:

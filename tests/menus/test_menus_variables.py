@@ -23,6 +23,7 @@ from tui_engine.menus.model import Menu, Step
 from tui_engine.menus.runner import MAX_ROUTES
 from tui_engine.menus.switch import Switch
 from tui_engine.menus.testing import MenuHarness
+from tui_engine.menus.variables import MAX_VALUE
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -65,6 +66,7 @@ menus:
         play: thanks
         transfer: "sip:{target}@127.0.0.1"
       "2": {goto: dept}
+      "7": {set: {echo: "{echo}{echo}x"}}
       "3": {transfer: "sip:{caller}@127.0.0.1"}
       "9":
         set: {queue: "{entry}"}
@@ -243,3 +245,12 @@ def test_a_loop_of_switch_menus_built_past_the_checks_still_ends(make_plan: Call
     assert sum(isinstance(a, MenuEntered) for a in actions) == MAX_ROUTES + 1  # the last one refused
     assert isinstance(actions[-1], PlayPrompts) and actions[-1].prompts[0].name == "goodbye"
     assert call.finish_prompt()[-1] == Hangup(reason="error")
+
+
+def test_a_set_repeated_by_the_caller_stays_bounded(plan: Dialplan) -> None:
+    """Each press doubles ``echo``; the value is cut at MAX_VALUE characters, not grown for ever."""
+    call = call_at(plan, "2026-12-07T14:00")
+    call.start()
+    for _ in range(40):  # 2**40 characters unbounded
+        call.press("7")
+    assert len(call.variables["echo"]) == MAX_VALUE

@@ -250,7 +250,9 @@ class MenuRunner:
         if self.phase is not Phase.AUTHENTICATING or auth is None:
             raise MenuError(f"auth_result() with no authentication pending (phase {self.phase.value})")
         self._pending_auth = None
-        self.variables.pop(auth.pin, None)  # a PIN is not kept once checked
+        pin = self.variables.pop(auth.pin, None)  # a PIN is not kept once checked
+        if pin is not None and self.variables.get("entry") == pin:
+            self.variables["entry"] = ""  # nor as the last entry
         self._close_progress(now)
         self.phase = Phase.WAITING
         if ok:

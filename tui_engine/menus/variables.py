@@ -27,6 +27,7 @@ from tui_engine.menus.template import render
 CALL_BUILTINS = ("caller", "dialled", "call_id", "entry")
 CLOCK_BUILTINS = ("time", "hour", "minute", "weekday", "date")
 BUILTINS = frozenset((*CALL_BUILTINS, *CLOCK_BUILTINS))
+MAX_VALUE = 1024  #: characters a ``set`` keeps: a looped ``{x}{x}`` must not double for ever
 LOCAL_ZONE = "local"  #: the host's time zone (what Asterisk's GotoIfTime uses)
 
 # RFC 3261 §25.1 SIP-URI, kept to the characters a Refer-To header can carry unquoted:
@@ -74,9 +75,11 @@ def build_set(raw: dict[str, str | int] | None) -> tuple[tuple[str, str], ...]:
 
 
 def apply_set(assignments: tuple[tuple[str, str], ...], variables: MutableMapping[str, str]) -> None:
-    """Run a step's ``set``: each value is a template rendered with the variables so far, in order."""
+    """Run a step's ``set``: each value is a template rendered with the variables so far, in order,
+    cut to :data:`MAX_VALUE` characters (a caller pressing a key that runs ``x: "{x}{x}"`` again
+    and again must not double the call's memory each time)."""
     for name, template in assignments:
-        variables[name] = render(template, variables)
+        variables[name] = render(template, variables)[:MAX_VALUE]
 
 
 def sip_uri(text: str) -> bool:

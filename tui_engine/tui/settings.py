@@ -68,6 +68,7 @@ def menu_defaults(app: Application) -> MenuDefaults:
         dtmf_methods=t.dtmf_methods,
         transfer_timeout=t.transfer_timeout,
         bye_allowance=t.bye_allowance,
+        time_zone=t.time_zone,
         limits=CallLimits(
             max_call_duration=t.max_call_duration,
             max_silence_total=t.max_silence_total,
