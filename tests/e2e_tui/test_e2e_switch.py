@@ -18,6 +18,7 @@ import pytest
 
 from tui_engine.media.codecs import ulaw_to_samples
 from tui_engine.testing import free_port
+from tui_engine.testing.engine import EngineProcess
 
 from .conftest import ULAW_8K, StartEngine
 from .helpers import assert_sipp_ok, call_ids, place_call, wait_no_calls
@@ -95,25 +96,31 @@ def lang_dialplans(short_dialplans: Path, tmp_path: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize(("digits", "expected"), [("15", "sales"), ("27", "support"), ("35", "nope")])
 async def test_digits_route_through_a_switch_to_the_prompt_the_rtp_carries(
-    tui: StartEngine, lang_dialplans: Path, tmp_path: Path, digits: str, expected: str
+    tui: StartEngine, lang_dialplans: Path, tmp_path: Path
 ) -> None:
     engine = await tui({"phone.tui.dialplans": str(lang_dialplans)})
+    for digits, expected in [("15", "sales"), ("27", "support"), ("35", "nope")]:
+        packets = await call_and_listen(engine, tmp_path / digits, digits)
+        call_id = call_ids(engine)[-1]
+        ended = await engine.wait_event("call.ended", call_id=call_id)
+        assert ended["reason"] == "completed"
+        # The question cut short by the first digit (barge-in), then the one prompt the switch chose.
+        assert heard(packets) == ["ask", expected], digits
+        switches = engine.find_events("menu.switch", call_id=call_id)
+        assert [e["variable"] for e in switches] == ["time", "dept"]
+    await wait_no_calls(engine)
+
+
+async def call_and_listen(engine: EngineProcess, workdir: Path, digits: str) -> list[bytes]:
+    """One SIPp call sending ``digits`` as INFO; the RTP the engine sent it, as received."""
     port = free_port()
     loop = asyncio.get_running_loop()
     transport, listener = await loop.create_datagram_endpoint(_Listener, local_addr=("127.0.0.1", port))
     try:
         keys = {"first": digits[0], "second": digits[1], "rtp_port": str(port)}
-        result = await place_call(engine, tmp_path, "uac_info_digits_rtp", service="300", keys=keys)
+        result = await place_call(engine, workdir, "uac_info_digits_rtp", service="300", keys=keys)
     finally:
         transport.close()
     assert_sipp_ok(result)
-    (call_id,) = call_ids(engine)
-    ended = await engine.wait_event("call.ended", call_id=call_id)
-    assert ended["reason"] == "completed"
-    # The question cut short by the first digit (barge-in), then the one prompt the switch chose.
-    assert heard(listener.packets) == ["ask", expected]
-    switches = engine.find_events("menu.switch", call_id=call_id)
-    assert [e["variable"] for e in switches] == ["time", "dept"]
-    await wait_no_calls(engine)
+    return listener.packets
