@@ -53,7 +53,7 @@ class AttemptsExhausted:
     """The last no-input period of ``menu`` ended: the idle core's final decision (disconnect).
 
     ``then`` says what the menu's ``on-no-input`` does next: ``"hangup"`` (the default:
-    goodbye, then ``Hangup``), ``"goto:MENU"``, ``"transfer"`` or ``"authenticate"``.
+    goodbye, then ``Hangup``), ``"goto:MENU"``, ``"transfer"``, ``"authenticate"`` or ``"switch"``.
     """
 
     menu: str
