@@ -3,6 +3,10 @@
 
     .venv/bin/python scripts/synth-prompts.py [DIALPLAN_DIR] [--missing-only] [--voice en-us] [--speed 175]
 
+It also records the words ``say-digits`` and ``say-number`` are played from
+(``prompts/common/digits/<language>/<word>.wav``, the table in ``tui_engine/menus/numbers.py``)
+when DIALPLAN_DIR is the bundled directory.
+
 Each prompt becomes an 8 kHz mono µ-law WAV (what G.711 PCMU sends, RFC 3551 §4.5.14), so the
 engine plays it without resampling: ``espeak-ng -w tmp.wav TEXT`` then
 ``sox tmp.wav -r 8000 -c 1 -e mu-law FILE``. Needs the Debian packages espeak-ng and sox.
@@ -36,6 +40,18 @@ def prompts_of(directory: Path) -> dict[Path, str]:
     return wanted
 
 
+def number_words_of(directory: Path) -> dict[Path, str]:
+    """Target file → text for the recorded number words (only for the bundled dialplans)."""
+    repo = Path(__file__).resolve().parent.parent
+    bundled = repo / "tui_engine" / "dialplans"
+    if directory.resolve() != bundled:
+        return {}
+    sys.path.insert(0, str(repo))
+    from tui_engine.menus.numbers import WORDS
+
+    return {bundled / "prompts" / "common" / "digits" / "en" / f"{name}.wav": text for name, text in WORDS.items()}
+
+
 def synthesize(text: str, target: Path, *, voice: str, speed: int) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=int, default=175, help="words per minute (espeak-ng -s)")
     args = parser.parse_args(argv)
     total = 0
-    for target, text in sorted(prompts_of(args.directory).items()):
+    wanted = {**prompts_of(args.directory), **number_words_of(args.directory)}
+    for target, text in sorted(wanted.items()):
         if not (args.missing_only and target.exists()):
             synthesize(text, target, voice=args.voice, speed=args.speed)
         total += target.stat().st_size

@@ -183,11 +183,25 @@ def test_switch_pattern_and_default(plan: Dialplan) -> None:
     assert isinstance(actions[-1], PlayPrompts) and actions[-1].prompts[0].name == "info"
 
 
-def test_entry_is_the_last_key_and_a_case_without_ending_returns_to_the_menu(plan: Dialplan) -> None:
+def test_entry_is_the_last_collected_not_a_choice_key(plan: Dialplan) -> None:
+    """After 99# a choice key (9) leaves entry alone: it still holds the digits."""
     call = call_at(plan, "2026-12-07T14:00")
     call.start()
+    call.press("2")
+    call.finish_prompt()
+    call.press("99#")  # no case: the default plays info, then main
+    call.finish_prompt()
+    assert call.runner.current_menu == "main" and call.variables["entry"] == "99"
     actions = call.press("9")
-    assert VariablesSet(values=(("queue", "9"),)) in actions
+    assert VariablesSet(values=(("queue", "99"),)) in actions
+    assert SwitchTaken(variable="queue", value="99", case=None) in actions
+    assert actions[-1] == Hangup(reason="completed")
+
+
+def test_a_case_without_ending_returns_to_the_menu(plan: Dialplan) -> None:
+    call = call_at(plan, "2026-12-07T14:00", entry="9")  # as if collected
+    call.start()
+    actions = call.press("9")
     assert SwitchTaken(variable="queue", value="9", case="9") in actions
     call.finish_prompt()  # info, then back to main
     assert call.runner.current_menu == "main"

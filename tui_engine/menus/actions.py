@@ -128,6 +128,27 @@ class TransferFailed:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Speak:
+    """Render ``texts`` (``say:`` with variables, menus/speech.py) and call
+    ``speech_rendered(id, {text: PromptRef or None}, now)``. Until then the caller is not idle
+    (a prompt is about to play); past ``timeout`` the runner goes on without them."""
+
+    id: int
+    texts: tuple[str, ...]
+    timeout: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpeechSkipped:
+    """A spoken item could not be said (``kind``: say, say-digits, say-number; ``why``): the
+    rest of the sequence plays. For logs: the call goes on."""
+
+    kind: str
+    text: str
+    why: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Hangup:
     """The menu is over: end the call (BYE, RFC 3261 §15) with ``reason``.
 
@@ -152,5 +173,7 @@ Action = (
     | Authenticate
     | Transfer
     | TransferFailed
+    | Speak
+    | SpeechSkipped
     | Hangup
 )

@@ -12,19 +12,17 @@ from tui_engine.menus.model import (
     Dialplan,
     HangupReason,
     Menu,
+    PromptItem,
     PromptRef,
     Settings,
     Step,
 )
+from tui_engine.menus.speech import SpeechChecks
 from tui_engine.menus.switch import build_switch
 from tui_engine.menus.variables import build_set
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
-
-def _names(value: str | list[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
+_Raw = str | dict[str, Any] | list[str | dict[str, Any]] | None
 
 
 def build_settings(raw: dict[str, Any]) -> Settings:
@@ -41,16 +39,24 @@ def build_settings(raw: dict[str, Any]) -> Settings:
 
 
 class _Builder:
-    def __init__(self, doc: Located) -> None:
+    def __init__(self, doc: Located, speech: SpeechChecks) -> None:
         self.doc = doc
+        self.speech = speech
+
+    def items(self, value: _Raw) -> tuple[PromptItem, ...]:
+        """A prompt sequence: a name, a spoken item, or a list of them."""
+        if value is None:
+            return ()
+        return tuple(map(self.speech.build, value if isinstance(value, list) else [value]))
 
     def step(self, raw: dict[str, Any], path: JsonPath) -> Step:
         auth = raw.get("authenticate")
         hangup = raw.get("hangup")
         switch = raw.get("switch")
+        say = () if "say" not in raw else (self.speech.build({"say": raw["say"]}),)
         return Step(
             set=build_set(raw.get("set")),
-            play=_names(raw.get("play")),
+            play=self.items(raw.get("play")) + say,
             goto=raw.get("goto"),
             hangup=None if hangup is None else HangupReason(hangup),
             transfer=raw.get("transfer"),
@@ -79,11 +85,11 @@ class _Builder:
         invalid = raw.get("invalid")
         return Menu(
             name=name,
-            prompts=tuple(_names(item) for item in raw.get("prompts", ())),
+            prompts=tuple(self.items(item) for item in raw.get("prompts", ())),
             choices={key: self.step(s, (*path, "choices", key)) for key, s in raw.get("choices", {}).items()},
             collect=None if collect is None else self.collect(collect),
             next=self.optional_step(raw, "next", path),
-            invalid=None if invalid is None else _names(invalid),
+            invalid=None if invalid is None else self.items(invalid),
             on_no_input=self.optional_step(raw, "on-no-input", path),
             on_max_invalid=self.optional_step(raw, "on-max-invalid", path),
             on_transfer_failed=self.optional_step(raw, "on-transfer-failed", path),
@@ -102,11 +108,12 @@ class _Builder:
         )
 
 
-def build_dialplan(doc: Located, durations: dict[str, float]) -> Dialplan:
-    """The model of a file that passed every check (``durations``: seconds per prompt name)."""
+def build_dialplan(doc: Located, durations: dict[str, float], speech: SpeechChecks) -> Dialplan:
+    """The model of a file that passed every check (``durations``: seconds per prompt name;
+    ``speech``: the spoken items rendered and the number words found by the checks)."""
     data: dict[str, Any] = doc.data
     base = doc.file.parent.resolve()
-    builder = _Builder(doc)
+    builder = _Builder(doc, speech)
     prompts = {
         name: PromptRef(name=name, path=base / spec["file"], text=spec.get("text"), duration=durations[name])
         for name, spec in data["prompts"].items()
@@ -120,11 +127,12 @@ def build_dialplan(doc: Located, durations: dict[str, float]) -> Dialplan:
         menus=menus,
         prompts=prompts,
         numbers=tuple(data.get("numbers", ())),
-        goodbye=_names(data.get("goodbye")),
-        invalid=_names(data.get("invalid")),
-        transfer_failed=_names(data.get("transfer-failed")),
+        goodbye=builder.items(data.get("goodbye")),
+        invalid=builder.items(data.get("invalid")),
+        transfer_failed=builder.items(data.get("transfer-failed")),
         settings=build_settings(data.get("settings", {})),
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
         variables={name: str(value) for name, value in data.get("variables", {}).items()},
         time_zone=data.get("time-zone"),
+        words=speech.words,
     )

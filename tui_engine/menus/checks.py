@@ -14,6 +14,7 @@ from tui_engine.media.errors import PromptError
 from tui_engine.media.wav import read_wav
 from tui_engine.menus.errors import Issue
 from tui_engine.menus.langchecks import LanguageChecks
+from tui_engine.menus.speech import SpeechChecks, SpeechOptions
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
 _TERMINALS = ("goto", "hangup", "transfer", "authenticate", "switch")
@@ -30,22 +31,23 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _sequence(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
-    """Prompt names in a prompt sequence (a name or a list of names)."""
-    if isinstance(value, str):
+def _sequence(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str | dict[str, Any]]]:
+    """Items of a prompt sequence (a name, a spoken item, or a list of them)."""
+    if isinstance(value, str | dict):
         yield path, value
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            if isinstance(item, str):
+            if isinstance(item, str | dict):
                 yield (*path, i), item
 
 
 class Checker:
     """Collects issues for one file; ``durations`` maps each readable prompt to its length."""
 
-    def __init__(self, doc: Located, issues: list[Issue]) -> None:
+    def __init__(self, doc: Located, issues: list[Issue], speech: SpeechOptions | None = None) -> None:
         self.doc = doc
         self.issues = issues
+        self.speech = SpeechChecks(speech or SpeechOptions(), self.fail)
         self.durations: dict[str, float] = {}
         self.data = _dict(doc.data)
         self.menus = _dict(self.data.get("menus"))
@@ -89,7 +91,9 @@ class Checker:
 
     def check_sequence(self, value: Any, path: JsonPath) -> None:
         for where, name in _sequence(value, path):
-            if name not in self.prompts:
+            if isinstance(name, dict):
+                self.speech.item(name, where)
+            elif name not in self.prompts:
                 self.fail(where, f"unknown prompt {name!r} (not defined under prompts)")
 
     # -- menus and steps ---------------------------------------------------------------
@@ -139,6 +143,8 @@ class Checker:
         if not isinstance(step, dict):
             return
         self.check_sequence(step.get("play"), (*path, "play"))
+        if isinstance(step.get("say"), str):
+            self.speech.text("say", step["say"], (*path, "say"))
         terminals = [key for key in _TERMINALS if key in step]
         if len(terminals) > 1:
             self.fail(path, f"a step does one thing after play; found {', '.join(terminals)}")

@@ -20,6 +20,7 @@ from tui_engine.menus.build import build_dialplan
 from tui_engine.menus.checks import Checker
 from tui_engine.menus.errors import DialplanError, Issue
 from tui_engine.menus.model import Dialplan, DialplanSet
+from tui_engine.menus.speech import SpeechOptions
 from tui_engine.menus.yamlnodes import JsonPath, Located, load_located
 
 _MAX_REASON = 200
@@ -68,26 +69,28 @@ def _read(path: Path, issues: list[Issue]) -> Located | None:
     return load_located(text, path, issues)
 
 
-def check_dialplan(path: Path, issues: list[Issue]) -> Dialplan | None:
-    """Validate one file, appending its issues; the built dialplan when it has none."""
+def check_dialplan(path: Path, issues: list[Issue], speech: SpeechOptions | None = None) -> Dialplan | None:
+    """Validate one file, appending its issues; the built dialplan when it has none.
+
+    ``speech``: the voice static ``say:`` text is rendered with, the number words' language."""
     before = len(issues)
     doc = _read(path, issues)
     if doc is None or len(issues) > before:
         return None  # unreadable or not YAML: nothing further can be located
     for error in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
         issues.extend(_schema_issues(doc, error))
-    checker = Checker(doc, issues)
+    checker = Checker(doc, issues, speech)
     if isinstance(doc.data, dict):
         checker.run()
     if len(issues) > before:
         return None
-    return build_dialplan(doc, checker.durations)
+    return build_dialplan(doc, checker.durations, checker.speech)
 
 
-def load_dialplan(path: Path) -> Dialplan:
+def load_dialplan(path: Path, *, speech: SpeechOptions | None = None) -> Dialplan:
     """Load and validate one dialplan file; raise :class:`DialplanError` with every issue."""
     issues: list[Issue] = []
-    plan = check_dialplan(path, issues)
+    plan = check_dialplan(path, issues, speech)
     if plan is None:
         raise DialplanError(issues)
     return plan
@@ -104,7 +107,9 @@ def _cross_checks(plans: list[Dialplan], issues: list[Issue]) -> None:
                 issues.append(Issue(file=plan.path, line=1, column=1, reason=reason))
 
 
-def load_dialplans(directory: Path, *, default: str | None = "main") -> DialplanSet:
+def load_dialplans(
+    directory: Path, *, default: str | None = "main", speech: SpeechOptions | None = None
+) -> DialplanSet:
     """Every ``*.yaml``/``*.yml`` dialplan in ``directory``; ``default`` takes unmatched calls.
 
     A ``default`` name that no dialplan has is an issue too: calls would be refused silently.
@@ -113,7 +118,7 @@ def load_dialplans(directory: Path, *, default: str | None = "main") -> Dialplan
     if not directory.is_dir():
         raise DialplanError([Issue(file=directory, line=1, column=1, reason="dialplan directory not found")])
     files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    plans = [plan for path in files if (plan := check_dialplan(path, issues)) is not None]
+    plans = [plan for path in files if (plan := check_dialplan(path, issues, speech)) is not None]
     _cross_checks(plans, issues)
     by_name = {plan.name: plan for plan in plans}
     if not files:

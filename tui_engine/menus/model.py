@@ -10,9 +10,10 @@ import enum
 from collections.abc import Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from tui_engine.media.prompts import Prompt
     from tui_engine.menus.switch import Switch
 
 
@@ -43,6 +44,25 @@ class PromptRef:
     path: Path
     text: str | None = None
     duration: float = 0.0
+    #: speech rendered in memory (``say:``): played instead of reading ``path``
+    audio: Prompt | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SayItem:
+    """A spoken prompt item (menus/speech.py): ``{say: ...}``, ``{say-digits: ...}``, ``{say-number: ...}``.
+
+    ``template`` is rendered with the call's variables (menus/template.py); a ``say`` without
+    placeholders was rendered at load into ``static``.
+    """
+
+    kind: Literal["say", "say-digits", "say-number"]
+    template: str
+    static: PromptRef | None = None
+
+
+#: One item of a prompt sequence: a prompt name, or something spoken.
+PromptItem = str | SayItem
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,7 +99,7 @@ class Step:
     """
 
     set: tuple[tuple[str, str], ...] = ()  # (variable, template), applied in order
-    play: tuple[str, ...] = ()
+    play: tuple[PromptItem, ...] = ()  # a step's ``say:`` is its last item
     goto: str | None = None
     hangup: HangupReason | None = None
     transfer: str | None = None
@@ -102,11 +122,11 @@ class Menu:
     """One menu: choices by key, or a digit collection followed by ``next``."""
 
     name: str
-    prompts: tuple[tuple[str, ...], ...]  # attempt n plays prompts[n-1]; the last one repeats
+    prompts: tuple[tuple[PromptItem, ...], ...]  # attempt n plays prompts[n-1]; the last one repeats
     choices: Mapping[str, Step] = field(default_factory=dict)
     collect: Collect | None = None
     next: Step | None = None
-    invalid: tuple[str, ...] | None = None  # None: the dialplan's invalid prompt
+    invalid: tuple[PromptItem, ...] | None = None  # None: the dialplan's invalid prompt
     on_no_input: Step | None = None  # None: goodbye, then hang up (inactivity-timeout)
     on_max_invalid: Step | None = None  # None: goodbye, then hang up (max-invalid)
     #: None: the dialplan's transfer-failed prompt (else its invalid prompt), then this menu again
@@ -135,11 +155,13 @@ class Dialplan:
     menus: Mapping[str, Menu]
     prompts: Mapping[str, PromptRef]
     numbers: tuple[str, ...] = ()
-    goodbye: tuple[str, ...] = ()
-    invalid: tuple[str, ...] = ()
-    transfer_failed: tuple[str, ...] = ()  # () : the invalid prompt
+    goodbye: tuple[PromptItem, ...] = ()
+    invalid: tuple[PromptItem, ...] = ()
+    transfer_failed: tuple[PromptItem, ...] = ()  # () : the invalid prompt
     settings: Settings = Settings()
     demo: Demo | None = None
+    #: the recorded words of say-digits / say-number (menus/numbers.py), when the dialplan uses them
+    words: Mapping[str, PromptRef] = field(default_factory=dict)
     #: variables a call starts with (declared, e.g. for what a webhook sets), by name
     variables: Mapping[str, str] = field(default_factory=dict)
     #: IANA zone of the clock variables (``time``, ``weekday``...); None: the engine's option
@@ -150,8 +172,8 @@ class Dialplan:
         return tuple(self.prompts[n] for n in names)
 
     def prompt_paths(self) -> tuple[Path, ...]:
-        """Every distinct prompt file, sorted (for converting them once, up front)."""
-        return tuple(sorted({p.path for p in self.prompts.values()}))
+        """Every distinct prompt file (number words included), sorted (for converting them once, up front)."""
+        return tuple(sorted({p.path for p in (*self.prompts.values(), *self.words.values())}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from tui_engine.core import (
     Activity,
@@ -57,6 +58,7 @@ from tui_engine.menus.actions import (
     MenuEntered,
     PlayPrompts,
     Reprompt,
+    Speak,
     StopPlayback,
     SwitchTaken,
     Transfer,
@@ -64,8 +66,9 @@ from tui_engine.menus.actions import (
     VariablesSet,
 )
 from tui_engine.menus.errors import MenuError
-from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, Step
+from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, PromptItem, PromptRef, Step
 from tui_engine.menus.settings import Effective, MenuDefaults, effective
+from tui_engine.menus.speech import Resolution, resolve
 from tui_engine.menus.switch import Switch
 from tui_engine.menus.template import render
 from tui_engine.menus.variables import apply_set, clock_values, sip_uri, time_zone
@@ -86,6 +89,8 @@ class Phase(enum.Enum):
     WAITING = "waiting"
     #: credentials sent to the driver; waiting for ``auth_result``.
     AUTHENTICATING = "authenticating"
+    #: ``say:`` text with variables is being rendered (:class:`Speak`); the no-input timer is held.
+    RENDERING = "rendering"
     #: a REFER is out; waiting for its outcome (``transfer_failed``) or ``transfer-timeout``.
     TRANSFERRING = "transferring"
     #: a ``Hangup`` was returned; every call now returns nothing.
@@ -106,6 +111,8 @@ class MenuRunner:
       :meth:`transfer_failed` when the REFER or its NOTIFY reports failure (the caller returns
       to the dialplan's ``on-transfer-failed`` step), :meth:`transfer_succeeded` when it worked
       (or just end the call: the SIP layer's BYE does);
+    * after a :class:`Speak`, call :meth:`speech_rendered` once (late or never is harmless:
+      past ``Speak.timeout`` the runner plays the sequence without the missing texts);
     * after a :class:`Hangup` every method returns ``[]``.
     """
 
@@ -146,6 +153,8 @@ class MenuRunner:
         self._closing = False  # the goodbye is playing: the call ends after it
         self._transfer_uri: str | None = None  # while TRANSFERRING
         self._transfer_deadline = 0.0
+        self._rendering: _Rendering | None = None  # while RENDERING
+        self._speak_id = 0
 
     # -- read-only views ---------------------------------------------------------------
     @property
@@ -195,6 +204,8 @@ class MenuRunner:
         """The menu's own next deadline: no-input, inter-digit or ``transfer-timeout``."""
         if self.phase is Phase.TRANSFERRING:
             return self._transfer_deadline
+        if self.phase is Phase.RENDERING and self._rendering is not None:
+            return self._rendering.deadline
         if self.phase is not Phase.WAITING:
             return None
         if self._last_digit_at is not None:
@@ -237,6 +248,8 @@ class MenuRunner:
         if self.phase is Phase.WAITING:
             return self._counted(now, self._input(digit, now))
         self._buffer.append(digit)
+        if self.phase is Phase.RENDERING and self._rendering is not None and self._rendering.barge_in:
+            return self._counted(now, self._speech_done({}, "barge-in", now, play=False))
         if self.phase is Phase.PLAYING and self._barge_in and not self._stopping:
             self._stopping = True
             return [StopPlayback()]
@@ -294,9 +307,21 @@ class MenuRunner:
         self._transfer_uri = None
         return self._end(HangupReason.TRANSFER.value, now)
 
+    def speech_rendered(
+        self, speak_id: int, rendered: Mapping[str, PromptRef | None], now: float
+    ) -> list[Action]:
+        """The driver rendered the texts of :class:`Speak` ``speak_id`` (``None``: that one failed)."""
+        if self.phase is not Phase.RENDERING or self._rendering is None or self._rendering.id != speak_id:
+            return []  # late: the time limit, a barge-in or a guard already went on without it
+        return self._counted(now, self._speech_done(rendered, "rendering failed", now))
+
     def _poll_menu(self, now: float) -> list[Action]:
         if self.phase is Phase.TRANSFERRING and now >= self._transfer_deadline:
             return self._transfer_outcome("timeout", self._transfer_deadline)
+        if self.phase is Phase.RENDERING and self._rendering is not None:
+            if now >= self._rendering.deadline:
+                return self._speech_done({}, "time limit", now)
+            return []
         if self.phase is not Phase.WAITING:
             return []
         if self._last_digit_at is not None:
@@ -382,22 +407,57 @@ class MenuRunner:
             return self._goodbye(HangupReason.ERROR.value, now)
         return self._run_step(step, now)
 
-    def _play_menu(self, now: float, lead: tuple[str, ...] = ()) -> list[Action]:
+    def _play_menu(self, now: float, lead: tuple[PromptItem, ...] = ()) -> list[Action]:
         """Play the menu's prompt for this visit (after ``lead``, e.g. the invalid prompt)."""
         self._visits += 1
         prompts = self._menu.prompts
         names = lead + prompts[min(self._visits, len(prompts)) - 1]
         return self._play(names, self._eff.barge_in, self._listen, now)
 
-    def _play(self, names: tuple[str, ...], barge_in: bool, then: _Then, now: float) -> list[Action]:
-        if not names or (barge_in and self._buffer):
+    def _play(self, items: tuple[PromptItem, ...], barge_in: bool, then: _Then, now: float) -> list[Action]:
+        if not items or (barge_in and self._buffer):
             return then(now)  # nothing to play, or the caller already answered (type-ahead)
+        resolved = resolve(self.dialplan, items, self.variables)
+        if resolved.texts:
+            return [*resolved.skipped, *self._render(resolved, barge_in, then, now)]
+        refs = tuple(p for p in resolved.parts if isinstance(p, PromptRef))
+        return [*resolved.skipped, *self._play_refs(refs, barge_in, then, now)]
+
+    def _play_refs(
+        self, refs: tuple[PromptRef, ...], barge_in: bool, then: _Then, now: float
+    ) -> list[Action]:
+        if not refs:
+            return then(now)  # everything was skipped (a value that cannot be said)
         if self._session.state is not IdleState.STOPPED:
             self._session.send(ProgressStarted(now=now))
         self.phase = Phase.PLAYING
         self._then = then
         self._barge_in = barge_in
-        return [PlayPrompts(prompts=self.dialplan.resolve(names), barge_in=barge_in)]
+        return [PlayPrompts(prompts=refs, barge_in=barge_in)]
+
+    def _render(self, resolved: Resolution, barge_in: bool, then: _Then, now: float) -> list[Action]:
+        """Ask the driver to render the sequence's texts; a prompt is about to play, so the
+        no-input timer is held meanwhile (and ``speech-timeout`` bounds the wait)."""
+        self._speak_id += 1
+        timeout = self._defaults.speech_timeout
+        self._rendering = _Rendering(self._speak_id, resolved, barge_in, then, now + timeout)
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))
+        self.phase = Phase.RENDERING
+        return [Speak(id=self._speak_id, texts=resolved.texts, timeout=timeout)]
+
+    def _speech_done(
+        self, rendered: Mapping[str, PromptRef | None], why: str, now: float, *, play: bool = True
+    ) -> list[Action]:
+        """Rendering over (done, failed, timed out, or a barge-in: ``play`` False skips it all)."""
+        pending, self._rendering = self._rendering, None
+        assert pending is not None
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        if not play:
+            return pending.then(now)
+        refs, skipped = pending.resolved.fill(rendered, why)
+        return [*skipped, *self._play_refs(refs, pending.barge_in, pending.then, now)]
 
     def _close_progress(self, now: float) -> None:
         if self._session.progress_open and self._session.state is not IdleState.STOPPED:
@@ -419,7 +479,6 @@ class MenuRunner:
         if step is None:
             return self._invalid_input(now)
         self._invalid = 0  # a valid choice resets the invalid counter (FreeSWITCH)
-        self.variables["entry"] = digit
         return self._run_step(step, now)
 
     def _invalid_input(self, now: float) -> list[Action]:
@@ -533,6 +592,9 @@ class MenuRunner:
         if self.phase is Phase.TRANSFERRING:
             self._transfer_uri = None  # a late outcome is ignored; our BYE ends the call
             self._close_progress(now)
+        if self.phase is Phase.RENDERING:
+            self._rendering = None  # its speech_rendered, when it comes, is ignored
+            self._close_progress(now)
         self.phase = Phase.WAITING
         return [tripped, *goodbye(now)]
 
@@ -577,6 +639,7 @@ class MenuRunner:
         self.phase = Phase.ENDED
         self._buffer.clear()
         self._then = None
+        self._rendering = None
         self._session.send(Stopped(now=now))
 
 
@@ -589,3 +652,14 @@ def _next_of(step: Step | None) -> str:
     if step.switch is not None:
         return "switch"
     return "transfer" if step.transfer is not None else "authenticate" if step.authenticate else "menu"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendering:
+    """A :class:`Speak` in flight: what plays once its texts are rendered."""
+
+    id: int
+    resolved: Resolution
+    barge_in: bool
+    then: _Then
+    deadline: float

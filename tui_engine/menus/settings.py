@@ -29,6 +29,8 @@ class MenuDefaults:
     bye_allowance: float = 0.2
     #: how long a REFER may take to report its outcome before the caller returns to the menu
     transfer_timeout: float = 30.0
+    #: how long a call-time ``say:`` rendering may take before the sequence plays without it
+    speech_timeout: float = 5.0
     #: IANA zone of the clock variables (``time``, ``weekday``...) when a dialplan names none
     time_zone: str = "local"
     #: the call-wide guards (max-call-duration, max-silence-total, media-timeout), engine-wide only

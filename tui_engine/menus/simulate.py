@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from tui_engine.media.errors import PromptError
+from tui_engine.media.tts import render_sync
 from tui_engine.menus.actions import (
     Action,
     Authenticate,
@@ -32,6 +34,8 @@ from tui_engine.menus.actions import (
     MenuEntered,
     PlayPrompts,
     Reprompt,
+    Speak,
+    SpeechSkipped,
     StopPlayback,
     SwitchTaken,
     Transfer,
@@ -40,9 +44,10 @@ from tui_engine.menus.actions import (
 )
 from tui_engine.menus.errors import DialplanError
 from tui_engine.menus.loader import load_dialplan
-from tui_engine.menus.model import Dialplan
+from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
+from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, SpeechOptions, spoken
 from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Token, Wait, cbreak, parse_line
 from tui_engine.menus.variables import time_zone
 
@@ -59,8 +64,18 @@ class _Simulation:
     so a scripted session prints the same timeline however busy the machine is.
     """
 
-    def __init__(self, plan: Dialplan, runner: MenuRunner, out: TextIO, *, speed: float, live: bool) -> None:
+    def __init__(
+        self,
+        plan: Dialplan,
+        runner: MenuRunner,
+        out: TextIO,
+        *,
+        speed: float,
+        live: bool,
+        speech: SpeechOptions | None = None,
+    ) -> None:
         self.plan, self.runner, self.out = plan, runner, out
+        self.speech = speech or SpeechOptions()
         self.speed, self.live = speed, live
         self.t0 = time.monotonic()
         self.at = 0.0  # virtual time of the event being handled (never decreases)
@@ -106,6 +121,8 @@ class _Simulation:
                 self.handle(self.runner.prompt_finished(self.at, completed=False))
             elif isinstance(action, Transfer):  # the simulated transfer always works
                 self.handle(self.runner.transfer_succeeded(self.at))
+            elif isinstance(action, Speak):  # rendered for real (its duration), in no virtual time
+                self.handle(self.runner.speech_rendered(action.id, self.render(action), self.at))
             elif isinstance(action, Authenticate):
                 mailbox, pin = self.credentials
                 self.auth_ok = action.pin == pin and mailbox in (None, action.mailbox)
@@ -116,11 +133,25 @@ class _Simulation:
                 attempt = f"attempt {self.runner.attempt} of {self.runner.max_attempts}"
                 self.say(f"WAIT  {left:.1f} s for input ({attempt})")
 
+    def render(self, action: Speak) -> dict[str, PromptRef | None]:
+        rendered: dict[str, PromptRef | None] = {}
+        for text in action.texts:
+            try:
+                rendered[text] = spoken(text, render_sync(text, self.speech.voice, action.timeout))
+            except PromptError as exc:
+                self.say(f"SKIP  say {text!r}: {exc.reason}")
+                rendered[text] = None
+        return rendered
+
     def show(self, action: Action) -> None:
         if isinstance(action, PlayPrompts):
             flag = "" if action.barge_in else " (no barge-in)"
-            for prompt in action.prompts:
-                self.say(f'PLAY  "{prompt.text or prompt.path.name}" ({prompt.duration:.1f} s){flag}')
+            for verb, text, seconds in _lines(action.prompts):
+                self.say(f'{verb}  "{text}" ({seconds:.1f} s){flag}')
+        elif isinstance(action, Speak):
+            self.say(f"SPEAK rendering {len(action.texts)} text{'s' if len(action.texts) != 1 else ''}")
+        elif isinstance(action, SpeechSkipped):
+            self.say(f"SKIP  {action.kind} {action.text!r}: {action.why}")
         elif isinstance(action, StopPlayback):
             self.say("STOP  prompt stopped by a key (barge-in)")
         elif isinstance(action, MenuEntered):
@@ -211,6 +242,23 @@ class _Simulation:
             self.pending += [(self.now(), token) for token in source.read(timeout)]
 
 
+def _lines(prompts: tuple[PromptRef, ...]) -> list[tuple[str, str, float]]:
+    """``PLAY`` per prompt file, ``SAY`` per spoken text; number words in a row make one ``SAY``."""
+    lines: list[tuple[str, str, float]] = []
+    words = False
+    for prompt in prompts:
+        is_word = prompt.path.parent.parent == WORDS_DIR
+        text = prompt.text or prompt.path.name
+        if is_word and words:
+            verb, joined, seconds = lines[-1]
+            lines[-1] = (verb, f"{joined} {text}", seconds + prompt.duration)
+        else:
+            verb = "SAY " if is_word or prompt.path == SAY_SOURCE else "PLAY"
+            lines.append((verb, text, prompt.duration))
+        words = is_word
+    return lines
+
+
 def _credentials(plan: Dialplan, pin: str | None, mailbox: str | None) -> tuple[str | None, str]:
     demo_pin = pin or (plan.demo.pin if plan.demo else None) or "1234"
     demo_mailbox = mailbox or (plan.demo.mailbox if plan.demo else None)
@@ -242,13 +290,14 @@ def run_simulation(
     stdout: TextIO | None = None,
     at: datetime | None = None,
     variables: Mapping[str, str] | None = None,
+    speech: SpeechOptions | None = None,
 ) -> int:
     """Simulate a call to ``dialplan_path``; 0 when the call ended, 2 when the dialplan is invalid."""
     out = stdout or sys.stdout
     if speed <= 0:
         raise ValueError(f"speed must be > 0, got {speed}")
     try:
-        plan = load_dialplan(dialplan_path)
+        plan = load_dialplan(dialplan_path, speech=speech)
     except DialplanError as exc:
         out.write(f"{exc}\n")
         return 2
@@ -257,7 +306,7 @@ def run_simulation(
     live = os.isatty(fd)
     epoch = _epoch(plan, defaults, at)
     runner = MenuRunner(plan, defaults, variables=_variables(variables), epoch_offset=epoch)
-    sim = _Simulation(plan, runner, out, speed=speed, live=live)
+    sim = _Simulation(plan, runner, out, speed=speed, live=live, speech=speech)
     sim.credentials = _credentials(plan, pin, mailbox)
     who = f"mailbox {sim.credentials[0]}" if sim.credentials[0] else "any mailbox"
     out.write(f"Simulating dialplan {plan.name!r} ({dialplan_path}) at speed x{speed:g}.\n")

@@ -9,19 +9,32 @@ time only moves when the test says so. Users can test their own dialplans with i
     call.finish_prompt()          # the greeting played to the end
     call.press("2")               # -> MenuEntered("support"), PlayPrompts(...)
     call.advance(30)              # silence: reprompts, then goodbye and Hangup
+
+``say:`` text with variables (:class:`Speak`) is "rendered" by ``speech``: a function of the
+text giving its duration in seconds (``None``: that text fails), answered at once; by default
+0.4 s per word. With ``speech=None`` the rendering waits for :meth:`MenuHarness.speech_done`,
+so a test can let time pass while it is under way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tui_engine.core import FakeClock
-from tui_engine.menus.actions import Action, Hangup, PlayPrompts, StopPlayback
+from tui_engine.menus.actions import Action, Hangup, PlayPrompts, Speak, StopPlayback
 from tui_engine.menus.errors import MenuError
-from tui_engine.menus.model import Dialplan
+from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.runner import MenuRunner
 from tui_engine.menus.settings import MenuDefaults
+from tui_engine.menus.speech import SAY_SOURCE
+
+SpeechFake = Callable[[str], float | None]
+
+
+def words_seconds(text: str) -> float:
+    """The default fake rendering: 0.4 s per word."""
+    return 0.4 * max(1, len(text.split()))
 
 
 class MenuHarness:
@@ -35,6 +48,7 @@ class MenuHarness:
         start: float = 0.0,
         wall: datetime | None = None,
         variables: Mapping[str, str] | None = None,
+        speech: SpeechFake | None = words_seconds,
     ) -> None:
         """``wall``: the wall clock at ``start`` (an aware datetime; default the Unix epoch),
         for the clock variables; ``variables``: the built-ins a real call would bring."""
@@ -42,6 +56,8 @@ class MenuHarness:
         offset = 0.0 if wall is None else wall.timestamp() - start
         defaults = defaults or MenuDefaults()
         self.runner = MenuRunner(dialplan, defaults, variables=variables, epoch_offset=offset)
+        self.speech = speech
+        self.speaking: Speak | None = None  # a rendering waiting for speech_done()
         self.log: list[tuple[float, Action]] = []  # every action, with the time it was returned
         self.playing: PlayPrompts | None = None
         self.play_ends: float | None = None
@@ -62,6 +78,10 @@ class MenuHarness:
             if isinstance(action, PlayPrompts):
                 self.playing = action
                 self.play_ends = self.now + sum(p.duration for p in action.prompts)
+            elif isinstance(action, Speak):
+                self.speaking = action
+                if self.speech is not None:
+                    out += self.speech_done({text: self.speech(text) for text in action.texts})
             elif isinstance(action, StopPlayback):
                 # The glue stops the audio at once and reports the prompt as not completed.
                 out += self._finished(completed=False)
@@ -96,6 +116,21 @@ class MenuHarness:
     def transfer_failed(self, why: str = "603") -> list[Action]:
         """The REFER was refused (or its NOTIFY reported failure): back to the dialplan."""
         return self._absorb(self.runner.transfer_failed(why, self.now))
+
+    def speech_done(self, seconds: dict[str, float | None] | None = None) -> list[Action]:
+        """The pending :class:`Speak` is rendered: ``seconds`` per text (``None``/missing: failed);
+        by default every text, at 0.4 s per word."""
+        if self.speaking is None:
+            raise MenuError("speech_done(): no rendering pending")
+        speak, self.speaking = self.speaking, None
+        durations = seconds if seconds is not None else {t: words_seconds(t) for t in speak.texts}
+        rendered = {
+            text: None
+            if (d := durations.get(text)) is None
+            else PromptRef(name="say", path=SAY_SOURCE, text=text, duration=d)
+            for text in speak.texts
+        }
+        return self._absorb(self.runner.speech_rendered(speak.id, rendered, self.now))
 
     def hang_up(self) -> list[Action]:
         return self._absorb(self.runner.caller_hangup(self.now))

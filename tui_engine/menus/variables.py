@@ -3,7 +3,8 @@
 Built-ins (read-only: ``set`` may not write them, ``tui-engine check`` says so):
 
 * ``caller``, ``dialled``, ``call_id``: from the INVITE (``tui/call.py: call_variables``);
-* ``entry``: what the caller last entered (the key of a choice, or a collect menu's digits);
+* ``entry``: the digits of the last collect menu (a choice's key is not an entry: "press 1 to
+  confirm {entry}" must still say the digits);
 * ``time`` (``HH:MM``), ``hour`` (``00``-``23``), ``minute`` (``00``-``59``), ``weekday``
   (``mon`` ... ``sun``), ``date`` (``YYYY-MM-DD``): the wall clock in the dialplan's
   ``time-zone`` (default: the engine's ``time-zone`` option, else the host's zone), taken

@@ -22,7 +22,8 @@ import structlog
 
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
-from tui_engine.media.prompts import PromptCache
+from tui_engine.media.prompts import Prompt, PromptCache
+from tui_engine.media.tts import SpeechError, Synthesizer
 from tui_engine.menus import (
     Action,
     AttemptsExhausted,
@@ -41,7 +42,9 @@ from tui_engine.menus import (
     TransferFailed,
     VariablesSet,
 )
-from tui_engine.menus.model import Dialplan
+from tui_engine.menus.actions import Speak, SpeechSkipped
+from tui_engine.menus.model import Dialplan, PromptRef
+from tui_engine.menus.speech import spoken
 from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
 
@@ -116,6 +119,7 @@ class CallSession:
         observer: Observer,
         info: CallInfo,
         loop: TimerLoop,
+        speech: Synthesizer | None = None,
     ) -> None:
         self.call = call
         self.media = media
@@ -128,6 +132,8 @@ class CallSession:
         )
         self._prompts = prompts
         self._verify_pin = verify_pin
+        self._speech = speech  # None: call-time ``say:`` is skipped (logged once)
+        self._speech_failed = False  # a failure is logged once per call, not per prompt
         self._observer = observer
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
@@ -292,6 +298,10 @@ class CallSession:
                 log.warning("call.transfer_failed", target=uri, why=why, menu=self.runner.current_menu)
                 if why == "timeout":
                     self.call.cancel_transfer()  # a NOTIFY 2xx now would end a call back in the menu
+            case Speak():
+                self._spawn(self._speak(action))
+            case SpeechSkipped(kind=kind, text=text, why=why):
+                self._speech_trouble(kind=kind, text=text, why=why)
             case Hangup(reason=reason):
                 self.info.end_reason = reason
                 if reason == "transfer":
@@ -306,7 +316,9 @@ class CallSession:
                 assert_never(action)  # mypy proves every Action is handled above
 
     def _play(self, action: PlayPrompts, due: float | None = None) -> None:
-        prompts = [self._prompts.load(ref.path) for ref in action.prompts]
+        prompts = [
+            ref.audio if ref.audio is not None else self._prompts.load(ref.path) for ref in action.prompts
+        ]
         if self._playing:
             self.media.stop_playback()
         self._playing = True
@@ -317,6 +329,34 @@ class CallSession:
             barge_in=action.barge_in,
         )
         self.media.play(prompts, self._on_prompt_done, since=due)
+
+    async def _speak(self, action: Speak) -> None:
+        """Render the texts (the synthesizer has its own time limit; the runner another)."""
+        rendered: dict[str, PromptRef | None] = {}
+        for text in action.texts:
+            prompt = await self._render(text)
+            rendered[text] = None if prompt is None else spoken(text, prompt)
+        if not self._done:
+            self._run(self.runner.speech_rendered(action.id, rendered, self._loop.time()))
+
+    async def _render(self, text: str) -> Prompt | None:
+        if self._speech is None:
+            self._speech_trouble(kind="say", text=text, why="no speech synthesizer configured")
+            return None
+        try:
+            return await self._speech.render(text)
+        except SpeechError as exc:
+            self._speech_trouble(kind="say", text=text, why=exc.reason)
+        except Exception as exc:  # a bug must not keep the call from its prompt: skip, log
+            log.exception("speech.render_error")
+            self._speech_trouble(kind="say", text=text, why=repr(exc))
+        return None
+
+    def _speech_trouble(self, *, kind: str, text: str, why: str) -> None:
+        """An item not said: logged once per call at warning (then debug), the call goes on."""
+        level = log.debug if self._speech_failed else log.warning
+        self._speech_failed = True
+        level("speech.skipped", kind=kind, chars=len(text), why=why, menu=self.runner.current_menu)
 
     async def _authenticate(self, mailbox: str, pin: str) -> None:
         try:
