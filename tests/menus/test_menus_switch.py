@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tui_engine.menus.switch import CaseError, CaseKind, parse_case, shadowed_by
+from tui_engine.menus.variables import sip_uri
 
 
 @pytest.mark.parametrize(
@@ -58,3 +59,30 @@ def test_shadowing() -> None:
     assert shadowed_by(parse_case("3-5"), cases) is not None
     assert shadowed_by(parse_case("3-6"), cases) is None
     assert shadowed_by(parse_case("912"), cases) is not None  # the pattern matches it
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["sip:alice@127.0.0.1", "sips:+4930@pbx.example.com:5061;transport=tls", "sip:pbx", "sip:a@[::1]:5060"],
+)
+def test_uris_a_transfer_may_go_to(uri: str) -> None:
+    assert sip_uri(uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "sip:",
+        "sip:@pbx",
+        "tel:+4930123",
+        "sip:a b@pbx",
+        "sip:bob> <sip:evil@x",
+        "sip:a@evil.com@pbx",  # a second "@" from a variable in the user part
+        "sip:a@evil.com?Replaces=abc",  # URI headers would go into the transferred call
+        'sip:"x"@pbx',
+        "sip:a,sip:b@pbx",
+        "sip:a@pbx\r\nVia: x",
+    ],
+)
+def test_rendered_uris_that_are_refused(uri: str) -> None:
+    assert not sip_uri(uri)

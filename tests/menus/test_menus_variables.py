@@ -12,6 +12,7 @@ import pytest
 from tui_engine.menus import (
     Dialplan,
     Hangup,
+    MenuDefaults,
     MenuEntered,
     PlayPrompts,
     SwitchTaken,
@@ -268,3 +269,14 @@ def test_a_set_repeated_by_the_caller_stays_bounded(plan: Dialplan) -> None:
     for _ in range(40):  # 2**40 characters unbounded
         call.press("7")
     assert len(call.variables["echo"]) == MAX_VALUE
+
+
+def test_a_reload_of_the_time_zone_option_reaches_running_calls(make_plan: Callable[..., Dialplan]) -> None:
+    """Without a time-zone: key the engine's option counts, also when it changes mid-call."""
+    plan = make_plan(PLAN.replace("time-zone: Europe/Berlin\n", ""))
+    call = MenuHarness(plan, MenuDefaults(time_zone="UTC"), wall=at("2026-12-07T09:15"))  # 08:15 UTC
+    call.start()
+    assert call.variables["time"] == "08:15"
+    call.update(MenuDefaults(time_zone="America/New_York"))
+    call.press("2")  # a step runs: the clock variables are taken again
+    assert call.variables["time"] == "03:15"

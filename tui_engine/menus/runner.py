@@ -352,6 +352,7 @@ class MenuRunner:
     def update_defaults(self, defaults: MenuDefaults, now: float) -> list[Action]:
         """Apply a configuration reload to this running call; returns what became due."""
         self._defaults = defaults
+        self._zone = time_zone(self.dialplan.time_zone or defaults.time_zone)
         self._eff = self._effective(self._menu)
         if self._session.state is not IdleState.STOPPED:
             self._session.send(PolicyChanged(now=now, policy=self._eff.idle_policy()))

@@ -31,14 +31,16 @@ BUILTINS = frozenset((*CALL_BUILTINS, *CLOCK_BUILTINS))
 MAX_VALUE = 1024  #: characters a ``set`` keeps: a looped ``{x}{x}`` must not double for ever
 LOCAL_ZONE = "local"  #: the host's time zone (what Asterisk's GotoIfTime uses)
 
-# RFC 3261 §25.1 SIP-URI, kept to the characters a Refer-To header can carry unquoted:
-# no spaces, controls, quotes, angle brackets or commas (a value from the caller's From
-# header must not smuggle a second URI or header into our REFER).
+# RFC 3261 §25.1 SIP-URI, kept to the characters a Refer-To header can carry unquoted: no
+# spaces, controls, quotes, angle brackets or commas, one "@" at most, and no "?headers"
+# part (RFC 3515 §2.1: a Refer-To URI's headers go into the new INVITE, e.g. a Replaces that
+# would take over another call). A value from the caller's From header can then neither
+# smuggle a second URI or header into our REFER nor move the host it is put in front of.
 _UNRESERVED = r"A-Za-z0-9\-_.!~*'()%"
 _SIP_URI = re.compile(
-    rf"sips?:(?:[{_UNRESERVED}&=+$;?/]+(?::[{_UNRESERVED}&=+$]*)?@)?"
+    rf"sips?:(?:[{_UNRESERVED}&=+$;/]+(?::[{_UNRESERVED}&=+$]*)?@)?"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
-    rf"(?:;[{_UNRESERVED}=\[\]/:&+$]*)*(?:\?[{_UNRESERVED}=\[\]/:&+$?]*)?",
+    rf"(?:;[{_UNRESERVED}=\[\]/:&+$]*)*",
 )
 
 
