@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tui_engine.menus.switch import CaseError, CaseKind, parse_case, shadowed_by
 from tui_engine.menus.variables import sip_uri
@@ -86,3 +88,28 @@ def test_uris_a_transfer_may_go_to(uri: str) -> None:
 )
 def test_rendered_uris_that_are_refused(uri: str) -> None:
     assert not sip_uri(uri)
+
+
+_MINUTES = [f"{m // 60:02d}:{m % 60:02d}" for m in range(24 * 60)]
+_TIME_KEYS = st.tuples(st.integers(0, 1439), st.integers(1, 1440)).map(
+    lambda t: f"{t[0] // 60:02d}:{t[0] % 60:02d}-{t[1] // 60:02d}:{t[1] % 60:02d}"
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.one_of(_TIME_KEYS, st.sampled_from(_MINUTES)), min_size=1, max_size=5))
+def test_a_case_called_unreachable_never_matches_first(keys: list[str]) -> None:
+    """Soundness and completeness over the whole day: a case is flagged exactly when no minute
+    picks it first (first match wins)."""
+    cases = []
+    for key in keys:
+        try:
+            cases.append(parse_case(key))
+        except CaseError:
+            continue  # empty ranges (start == end)
+    for i, case in enumerate(cases):
+        earlier = cases[:i]
+        first_somewhere = any(
+            case.matches(v) and not any(e.matches(v) for e in earlier) for v in _MINUTES
+        )
+        assert (shadowed_by(case, earlier) is None) == first_somewhere, (case.key, [e.key for e in earlier])
