@@ -68,6 +68,8 @@ class Case:
     low: int = 0
     high: int = 0
     regex: re.Pattern[str] | None = None
+    #: a time or weekday range: the minutes of the day / weekday indices it matches, set once
+    members: frozenset[int] = frozenset()
 
     def matches(self, value: str) -> bool:
         match self.kind:
@@ -76,10 +78,9 @@ class Case:
             case CaseKind.NUMBER_RANGE:
                 return value.isascii() and value.isdigit() and self.low <= int(value) <= self.high
             case CaseKind.TIME_RANGE:
-                minute = time_value(value)
-                return minute is not None and minute in self.minutes()
+                return time_value(value) in self.members
             case CaseKind.WEEKDAY_RANGE:
-                return value in WEEKDAYS and WEEKDAYS.index(value) in self.days()
+                return value in WEEKDAYS and WEEKDAYS.index(value) in self.members
             case CaseKind.PATTERN:
                 assert self.regex is not None
                 return self.regex.fullmatch(value) is not None
@@ -89,17 +90,13 @@ class Case:
         if self.kind is CaseKind.EXACT:
             minute = time_value(self.key)
             return frozenset(() if minute is None else (minute,))
-        if self.low < self.high:
-            return frozenset(range(self.low, self.high))
-        return frozenset((*range(self.low, MINUTES_PER_DAY), *range(self.high)))
+        return self.members
 
     def days(self) -> frozenset[int]:
         """The weekday indices (0 = Monday) a weekday range or name matches."""
         if self.kind is CaseKind.EXACT:
             return frozenset((WEEKDAYS.index(self.key),) if self.key in WEEKDAYS else ())
-        if self.low <= self.high:
-            return frozenset(range(self.low, self.high + 1))
-        return frozenset((*range(self.low, 7), *range(self.high + 1)))
+        return self.members
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -142,7 +139,7 @@ def parse_case(key: str) -> Case:
         return _time_range(key, times)
     if (days := _DAY_RANGE.fullmatch(key)) is not None:
         low, high = WEEKDAYS.index(days.group(1)), WEEKDAYS.index(days.group(2))
-        return Case(key=key, kind=CaseKind.WEEKDAY_RANGE, low=low, high=high)
+        return Case(key=key, kind=CaseKind.WEEKDAY_RANGE, low=low, high=high, members=_span(low, high + 1, 7))
     return Case(key=key, kind=CaseKind.EXACT)
 
 
@@ -156,7 +153,15 @@ def _time_range(key: str, match: re.Match[str]) -> Case:
         raise CaseError(f"time range {key!r} starts at 24:00 (write 00:00)")
     if start == end:
         raise CaseError(f"time range {key!r} is empty (write 00:00-24:00 for the whole day)")
-    return Case(key=key, kind=CaseKind.TIME_RANGE, low=start, high=end)
+    members = _span(start, end, MINUTES_PER_DAY)
+    return Case(key=key, kind=CaseKind.TIME_RANGE, low=start, high=end, members=members)
+
+
+def _span(start: int, end: int, size: int) -> frozenset[int]:
+    """``start`` up to (not including) ``end`` on a circle of ``size`` (wrapping past 0)."""
+    if start < end:
+        return frozenset(range(start, end))
+    return frozenset((*range(start, size), *range(end % size)))
 
 
 def _pattern_regex(key: str) -> re.Pattern[str]:
