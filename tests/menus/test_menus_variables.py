@@ -20,6 +20,7 @@ from tui_engine.menus import (
     TransferFailed,
     VariablesSet,
 )
+from tui_engine.menus.actions import Speak
 from tui_engine.menus.model import Menu, Step
 from tui_engine.menus.runner import MAX_ROUTES
 from tui_engine.menus.switch import Switch
@@ -280,3 +281,37 @@ def test_a_reload_of_the_time_zone_option_reaches_running_calls(make_plan: Calla
     call.update(MenuDefaults(time_zone="America/New_York"))
     call.press("2")  # a step runs: the clock variables are taken again
     assert call.variables["time"] == "03:15"
+
+
+SPOKEN = """\
+goodbye: goodbye
+time-zone: UTC
+prompts:
+  long: {file: long.wav}
+  goodbye: {file: goodbye.wav}
+menus:
+  greet:
+    set: {part: "{hour}"}
+    switch:
+      variable: part
+      cases:
+        "0-11": {set: {greeting: "Good morning"}, goto: main}
+      default: {set: {greeting: "Hello"}, goto: main}
+  main:
+    prompts: [[{say: "{greeting}, {caller}. It is {time}."}, long]]
+    choices:
+      "1": {set: {who: "{caller}"}, say: "Goodbye {who}", hangup: completed}
+"""
+
+
+def test_values_reach_say_items_in_menu_prompts_and_steps(make_plan: Callable[..., Dialplan]) -> None:
+    """A switch menu's own set, a case's set and the clock reach the speech items (set before play)."""
+    plan = make_plan(SPOKEN)
+    wall = datetime.fromisoformat("2026-12-07T09:41+00:00")
+    call = MenuHarness(plan, wall=wall, variables={"caller": "bob"})
+    actions = call.start()
+    assert VariablesSet(values=(("part", "09"),)) in actions
+    assert Speak(id=1, texts=("Good morning, bob. It is 09:41.",), timeout=5.0) in actions
+    actions = call.press("1")
+    assert VariablesSet(values=(("who", "bob"),)) in actions  # after the barge-in
+    assert Speak(id=2, texts=("Goodbye bob",), timeout=5.0) in actions
