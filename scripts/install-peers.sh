@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite drives (Debian packages): SIPp, Chromium,
-# Redis, Kamailio (the cluster test and the benchmark reference), espeak-ng and sox (prompt synthesis).
+# Redis, Kamailio (the cluster test and the benchmark reference), espeak-ng and sox (prompt synthesis,
+# and the engine's own say: speech at run time: docs/dialplans.md).
 # Idempotent: does nothing when every binary is already there.
 set -euo pipefail
 need=()

@@ -88,6 +88,7 @@ def check_dialplans(config: EngineConfig) -> DialplanCheck:
     try:  # lazily: the menus package (and its YAML/JSON Schema stack) only when checking
         menus = importlib.import_module("tui_engine.menus")
         load_dialplans, dialplan_error = menus.load_dialplans, menus.DialplanError
+        speech_options = importlib.import_module("tui_engine.tui.settings").speech_options
     except (ImportError, AttributeError) as exc:
         return DialplanCheck(note=f"dialplans not checked: {exc}")
     issues: list[ConfigIssue] = []
@@ -97,7 +98,7 @@ def check_dialplans(config: EngineConfig) -> DialplanCheck:
             continue
         directory = app.tui.dialplans
         try:
-            plans = load_dialplans(directory, default=app.tui.default_dialplan)
+            plans = load_dialplans(directory, default=app.tui.default_dialplan, speech=speech_options(app))
         except dialplan_error as exc:
             issues.extend(_dialplan_issue(config, name, directory, i) for i in exc.issues)
             continue

@@ -217,14 +217,16 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f'{config.source}: no type = "tui" application to take menu settings from', file=sys.stderr)
         return 1
     from tui_engine.menus.simulate import run_simulation
-    from tui_engine.tui.settings import menu_defaults
+    from tui_engine.tui.settings import menu_defaults, speech_options
 
+    app = found[1]
     return run_simulation(
         args.dialplan,
-        menu_defaults(found[1]),
+        menu_defaults(app),
         speed=args.speed,
         pin=args.pin,
         mailbox=args.mailbox,
+        speech=speech_options(app),
         at=args.at,
         variables=dict(args.var),
     )

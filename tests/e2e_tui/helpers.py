@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiortp.packet import RtpPacket
 from prometheus_client.parser import text_string_to_metric_families
 
 from tui_engine.testing import free_port, free_port_block
@@ -42,6 +43,22 @@ def sipp_run(engine: EngineProcess, workdir: Path, scenario: str, **kwargs: Any)
 async def place_call(engine: EngineProcess, workdir: Path, scenario: str, **kwargs: Any) -> SippResult:
     """Run one SIPp scenario against ``engine`` to its end."""
     return await run_sipp(sipp_run(engine, workdir, scenario, **kwargs))
+
+
+class RtpCapture(asyncio.DatagramProtocol):
+    """The phone's RTP socket (named in the SDP by ``-key rtp_port``, ``uac_info_readback``):
+    keeps the payload of every PCMU packet by its RTP timestamp, so frames are in sent order."""
+
+    def __init__(self) -> None:
+        self.frames: dict[int, bytes] = {}
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        packet = RtpPacket.parse(data)
+        if packet.payload_type == 0:
+            self.frames[packet.timestamp] = packet.payload
+
+    def in_order(self) -> list[bytes]:
+        return [self.frames[t] for t in sorted(self.frames)]
 
 
 def assert_sipp_ok(result: SippResult, calls: int = 1) -> None:

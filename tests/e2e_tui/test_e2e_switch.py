@@ -3,7 +3,8 @@
 The dialplan starts in a switch menu on the time of day (the engine's real clock), collects two
 digits sent as SIP INFO, and switches on them: 10-19 is "sales", ``_2X`` "support", else "nope".
 Each prompt is a tone of its own pitch, so the test tells from the RTP the engine sent (received
-on a socket of ours named in the SDP) which prompt the switch chose, not from the engine's logs.
+on a socket of ours named in the SDP: uac_info_readback) which prompt the switch chose, not from
+the engine's logs.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tui_engine.media.codecs import ulaw_to_samples
-from tui_engine.testing import free_port
 from tui_engine.testing.engine import EngineProcess
 
 from .conftest import ULAW_8K, StartEngine
-from .helpers import assert_sipp_ok, call_ids, place_call, wait_no_calls
+from .helpers import RtpCapture, assert_sipp_ok, call_ids, place_call, wait_no_calls
 
 pytestmark = pytest.mark.e2e
 
@@ -58,21 +59,13 @@ menus:
 """
 
 
-class _Listener(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.packets: list[bytes] = []
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.packets.append(data)
-
-
-def heard(packets: list[bytes]) -> list[str]:
-    """The prompts in the PCMU RTP received, in order: each frame's pitch from its zero crossings."""
+def heard(frames: list[bytes]) -> list[str]:
+    """The prompts in the PCMU frames received, in order: each frame's pitch from its zero crossings."""
     names: list[str] = []
-    for packet in packets:
-        if len(packet) < 12 + FRAME or packet[1] & 0x7F != 0:  # RTP header, payload type 0 (PCMU)
+    for frame in frames:
+        if len(frame) != FRAME:
             continue
-        samples = ulaw_to_samples(packet[12 : 12 + FRAME])
+        samples = ulaw_to_samples(frame)
         if max(abs(s) for s in samples) < 1000:
             continue  # silence between prompts
         crossings = sum(1 for a, b in itertools.pairwise(samples) if (a < 0) != (b < 0))
@@ -101,26 +94,29 @@ async def test_digits_route_through_a_switch_to_the_prompt_the_rtp_carries(
 ) -> None:
     engine = await tui({"phone.tui.dialplans": str(lang_dialplans)})
     for digits, expected in [("15", "sales"), ("27", "support"), ("35", "nope")]:
-        packets = await call_and_listen(engine, tmp_path / digits, digits)
+        frames = await call_and_listen(engine, tmp_path / digits, digits)
         call_id = call_ids(engine)[-1]
         ended = await engine.wait_event("call.ended", call_id=call_id)
         assert ended["reason"] == "completed"
         # The question cut short by the first digit (barge-in), then the one prompt the switch chose.
-        assert heard(packets) == ["ask", expected], digits
+        assert heard(frames) == ["ask", expected], digits
         switches = engine.find_events("menu.switch", call_id=call_id)
         assert [e["variable"] for e in switches] == ["time", "dept"]
     await wait_no_calls(engine)
 
 
 async def call_and_listen(engine: EngineProcess, workdir: Path, digits: str) -> list[bytes]:
-    """One SIPp call sending ``digits`` as INFO; the RTP the engine sent it, as received."""
-    port = free_port()
+    """One SIPp call sending ``digits`` as INFO; the PCMU frames the engine sent it, in order."""
     loop = asyncio.get_running_loop()
-    transport, listener = await loop.create_datagram_endpoint(_Listener, local_addr=("127.0.0.1", port))
+    transport, capture = await loop.create_datagram_endpoint(
+        RtpCapture, local_addr=("127.0.0.1", 0), family=socket.AF_INET
+    )
     try:
+        port = transport.get_extra_info("sockname")[1]
         keys = {"first": digits[0], "second": digits[1], "rtp_port": str(port)}
-        result = await place_call(engine, workdir, "uac_info_digits_rtp", service="300", keys=keys)
+        result = await place_call(engine, workdir, "uac_info_readback", service="300", keys=keys)
+        await asyncio.sleep(0.2)  # the last packets are on the loopback already
     finally:
         transport.close()
     assert_sipp_ok(result)
-    return listener.packets
+    return capture.in_order()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tui_engine.media.prompts import Prompt, PromptCache
+from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import Dialplan, MenuDefaults
 from tui_engine.testing import FakeLoop
 from tui_engine.testing.loop import FakeTimerHandle
@@ -92,9 +93,10 @@ async def _no_pin(mailbox: str, pin: str) -> bool:
 
 
 def make_call(
-    plan: Dialplan, defaults: MenuDefaults
+    plan: Dialplan, defaults: MenuDefaults, *, loop: Any = None, speech: Synthesizer | None = None
 ) -> tuple[CallSession, FakeLoop, FakeMedia, FakeCall, Lateness]:
-    loop = FakeLoop()
+    """``loop``: a FakeLoop by default; a real asyncio loop for calls that spawn tasks (PIN, speech)."""
+    loop = loop or FakeLoop()
     media, call, observer = FakeMedia(loop), FakeCall(loop), Lateness()
     info = CallInfo(
         call_id=call.call_id, caller="alice", dialplan=plan.name, started_at=0.0, started_wall=time.time()
@@ -109,5 +111,6 @@ def make_call(
         observer=observer,
         info=info,
         loop=loop,
+        speech=speech,
     )
     return session, loop, media, call, observer

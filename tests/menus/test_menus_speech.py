@@ -6,6 +6,9 @@ variables is a :class:`Speak` the driver answers, while which the no-input timer
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +26,10 @@ from tui_engine.menus import (
     PlayPrompts,
     Reprompt,
     load_dialplan,
+    load_dialplans,
 )
 from tui_engine.menus.actions import GuardTripped, Speak, SpeechSkipped
+from tui_engine.menus.simulate import run_simulation
 from tui_engine.menus.speech import WORDS_DIR, SpeechOptions, word_prompts
 from tui_engine.menus.testing import MenuHarness
 
@@ -53,6 +58,9 @@ menus:
       "2": {play: thanks, say: "You entered {entry}, {caller}."}
       "3": {play: {say-number: "{nothing}"}}
 """
+
+#: espeak-ng renders say: text (tests/conftest.py fails a CI run without it; elsewhere: skip)
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="not installed: espeak-ng")
 
 WORD = word_prompts("en")
 
@@ -256,3 +264,75 @@ def test_a_missing_espeak_ng_is_a_load_error(plan_dir: Path, monkeypatch: pytest
         (6, "say: cannot render 'A text no other test renders.' with voice 'en-us': "
             "espeak-ng is not installed (Debian: apt-get install espeak-ng)")
     ]  # fmt: skip
+
+
+# -- the docs' example, run in the simulator ----------------------------------------------
+def simulated(path: Path, script: str) -> str:
+    """``tui-engine simulate`` in-process, ``script`` on a pipe that then closes; its output."""
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, script.encode())
+    os.close(write_fd)
+    out = io.StringIO()
+    with os.fdopen(read_fd) as stdin:
+        assert run_simulation(path, MenuDefaults(), speed=200.0, stdin=stdin, stdout=out) == 0
+    return out.getvalue()
+
+
+def test_the_speech_example_in_the_docs_runs_in_simulate(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    doc = (repo / "docs" / "dialplans.md").read_text(encoding="utf-8")
+    section = doc.split("## Speech", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    plans = tmp_path / "dialplans"
+    shutil.copytree(repo / "tui_engine" / "dialplans", plans)  # "next to the bundled main.yaml"
+    (plans / "readback.yaml").write_text(example, encoding="utf-8")
+    assert sorted(load_dialplans(plans)) == ["main", "readback", "voicemail"]
+
+    lines = [
+        line.split("] ", 1)[-1] for line in simulated(plans / "readback.yaml", "123456\n1\n").splitlines()
+    ]
+    said = [line.split('"')[1] for line in lines if line.startswith("SAY ")]
+    assert said == [
+        "Welcome to the read-back demo.",
+        "You entered",
+        "one two three four five six",
+        "If that is right, press 1. To enter it again, press 2.",
+        "As a number, that is",
+        "one hundred twenty three thousand four hundred fifty six",
+        "Customer 123456, goodbye.",
+    ]
+    assert lines[-1] == "BYE   hang up: completed"
+
+
+def test_a_dialplan_built_during_a_call_renders_nothing_at_load(
+    plan_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """render_at_load=False (a menu from a webhook answer): static say is made by the call."""
+    monkeypatch.setenv("PATH", str(plan_dir))  # no espeak-ng: nothing may try to run it
+    path = plan_dir / "later.yaml"
+    path.write_text(MINI % '{say: "Rendered by the call."}', encoding="utf-8")
+    plan = load_dialplan(path, speech=SpeechOptions(render_at_load=False))
+    call = MenuHarness(plan, speech=None)
+    assert call.start()[-1] == Speak(id=1, texts=("Rendered by the call.",), timeout=5.0)
+    assert played(call.speech_done()) == [["ask", "Rendered by the call."]]
+
+
+def test_values_too_long_to_say_are_skipped(speech_plan: Dialplan) -> None:
+    """A value from outside (a webhook, a caller ID) cannot keep a caller listening for minutes."""
+    call = entered(speech_plan)
+    call.press("12#")
+    call.runner.variables["entry"] = "9" * 65
+    actions = call.finish_prompt()
+    assert SpeechSkipped(kind="say-number", text="9" * 64, why="longer than 64 characters") in actions
+    assert played(actions) == [["We are open."]]
+    call.finish_prompt()
+    call.runner.variables["caller"] = "x" * 1000
+    actions = call.press("2")  # "You entered {entry}, {caller}." is now over 1000 characters
+    assert [a.why for a in actions if isinstance(a, SpeechSkipped)] == ["longer than 1000 characters"]
+    assert played(actions) == [["Thanks."]]
+
+
+def test_simulate_shows_what_is_skipped(plan_dir: Path) -> None:
+    path = plan_dir / "skip.yaml"
+    path.write_text(MINI % '{say-number: "{caller}"}', encoding="utf-8")
+    assert "SKIP  say-number '': '' is not an integer" in simulated(path, "hangup\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import re
 import socket
 import zoneinfo
 from pathlib import Path
@@ -98,6 +99,16 @@ def _check_store(value: str) -> str:
 
 ListenAddress = Annotated[StrictStr, AfterValidator(_check_listen)]
 DtmfMethod = Literal["rfc4733", "info", "inband"]
+
+
+Language = Annotated[StrictStr, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")]
+
+
+def _check_voice(value: str) -> str:
+    # the same shape as tui_engine.media.tts.VOICE_PATTERN (not imported: config stays below media)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)?", value):
+        raise ValueError(f"{value!r} is not an espeak-ng voice name")
+    return value
 
 
 def _check_dtmf_methods(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -330,6 +341,35 @@ class TuiSection(_Section):
     )
     min_se: Duration = option(
         "90s", f"{DURATION_HELP}, >= 90s", "Shortest session interval accepted (422 below it).", ge=90
+    )
+    speech_voice: Annotated[StrictStr, AfterValidator(_check_voice)] = option(
+        "en-us",
+        'an espeak-ng voice ("espeak-ng --voices" lists them), e.g. "en-us", "en-gb", "fr", "en-us+f3"',
+        "The voice of say: text (espeak-ng -v).",
+    )
+    speech_rate: StrictInt = option(
+        175,
+        "an integer from 80 to 450 (words per minute)",
+        "How fast say: text is spoken (espeak-ng -s).",
+        ge=80,
+        le=450,
+    )
+    speech_language: Language = option(
+        "en",
+        'a language code such as "en"; say-digits and say-number need its recorded words: "en" ships',
+        "Language of the recorded words say-digits and say-number play.",
+    )
+    speech_cache_size: StrictInt = option(
+        256,
+        "an integer >= 0; 0 keeps nothing",
+        "Call-time say: renderings kept in memory (least recently used dropped first).",
+        ge=0,
+    )
+    speech_timeout: Duration = option(
+        "5s",
+        f"{DURATION_HELP}, > 0",
+        "Longest a call-time say: rendering may take; past it the item is skipped and the call goes on.",
+        gt=0,
     )
     call_records_retention: Duration = option(
         "30d",

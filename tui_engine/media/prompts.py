@@ -53,6 +53,24 @@ def prompt_from_wav(path: Path, audio: WavAudio) -> Prompt:
     )
 
 
+def prompt_from_ulaw(path: Path, ulaw: bytes) -> Prompt:
+    """8 kHz µ-law bytes → frames, without decoding: PCMA by a 256-entry table (``bytes.translate``,
+    C speed; the same mapping ``prompt_from_wav`` makes through 16-bit samples)."""
+    if not ulaw:
+        raise PromptError(path, "no audio samples")
+    frames = _frames(ulaw, SILENCE["PCMU"])
+    return Prompt(
+        path=path,
+        duration=len(frames) * FRAME_SECONDS,
+        frames=MappingProxyType(
+            {"PCMU": frames, "PCMA": _frames(ulaw.translate(_ULAW_TO_ALAW), SILENCE["PCMA"])}
+        ),
+    )
+
+
+_ULAW_TO_ALAW = codecs.pcm16_to_alaw(codecs.samples_to_pcm16(codecs.ulaw_to_samples(bytes(range(256)))))
+
+
 def _to_8k_pcm16(audio: WavAudio) -> bytes:
     """Any supported WAV → 8 kHz mono PCM16 (G.711 input is decoded first so one path resamples)."""
     if audio.encoding == "ulaw":

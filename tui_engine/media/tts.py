@@ -2,19 +2,26 @@
 
 espeak-ng (Debian package ``espeak-ng``) is run as a program: text on stdin (never on the
 command line, so a caller's value can never become an option), ``--stdout`` gives a 22 050 Hz
-16-bit WAV, converted by :func:`~tui_engine.media.prompts.prompt_from_wav` like any prompt
-file. Why a program and not a Python binding: the maintained bindings (py-espeak-ng, pyttsx3)
-wrap the same program or need a sound server; a subprocess can be timed out and killed, a
-library call hung in C cannot.
+16-bit WAV. sox (Debian package ``sox``) makes it 8 kHz µ-law and trims the leading and
+trailing silence, exactly as ``scripts/synth-prompts.py`` makes the recorded prompts, so a
+rendered ``say:`` sounds like the prompt files beside it and the no-input timer, which starts
+when a prompt ends, is not stretched by dead air. The µ-law bytes become frames at C speed
+(:func:`~tui_engine.media.prompts.prompt_from_ulaw`).
+
+Why programs and not Python: the maintained bindings (py-espeak-ng, pyttsx3) wrap the same
+program or need a sound server, and a subprocess can be timed out and killed where a library
+call hung in C cannot. Why sox and not the engine's own resampler (media/codecs.py): that one
+is pure Python, ~60 ms of CPU per spoken second, which would be taken from the event loop of
+every call in the process (a worker thread still holds the GIL); sox does it in a few ms, in
+another process.
 
 Two ways in:
 
 * :func:`render_sync` at dialplan load (``say:`` without placeholders): blocking, cached for
   the process, so a reload re-renders only texts that changed;
-* :class:`Synthesizer` at call time (text with variables): an asyncio subprocess with a time
-  limit (killed past it), the WAV → frames conversion in a worker thread (it is pure Python
-  resampling, ~30 ms per spoken second: off the event loop), one rendering per text in flight
-  however many calls ask for it, and a bounded LRU cache of the results.
+* :class:`Synthesizer` at call time (text with variables): asyncio subprocesses under one time
+  limit (killed past it), one rendering per text in flight however many calls ask for it, and a
+  bounded LRU cache of the results.
 """
 
 from __future__ import annotations
@@ -23,17 +30,21 @@ import asyncio
 import functools
 import re
 import shutil
-import struct
 import subprocess
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 from tui_engine.media.errors import PromptError
-from tui_engine.media.prompts import Prompt, prompt_from_wav
-from tui_engine.media.wav import parse_wav
+from tui_engine.media.prompts import Prompt, prompt_from_ulaw
 
 PROGRAM = "espeak-ng"
+CONVERTER = "sox"
+#: sox: WAV on stdin → raw 8 kHz mono µ-law on stdout, silence trimmed at both ends
+#: (silence … reverse silence … reverse, as scripts/synth-prompts.py); -D: no dither (random
+#: noise), so the same text gives the same bytes every time: a cache is exact, tests can compare
+_CONVERT = ("-D", "-t", "wav", "-", "-t", "raw", "-r", "8000", "-c", "1", "-e", "mu-law", "-",
+            "silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse")  # fmt: skip
 #: espeak-ng ``-s``: words per minute it accepts (its own limits: 80 to 450)
 RATES = (80, 450)
 VOICE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)?$")
@@ -56,56 +67,59 @@ class Voice:
     name: str = "en-us"
     rate: int = 175
 
+    def __post_init__(self) -> None:
+        if not VOICE_PATTERN.match(self.name):  # never an option of espeak-ng's command line
+            raise ValueError(f"{self.name!r} is not an espeak-ng voice name")
+        if not RATES[0] <= self.rate <= RATES[1]:
+            raise ValueError(f"rate {self.rate} is outside {RATES[0]}..{RATES[1]} words per minute")
+
     def command(self) -> list[str]:
-        return [PROGRAM, "-v", self.name, "-s", str(self.rate), "-b", "1", "--stdin", "--stdout"]
+        """The espeak-ng command line (the program resolved on PATH)."""
+        return [_which(PROGRAM), "-v", self.name, "-s", str(self.rate), "-b", "1", "--stdin", "--stdout"]
 
 
-def _program() -> str:
-    path = shutil.which(PROGRAM)
+def _which(program: str) -> str:
+    path = shutil.which(program)
     if path is None:
-        raise SpeechError(f"{PROGRAM} is not installed (Debian: apt-get install espeak-ng)")
+        raise SpeechError(f"{program} is not installed (Debian: apt-get install {program})")
     return path
 
 
-def to_prompt(wav: bytes, stderr: bytes = b"") -> Prompt:
-    """espeak-ng's ``--stdout`` WAV → a prompt.
-
-    espeak-ng writes to a pipe, so it cannot seek back to fill in the sizes: the RIFF and
-    data sizes say 0x7FFFF000. They are set to what was really written before parsing.
-    """
-    raw = bytearray(wav)
-    at = raw.find(b"data", 12)
-    if len(raw) < 44 or raw[:4] != b"RIFF" or at < 0:
-        detail = stderr.decode("utf-8", "replace").strip()
-        raise SpeechError(f"{PROGRAM} gave no audio{': ' + detail if detail else ''}")
-    struct.pack_into("<I", raw, 4, len(raw) - 8)
-    struct.pack_into("<I", raw, at + 4, len(raw) - at - 8)
-    return prompt_from_wav(_SOURCE, parse_wav(bytes(raw), path=_SOURCE))
+def converter() -> list[str]:
+    """The sox command line: espeak-ng's WAV → trimmed 8 kHz µ-law."""
+    return [_which(CONVERTER), *_CONVERT]
 
 
-def _failed(code: int, stderr: bytes) -> SpeechError:
-    detail = stderr.decode("utf-8", "replace").strip() or f"exit status {code}"
-    return SpeechError(f"{PROGRAM} failed: {detail}")
+def to_prompt(ulaw: bytes) -> Prompt:
+    """sox's output → a prompt; nothing left after trimming (a text of punctuation) is an error."""
+    if not ulaw:
+        raise SpeechError("no speech (the text rendered to silence)")
+    return prompt_from_ulaw(_SOURCE, ulaw)
+
+
+def _failed(program: str, code: int, stderr: bytes) -> SpeechError:
+    detail = stderr.decode("utf-8", "replace").strip().splitlines()
+    return SpeechError(f"{program} failed: {detail[-1] if detail else f'exit status {code}'}")
+
+
+def _run(command: list[str], data: bytes, timeout: float) -> bytes:
+    name = Path(command[0]).name
+    try:
+        done = subprocess.run(command, input=data, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise SpeechError(f"{name} took more than {timeout:g} s") from None
+    except OSError as exc:
+        raise SpeechError(f"cannot run {name}: {exc}") from None
+    if done.returncode != 0:
+        raise _failed(name, done.returncode, done.stderr)
+    return done.stdout
 
 
 @functools.lru_cache(maxsize=1024)
 def render_sync(text: str, voice: Voice, timeout: float = 10.0) -> Prompt:
     """``text`` spoken by ``voice``, blocking (dialplan load); raises :class:`SpeechError`."""
-    try:
-        done = subprocess.run(
-            [_program(), *voice.command()[1:]],
-            input=text.encode("utf-8"),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise SpeechError(f"{PROGRAM} took more than {timeout:g} s") from None
-    except OSError as exc:
-        raise SpeechError(f"cannot run {PROGRAM}: {exc}") from None
-    if done.returncode != 0:
-        raise _failed(done.returncode, done.stderr)
-    return to_prompt(done.stdout, done.stderr)
+    wav = _run(voice.command(), text.encode("utf-8"), timeout)
+    return to_prompt(_run(converter(), wav, timeout))
 
 
 class Synthesizer:
@@ -141,17 +155,24 @@ class Synthesizer:
         if running is None:  # the first to ask renders; the others wait for the same result
             running = asyncio.ensure_future(self._render(key))
             self._running[key] = running
-            running.add_done_callback(lambda _: self._running.pop(key, None))
+            running.add_done_callback(lambda done: self._finished(key, done))
         return await asyncio.shield(running)
+
+    def _finished(self, key: tuple[str, Voice], done: asyncio.Future[Prompt]) -> None:
+        self._running.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: every caller may have hung up before it failed
 
     async def _render(self, key: tuple[str, Voice]) -> Prompt:
         text, voice = key
         async with self._slots:
             try:
-                wav, stderr = await asyncio.wait_for(self._run(text, voice), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    wav = await self._run(voice.command(), text.encode("utf-8"))
+                    ulaw = await self._run(converter(), wav)
             except TimeoutError:
-                raise SpeechError(f"{PROGRAM} took more than {self.timeout:g} s") from None
-            prompt = await asyncio.to_thread(to_prompt, wav, stderr)
+                raise SpeechError(f"rendering took more than {self.timeout:g} s") from None
+            prompt = to_prompt(ulaw)
         self.rendered += 1
         if self.cache_size > 0:
             self._cache[key] = prompt
@@ -160,24 +181,24 @@ class Synthesizer:
         return prompt
 
     @staticmethod
-    async def _run(text: str, voice: Voice) -> tuple[bytes, bytes]:
+    async def _run(command: list[str], data: bytes) -> bytes:
+        name = Path(command[0]).name
         try:
             proc = await asyncio.create_subprocess_exec(
-                _program(),
-                *voice.command()[1:],
+                *command,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
         except OSError as exc:
-            raise SpeechError(f"cannot run {PROGRAM}: {exc}") from None
+            raise SpeechError(f"cannot run {name}: {exc}") from None
         try:
-            wav, stderr = await proc.communicate(text.encode("utf-8"))
+            out, stderr = await proc.communicate(data)
         except asyncio.CancelledError:  # the time limit (or the engine stopping): no orphan left
             if proc.returncode is None:
                 proc.kill()
                 await asyncio.shield(proc.wait())
             raise
         if proc.returncode != 0:
-            raise _failed(proc.returncode or 0, stderr)
-        return wav, stderr
+            raise _failed(name, proc.returncode or 0, stderr)
+        return out

@@ -134,5 +134,5 @@ def build_dialplan(doc: Located, durations: dict[str, float], speech: SpeechChec
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
         variables={name: str(value) for name, value in data.get("variables", {}).items()},
         time_zone=data.get("time-zone"),
-        words=speech.words,
+        words=speech.all_words(),
     )

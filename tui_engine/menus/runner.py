@@ -68,7 +68,7 @@ from tui_engine.menus.actions import (
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, PromptItem, PromptRef, Step
 from tui_engine.menus.settings import Effective, MenuDefaults, effective
-from tui_engine.menus.speech import Resolution, resolve
+from tui_engine.menus.speech import Rendered, Resolution, resolve
 from tui_engine.menus.switch import Switch
 from tui_engine.menus.template import render
 from tui_engine.menus.variables import apply_set, clock_values, sip_uri, time_zone
@@ -307,10 +307,9 @@ class MenuRunner:
         self._transfer_uri = None
         return self._end(HangupReason.TRANSFER.value, now)
 
-    def speech_rendered(
-        self, speak_id: int, rendered: Mapping[str, PromptRef | None], now: float
-    ) -> list[Action]:
-        """The driver rendered the texts of :class:`Speak` ``speak_id`` (``None``: that one failed)."""
+    def speech_rendered(self, speak_id: int, rendered: Mapping[str, Rendered], now: float) -> list[Action]:
+        """The driver rendered the texts of :class:`Speak` ``speak_id`` (a ``str``: why that one
+        failed, reported in :class:`SpeechSkipped`)."""
         if self.phase is not Phase.RENDERING or self._rendering is None or self._rendering.id != speak_id:
             return []  # late: the time limit, a barge-in or a guard already went on without it
         return self._counted(now, self._speech_done(rendered, "rendering failed", now))
@@ -448,7 +447,7 @@ class MenuRunner:
         return [Speak(id=self._speak_id, texts=resolved.texts, timeout=timeout)]
 
     def _speech_done(
-        self, rendered: Mapping[str, PromptRef | None], why: str, now: float, *, play: bool = True
+        self, rendered: Mapping[str, Rendered], why: str, now: float, *, play: bool = True
     ) -> list[Action]:
         """Rendering over (done, failed, timed out, or a barge-in: ``play`` False skips it all)."""
         pending, self._rendering = self._rendering, None

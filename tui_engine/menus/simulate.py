@@ -47,7 +47,7 @@ from tui_engine.menus.loader import load_dialplan
 from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
-from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, SpeechOptions, spoken
+from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, Rendered, SpeechOptions, spoken
 from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Token, Wait, cbreak, parse_line
 from tui_engine.menus.variables import time_zone
 
@@ -133,14 +133,13 @@ class _Simulation:
                 attempt = f"attempt {self.runner.attempt} of {self.runner.max_attempts}"
                 self.say(f"WAIT  {left:.1f} s for input ({attempt})")
 
-    def render(self, action: Speak) -> dict[str, PromptRef | None]:
-        rendered: dict[str, PromptRef | None] = {}
+    def render(self, action: Speak) -> dict[str, Rendered]:
+        rendered: dict[str, Rendered] = {}
         for text in action.texts:
             try:
                 rendered[text] = spoken(text, render_sync(text, self.speech.voice, action.timeout))
             except PromptError as exc:
-                self.say(f"SKIP  say {text!r}: {exc.reason}")
-                rendered[text] = None
+                rendered[text] = exc.reason  # shown by the SpeechSkipped that follows
         return rendered
 
     def show(self, action: Action) -> None:
@@ -267,7 +266,7 @@ def _credentials(plan: Dialplan, pin: str | None, mailbox: str | None) -> tuple[
 
 def _variables(given: Mapping[str, str] | None) -> dict[str, str]:
     """What a real call brings (``caller``, ``dialled``, ``call_id``), overridden by ``--var``."""
-    return {"caller": "simulator", "dialled": "", "call_id": "simulated", **(given or {})}
+    return {"caller": "", "dialled": "", "call_id": "simulated", **(given or {})}
 
 
 def _epoch(plan: Dialplan, defaults: MenuDefaults, at: datetime | None) -> float:

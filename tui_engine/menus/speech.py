@@ -37,8 +37,15 @@ from tui_engine.menus.yamlnodes import JsonPath
 WORDS_DIR = Path(__file__).resolve().parent.parent / "dialplans" / "prompts" / "common" / "digits"
 KINDS = ("say", "say-digits", "say-number")
 SAY_SOURCE = Path("say")  # the "file" of a rendered prompt in logs and ``simulate``
+#: the longest value read by say-digits / say-number (a collect entry is at most 64 digits) and
+#: the longest say text once rendered: beyond them an item is skipped, not read for minutes
+MAX_DIGITS = 64
+MAX_SAY = 1000
+PROBE = "probe"  # rendered once when say: text has variables, to check espeak-ng and the voice
 
 Kind = Literal["say", "say-digits", "say-number"]
+#: what a driver answers per text of a ``Speak``: the prompt, or why it failed (``None``: no reason)
+Rendered = PromptRef | str | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,6 +56,9 @@ class SpeechOptions:
     language: str = "en"
     #: longest a load-time rendering may take
     timeout: float = 10.0
+    #: False for dialplans built while a call runs (e.g. a menu from a webhook answer): no
+    #: blocking espeak-ng there; static ``say`` text is then rendered by the call like the rest
+    render_at_load: bool = True
 
 
 def spoken(text: str, prompt: Prompt) -> PromptRef:
@@ -91,8 +101,8 @@ class SpeechChecks:
             self.fail(where, f"{kind}: {exc}")
             return
         if kind == "say":
-            if not names:
-                self.render(template, where)
+            if self.options.render_at_load:
+                self.render(template if not names else PROBE, where)
             return
         self.need_words(kind, where)
         if not names and kind == "say-number":
@@ -102,14 +112,16 @@ class SpeechChecks:
                 self.fail(where, f"say-number: {exc} (write a number or a {{variable}})")
 
     def render(self, text: str, where: JsonPath) -> None:
+        """Render static text now; for text with variables (``PROBE``), check espeak-ng and the
+        voice work, so ``tui-engine check`` finds them missing before a call does."""
         if text in self.rendered:
             return
+        voice = self.options.voice.name
         try:
             self.rendered[text] = render_sync(text, self.options.voice, self.options.timeout)
         except PromptError as exc:
-            self.fail(
-                where, f"say: cannot render {text!r} with voice {self.options.voice.name!r}: {exc.reason}"
-            )
+            what = "cannot speak" if text == PROBE else f"cannot render {text!r}"
+            self.fail(where, f"say: {what} with voice {voice!r}: {exc.reason}")
 
     def need_words(self, kind: str, where: JsonPath) -> None:
         language = self.options.language
@@ -126,6 +138,16 @@ class SpeechChecks:
             self.words = word_prompts(language)
         except PromptError as exc:
             self.fail(where, f"{kind}: recorded word prompt missing or unusable: {exc}")
+
+    def all_words(self) -> Mapping[str, PromptRef]:
+        """The words of the language whether or not this file uses them (a menu built later
+        during the call may), or none when they are not shipped."""
+        if self.words or self.options.language not in LANGUAGES:
+            return self.words
+        try:
+            return word_prompts(self.options.language)
+        except PromptError:
+            return {}
 
     # -- building ------------------------------------------------------------------------
     def build(self, value: Any) -> PromptItem:
@@ -154,18 +176,19 @@ class Resolution:
         return tuple(dict.fromkeys(p for p in self.parts if isinstance(p, str)))
 
     def fill(
-        self, rendered: Mapping[str, PromptRef | None], why: str
+        self, rendered: Mapping[str, Rendered], why: str
     ) -> tuple[tuple[PromptRef, ...], list[SpeechSkipped]]:
-        """The prompts once rendered (``None`` or missing: skipped, ``why``)."""
+        """The prompts once rendered; a text that failed (its reason, ``None`` or missing:
+        ``why``) is skipped."""
         refs: list[PromptRef] = []
         skipped: list[SpeechSkipped] = []
         for part in self.parts:
-            if isinstance(part, PromptRef):
-                refs.append(part)
-            elif (ref := rendered.get(part)) is not None:
-                refs.append(ref)
+            got = part if isinstance(part, PromptRef) else rendered.get(part)
+            if isinstance(got, PromptRef):
+                refs.append(got)
             elif not any(s.text == part for s in skipped):
-                skipped.append(SpeechSkipped(kind="say", text=part, why=why))
+                reason = got if isinstance(got, str) else why
+                skipped.append(SpeechSkipped(kind="say", text=str(part), why=reason))
         return tuple(refs), skipped
 
 
@@ -176,23 +199,28 @@ def resolve(plan: Dialplan, items: tuple[PromptItem, ...], variables: Mapping[st
     for item in items:
         if isinstance(item, str):
             parts.append(plan.prompts[item])
-        elif item.static is not None:
+            continue
+        if item.static is not None:
             parts.append(item.static)
+            continue
+        text = render(item.template, variables)
+        limit = MAX_SAY if item.kind == "say" else MAX_DIGITS
+        said = _words(plan, item.kind, text) if len(text) <= limit else f"longer than {limit} characters"
+        if isinstance(said, str):  # a value from outside (webhook, caller ID) must not hold the call
+            skipped.append(SpeechSkipped(kind=item.kind, text=text[:limit], why=said))
         else:
-            text = render(item.template, variables)
-            if item.kind == "say":
-                if text.strip():
-                    parts.append(text)
-                continue
-            try:
-                words = digit_words(text) if item.kind == "say-digits" else number_words(text)
-            except NotANumber as exc:
-                skipped.append(SpeechSkipped(kind=item.kind, text=text, why=str(exc)))
-                continue
-            parts += [plan.words[w] for w in words]
+            parts += said
     return Resolution(parts=tuple(parts), skipped=tuple(skipped))
 
 
-def transcript(items: tuple[PromptItem, ...]) -> str:
-    """A sequence as a dialplan author wrote it (for messages)."""
-    return ", ".join(i if isinstance(i, str) else f"{{{i.kind}: {i.template!r}}}" for i in items)
+def _words(plan: Dialplan, kind: Kind, text: str) -> list[PromptRef | str] | str:
+    """The parts for one rendered item (``say``: the text to render), or why it cannot be said."""
+    if kind == "say":
+        return [text] if text.strip() else []
+    try:
+        words = digit_words(text) if kind == "say-digits" else number_words(text)
+    except NotANumber as exc:
+        return str(exc)
+    if not all(w in plan.words for w in words):
+        return "no recorded words loaded"
+    return [plan.words[w] for w in words]

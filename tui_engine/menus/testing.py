@@ -27,7 +27,7 @@ from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.runner import MenuRunner
 from tui_engine.menus.settings import MenuDefaults
-from tui_engine.menus.speech import SAY_SOURCE
+from tui_engine.menus.speech import SAY_SOURCE, Rendered
 
 SpeechFake = Callable[[str], float | None]
 
@@ -124,7 +124,7 @@ class MenuHarness:
             raise MenuError("speech_done(): no rendering pending")
         speak, self.speaking = self.speaking, None
         durations = seconds if seconds is not None else {t: words_seconds(t) for t in speak.texts}
-        rendered = {
+        rendered: dict[str, Rendered] = {
             text: None
             if (d := durations.get(text)) is None
             else PromptRef(name="say", path=SAY_SOURCE, text=text, duration=d)

@@ -43,8 +43,8 @@ from tui_engine.menus import (
     VariablesSet,
 )
 from tui_engine.menus.actions import Speak, SpeechSkipped
-from tui_engine.menus.model import Dialplan, PromptRef
-from tui_engine.menus.speech import spoken
+from tui_engine.menus.model import Dialplan
+from tui_engine.menus.speech import Rendered, spoken
 from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
 
@@ -332,25 +332,25 @@ class CallSession:
 
     async def _speak(self, action: Speak) -> None:
         """Render the texts (the synthesizer has its own time limit; the runner another)."""
-        rendered: dict[str, PromptRef | None] = {}
-        for text in action.texts:
-            prompt = await self._render(text)
-            rendered[text] = None if prompt is None else spoken(text, prompt)
+        prompts = await asyncio.gather(*(self._render(text) for text in action.texts))
+        pairs = zip(action.texts, prompts, strict=True)
+        rendered: dict[str, Rendered] = {
+            text: p if isinstance(p, str) else spoken(text, p) for text, p in pairs
+        }
         if not self._done:
             self._run(self.runner.speech_rendered(action.id, rendered, self._loop.time()))
 
-    async def _render(self, text: str) -> Prompt | None:
+    async def _render(self, text: str) -> Prompt | str:
+        """The prompt, or why not (the runner reports it in ``SpeechSkipped``: logged once)."""
         if self._speech is None:
-            self._speech_trouble(kind="say", text=text, why="no speech synthesizer configured")
-            return None
+            return "no speech synthesizer configured"
         try:
             return await self._speech.render(text)
         except SpeechError as exc:
-            self._speech_trouble(kind="say", text=text, why=exc.reason)
+            return exc.reason
         except Exception as exc:  # a bug must not keep the call from its prompt: skip, log
             log.exception("speech.render_error")
-            self._speech_trouble(kind="say", text=text, why=repr(exc))
-        return None
+            return repr(exc)
 
     def _speech_trouble(self, *, kind: str, text: str, why: str) -> None:
         """An item not said: logged once per call at warning (then debug), the call goes on."""

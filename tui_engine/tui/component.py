@@ -20,6 +20,7 @@ from tui_engine.core.overload import OverloadDetector, Refusal
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec, PortsExhausted
+from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import DialplanSet, load_dialplans
 from tui_engine.runtime import DeadlineDriver
 from tui_engine.sip import EndReason, ServerCall, SipServer
@@ -70,8 +71,9 @@ class TuiComponent:
         self._observer = observer or Observer()
         self._verify_pin = verify_pin
         self._dialplans: DialplanSet = load_dialplans(
-            settings.dialplan_dir, default=settings.default_dialplan
+            settings.dialplan_dir, default=settings.default_dialplan, speech=settings.speech
         )
+        self._speech: Synthesizer | None = None  # call-time say: (made in start: it needs the loop)
         self._sessions: dict[str, CallSession] = {}
         self._infos: dict[str, CallInfo] = {}
         self._setup: dict[str, asyncio.Task[None]] = {}
@@ -96,6 +98,7 @@ class TuiComponent:
             media_address=s.media_host or None,
         )
         self._media.clock.on_lateness = self._observer.media_tick
+        self._speech = self._synthesizer(s)
         for plan in self._dialplans.values():  # convert every prompt once, up front
             for path in plan.prompt_paths():
                 self._media.prompts.load(path)
@@ -110,6 +113,14 @@ class TuiComponent:
         sip.endpoint.session_policy = s.session_timers
         self._start_admission(sip)
         log.info("tui.listening", sip=f"{s.sip_host}:{s.sip_port}", dialplans=sorted(self._dialplans))
+
+    @staticmethod
+    def _synthesizer(s: TuiSettings, old: Synthesizer | None = None) -> Synthesizer:
+        """The call-time renderer; a reload keeps the old one (and its cache) when nothing changed."""
+        voice, timeout, size = s.speech.voice, s.defaults.speech_timeout, s.speech_cache_size
+        if old is not None and (old.voice, old.timeout, old.cache_size) == (voice, timeout, size):
+            return old
+        return Synthesizer(voice, cache_size=size, timeout=timeout)
 
     def _start_admission(self, sip: SipServer) -> None:
         """Overload control: the SIP endpoint asks before each new INVITE (503 before any media work)."""
@@ -148,7 +159,11 @@ class TuiComponent:
         """A reload: limits and menu defaults apply to calls already running; dialplans to new calls."""
         old = self.settings
         self.settings = settings
-        self._dialplans = load_dialplans(settings.dialplan_dir, default=settings.default_dialplan)
+        self._dialplans = load_dialplans(
+            settings.dialplan_dir, default=settings.default_dialplan, speech=settings.speech
+        )
+        if self._speech is not None:
+            self._speech = self._synthesizer(settings, self._speech)
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
             with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
@@ -252,6 +267,7 @@ class TuiComponent:
             observer=self._observer,
             info=info,
             loop=self._loop,
+            speech=self._speech,
         )
         info.sip_status, info.answered_wall = 200, time.time()
         call.answer(media.answer_sdp)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui_engine.config import Application, EngineConfig
 from tui_engine.core import CallLimits
 from tui_engine.core.overload import OverloadPolicy
+from tui_engine.media.tts import Voice
 from tui_engine.menus import MenuDefaults
+from tui_engine.menus.speech import SpeechOptions
 from tui_engine.sip.session_timer import SessionTimerPolicy
 
 
@@ -27,6 +29,9 @@ class TuiSettings:
     default_dialplan: str
     defaults: MenuDefaults
     session_timers: SessionTimerPolicy
+    speech: SpeechOptions = field(default_factory=SpeechOptions)
+    #: call-time say: renderings kept in memory
+    speech_cache_size: int = 256
 
 
 def tui_settings(config: EngineConfig) -> TuiSettings | None:
@@ -52,7 +57,15 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         default_dialplan=t.default_dialplan,
         defaults=menu_defaults(app),
         session_timers=SessionTimerPolicy(session_expires=round(t.session_expires), min_se=round(t.min_se)),
+        speech=speech_options(app),
+        speech_cache_size=t.speech_cache_size,
     )
+
+
+def speech_options(app: Application) -> SpeechOptions:
+    """What loading the dialplans needs of speech: voice, rate, the number words' language."""
+    t = app.tui
+    return SpeechOptions(voice=Voice(name=t.speech_voice, rate=t.speech_rate), language=t.speech_language)
 
 
 def menu_defaults(app: Application) -> MenuDefaults:
@@ -68,6 +81,7 @@ def menu_defaults(app: Application) -> MenuDefaults:
         dtmf_methods=t.dtmf_methods,
         transfer_timeout=t.transfer_timeout,
         bye_allowance=t.bye_allowance,
+        speech_timeout=t.speech_timeout,
         time_zone=t.time_zone,
         limits=CallLimits(
             max_call_duration=t.max_call_duration,
