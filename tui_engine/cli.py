@@ -217,7 +217,8 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f'{config.source}: no type = "tui" application to take menu settings from', file=sys.stderr)
         return 1
     from tui_engine.menus.simulate import run_simulation
-    from tui_engine.tui.settings import menu_defaults, speech_options
+    from tui_engine.tui.settings import menu_defaults, speech_options, webhook_settings
+    from tui_engine.tui.webhooks import WebhookClient
 
     app = found[1]
     return run_simulation(
@@ -229,6 +230,7 @@ def _simulate(args: argparse.Namespace) -> int:
         speech=speech_options(app),
         at=args.at,
         variables=dict(args.var),
+        webhooks=WebhookClient(webhook_settings(app)),
     )
 
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from tui_engine.media.prompts import Prompt, PromptCache
-from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import Dialplan, MenuDefaults
 from tui_engine.testing import FakeLoop
 from tui_engine.testing.loop import FakeTimerHandle
@@ -93,9 +92,10 @@ async def _no_pin(mailbox: str, pin: str) -> bool:
 
 
 def make_call(
-    plan: Dialplan, defaults: MenuDefaults, *, loop: Any = None, speech: Synthesizer | None = None
+    plan: Dialplan, defaults: MenuDefaults, *, loop: Any = None, **session: Any
 ) -> tuple[CallSession, FakeLoop, FakeMedia, FakeCall, Lateness]:
-    """``loop``: a FakeLoop by default; a real asyncio loop for calls that spawn tasks (PIN, speech)."""
+    """A session on a :class:`FakeLoop` by default (a real asyncio loop for calls that spawn tasks:
+    PIN, speech); ``session``: more CallSession arguments, e.g. ``speech``, ``post_webhook``."""
     loop = loop or FakeLoop()
     media, call, observer = FakeMedia(loop), FakeCall(loop), Lateness()
     info = CallInfo(
@@ -111,6 +111,6 @@ def make_call(
         observer=observer,
         info=info,
         loop=loop,
-        speech=speech,
+        **session,
     )
     return session, loop, media, call, observer

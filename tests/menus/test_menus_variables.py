@@ -19,6 +19,7 @@ from tui_engine.menus import (
     Transfer,
     TransferFailed,
     VariablesSet,
+    WebhookRequest,
 )
 from tui_engine.menus.actions import Speak
 from tui_engine.menus.model import Menu, Step
@@ -315,3 +316,36 @@ def test_values_reach_say_items_in_menu_prompts_and_steps(make_plan: Callable[..
     actions = call.press("1")
     assert VariablesSet(values=(("who", "bob"),)) in actions  # after the barge-in
     assert Speak(id=2, texts=("Goodbye bob",), timeout=5.0) in actions
+
+
+HOOKED = """\
+goodbye: goodbye
+prompts:
+  long: {file: long.wav}
+  goodbye: {file: goodbye.wav}
+menus:
+  main:
+    prompts: [long]
+    choices:
+      "1": {set: {team: "sales"}, webhook: {url: "http://app.invalid/route/{team}"}}
+"""
+
+
+def test_a_webhook_answer_sets_switches_and_transfers_with_the_calls_variables(
+    make_plan: Callable[..., Dialplan],
+) -> None:
+    """An answer is built by the same builder: set, switch and a templated transfer run in it, and
+    its {name}s are the live call's (the checks do not refuse names the dialplan never sets)."""
+    call = MenuHarness(make_plan(HOOKED), wall=at("2026-12-07T10:00"), variables={"caller": "+4930123"})
+    call.start()
+    (request,) = [a for a in call.press("1") if isinstance(a, WebhookRequest)]
+    assert request.url == "http://app.invalid/route/sales"
+    assert request.payload["variables"] == {"caller": "+4930123", "team": "sales"}  # no clock values
+    actions = call.webhook_answer({
+        "set": {"agent": "{team}-{queue}"},
+        "switch": {"variable": "caller", "cases": {"_+49.": {"transfer": "sip:de-{agent}@127.0.0.1"}},
+                   "default": {"hangup": "completed"}},
+    })  # fmt: skip
+    assert VariablesSet(values=(("agent", "sales-"),)) in actions  # queue: never set, ""
+    assert SwitchTaken(variable="caller", value="+4930123", case="_+49.") in actions
+    assert actions[-1] == Transfer(uri="sip:de-sales-@127.0.0.1", timeout=30.0)

@@ -18,6 +18,19 @@ menus:
 # line 6 is the first menu's name
 
 
+def loop(trail: str) -> str:
+    return (
+        f"switch menus loop without waiting for the caller ({trail}): "
+        "the call could never end; route one of them to a menu with prompts"
+    )
+
+
+BACK = (
+    "this step would return to switch menu 'route', which routes again at once: "
+    "end it with goto, hangup, transfer, switch or webhook"
+)
+
+
 def issues(plan_dir: Path, menus: str, head: str = HEAD) -> list[tuple[int, str]]:
     path = plan_dir / "t.yaml"
     path.write_text(head + menus, encoding="utf-8")
@@ -197,8 +210,7 @@ def test_switch_menus_must_end_every_path(plan_dir: Path) -> None:
     assert found == [
         (7, "a switch menu routes at once and has no 'prompts' (it plays and waits for nothing)"),
         (7, "a switch menu that transfers needs on-transfer-failed (it has no menu to return to)"),
-        (11, "this step would return to switch menu 'route', which routes again at once: "
-         "end it with goto, hangup, transfer or switch"),
+        (11, BACK),
     ]
 
 
@@ -230,10 +242,8 @@ def test_switch_menus_that_loop_are_refused(plan_dir: Path) -> None:
 """,
     )
     assert found == [
-        (6, "switch menus loop without waiting for the caller (hours -> holiday -> hours): "
-         "the call could never end; route one of them to a menu with prompts"),
-        (18, "switch menus loop without waiting for the caller (closed -> closed): "
-         "the call could never end; route one of them to a menu with prompts"),
+        (6, loop("hours -> holiday -> hours")),
+        (18, loop("closed -> closed")),
     ]
 
 
@@ -242,3 +252,40 @@ def test_time_zone_and_declared_variables(plan_dir: Path) -> None:
     found = issues(plan_dir, "  main:\n    prompts: [long]\n    choices: {\"1\": {goto: main}}\n", head=head)
     assert found[0][0] == 5 and "unknown time zone 'Mars/Olympus'" in found[0][1]
     assert found[1] == (6, "'caller' is a built-in variable: declare another name")
+
+
+def test_a_webhook_in_a_switch_menu_needs_its_own_failure_path(plan_dir: Path) -> None:
+    found = issues(
+        plan_dir,
+        """\
+  route:
+    switch:
+      variable: caller
+      cases:
+        "100": {webhook: {url: "http://app.invalid/a"}}
+        "200": {webhook: {url: "http://app.invalid/b", on-webhook-failed: {play: long}}}
+        "300": {webhook: {url: "http://app.invalid/c", on-webhook-failed: {goto: route}}}
+      default: {goto: main}
+  main:
+    prompts: [long]
+    choices:
+      "1": {goto: route}
+""",
+    )
+    assert found == [
+        (6, loop("route -> route")),
+        (10, "a webhook in a switch menu needs on-webhook-failed (it has no menu to return to)"),
+        (11, BACK),
+    ]
+    loads(
+        plan_dir,
+        """\
+  route:
+    switch: {variable: caller, default: {webhook: {url: "http://app.invalid/a"}}}
+    on-webhook-failed: {goto: main}
+  main:
+    prompts: [long]
+    choices:
+      "1": {goto: route}
+""",
+    )

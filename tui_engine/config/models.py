@@ -16,6 +16,7 @@ import socket
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -94,6 +95,31 @@ def _check_store(value: str) -> str:
             "a Redis URL needs the Redis client, which is not installed: "
             "pip install 'tui-engine[redis]' (or use \"sqlite\")"
         )
+    return value
+
+
+def _check_secret_file(value: str, info: ValidationInfo) -> str:
+    """``""`` (requests unsigned) or a readable, non-empty file; relative to the config file."""
+    if not value:
+        return value
+    path = Path(value)
+    base = (info.context or {}).get("data")
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the secret file {str(path)!r}: {exc.strerror}") from None
+    if not secret:
+        raise ValueError(f"the secret file {str(path)!r} is empty")
+    return str(path)
+
+
+def _check_http_url(value: str) -> str:
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host")
     return value
 
 
@@ -309,6 +335,37 @@ class TuiSection(_Section):
         "local",
         'an IANA time zone name such as "Europe/Berlin", or "local" (the host\'s)',
         "Time zone of the dialplans' clock variables (time, hour, weekday...) when a dialplan names none.",
+    )
+    webhook_timeout: Duration = option(
+        "5s",
+        f"{DURATION_HELP}, > 0",
+        "Longest wait for a webhook's answer (a step may set its own); then its on-webhook-failed runs.",
+        gt=0,
+    )
+    webhook_filler_delay: Duration = option(
+        "1s",
+        f"{DURATION_HELP}",
+        "Silence while a webhook is out before its filler prompt plays (and between repeats).",
+    )
+    webhook_secret_file: Annotated[StrictStr, AfterValidator(_check_secret_file)] = option(
+        "",
+        'a path to a readable, non-empty file, or "" (requests unsigned)',
+        "File holding the HMAC-SHA256 key that signs webhook and status-webhook requests "
+        "(X-Tui-Signature); relative to the config file.",
+    )
+    webhook_max_connections: StrictInt = option(
+        100, "an integer >= 1", "Connections the webhook client keeps open at most (keep-alive pool).", ge=1
+    )
+    status_webhook: Annotated[StrictStr, AfterValidator(_check_http_url)] = option(
+        "",
+        'an http:// or https:// URL, or "" (off)',
+        "Where call start and call end (reason, duration, attempts, menus) are POSTed, signed.",
+    )
+    status_webhook_timeout: Duration = option(
+        "2s", f"{DURATION_HELP}, > 0", "Longest a status-webhook request may take; then it is dropped.", gt=0
+    )
+    status_webhook_max_pending: StrictInt = option(
+        100, "an integer >= 1", "Status-webhook requests in flight at most; more are dropped (logged).", ge=1
     )
     max_call_duration: Duration = option(
         "1h",

@@ -26,6 +26,7 @@ from tui_engine.menus.loader import dialplan_schema, load_dialplan, load_dialpla
 from tui_engine.menus.model import Dialplan, DialplanSet, HangupReason, Menu, PromptRef
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
+from tui_engine.menus.webhook import WebhookAnswered, WebhookFailed, WebhookRequest
 
 __all__ = [
     "Action",
@@ -53,6 +54,9 @@ __all__ = [
     "Transfer",
     "TransferFailed",
     "VariablesSet",
+    "WebhookAnswered",
+    "WebhookFailed",
+    "WebhookRequest",
     "dialplan_schema",
     "load_dialplan",
     "load_dialplans",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui_engine.menus.model import PromptRef
+from tui_engine.menus.webhook import WebhookAnswered, WebhookFailed, WebhookRequest
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -173,6 +174,9 @@ Action = (
     | Authenticate
     | Transfer
     | TransferFailed
+    | WebhookRequest
+    | WebhookAnswered
+    | WebhookFailed
     | Speak
     | SpeechSkipped
     | Hangup

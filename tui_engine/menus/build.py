@@ -20,6 +20,7 @@ from tui_engine.menus.model import (
 from tui_engine.menus.speech import SpeechChecks
 from tui_engine.menus.switch import build_switch
 from tui_engine.menus.variables import build_set
+from tui_engine.menus.webhook import build_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
 _Raw = str | dict[str, Any] | list[str | dict[str, Any]] | None
@@ -53,6 +54,7 @@ class _Builder:
         auth = raw.get("authenticate")
         hangup = raw.get("hangup")
         switch = raw.get("switch")
+        webhook = None if "webhook" not in raw else build_webhook(raw["webhook"], (*path, "webhook"), self)
         say = () if "say" not in raw else (self.speech.build({"say": raw["say"]}),)
         return Step(
             set=build_set(raw.get("set")),
@@ -62,6 +64,7 @@ class _Builder:
             transfer=raw.get("transfer"),
             authenticate=None if auth is None else self.auth(auth, (*path, "authenticate")),
             switch=None if switch is None else build_switch(switch, (*path, "switch"), self.step),
+            webhook=webhook,
         )
 
     def optional_step(self, raw: dict[str, Any], key: str, path: JsonPath) -> Step | None:
@@ -93,6 +96,7 @@ class _Builder:
             on_no_input=self.optional_step(raw, "on-no-input", path),
             on_max_invalid=self.optional_step(raw, "on-max-invalid", path),
             on_transfer_failed=self.optional_step(raw, "on-transfer-failed", path),
+            on_webhook_failed=self.optional_step(raw, "on-webhook-failed", path),
             settings=build_settings(raw),
             line=self.doc.where(path)[0],
             route=self.step(raw, path) if "switch" in raw else None,
@@ -130,6 +134,7 @@ def build_dialplan(doc: Located, durations: dict[str, float], speech: SpeechChec
         goodbye=builder.items(data.get("goodbye")),
         invalid=builder.items(data.get("invalid")),
         transfer_failed=builder.items(data.get("transfer-failed")),
+        webhook_failed=builder.items(data.get("webhook-failed")),
         settings=build_settings(data.get("settings", {})),
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
         variables={name: str(value) for name, value in data.get("variables", {}).items()},

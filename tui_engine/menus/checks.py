@@ -15,10 +15,11 @@ from tui_engine.media.wav import read_wav
 from tui_engine.menus.errors import Issue
 from tui_engine.menus.langchecks import LanguageChecks
 from tui_engine.menus.speech import SpeechChecks, SpeechOptions
+from tui_engine.menus.webhook import check_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
-_TERMINALS = ("goto", "hangup", "transfer", "authenticate", "switch")
-_STEP_KEYS = ("on-no-input", "on-max-invalid", "on-transfer-failed", "next")
+_TERMINALS = ("goto", "hangup", "transfer", "authenticate", "switch", "webhook")
+_STEP_KEYS = ("on-no-input", "on-max-invalid", "on-transfer-failed", "on-webhook-failed", "next")
 _AUTH_STEPS = ("on-success", "on-failure", "on-max-failures")
 
 
@@ -62,7 +63,7 @@ class Checker:
         start = self.data.get("start")
         if isinstance(start, str) and start not in self.menus:
             self.fail(("start",), f"start menu {start!r} is not defined in menus")
-        for key in ("goodbye", "invalid", "transfer-failed"):
+        for key in ("goodbye", "invalid", "transfer-failed", "webhook-failed"):
             self.check_sequence(self.data.get(key), (key,))
         collected = self.collected_variables()
         for name, menu in self.menus.items():
@@ -155,6 +156,9 @@ class Checker:
         if isinstance(auth, dict):
             self.check_auth(auth, (*path, "authenticate"), collected)
         self.language.check_step(step, path)
+        webhook = step.get("webhook")
+        if isinstance(webhook, dict):
+            check_webhook(self, webhook, (*path, "webhook"), collected)
 
     def check_auth(self, auth: dict[str, Any], path: JsonPath, collected: set[str]) -> None:
         for key in ("mailbox", "pin"):

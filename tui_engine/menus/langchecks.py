@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 #: step keys that do not end a step (what follows them is the step's one terminal)
 _LEADS = frozenset(("set", "play", "say"))
 #: menu keys a switch menu may have besides ``switch`` and ``set``
-_SWITCH_MENU_KEYS = frozenset(("switch", "set", "on-transfer-failed", "barge-in"))
+_SWITCH_MENU_KEYS = frozenset(("switch", "set", "on-transfer-failed", "on-webhook-failed", "barge-in"))
 _SUB_STEPS = ("on-success", "on-failure", "on-max-failures")
 
 
@@ -40,7 +40,8 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def sub_steps(step: dict[str, Any], path: JsonPath) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
-    """The steps directly inside ``step``: a switch's cases and default, an authenticate's outcomes."""
+    """The steps directly inside ``step``: a switch's cases and default, an authenticate's
+    outcomes, a webhook's ``on-webhook-failed``."""
     switch = _dict(step.get("switch"))
     for key, case in _dict(switch.get("cases")).items():
         if isinstance(case, dict):
@@ -51,6 +52,9 @@ def sub_steps(step: dict[str, Any], path: JsonPath) -> Iterator[tuple[JsonPath, 
     for key in _SUB_STEPS:
         if isinstance(auth.get(key), dict):
             yield (*path, "authenticate", key), auth[key]
+    failed = _dict(step.get("webhook")).get("on-webhook-failed")
+    if isinstance(failed, dict):
+        yield (*path, "webhook", "on-webhook-failed"), failed
 
 
 def walk(step: dict[str, Any], path: JsonPath) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
@@ -81,7 +85,13 @@ class LanguageChecks:
     def __init__(self, checker: Checker, step_keys: tuple[str, ...]) -> None:
         self.checker = checker
         self.step_keys = step_keys
-        self.known = self.known_variables()
+        #: names a template or switch may use; ``None``: any (see :meth:`names_from_the_call`)
+        self.known: set[str] | None = self.known_variables()
+
+    def names_from_the_call(self) -> None:
+        """Check a webhook's answer: it runs in a live call, whose variables are whatever the
+        call holds (an unset one renders as ""), so no name is refused as never set."""
+        self.known = None
 
     def fail(self, path: JsonPath, reason: str, *, key: bool = False) -> None:
         self.checker.fail(path, reason, key=key)
@@ -145,7 +155,7 @@ class LanguageChecks:
             self.fail(path, f"bad template {text!r}: {exc}")
             return None
         for name in names:
-            if name not in self.known:
+            if self.known is not None and name not in self.known:
                 self.fail(path, self.unknown(name))
         return names
 
@@ -157,7 +167,7 @@ class LanguageChecks:
 
     def check_switch(self, switch: dict[str, Any], path: JsonPath) -> None:
         on = switch.get("variable")
-        if isinstance(on, str) and on not in self.known:
+        if isinstance(on, str) and self.known is not None and on not in self.known:
             self.fail((*path, "variable"), self.unknown(on))
         earlier: list[Case] = []
         for key in _dict(switch.get("cases")):
@@ -186,28 +196,33 @@ class LanguageChecks:
         transfers = False
         for path, step in walk(menu, base):
             transfers = transfers or "transfer" in step
-            if not set(step) - _LEADS:
-                reason = (
-                    f"this step would return to switch menu {name!r}, which routes again at once: "
-                    "end it with goto, hangup, transfer or switch"
-                )
-                self.fail(path, reason)
-        failed = menu.get("on-transfer-failed")
-        if transfers and not isinstance(failed, dict):
+            self.check_ending(name, step, path)
+            webhook = step.get("webhook")
+            if isinstance(webhook, dict) and "on-webhook-failed" not in webhook | menu:
+                reason = "a webhook in a switch menu needs on-webhook-failed (it has no menu to return to)"
+                self.fail((*path, "webhook"), reason)
+        if transfers and not isinstance(menu.get("on-transfer-failed"), dict):
             reason = "a switch menu that transfers needs on-transfer-failed (it has no menu to return to)"
             self.fail(base, reason)
-        elif isinstance(failed, dict):
-            for path, step in walk(failed, (*base, "on-transfer-failed")):
-                if not set(step) - _LEADS:
-                    self.fail(
-                        path, f"on-transfer-failed of switch menu {name!r} must end with goto or hangup"
-                    )
+        for key in ("on-transfer-failed", "on-webhook-failed"):
+            if isinstance(menu.get(key), dict):
+                for path, step in walk(menu[key], (*base, key)):
+                    self.check_ending(name, step, path)
+
+    def check_ending(self, name: str, step: dict[str, Any], path: JsonPath) -> None:
+        """A step of switch menu ``name`` must not end by returning to it."""
+        if not set(step) - _LEADS:
+            reason = (
+                f"this step would return to switch menu {name!r}, which routes again at once: "
+                "end it with goto, hangup, transfer, switch or webhook"
+            )
+            self.fail(path, reason)
 
     def routes(self, name: str) -> set[str]:
         """The switch menus that switch menu ``name`` can go to at once."""
         menu = _dict(self.checker.menus.get(name))
         targets: set[str] = set()
-        for key in ("switch", "on-transfer-failed"):
+        for key in ("switch", "on-transfer-failed", "on-webhook-failed"):
             if isinstance(menu.get(key), dict):
                 step = menu if key == "switch" else menu[key]
                 for _, inner in walk(step, ()):

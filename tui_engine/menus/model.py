@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from tui_engine.media.prompts import Prompt
     from tui_engine.menus.switch import Switch
 
+from tui_engine.menus.webhook import WebhookSpec
+
 
 class HangupReason(enum.Enum):
     """Why a call ended; the glue logs it and counts it in metrics."""
@@ -92,7 +94,7 @@ class AuthStep:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Step:
     """``set`` variables, play ``play`` (may be empty), then exactly one of goto / hangup /
-    transfer / authenticate / switch.
+    transfer / authenticate / switch / webhook.
 
     With none of them, the step re-enters the menu it was taken from ("play, then back").
     ``transfer`` is a template (``sip:{target}@pbx``), checked to be a SIP URI once rendered.
@@ -105,6 +107,7 @@ class Step:
     transfer: str | None = None
     authenticate: AuthStep | None = None
     switch: Switch | None = None
+    webhook: WebhookSpec | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,6 +134,8 @@ class Menu:
     on_max_invalid: Step | None = None  # None: goodbye, then hang up (max-invalid)
     #: None: the dialplan's transfer-failed prompt (else its invalid prompt), then this menu again
     on_transfer_failed: Step | None = None
+    #: None: the dialplan's webhook-failed prompt (else its invalid prompt), then this menu again
+    on_webhook_failed: Step | None = None
     settings: Settings = Settings()
     line: int = 1
     #: a switch menu: this step (set + switch) runs as soon as the menu is entered; no prompts
@@ -158,6 +163,7 @@ class Dialplan:
     goodbye: tuple[PromptItem, ...] = ()
     invalid: tuple[PromptItem, ...] = ()
     transfer_failed: tuple[PromptItem, ...] = ()  # () : the invalid prompt
+    webhook_failed: tuple[PromptItem, ...] = ()  # () : the invalid prompt
     settings: Settings = Settings()
     demo: Demo | None = None
     #: the recorded words of say-digits / say-number (menus/numbers.py), when the dialplan uses them

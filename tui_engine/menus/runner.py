@@ -33,6 +33,7 @@ import enum
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from tui_engine.core import (
     Activity,
@@ -65,13 +66,22 @@ from tui_engine.menus.actions import (
     TransferFailed,
     VariablesSet,
 )
+from tui_engine.menus.answers import AnswerError, parse_answer
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, PromptItem, PromptRef, Step
 from tui_engine.menus.settings import Effective, MenuDefaults, effective
 from tui_engine.menus.speech import Rendered, Resolution, resolve
 from tui_engine.menus.switch import Switch
 from tui_engine.menus.template import render
-from tui_engine.menus.variables import apply_set, clock_values, sip_uri, time_zone
+from tui_engine.menus.variables import apply_set, clock_values, sip_uri, time_zone, without_clock
+from tui_engine.menus.webhook import (
+    WebhookAnswered,
+    WebhookFailed,
+    WebhookRequest,
+    WebhookSpec,
+    WebhookWait,
+    request_payload,
+)
 
 DTMF_KEYS = frozenset("0123456789*#ABCD")  # RFC 4733 §3.2 events 0-15
 _Then = Callable[[float], list[Action]]
@@ -93,6 +103,9 @@ class Phase(enum.Enum):
     RENDERING = "rendering"
     #: a REFER is out; waiting for its outcome (``transfer_failed``) or ``transfer-timeout``.
     TRANSFERRING = "transferring"
+    #: a webhook request is out; waiting for its answer, its failure or its timeout (the filler
+    #: prompt, when it plays, is PLAYING with the request still out).
+    WEBHOOK = "webhook"
     #: a ``Hangup`` was returned; every call now returns nothing.
     ENDED = "ended"
 
@@ -111,6 +124,9 @@ class MenuRunner:
       :meth:`transfer_failed` when the REFER or its NOTIFY reports failure (the caller returns
       to the dialplan's ``on-transfer-failed`` step), :meth:`transfer_succeeded` when it worked
       (or just end the call: the SIP layer's BYE does);
+    * after a :class:`~tui_engine.menus.webhook.WebhookRequest`, call :meth:`webhook_answered`
+      or :meth:`webhook_failed` once (late reports are ignored); cancel the request on the
+      :class:`~tui_engine.menus.webhook.WebhookFailed` of a timeout;
     * after a :class:`Speak`, call :meth:`speech_rendered` once (late or never is harmless:
       past ``Speak.timeout`` the runner plays the sequence without the missing texts);
     * after a :class:`Hangup` every method returns ``[]``.
@@ -153,6 +169,9 @@ class MenuRunner:
         self._closing = False  # the goodbye is playing: the call ends after it
         self._transfer_uri: str | None = None  # while TRANSFERRING
         self._transfer_deadline = 0.0
+        self._webhook: WebhookWait | None = None  # the request in flight (WEBHOOK, or its filler)
+        self._webhooks_sent = 0
+        self._answer_menu: Menu | None = None  # a webhook's temporary menu, while the caller is in it
         self._rendering: _Rendering | None = None  # while RENDERING
         self._speak_id = 0
 
@@ -205,7 +224,10 @@ class MenuRunner:
         if self.phase is Phase.TRANSFERRING:
             return self._transfer_deadline
         if self.phase is Phase.RENDERING and self._rendering is not None:
-            return self._rendering.deadline
+            hook = self._webhook.next_deadline(False) if self._webhook is not None else None
+            return self._rendering.deadline if hook is None else min(hook, self._rendering.deadline)
+        if self._webhook is not None:
+            return self._webhook.next_deadline(self.phase is Phase.WEBHOOK)
         if self.phase is not Phase.WAITING:
             return None
         if self._last_digit_at is not None:
@@ -317,10 +339,15 @@ class MenuRunner:
     def _poll_menu(self, now: float) -> list[Action]:
         if self.phase is Phase.TRANSFERRING and now >= self._transfer_deadline:
             return self._transfer_outcome("timeout", self._transfer_deadline)
+        wait = self._webhook
+        if wait is not None and wait.outcome is None and now >= wait.deadline:
+            return self._webhook_settle("timeout", wait.deadline)
         if self.phase is Phase.RENDERING and self._rendering is not None:
             if now >= self._rendering.deadline:
                 return self._speech_done({}, "time limit", now)
             return []
+        if self._webhook is not None:
+            return self._poll_webhook(now)
         if self.phase is not Phase.WAITING:
             return []
         if self._last_digit_at is not None:
@@ -388,7 +415,8 @@ class MenuRunner:
 
     def _enter(self, name: str, now: float) -> list[Action]:
         self.variables.update(clock_values(now + self.epoch_offset, self._zone))
-        self._menu = self.dialplan.menus[name]
+        answer = self._answer_menu
+        self._menu = answer if answer is not None and answer.name == name else self.dialplan.menus[name]
         self._eff = self._effective(self._menu)
         self._session = IdleSession(self._eff.idle_policy())
         self._session.send(Started(now=now))
@@ -533,6 +561,8 @@ class MenuRunner:
                 return self._authenticate(step.authenticate, at)
             if step.switch is not None:
                 return self._switch(step.switch, at)
+            if step.webhook is not None:
+                return self._send_webhook(step.webhook, at)
             return self._enter(here, at)  # "play, then back"
 
         return done + self._play(step.play, self._eff.barge_in, terminal, now)
@@ -580,6 +610,9 @@ class MenuRunner:
             return self._end(reason, at) if closing else self._goodbye(reason, at)
 
         self._closing = True
+        if self._webhook is not None:
+            self._webhook = None  # a late answer is ignored; the call's end cancels the request
+            self._close_progress(now)
         if self.phase is Phase.PLAYING:
             self._then = goodbye  # prompt_finished(completed=False) follows the StopPlayback
             if self._stopping:
@@ -627,6 +660,104 @@ class MenuRunner:
         mailbox = self.variables.get(auth.mailbox, "")
         return [Authenticate(mailbox=mailbox, pin=self.variables.get(auth.pin, ""))]
 
+    # -- webhooks (menus/webhook.py: the step; menus/answers.py: the answer) -----------
+    def webhook_answered(self, request_id: int, answer: object, now: float) -> list[Action]:
+        """The JSON answer (parsed) to :class:`WebhookRequest` ``request_id``."""
+        wait = self._webhook
+        if not self._awaiting(request_id) or wait is None:
+            return []  # late (timed out, a guard ended the call, hung up) or already answered
+        try:
+            outcome: Step | Menu | str = parse_answer(answer, self.dialplan, source=wait.url)
+        except AnswerError as exc:
+            outcome = str(exc)
+        return self._counted(now, self._webhook_settle(outcome, now))
+
+    def webhook_failed(self, request_id: int, why: str, now: float) -> list[Action]:
+        """The request failed (connection refused, ``HTTP 500``, not JSON, ...)."""
+        if not self._awaiting(request_id):
+            return []
+        return self._counted(now, self._webhook_settle(why, now))
+
+    def _awaiting(self, request_id: int) -> bool:
+        wait = self._webhook
+        return wait is not None and wait.request_id == request_id and wait.outcome is None
+
+    def _send_webhook(self, spec: WebhookSpec, now: float) -> list[Action]:
+        self._webhooks_sent += 1
+        timeout = spec.timeout if spec.timeout is not None else self._defaults.webhook_timeout
+        delay = spec.filler_delay if spec.filler_delay is not None else self._defaults.webhook_filler_delay
+        quoted = {name: quote(value, safe="") for name, value in self.variables.items()}
+        wait = WebhookWait(
+            request_id=self._webhooks_sent, spec=spec, url=render(spec.url, quoted), menu=self._menu.name,
+            deadline=now + timeout, filler_delay=delay, filler_at=now + delay if spec.filler else None,
+        )  # fmt: skip
+        self._webhook = wait
+        self.phase = Phase.WEBHOOK
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))  # the server works for the caller: not silence
+        collect = self._menu.collect
+        payload = request_payload(
+            dialplan=self.dialplan.name, menu=self._menu.name, attempt=self.attempt,
+            entry=self.variables.get(collect.variable, "") if collect else "",
+            variables=without_clock(self.variables),  # the server has a clock of its own
+        )  # fmt: skip
+        return [WebhookRequest(request_id=wait.request_id, url=wait.url, payload=payload, timeout=timeout)]
+
+    def _poll_webhook(self, now: float) -> list[Action]:
+        wait = self._webhook
+        assert wait is not None
+        if self.phase is Phase.WEBHOOK and wait.filler_at is not None and now >= wait.filler_at:
+            wait.filler_at, wait.filler_started = None, now
+            return self._play(wait.spec.filler, False, self._after_filler, now)
+        return []
+
+    def _after_filler(self, now: float) -> list[Action]:
+        wait = self._webhook
+        if wait is None:
+            return []
+        if wait.outcome is not None:
+            return self._webhook_act(now)
+        self.phase = Phase.WEBHOOK  # still out: the filler again after another filler-delay
+        if now > wait.filler_started or wait.filler_delay > 0:  # (nothing played and no delay: stop)
+            wait.filler_at = now + wait.filler_delay
+        return []
+
+    def _webhook_settle(self, outcome: Step | Menu | str, now: float) -> list[Action]:
+        """The answer (or failure) is known; act on it now, or once the filler has stopped."""
+        wait = self._webhook
+        assert wait is not None
+        wait.outcome = outcome
+        if isinstance(outcome, str):
+            done: Action = WebhookFailed(request_id=wait.request_id, url=wait.url, why=outcome, due=now)
+        else:
+            kind = "step" if isinstance(outcome, Step) else "menu"
+            done = WebhookAnswered(request_id=wait.request_id, url=wait.url, kind=kind)
+        if self.phase is Phase.PLAYING:  # the filler: stop it, _after_filler acts
+            if self._stopping:
+                return [done]
+            self._stopping = True
+            return [done, StopPlayback()]
+        if self.phase is Phase.RENDERING:  # the filler's speech is not wanted any more
+            self._rendering = None  # its speech_rendered, when it comes, is ignored
+            self._close_progress(now)
+        return [done, *self._webhook_act(now)]
+
+    def _webhook_act(self, now: float) -> list[Action]:
+        wait, self._webhook = self._webhook, None
+        assert wait is not None and wait.outcome is not None
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        outcome = wait.outcome
+        if isinstance(outcome, Menu):
+            self._answer_menu = outcome
+            return self._enter(outcome.name, now)
+        if isinstance(outcome, Step):
+            return self._run_step(outcome, now)
+        plan = self.dialplan
+        menu = self._menu if self._menu.name == wait.menu else plan.menus.get(wait.menu, self._menu)
+        step = wait.spec.on_failed or menu.on_webhook_failed or Step(play=plan.webhook_failed or plan.invalid)
+        return self._run_step(step, now)
+
     def _end(self, reason: str, now: float) -> list[Action]:
         self.hangup_reason = reason
         self._stop(now)
@@ -639,6 +770,7 @@ class MenuRunner:
         self.phase = Phase.ENDED
         self._buffer.clear()
         self._then = None
+        self._webhook = None
         self._rendering = None
         self._session.send(Stopped(now=now))
 
@@ -651,6 +783,8 @@ def _next_of(step: Step | None) -> str:
         return f"goto:{step.goto}"
     if step.switch is not None:
         return "switch"
+    if step.webhook is not None:
+        return "webhook"
     return "transfer" if step.transfer is not None else "authenticate" if step.authenticate else "menu"
 
 

@@ -29,6 +29,10 @@ class MenuDefaults:
     bye_allowance: float = 0.2
     #: how long a REFER may take to report its outcome before the caller returns to the menu
     transfer_timeout: float = 30.0
+    #: the longest a webhook may take to answer (its step may say otherwise)
+    webhook_timeout: float = 5.0
+    #: silence before a webhook's filler prompt plays (and between its repeats)
+    webhook_filler_delay: float = 1.0
     #: how long a call-time ``say:`` rendering may take before the sequence plays without it
     speech_timeout: float = 5.0
     #: IANA zone of the clock variables (``time``, ``weekday``...) when a dialplan names none

@@ -9,6 +9,9 @@ pipe, input is read line by line so sessions can be scripted::
     wait 12     read nothing more for 12 simulated seconds (timers keep running)
     hangup      the caller hangs up
 
+A ``webhook`` step calls its URL for real (signed with the configured secret); the answer is
+used when it arrives, the timeout and the filler run on the simulated clock.
+
 At end of input the caller stays silent until the dialplan ends the call. Authentication
 is answered by a demo verifier: ``--pin``/``--mailbox`` or the dialplan's ``demo:`` section.
 """
@@ -47,9 +50,11 @@ from tui_engine.menus.loader import load_dialplan
 from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
+from tui_engine.menus.simulate_webhooks import BackgroundRequests, WebhookTransport
 from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, Rendered, SpeechOptions, spoken
 from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Token, Wait, cbreak, parse_line
 from tui_engine.menus.variables import time_zone
+from tui_engine.menus.webhook import WebhookAnswered, WebhookFailed, WebhookRequest
 
 AUTH_DELAY = 0.5  #: simulated seconds the demo verifier "takes"
 
@@ -86,6 +91,7 @@ class _Simulation:
         self.pending: list[tuple[float, Token]] = []  # (arrival time, token)
         self.credentials: tuple[str | None, str] = (None, "1234")
         self.status_shown = False
+        self.requests: BackgroundRequests | None = None
 
     def now(self) -> float:
         return (time.monotonic() - self.t0) * self.speed
@@ -121,6 +127,10 @@ class _Simulation:
                 self.handle(self.runner.prompt_finished(self.at, completed=False))
             elif isinstance(action, Transfer):  # the simulated transfer always works
                 self.handle(self.runner.transfer_succeeded(self.at))
+            elif isinstance(action, WebhookRequest):
+                self.send_webhook(action)
+            elif isinstance(action, WebhookFailed) and self.requests is not None:
+                self.requests.cancel()  # a timeout: the answer is no longer wanted
             elif isinstance(action, Speak):  # rendered for real (its duration), in no virtual time
                 self.handle(self.runner.speech_rendered(action.id, self.render(action), self.at))
             elif isinstance(action, Authenticate):
@@ -172,8 +182,34 @@ class _Simulation:
             self.say(f"XFER  transfer to {action.uri} failed ({action.why}): back to the menu")
         elif isinstance(action, GuardTripped):
             self.say(f"LIMIT {action.guard} ({action.limit:g} s) reached")
+        elif isinstance(action, WebhookRequest):
+            self.say(f"HOOK  POST {action.url} (timeout {action.timeout:g} s)")
+        elif isinstance(action, WebhookAnswered):
+            self.say(f"HOOK  answered with a {action.kind}")
+        elif isinstance(action, WebhookFailed):
+            self.say(f"HOOK  failed: {action.why}")
         elif isinstance(action, Hangup):
             self.say(f"BYE   hang up: {action.reason}")
+
+    def send_webhook(self, action: WebhookRequest) -> None:
+        if self.requests is None:
+            self.handle(self.runner.webhook_failed(action.request_id, "no webhook client", self.at))
+            return
+        self.requests.send(action.request_id, action.url, action.payload)
+
+    def webhook_outcome(self, now: float) -> bool:
+        """Report a finished request at the time it was seen; False when none has finished."""
+        done = self.requests.done() if self.requests is not None else None
+        if done is None or self.requests is None:
+            return False
+        self.at = max(self.at, now)
+        ok, value = done
+        request_id = self.requests.request_id
+        if ok:
+            self.handle(self.runner.webhook_answered(request_id, value, self.at))
+        else:
+            self.handle(self.runner.webhook_failed(request_id, str(value), self.at))
+        return True
 
     # -- the loop -----------------------------------------------------------------------
     def next_event(self) -> float | None:
@@ -212,6 +248,8 @@ class _Simulation:
     def step(self, now: float) -> bool:
         """Do the earliest thing due by ``now`` (input first on a tie); False when nothing is."""
         event, given = self.next_event(), self.next_input()
+        if (event is None or event > now) and self.webhook_outcome(now):
+            return True
         if given is not None and given <= now and (event is None or given <= event):
             self.at = max(self.at, given)
             self.feed()
@@ -237,6 +275,8 @@ class _Simulation:
             wake = [t for t in (self.next_event(), self.next_input()) if t is not None]
             if self.live:
                 wake.append(now + 0.25 * self.speed)  # refresh the countdown four times a second
+            if self.requests is not None and self.requests.pending:
+                wake.append(now + 0.02 * self.speed)  # a real request: look for its answer
             timeout = (min(wake, default=now + self.speed) - now) / self.speed
             self.pending += [(self.now(), token) for token in source.read(timeout)]
 
@@ -289,6 +329,7 @@ def run_simulation(
     stdout: TextIO | None = None,
     at: datetime | None = None,
     variables: Mapping[str, str] | None = None,
+    webhooks: WebhookTransport | None = None,
     speech: SpeechOptions | None = None,
 ) -> int:
     """Simulate a call to ``dialplan_path``; 0 when the call ended, 2 when the dialplan is invalid."""
@@ -307,13 +348,18 @@ def run_simulation(
     runner = MenuRunner(plan, defaults, variables=_variables(variables), epoch_offset=epoch)
     sim = _Simulation(plan, runner, out, speed=speed, live=live, speech=speech)
     sim.credentials = _credentials(plan, pin, mailbox)
+    sim.requests = BackgroundRequests(webhooks) if webhooks is not None else None
     who = f"mailbox {sim.credentials[0]}" if sim.credentials[0] else "any mailbox"
     out.write(f"Simulating dialplan {plan.name!r} ({dialplan_path}) at speed x{speed:g}.\n")
     out.write(f"Demo login: {who}, PIN {sim.credentials[1]}. Keys: 0-9 * # (q hangs up).\n")
-    if live:
-        with cbreak(fd):
-            sim.run(KeyInput(fd))
-    else:
-        sim.run(LineInput(fd))
+    try:
+        if live:
+            with cbreak(fd):
+                sim.run(KeyInput(fd))
+        else:
+            sim.run(LineInput(fd))
+    finally:
+        if sim.requests is not None:
+            sim.requests.close()
     out.write("\n" if sim.status_shown else "")
     return 0

@@ -28,6 +28,7 @@ from tui_engine.menus.model import Dialplan, PromptRef
 from tui_engine.menus.runner import MenuRunner
 from tui_engine.menus.settings import MenuDefaults
 from tui_engine.menus.speech import SAY_SOURCE, Rendered
+from tui_engine.menus.webhook import WebhookRequest
 
 SpeechFake = Callable[[str], float | None]
 
@@ -61,6 +62,7 @@ class MenuHarness:
         self.log: list[tuple[float, Action]] = []  # every action, with the time it was returned
         self.playing: PlayPrompts | None = None
         self.play_ends: float | None = None
+        self.webhook: WebhookRequest | None = None  # the last request sent
 
     @property
     def now(self) -> float:
@@ -75,6 +77,8 @@ class MenuHarness:
         for action in actions:
             self.log.append((self.now, action))
             out.append(action)
+            if isinstance(action, WebhookRequest):
+                self.webhook = action
             if isinstance(action, PlayPrompts):
                 self.playing = action
                 self.play_ends = self.now + sum(p.duration for p in action.prompts)
@@ -117,6 +121,17 @@ class MenuHarness:
         """The REFER was refused (or its NOTIFY reported failure): back to the dialplan."""
         return self._absorb(self.runner.transfer_failed(why, self.now))
 
+    def webhook_answer(self, answer: object) -> list[Action]:
+        """The application server answered the last :class:`WebhookRequest` (parsed JSON)."""
+        if self.webhook is None:
+            raise MenuError("webhook_answer(): no webhook request was sent")
+        return self._absorb(self.runner.webhook_answered(self.webhook.request_id, answer, self.now))
+
+    def webhook_fail(self, why: str = "HTTP 500") -> list[Action]:
+        """The last :class:`WebhookRequest` failed (connection refused, non-2xx, not JSON)."""
+        if self.webhook is None:
+            raise MenuError("webhook_fail(): no webhook request was sent")
+        return self._absorb(self.runner.webhook_failed(self.webhook.request_id, why, self.now))
     def speech_done(self, seconds: dict[str, float | None] | None = None) -> list[Action]:
         """The pending :class:`Speak` is rendered: ``seconds`` per text (``None``/missing: failed);
         by default every text, at 0.4 s per word."""

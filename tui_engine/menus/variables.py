@@ -18,7 +18,7 @@ the start of the call), so a test's fake clock gives the wall clock too.
 from __future__ import annotations
 
 import re
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,6 +70,11 @@ def clock_values(epoch: float, zone: tzinfo | None) -> dict[str, str]:
         "weekday": WEEKDAYS[moment.weekday()],
         "date": moment.date().isoformat(),
     }
+
+
+def without_clock(variables: Mapping[str, str]) -> dict[str, str]:
+    """The call's variables without the clock's (what a webhook request reports)."""
+    return {name: value for name, value in variables.items() if name not in CLOCK_BUILTINS}
 
 
 def build_set(raw: dict[str, str | int] | None) -> tuple[tuple[str, str], ...]:

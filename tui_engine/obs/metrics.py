@@ -68,6 +68,19 @@ class Metrics:
             ["method"],
             registry=r,
         )
+        self.webhooks = Counter(
+            "tui_webhooks_total",
+            "Webhook requests of dialplan steps, by outcome (step, menu, timeout, http-error, "
+            "connection, bad-answer, invalid-answer, error).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_seconds = Histogram(
+            "tui_webhook_seconds",
+            "From a webhook request to its answer or failure (what callers wait, filler and all).",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+            registry=r,
+        )
         self.web_sessions = Gauge(
             "web_sessions", "Portal sessions, by state (active, locked).", ["state"], registry=r
         )

@@ -28,6 +28,7 @@ from tui_engine.sip.uas import RETRY_AFTER
 from tui_engine.tui.admission import CallAdmission
 from tui_engine.tui.call import CallInfo, CallSession, Observer, PinVerifier
 from tui_engine.tui.settings import TuiSettings, tui_settings
+from tui_engine.tui.webhooks import WebhookClient
 
 log = structlog.get_logger("tui_engine.tui")
 
@@ -83,6 +84,8 @@ class TuiComponent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._admission: CallAdmission | None = None
         self._probe: DeadlineDriver | None = None
+        #: one HTTP client (one keep-alive pool) for every call's webhooks and the status webhook
+        self._webhooks = WebhookClient(settings.webhooks)
 
     # -- Component protocol ----------------------------------------------------------
     def setup_http(self, app: Any) -> None:
@@ -91,6 +94,7 @@ class TuiComponent:
     async def start(self, engine: Any = None) -> None:
         s = self.settings
         self._loop = asyncio.get_running_loop()
+        await self._webhooks.start()
         self._media = MediaEngine(
             host=s.sip_host,
             port_range=s.rtp_ports,
@@ -149,6 +153,7 @@ class TuiComponent:
         self._sessions.clear()
         if self._media is not None:
             await self._media.close()
+        await self._webhooks.close()  # after the calls: their requests are cancelled by now
 
     def apply_config(self, config: EngineConfig) -> None:
         settings = tui_settings(config)
@@ -159,6 +164,7 @@ class TuiComponent:
         """A reload: limits and menu defaults apply to calls already running; dialplans to new calls."""
         old = self.settings
         self.settings = settings
+        self._webhooks.apply(settings.webhooks)
         self._dialplans = load_dialplans(
             settings.dialplan_dir, default=settings.default_dialplan, speech=settings.speech
         )
@@ -264,6 +270,7 @@ class TuiComponent:
             defaults=self.settings.defaults,
             prompts=self._media.prompts,
             verify_pin=self._verify_pin,
+            post_webhook=self._webhooks.post,
             observer=self._observer,
             info=info,
             loop=self._loop,
@@ -278,6 +285,7 @@ class TuiComponent:
         session = self._sessions.get(call.call_id)
         if session is not None and session.runner.current_menu == "":
             session.start()
+            self._webhooks.report(status_event("call.started", session.info))
 
     def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
         session = self._sessions.get(call.call_id)
@@ -344,6 +352,10 @@ class TuiComponent:
         )
         self._observer.ended(why)
         info.end_reason = why
+        if session is not None and session.runner.current_menu:  # it was started: it ends
+            ended = {"reason": why, "duration": round(duration, 3), "attempts": attempts}
+            ended |= {"menus": list(info.menus), "no_input": info.no_input, "digits": info.digits}
+            self._webhooks.report({**status_event("call.ended", info), **ended})
         if info.sip_status is None and reason is EndReason.CANCELLED:
             info.sip_status = 487  # RFC 3261 §9.2: the INVITE of a cancelled call
         self._record(info, self.endings[0]["ended_at"])
@@ -370,4 +382,16 @@ def call_record(info: CallInfo, ended_at: float) -> dict[str, Any]:
         "no_input": info.no_input,
         "end_reason": info.end_reason or "completed",
         "sip_status": info.sip_status,
+    }
+
+
+def status_event(event: str, info: CallInfo) -> dict[str, Any]:
+    """What the status webhook says of a call (``call.ended`` adds reason, duration, attempts...)."""
+    return {
+        "event": event,
+        "call_id": info.call_id,
+        "caller": info.caller,
+        "dialled": info.dialled,
+        "dialplan": info.dialplan,
+        "at": time.time(),
     }

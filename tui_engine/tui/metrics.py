@@ -34,6 +34,10 @@ class MetricsObserver(Observer):
     def count_active_calls(self, count: Callable[[], int]) -> None:
         self._m.active_calls.set_function(count)
 
+    def webhook(self, outcome: str, seconds: float) -> None:
+        self._m.webhooks.labels(outcome=outcome).inc()
+        self._m.webhook_seconds.observe(seconds)
+
     def ended(self, reason: str) -> None:
         self._m.calls_ended.labels(reason=reason).inc()
 

@@ -15,6 +15,17 @@ from tui_engine.sip.session_timer import SessionTimerPolicy
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSettings:
+    """The webhook client's options (``webhook-*``, ``status-webhook*``), settled once per load."""
+
+    secret: bytes = b""  #: b"": requests go unsigned
+    max_connections: int = 100
+    status_url: str = ""  #: "": no status webhook
+    status_timeout: float = 2.0
+    status_max_pending: int = 100
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TuiSettings:
     app_name: str
     sip_host: str
@@ -32,6 +43,7 @@ class TuiSettings:
     speech: SpeechOptions = field(default_factory=SpeechOptions)
     #: call-time say: renderings kept in memory
     speech_cache_size: int = 256
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def tui_settings(config: EngineConfig) -> TuiSettings | None:
@@ -59,6 +71,19 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         session_timers=SessionTimerPolicy(session_expires=round(t.session_expires), min_se=round(t.min_se)),
         speech=speech_options(app),
         speech_cache_size=t.speech_cache_size,
+        webhooks=webhook_settings(app),
+    )
+
+
+def webhook_settings(app: Application) -> WebhookSettings:
+    """The webhook client's settings; the secret is read from its file (checked at load)."""
+    t = app.tui
+    return WebhookSettings(
+        secret=Path(t.webhook_secret_file).read_bytes().strip() if t.webhook_secret_file else b"",
+        max_connections=t.webhook_max_connections,
+        status_url=t.status_webhook,
+        status_timeout=t.status_webhook_timeout,
+        status_max_pending=t.status_webhook_max_pending,
     )
 
 
@@ -80,6 +105,8 @@ def menu_defaults(app: Application) -> MenuDefaults:
         inband_dtmf=t.inband_dtmf,
         dtmf_methods=t.dtmf_methods,
         transfer_timeout=t.transfer_timeout,
+        webhook_timeout=t.webhook_timeout,
+        webhook_filler_delay=t.webhook_filler_delay,
         bye_allowance=t.bye_allowance,
         speech_timeout=t.speech_timeout,
         time_zone=t.time_zone,
