@@ -32,6 +32,7 @@ test: $(STAMP) peers lint typecheck
 cluster: $(STAMP) peers
 	$(BIN)/python -m deploy.cluster up $(ARGS)
 
+# Every benchmark; ASTERISK=/path (an Asterisk 20 install with chan_sip) adds the side-by-side, else it is skipped.
 bench: $(STAMP)
 	WITH_KAMAILIO=1 bash scripts/install-peers.sh
 	$(BIN)/python -m pip install -q -e '.[test,fast,redis,bench]'

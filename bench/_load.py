@@ -338,6 +338,12 @@ def _with_extra(run: SippRun, extra: list[str]) -> SippRun:
     return replace(run, extra=tuple(extra))
 
 
+def failure_excerpt(result: SippResult, limit: int = 600) -> str:
+    """The start of what SIPp logged as unexpected (``-trace_err``) or printed to stderr: why calls failed."""
+    text = (result.errors.strip() or result.stderr.strip())
+    return " ".join(text.split())[:limit]
+
+
 def read_rtt(workdir: Path) -> list[float]:
     """``*_rtt.csv`` rows ``Date_ms;response_time_ms;rtd_no`` → response times in ms."""
     values: list[float] = []

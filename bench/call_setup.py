@@ -26,6 +26,7 @@ from bench._load import (
     Metric,
     ProcSampler,
     engine_options,
+    failure_excerpt,
     metric,
     percentile,
     rtp_range,
@@ -106,6 +107,7 @@ async def step(
         "cpu_percent": sum(c for c in cpu if c is not None) if samplers else None,  # all engines
         "rss_mib": sum(s.peak_rss() for s in samplers) / 2**20 if samplers else None, "holds": holds,
         "within_t1": holds and p99 is not None and p99 < T1_MS,
+        "errors": "" if holds else failure_excerpt(result),
     }
 
 
@@ -138,7 +140,10 @@ def section(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for s in steps:
         note = (f"{s['successful']}/{s['calls']} ok, {s['failed']} failed, setup p50 {s['setup_p50_ms']} ms, "
-                f"p99 {s['setup_p99_ms']} ms" + ("" if s["holds"] else " — did not hold"))
+                f"p99 {s['setup_p99_ms']} ms" + ("" if s["holds"] else " — did not hold")
+                + (f"; SIPp: {s['errors']}" if s.get("errors") else "")
+                + (f"; a second try (the first had {s['first_try_failed']} calls not completed)"
+                   if s.get("first_try_failed") else ""))
         metrics[f"{s['rate']:g} calls/s"] = metric(s["cpu_percent"], "% CPU" if s["cpu_percent"] is not None
                                                    else "", note)
         if s["rss_mib"] is not None:

@@ -25,6 +25,7 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from bench._load import (
     bucket_quantile,
     caller_audio,
     engine_options,
+    failure_excerpt,
     histogram,
     metric,
     metric_value,
@@ -139,31 +141,17 @@ async def run_size(
 
 async def _drive(engine: BenchEngine, shape: LoadShape, workdir: Path) -> dict[str, Any]:
     before = await _scrape(engine)
-    sampler = ProcSampler(engine.pid or 0)
-    sampler.start()
-    await asyncio.sleep(1.0)
-    rss_idle = sampler.samples[-1].rss if sampler.samples else 0  # the first samples include start-up
-    udp0, t0 = udp_datagrams(), time.monotonic()
-    profiler = await start_profiler(engine.pid or 0, f"concurrency-{shape.total}")
-    kinds = (("no_input", shape.silent), ("no_input_rtp", shape.talking), ("digit", shape.digit))
-    runs = [
-        _sipp(engine, kind, chunk, shape, workdir / f"sipp_{kind}_{i}")
-        for kind, count in kinds
-        for i, chunk in enumerate(chunks(count, CALLS_PER_SIPP))
-    ]
-    results = await asyncio.gather(*runs)
-    udp1, t1 = udp_datagrams(), time.monotonic()
-    await stop_profiler(profiler)
-    await sampler.stop()
+
+    async def load() -> ByKind:
+        profiler = await start_profiler(engine.pid or 0, f"concurrency-{shape.total}")
+        try:
+            return await callers(engine.sip_port, shape, workdir)
+        finally:
+            await stop_profiler(profiler)
+
+    seen = await observe(engine.pid or 0, load)
     after = await _scrape(engine)
-    by_kind: dict[str, tuple[Tally, list[float]]] = {}
-    for kind, res, rtt in results:
-        tally, rtts = by_kind.setdefault(kind, (Tally(), []))
-        tally.successful += res.successful
-        tally.failed += res.failed
-        rtts.extend(rtt)
-    digits = after.digits - before.digits
-    out = _summarise(shape, by_kind, sampler, rss_idle, (t0, t1), (udp0, udp1), digits)
+    out = summarise(shape, seen, after.digits - before.digits)
     for label, series, quantiles, note in _BUCKET_FIGURES:
         for q in quantiles:
             bound = bucket_quantile(before.histograms[series], after.histograms[series], q)
@@ -218,6 +206,7 @@ class Tally:
 
     successful: int = 0
     failed: int = 0
+    errors: str = ""  #: the first failing instance's SIPp error excerpt
 
 
 def chunks(count: int, size: int) -> list[int]:
@@ -226,11 +215,39 @@ def chunks(count: int, size: int) -> list[int]:
     return [count // parts + (1 if i < count % parts else 0) for i in range(parts)] if count else []
 
 
+ByKind = dict[str, tuple[Tally, list[float]]]
+
+
+async def callers(
+    port: int, shape: LoadShape, workdir: Path, scenario: Callable[[str], str | Path] = "load_{}".format
+) -> ByKind:
+    """Every SIPp caller of a size at once against ``127.0.0.1:port``; tallies and rtd values by kind.
+
+    ``scenario`` maps a kind to its SIPp scenario (a name in ``sipp_scenarios/`` or a path), so a
+    peer whose clock starts elsewhere can be driven by a variant of the same calls.
+    """
+    kinds = (("no_input", shape.silent), ("no_input_rtp", shape.talking), ("digit", shape.digit))
+    runs = [
+        _sipp(port, kind, chunk, shape, workdir / f"sipp_{kind}_{i}", scenario(kind))
+        for kind, count in kinds
+        for i, chunk in enumerate(chunks(count, CALLS_PER_SIPP))
+    ]
+    by_kind: ByKind = {}
+    for kind, res, rtt in await asyncio.gather(*runs):
+        tally, rtts = by_kind.setdefault(kind, (Tally(), []))
+        tally.successful += res.successful
+        tally.failed += res.failed
+        if res.failed and not tally.errors:
+            tally.errors = failure_excerpt(res)
+        rtts.extend(rtt)
+    return by_kind
+
+
 async def _sipp(
-    engine: BenchEngine, kind: str, count: int, shape: LoadShape, where: Path
+    port: int, kind: str, count: int, shape: LoadShape, where: Path, scenario: str | Path
 ) -> tuple[str, SippResult, list[float]]:
     where.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (before SIPp starts: nothing waits on it)
-    port, media = sipp_ports(2 * count + 4 if kind == "no_input_rtp" else 2)
+    sipp_port, media = sipp_ports(2 * count + 4 if kind == "no_input_rtp" else 2)
     extra: list[str] = ["-max_socket", str(max(1024, 2 * count + 64))]
     if kind == "no_input_rtp":
         caller_audio(where / "caller.ulaw")
@@ -239,7 +256,7 @@ async def _sipp(
         extra += ["-d", str(DIGIT_AFTER_MS)]
     share = count / shape.total
     run = SippRun(
-        scenario=f"load_{kind}", target=("127.0.0.1", engine.sip_port), local_port=port, media_port=media[0],
+        scenario=scenario, target=("127.0.0.1", port), local_port=sipp_port, media_port=media[0],
         workdir=where, service="200", calls=count, rate=max(1.0, shape.rate * share), limit=count,
         timeout_s=count / max(1.0, shape.rate * share) + shape.expected_s + SLACK_S,
         recv_timeout_ms=int((shape.expected_s + SLACK_S) * 1000), extra=tuple(extra),
@@ -248,16 +265,53 @@ async def _sipp(
     return kind, result, rtt
 
 
-def _summarise(
-    shape: LoadShape,
-    by_kind: dict[str, tuple[Tally, list[float]]],
-    sampler: ProcSampler,
-    rss_idle: int,
-    span: tuple[float, float],
-    udp: tuple[tuple[int, int], tuple[int, int]],
-    digits_counted: float,
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """One size's load as the callers and ``/proc`` saw it."""
+
+    by_kind: ByKind
+    sampler: ProcSampler  #: the server process: CPU and RSS over the run
+    rss_idle: int  #: bytes, before the first call
+    span: tuple[float, float]  #: monotonic start and end of the load
+    udp: tuple[tuple[int, int], tuple[int, int]]  #: system-wide UDP counters at both ends
+
+
+async def observe(pid: int, load: Callable[[], Awaitable[ByKind]]) -> Observed:
+    """Run ``load`` while sampling process ``pid`` (whole process: every thread's CPU)."""
+    sampler = ProcSampler(pid)
+    sampler.start()
+    await asyncio.sleep(1.0)
+    rss_idle = await _settled_rss(sampler)
+    udp0, t0 = udp_datagrams(), time.monotonic()
+    by_kind = await load()
+    udp1, t1 = udp_datagrams(), time.monotonic()
+    await sampler.stop()
+    return Observed(by_kind, sampler, rss_idle, (t0, t1), (udp0, udp1))
+
+
+async def _settled_rss(sampler: ProcSampler, *, within: int = 2**20, longest: float = 6.0) -> int:
+    """The idle RSS once start-up has settled: two samples in a row within ``within`` bytes.
+
+    A process can hold tens of MiB of start-up memory for a second or two and then give it back
+    (seen: 142 → 80 MiB just as the load began); taken too early, "idle" is above the peak under
+    load and memory per call comes out negative.
+    """
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        last = sampler.samples[-2:]
+        if len(last) == 2 and abs(last[1].rss - last[0].rss) < within:
+            break
+        await asyncio.sleep(sampler.period)
+    return sampler.samples[-1].rss if sampler.samples else 0
+
+
+def summarise(
+    shape: LoadShape, seen: Observed, digits_counted: float | None, expected_s: float | None = None
 ) -> dict[str, Any]:
-    expected_ms = shape.expected_s * 1000
+    """The report section of one size. ``expected_s``: the ACK→BYE a caller expects (a peer whose
+    length differs, e.g. no BYE allowance, gives its own); ``digits_counted`` None: not counted."""
+    by_kind, sampler, rss_idle, span, udp = seen.by_kind, seen.sampler, seen.rss_idle, seen.span, seen.udp
+    expected_ms = (shape.expected_s if expected_s is None else expected_s) * 1000
     silent_rtt = [ms for kind in ("no_input", "no_input_rtp") if kind in by_kind for ms in by_kind[kind][1]]
     lateness = [ms - expected_ms for ms in silent_rtt]
     failed = sum(res.failed for res, _ in by_kind.values())
@@ -300,6 +354,9 @@ def _summarise(
             (udp[1][0] - udp[0][0]) / seconds, "datagrams/s received", "all loopback UDP, others' too"),
         "run time": metric(seconds, "s"),
     }
+    for kind, (tally, _) in by_kind.items():
+        if tally.errors:
+            metrics[f"why {kind} calls failed"] = metric(None, "", f"SIPp: {tally.errors}")
     holds = failed == 0 and (percentile(lateness, 99) or 1e9) <= HOLDS_P99_MS and len(lateness) > 0
     return {
         "name": f"{shape.total:,} concurrent calls",

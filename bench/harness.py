@@ -6,7 +6,8 @@ free-form, with a few keys the Markdown report understands (see :mod:`bench.repo
 
 * ``title`` (str) and ``summary`` (str, a sentence or two);
 * ``sections``: a list of ``{"name", "params"?, "metrics": {key: {"value", "unit", "note"?}}}``;
-* ``notes``: a list of strings (caveats: what the figure does and does not include).
+* ``notes``: a list of strings (caveats: what the figure does and does not include);
+* ``tables``: a list of ``{"name", "columns": [...], "rows": [[cell, ...], ...]}`` (side-by-side figures).
 
 Anything else is kept in the JSON. Nothing here asserts on speed.
 """

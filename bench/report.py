@@ -34,11 +34,21 @@ def _benchmark(name: str, result: dict[str, Any]) -> list[str]:
         return [*lines, "**Failed:**", "", "```", result["error"].rstrip(), "```", ""]
     if result.get("summary"):
         lines += [result["summary"], ""]
+    for table in result.get("tables", []):
+        lines += _table(table)
     for section in result.get("sections", []):
         lines += _section(section)
     if result.get("notes"):
         lines += ["Notes:", ""] + [f"- {note}" for note in result["notes"]] + [""]
     return lines
+
+
+def _table(table: dict[str, Any]) -> list[str]:
+    """``{"name", "columns": [...], "rows": [[cell, ...], ...]}`` as a Markdown table."""
+    columns = table["columns"]
+    lines = [f"### {table['name']}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(cell) for cell in row) + " |" for row in table["rows"]]
+    return [*lines, ""]
 
 
 def _section(section: dict[str, Any]) -> list[str]:
