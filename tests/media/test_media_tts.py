@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tui_engine.media.prompts import PromptCache
-from tui_engine.media.tts import SpeechError, Synthesizer, Voice, render_sync, to_prompt
+from tui_engine.media.tts import MAX_RUNNING, SpeechError, Synthesizer, Voice, render_sync, to_prompt
 
 #: espeak-ng renders say: text (tests/conftest.py fails a CI run without it; elsewhere: skip)
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="not installed: espeak-ng")
@@ -53,6 +53,21 @@ async def test_the_cache_renders_each_text_once_and_forgets_the_least_recently_u
     assert speech.cached("alpha") is first and speech.cached("bravo") is None
     await speech.render("bravo")
     assert speech.rendered == 4
+
+
+async def test_the_cache_holds_a_bounded_amount_of_speech_not_only_a_number_of_texts() -> None:
+    """Texts with a caller's value (``say: "Hello {caller}"``) may each be up to 1000 characters,
+    ~100 s of audio: 256 of them would be ~0.5 GB. The cache keeps at most ``cache_seconds``."""
+    speech = Synthesizer(Voice(), cache_size=100, cache_seconds=4.0)
+    texts = [f"Account {n}, your balance is {n} dollars." for n in range(4)]  # ~2 s each
+    prompts = [await speech.render(text) for text in texts]
+    assert all(p.duration > 1.5 for p in prompts)
+    kept = [p for t, p in zip(texts, prompts, strict=True) if speech.cached(t) is p]
+    assert 0 < sum(p.duration for p in kept) <= 4.0
+    assert speech.cached(texts[-1]) is prompts[-1]  # the least recently used went first
+    long = await speech.render(" ".join(texts))  # longer than the whole budget: played, not kept
+    assert long.duration > 4.0 and speech.cached(" ".join(texts)) is None
+    assert speech.cached(texts[-1]) is prompts[-1]
 
 
 async def test_calls_asking_for_the_same_text_at_once_share_one_rendering() -> None:
@@ -123,3 +138,19 @@ def test_the_frames_are_those_of_the_prompt_files_conversion(tmp_path: Path) -> 
     from_file = PromptCache().load(wav)
     assert from_file.payloads("PCMU") == prompt.payloads("PCMU")
     assert from_file.payloads("PCMA") == prompt.payloads("PCMA")
+
+
+async def test_a_rendering_waiting_for_a_slot_past_the_time_limit_fails_without_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting for one of the MAX_RUNNING slots counts in the time limit: a burst of texts never
+    becomes a backlog that runs for callers who have given up (and makes every later one late)."""
+    starts = tmp_path / "starts"
+    fake_espeak(tmp_path, f"echo x >> {starts}\nsleep 0.6\nexit 1")
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    speech = Synthesizer(Voice(), timeout=1.0)
+    texts = [f"text {n}" for n in range(3 * MAX_RUNNING)]  # three rounds of 0.6 s: 1.8 s > 1.0 s
+    results = await asyncio.gather(*(speech.render(t) for t in texts), return_exceptions=True)
+    assert all(isinstance(r, SpeechError) for r in results), results
+    assert "took more than 1 s" in str(results[-1])
+    assert len(starts.read_text().split()) < len(texts)  # the last round never started

@@ -6,6 +6,7 @@ after 5 s; its filler (0.5 s) plays after 1 s of waiting and again 1 s after eac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,8 +29,9 @@ from tui_engine.menus import (
     WebhookRequest,
     load_dialplan,
 )
-from tui_engine.menus.actions import Action
+from tui_engine.menus.actions import Action, Speak
 from tui_engine.menus.testing import MenuHarness
+from tui_engine.menus.webhook import MAX_WEBHOOK_CHAIN
 
 PLAN = """\
 name: hooks
@@ -194,6 +196,11 @@ def test_the_collected_entry_reaches_the_request_and_the_menus_on_webhook_failed
         ([1, 2], "is not of type 'object'"),
         ({"menu": {"prompts": ["info"]}}, "needs either choices or collect"),
         ({"menu": {"prompts": ["info"], "choices": {"1": {"goto": "main"}}}, "name": "main"}, "is a menu of"),
+        # JSON may escape half a UTF-16 pair ("\ud800"): not text, it cannot be said, sent or signed
+        ({"say": "You owe \ud800 dollars."}, "say: text with a lone surrogate (\\ud800)"),
+        ({"transfer": "sip:\udfff@example.com"}, "transfer: text with a lone surrogate (\\udfff)"),
+        ({"menu": {"prompts": ["info"], "choices": {"1": {"say": "x\udc80"}}}}, "menu.choices.1.say: text"),
+        ({"play": ["info"] * 2000}, "more than 1000 keys and values"),  # fits 64 KiB: hours of prompts
     ],
 )
 def test_an_invalid_answer_is_refused_before_anything_of_it_runs(
@@ -206,6 +213,14 @@ def test_an_invalid_answer_is_refused_before_anything_of_it_runs(
     assert isinstance(failed, WebhookFailed)
     assert failed.why.startswith("invalid answer") and why in failed.why, failed.why
     assert names(out) == [["sorry"]]
+
+
+def test_a_whole_utf_16_pair_in_an_answer_is_text_like_any_other(plan: Dialplan) -> None:
+    call = in_main(plan)
+    call.press("1")
+    out = call.webhook_answer(json.loads('{"say": "\\ud83d\\ude00 Thanks!", "hangup": "completed"}'))
+    assert of(WebhookAnswered, out)
+    assert [s.texts for s in of(Speak, out)] == [("\U0001f600 Thanks!",)]  # type: ignore[attr-defined]
 
 
 def test_a_whole_menu_answer_runs_as_a_temporary_menu_with_the_normal_no_input_rules(plan: Dialplan) -> None:
@@ -328,4 +343,63 @@ def test_an_answer_nested_thousands_deep_is_refused_not_raised(plan: Dialplan) -
     call = in_main(plan)
     call.press("1")
     (failed,) = of(WebhookFailed, call.webhook_answer(answer))
-    assert "nested too deeply" in failed.why  # type: ignore[attr-defined]
+    why = failed.why  # type: ignore[attr-defined]
+    assert why.startswith("invalid answer: ") and ("nested too deeply" in why or "more than 1000" in why)
+
+
+LOOPING = """\
+name: loops
+goodbye: goodbye
+webhook-failed: sorry
+prompts:
+  short: {file: short.wav}
+  sorry: {file: invalid.wav}
+  goodbye: {file: goodbye.wav}
+menus:
+  main:
+    prompts: [short]
+    choices:
+      "1": {webhook: {url: "http://app.invalid/next"}}
+    on-webhook-failed: {webhook: {url: "http://app.invalid/retry"}}
+"""
+#: no call-wide guard: what ends these calls must be the menus' own no-input rules
+UNGUARDED = MenuDefaults(
+    **{**_fields(DEFAULTS), "limits": CallLimits(max_call_duration=0, max_silence_total=0, media_timeout=0)}
+)
+
+
+def _silent_caller(call: MenuHarness, server: Callable[[MenuHarness], list[Action]]) -> int:
+    """Press 1 once, then never again; ``server`` answers each request at once. Requests seen."""
+    call.press("1")
+    requests = 0
+    for _ in range(2000):
+        if call.ended:
+            break
+        if call.runner.phase is Phase.WEBHOOK and call.webhook is not None:
+            requests += 1
+            server(call)
+        else:
+            call.advance(0.5)
+    assert call.ended, f"a caller who pressed nothing more is still on the line after {requests} requests"
+    return requests
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param(lambda c: c.webhook_answer({"webhook": {"url": "http://x.invalid/"}}), id="answers"),
+        pytest.param(
+            lambda c: c.webhook_answer({"play": "short", "webhook": {"url": "http://x.invalid/"}}), id="plays"
+        ),
+        pytest.param(lambda c: c.webhook_fail("HTTP 500"), id="fails-into-menu-on-webhook-failed"),
+    ],
+)
+def test_webhooks_that_lead_to_webhooks_without_a_key_still_end_the_call(
+    make_plan: Callable[..., Dialplan], server: Callable[[MenuHarness], list[Action]]
+) -> None:
+    call = in_main(make_plan(LOOPING, "loops.yaml"), UNGUARDED)
+    requests = _silent_caller(call, server)
+    assert call.runner.hangup_reason == "inactivity-timeout"
+    assert requests <= MAX_WEBHOOK_CHAIN + 1
+    played = [[p.name for p in a.prompts] for _, a in call.log if isinstance(a, PlayPrompts)]
+    assert ["sorry"] in played  # the apology, then the menu's no-input rules

@@ -9,6 +9,8 @@ only the media and the SIP call are fakes (tests/menus/call_fakes.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import hashlib
 import hmac
 import io
@@ -16,6 +18,7 @@ import json
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,7 @@ from structlog.testing import capture_logs
 from tui_engine.core import CallLimits
 from tui_engine.menus import Dialplan, MenuDefaults, load_dialplan
 from tui_engine.menus.simulate import run_simulation
+from tui_engine.menus.webhook import MAX_WEBHOOK_CHAIN
 from tui_engine.testing import free_port
 from tui_engine.tui.settings import WebhookSettings
 from tui_engine.tui.webhooks import SIGNATURE_HEADER, WebhookClient, WebhookError, sign, verify_signature
@@ -109,7 +113,12 @@ async def server() -> AsyncIterator[AppServer]:
         await record(request)
         raise web.HTTPFound("/fast")
 
+    async def again(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({"webhook": {"url": str(request.url)}})  # at once, for ever
+
     app = web.Application()
+    app.router.add_post("/again", again)
     app.router.add_post("/fast", fast)
     app.router.add_post("/slow", slow)
     app.router.add_post("/never", never)
@@ -213,6 +222,24 @@ async def test_status_reports_are_signed_and_failures_are_logged_once(server: Ap
     assert events == ["status_webhook.failed", "status_webhook.recovered"]
 
 
+async def test_the_reports_of_the_last_calls_are_sent_before_the_client_closes(server: AppServer) -> None:
+    """The engine stops: the calls' call.ended reports were just made; they reach the CRM (each
+    still within status-webhook-timeout: a hung status server cannot hold the stop)."""
+    settings = WebhookSettings(status_url=f"{server.url}/status/200", status_timeout=2.0)
+    webhooks = WebhookClient(settings)
+    await webhooks.start()
+    for n in range(3):
+        webhooks.report({"event": "call.ended", "n": n})
+    await webhooks.close()
+    assert sorted(r["n"] for r in server.received) == [0, 1, 2]
+    hung = WebhookClient(dataclasses.replace(settings, status_url=f"{server.url}/never", status_timeout=0.3))
+    await hung.start()
+    hung.report({"event": "call.ended"})
+    async with asyncio.timeout(10):  # bounded by status-webhook-timeout, not by the server
+        await hung.close()
+    assert not hung._reports
+
+
 async def test_status_reports_beyond_max_pending_are_dropped_not_queued(server: AppServer) -> None:
     webhooks = WebhookClient(
         WebhookSettings(status_url=f"{server.url}/never", status_timeout=0.5, status_max_pending=2)
@@ -254,6 +281,7 @@ menus:
       "5": {webhook: {url: "URL/fast"}}
       "6": {webhook: {url: "URL/invalid"}}
       "7": {webhook: {url: "http://127.0.0.1:CLOSED/refused"}}
+      "8": {webhook: {url: "URL/again"}}
 """
 
 #: no-input 0.3 s × 1 attempt: a timer that was not held would end the call 0.3 s into the wait
@@ -296,7 +324,9 @@ async def test_a_slow_server_holds_the_no_input_timer_for_the_whole_wait(
     session.end()
 
 
-@pytest.mark.parametrize("digit", ["2", "3", "4", "6", "7"])
+#: 8: a server answering every webhook with another webhook, at once: after MAX_WEBHOOK_CHAIN of
+#: them (no key from the caller between) the next is not sent (before: requests for ever)
+@pytest.mark.parametrize("digit", ["2", "3", "4", "6", "7", "8"])
 async def test_a_broken_server_gives_the_apology_and_the_menu_again(
     app_plan: Dialplan, server: AppServer, client: WebhookClient, digit: str
 ) -> None:
@@ -313,11 +343,45 @@ async def test_a_broken_server_gives_the_apology_and_the_menu_again(
     expected = {
         "2": "timeout", "3": "HTTP 500", "4": "answer is not JSON", "7": "connection failed",
         "6": "invalid answer: unknown prompt 'no-such-prompt'",  # schema-valid JSON, not a valid step
+        "8": f"{MAX_WEBHOOK_CHAIN} webhooks in a row without a key from the caller",
     }[digit]  # fmt: skip
     assert len(failed) == 1 and failed[0].startswith(expected), failed
     if digit == "2":
         await _until(lambda: server.cancelled == 1)  # the engine closed the request it gave up on
+    assert len(server.received) == (MAX_WEBHOOK_CHAIN if digit == "8" else 0 if digit == "7" else 1)
+    assert session.info.end_reason == "inactivity-timeout"
     session.end()
+
+
+@pytest.mark.parametrize("digit", ["5", "6", "2"])  # answered, an invalid answer, a timeout
+async def test_a_finished_webhook_call_leaves_no_reference_cycle(
+    app_plan: Dialplan, server: AppServer, client: WebhookClient, digit: str
+) -> None:
+    """The engine turns automatic full collections off (runtime/gc_policy): cyclic garbage left by
+    each call would pile up (an answer's checker and its JSON with it) until a scheduled one."""
+
+    async def one_call() -> None:
+        session, _, media, call, _ = make_call(app_plan, FAST, loop=asyncio.get_running_loop(),
+                                               post_webhook=client.post)  # fmt: skip
+        session.start()
+        await _until(lambda: len(media.played) == 1)
+        media.on_digit(digit, "rfc4733")
+        await _until(lambda: bool(call.hangups))
+        session.end()
+        await asyncio.sleep(0.05)  # the request's task is done
+
+    gc.collect()
+    gc.disable()  # from here on only reference counting frees anything
+    try:
+        await one_call()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        ours = Counter(type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("tui_"))
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert ours == {}, f"a finished webhook call left reference cycles: {dict(ours)}"
 
 
 async def test_a_caller_hang_up_cancels_the_request(

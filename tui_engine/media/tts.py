@@ -20,8 +20,8 @@ Two ways in:
 * :func:`render_sync` at dialplan load (``say:`` without placeholders): blocking, cached for
   the process, so a reload re-renders only texts that changed;
 * :class:`Synthesizer` at call time (text with variables): asyncio subprocesses under one time
-  limit (killed past it), one rendering per text in flight however many calls ask for it, and a
-  bounded LRU cache of the results.
+  limit (killed past it; the wait for one of the MAX_RUNNING slots counts in it), one rendering
+  per text in flight however many calls ask for it, and a bounded LRU cache of the results.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ RATES = (80, 450)
 VOICE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)?$")
 #: espeak-ng renderings running at once per process (the machine's cores, not the calls, bound it)
 MAX_RUNNING = 2
+#: speech the call-time cache keeps at most, in seconds of audio (both codecs' frames, ~19 KB per
+#: second in memory: ~35 MB): besides ``speech-cache-size`` texts, because a text with a caller's
+#: value may be 1000 characters (~100 s of speech, ~2 MB) and 256 of those would be ~0.5 GB
+MAX_CACHE_SECONDS = 1800.0
 _SOURCE = Path("say")  # what a rendered prompt names as its "file" in messages
 
 
@@ -123,13 +127,23 @@ def render_sync(text: str, voice: Voice, timeout: float = 10.0) -> Prompt:
 
 
 class Synthesizer:
-    """Call-time rendering: bounded LRU cache by (text, voice, rate), time-limited subprocesses."""
+    """Call-time rendering: LRU cache by (text, voice, rate) bounded in texts and in seconds of
+    speech, time-limited subprocesses."""
 
-    def __init__(self, voice: Voice, *, cache_size: int = 256, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        voice: Voice,
+        *,
+        cache_size: int = 256,
+        timeout: float = 5.0,
+        cache_seconds: float = MAX_CACHE_SECONDS,
+    ) -> None:
         self.voice = voice
         self.timeout = timeout
         self.cache_size = cache_size
+        self.cache_seconds = cache_seconds
         self._cache: OrderedDict[tuple[str, Voice], Prompt] = OrderedDict()
+        self._cached_seconds = 0.0
         self._running: dict[tuple[str, Voice], asyncio.Future[Prompt]] = {}
         self._slots = asyncio.Semaphore(MAX_RUNNING)
         #: renderings done (cache misses), for tests and the bench
@@ -165,19 +179,19 @@ class Synthesizer:
 
     async def _render(self, key: tuple[str, Voice]) -> Prompt:
         text, voice = key
-        async with self._slots:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    wav = await self._run(voice.command(), text.encode("utf-8"))
-                    ulaw = await self._run(converter(), wav)
-            except TimeoutError:
-                raise SpeechError(f"rendering took more than {self.timeout:g} s") from None
-            prompt = to_prompt(ulaw)
+        try:  # the wait for a slot counts: a burst never queues work for callers who gave up
+            async with asyncio.timeout(self.timeout), self._slots:
+                wav = await self._run(voice.command(), text.encode("utf-8"))
+                ulaw = await self._run(converter(), wav)
+        except TimeoutError:
+            raise SpeechError(f"rendering took more than {self.timeout:g} s") from None
+        prompt = to_prompt(ulaw)
         self.rendered += 1
-        if self.cache_size > 0:
+        if self.cache_size > 0 and prompt.duration <= self.cache_seconds:
             self._cache[key] = prompt
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            self._cached_seconds += prompt.duration
+            while len(self._cache) > self.cache_size or self._cached_seconds > self.cache_seconds:
+                self._cached_seconds -= self._cache.popitem(last=False)[1].duration
         return prompt
 
     @staticmethod

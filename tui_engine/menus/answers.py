@@ -29,6 +29,10 @@ from tui_engine.menus.yamlnodes import JsonPath, Located
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _MAX_REASONS = 3
+#: keys and values an answer may hold in all (a menu of 12 choices with a few prompts each is
+#: under 100). The 64 KiB body limit alone lets through ~6000 prompt names: ~200 ms of schema
+#: checks on the event loop every call shares, and hours of prompts for a silent caller.
+MAX_ANSWER_VALUES = 1000
 
 
 class AnswerError(ValueError):
@@ -50,6 +54,42 @@ def _schema_errors(definition: str, data: Any, base: JsonPath) -> list[str]:
     return [f"{_where((*base, *e.absolute_path))}: {e.message}" for e in errors]
 
 
+_Link = tuple[str | int, "_Link"] | None
+
+
+def _text_problems(data: Any) -> list[str]:
+    """Too many values (:data:`MAX_ANSWER_VALUES`), or strings holding half a UTF-16 pair
+    (JSON's ``"\\ud800"``): those cannot be encoded, so espeak-ng's input, a SIP header or the
+    next webhook's body would fail far from here."""
+    found: list[str] = []
+    # no recursion (an answer may be nested deep: refused later); paths as (key, parent) links
+    todo: list[tuple[Any, _Link]] = [(data, None)]
+    seen = 0
+    while todo:
+        value, link = todo.pop()
+        seen += 1
+        if seen > MAX_ANSWER_VALUES:
+            return [f"more than {MAX_ANSWER_VALUES} keys and values"]
+        if isinstance(value, dict):
+            todo += [(k, link) for k in value]
+            todo += [(v, (str(k), link)) for k, v in value.items()]
+        elif isinstance(value, list):
+            todo += [(v, (i, link)) for i, v in enumerate(value)]
+        elif isinstance(value, str) and not value.isascii():
+            lone = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+            if lone is not None:
+                found.append(f"{_where(_path(link))}: text with a lone surrogate ({ascii(lone)[1:-1]})")
+    return sorted(found)
+
+
+def _path(link: _Link) -> JsonPath:
+    keys: list[str | int] = []
+    while link is not None:
+        key, link = link
+        keys.append(key)
+    return tuple(reversed(keys))
+
+
 def _fail(reasons: list[str]) -> AnswerError:
     shown = "; ".join(reasons[:_MAX_REASONS])
     more = f" (+{len(reasons) - _MAX_REASONS} more)" if len(reasons) > _MAX_REASONS else ""
@@ -65,6 +105,9 @@ def parse_answer(data: Any, dialplan: Dialplan, *, source: str = "webhook") -> S
 
 
 def _parse(data: Any, dialplan: Dialplan, source: str) -> Step | Menu:
+    reasons = _text_problems(data)
+    if reasons:
+        raise _fail(reasons)
     if isinstance(data, dict) and "menu" in data:
         return _menu_answer(data, dialplan, source)
     reasons = _schema_errors("step", data, ())
@@ -121,7 +164,7 @@ def _check(doc: Located, dialplan: Dialplan, run: Any, menu: str | None = None) 
     """The dialplan's semantic checks, run against the running dialplan's prompts and menus."""
     issues: list[Issue] = []
     checker = Checker(doc, issues)
-    checker.speech = _AnswerSpeech(dialplan, checker.fail)
+    checker.speech = _AnswerSpeech(dialplan, checker.speech.fail)  # (not checker.fail: a cycle)
     checker.prompts = {name: {} for name in dialplan.prompts}  # only the names are looked at
     checker.menus = {name: {} for name in (*dialplan.menus, *((menu,) if menu else ()))}
     checker.language.names_from_the_call()  # an answer's {name}s are the live call's variables

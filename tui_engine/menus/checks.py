@@ -7,6 +7,7 @@ that failed the schema: the author sees every problem of a file in one report.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,28 @@ def _sequence(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str | dict
                 yield (*path, i), item
 
 
+@dataclass(frozen=True, slots=True)
+class _Failer:
+    """``fail(path, reason)`` into ``issues``, holding no reference to the checker."""
+
+    doc: Located
+    issues: list[Issue]
+
+    def __call__(self, path: JsonPath, reason: str, *, key: bool = False) -> None:
+        self.issues.append(self.doc.issue(path, reason, key=key))
+
+
 class Checker:
     """Collects issues for one file; ``durations`` maps each readable prompt to its length."""
 
     def __init__(self, doc: Located, issues: list[Issue], speech: SpeechOptions | None = None) -> None:
         self.doc = doc
         self.issues = issues
-        self.speech = SpeechChecks(speech or SpeechOptions(), self.fail)
+        # not self.fail: checker -> speech -> bound method -> checker is a reference cycle, and
+        # the engine runs with automatic full collections off (runtime/gc_policy); a checker is
+        # made for every webhook answer
+        self._fail = _Failer(doc, issues)
+        self.speech = SpeechChecks(speech or SpeechOptions(), self._fail)
         self.durations: dict[str, float] = {}
         self.data = _dict(doc.data)
         self.menus = _dict(self.data.get("menus"))
@@ -56,7 +72,7 @@ class Checker:
         self.language = LanguageChecks(self, _STEP_KEYS)  # set, switch, templates (langchecks.py)
 
     def fail(self, path: JsonPath, reason: str, *, key: bool = False) -> None:
-        self.issues.append(self.doc.issue(path, reason, key=key))
+        self._fail(path, reason, key=key)
 
     def run(self) -> None:
         self.check_prompt_files()

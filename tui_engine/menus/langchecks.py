@@ -17,6 +17,7 @@ that would go somewhere its author did not mean:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -83,10 +84,18 @@ class LanguageChecks:
     """The checks of this module for one file, run by :class:`~tui_engine.menus.checks.Checker`."""
 
     def __init__(self, checker: Checker, step_keys: tuple[str, ...]) -> None:
-        self.checker = checker
+        # A weak reference: the checker owns these checks, and a strong one back would make a
+        # reference cycle per webhook answer checked (freed only by a full garbage collection).
+        self._checker = weakref.ref(checker)
         self.step_keys = step_keys
         #: names a template or switch may use; ``None``: any (see :meth:`names_from_the_call`)
         self.known: set[str] | None = self.known_variables()
+
+    @property
+    def checker(self) -> Checker:
+        checker = self._checker()
+        assert checker is not None, "LanguageChecks outlived its Checker"
+        return checker
 
     def names_from_the_call(self) -> None:
         """Check a webhook's answer: it runs in a live call, whose variables are whatever the

@@ -75,6 +75,7 @@ from tui_engine.menus.switch import Switch
 from tui_engine.menus.template import render
 from tui_engine.menus.variables import apply_set, clock_values, sip_uri, time_zone, without_clock
 from tui_engine.menus.webhook import (
+    MAX_WEBHOOK_CHAIN,
     WebhookAnswered,
     WebhookFailed,
     WebhookRequest,
@@ -171,6 +172,7 @@ class MenuRunner:
         self._transfer_deadline = 0.0
         self._webhook: WebhookWait | None = None  # the request in flight (WEBHOOK, or its filler)
         self._webhooks_sent = 0
+        self._webhook_chain = 0  # webhooks since the caller's last key or no-input wait
         self._answer_menu: Menu | None = None  # a webhook's temporary menu, while the caller is in it
         self._rendering: _Rendering | None = None  # while RENDERING
         self._speak_id = 0
@@ -265,6 +267,7 @@ class MenuRunner:
             raise MenuError(f"not a DTMF key: {digit!r}")
         if self.phase is Phase.ENDED:
             return []
+        self._webhook_chain = 0
         if self._session.state in (IdleState.WAITING, IdleState.SUSPENDED):
             self._session.send(Activity(now=now))
         if self.phase is Phase.WAITING:
@@ -495,6 +498,7 @@ class MenuRunner:
         """Prompts over: wait for input, using type-ahead digits first."""
         self.phase = Phase.WAITING
         self._routes = 0
+        self._webhook_chain = 0  # the no-input timer runs again (and max-silence-total counts it)
         actions: list[Action] = []
         while self._buffer and self.phase is Phase.WAITING:
             actions += self._input(self._buffer.popleft(), now)
@@ -683,10 +687,16 @@ class MenuRunner:
         return wait is not None and wait.request_id == request_id and wait.outcome is None
 
     def _send_webhook(self, spec: WebhookSpec, now: float) -> list[Action]:
+        quoted = {name: quote(value, safe="") for name, value in self.variables.items()}
+        self._webhook_chain += 1
+        if self._webhook_chain > MAX_WEBHOOK_CHAIN:  # not sent: the apology, then the menu's rules
+            why = f"{MAX_WEBHOOK_CHAIN} webhooks in a row without a key from the caller"
+            failed = WebhookFailed(request_id=0, url=render(spec.url, quoted), why=why, due=now)
+            apology = Step(play=self.dialplan.webhook_failed or self.dialplan.invalid)
+            return [failed, *self._run_step(apology, now)]
         self._webhooks_sent += 1
         timeout = spec.timeout if spec.timeout is not None else self._defaults.webhook_timeout
         delay = spec.filler_delay if spec.filler_delay is not None else self._defaults.webhook_filler_delay
-        quoted = {name: quote(value, safe="") for name, value in self.variables.items()}
         wait = WebhookWait(
             request_id=self._webhooks_sent, spec=spec, url=render(spec.url, quoted), menu=self._menu.name,
             deadline=now + timeout, filler_delay=delay, filler_at=now + delay if spec.filler else None,

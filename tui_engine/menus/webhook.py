@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 ANSWER_MENU_KEYS = frozenset({"menu", "name"})
 #: the temporary menu's name when the answer gives none
 ANSWER_MENU_NAME = "webhook"
+#: webhooks in a row with no key from the caller and no no-input timer run between them (answers
+#: that webhook again, an on-webhook-failed that webhooks): the next one is not sent, the apology
+#: plays and the menu's no-input rules run. The wait holds the no-input timer and is not counted by
+#: max-silence-total, so without this an application server (or a dialplan whose on-webhook-failed
+#: webhooks a dead server) could keep a silent caller up until max-call-duration, or for ever.
+MAX_WEBHOOK_CHAIN = 20
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -84,6 +84,10 @@ async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
+#: seconds a stopping engine waits for its last status reports (well within app.STOP_GRACE)
+CLOSE_WAIT = 5.0
+
+
 class WebhookClient:
     """Signed JSON POSTs over one keep-alive pool; see the module docstring."""
 
@@ -104,6 +108,10 @@ class WebhookClient:
         )
 
     async def close(self) -> None:
+        """Let the status reports in flight finish (the last calls' ``call.ended``; each is bounded
+        by status-webhook-timeout already, and the wait by CLOSE_WAIT), then close the pool."""
+        if self._reports:
+            await asyncio.wait(list(self._reports), timeout=min(self.settings.status_timeout, CLOSE_WAIT))
         for task in list(self._reports):
             task.cancel()
         if self._reports:
