@@ -1,12 +1,19 @@
 """Overload control at the SIP endpoint (FakeClock, fake network): 503 + Retry-After before any
-SDP or RTP work, and a retransmitted INVITE of a refused call absorbed by its transaction."""
+SDP or RTP work, and a retransmitted INVITE of a refused call absorbed by its transaction.
+
+Every test runs twice: with the admission hook alone (the full parse of each INVITE), and with
+the shedding hook too, as the telephony component wires it (refusals read from a quick look at
+the headers, ``sip/shed.py``): the caller must not be able to tell them apart."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import pytest
 from structlog.testing import capture_logs
 
+import tui_engine.sip.endpoint as endpoint_module
 from tui_engine.core.overload import OverloadDetector, OverloadPolicy
 from tui_engine.sip import EndReason, ServerCall
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
@@ -37,6 +44,14 @@ class SetupTracking(RecordingHandler):
 
 
 Overloadable = tuple[FakeSipNetwork, SetupTracking, list[str]]
+_QUICK = {"on": False}
+
+
+@pytest.fixture(autouse=True, params=["full parse", "quick path"])
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    _QUICK["on"] = request.param == "quick path"
+    yield request.param
+    _QUICK["on"] = False
 
 
 def overloadable(*, max_lag: float = 0.05, max_setup: int = 1) -> Overloadable:
@@ -46,6 +61,8 @@ def overloadable(*, max_lag: float = 0.05, max_setup: int = 1) -> Overloadable:
     detector = OverloadDetector(policy, now=net.clock.now())
     handler.admission = CallAdmission(detector, lambda: handler.ports[0])
     net.endpoint.admission = handler.admission
+    if _QUICK["on"]:
+        net.endpoint.shedding = handler.admission.shedding
     refused: list[str] = []
     net.endpoint.on_refused = refused.append
     return net, handler, refused
@@ -161,3 +178,70 @@ def test_retransmitted_invites_are_reported_and_shed_new_calls_as_late_answers()
     assert detector.poll(net.clock.now())  # the probe judges the interval
     assert [s.status for s in net.inject(invite("late"))] == [503]
     assert refused == ["late-answers"]
+
+
+def _parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The datagrams the endpoint gives its full parser from now on."""
+    seen: list[bytes] = []
+    full = endpoint_module.parse_datagram
+
+    def counting(data: bytes) -> object:
+        seen.append(data)
+        return full(data)
+
+    monkeypatch.setattr(endpoint_module, "parse_datagram", counting)
+    return seen
+
+
+def test_under_overload_refusing_its_retransmission_and_its_ack_need_no_full_parse(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net, handler, refused = overloadable(max_setup=1)
+    net.inject(invite("a"))
+    parsed = _parses(monkeypatch)
+    [refusal] = net.inject(invite("b"))
+    assert [s.data for s in net.inject(invite("b"))] == [refusal.data]
+    net.take()
+    assert net.inject(ack("b", to_tag(refusal))) == []
+    net.advance(10.0)
+    assert not [s for s in net.take() if s.data == refusal.data]  # the ACK stopped Timer G
+    assert refused == ["calls-in-setup"] and [c.call_id for c in handler.calls] == ["a"]
+    assert len(parsed) == (0 if path == "quick path" else 2)  # ACKs are always read quickly
+
+
+def test_the_ack_of_a_2xx_confirms_the_call_without_a_full_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, handler, _ = overloadable(max_setup=5)
+    [_, ok] = net.inject(invite("a"))
+    net.take()
+    parsed = _parses(monkeypatch)
+    assert net.inject(ack("a", to_tag(ok))) == []
+    assert [c.call_id for c in handler.confirmed] == ["a"] and parsed == []
+    net.advance(5.0)
+    assert not [s for s in net.take() if s.status == 200 and s.data == ok.data]  # no 2xx resent
+
+
+def test_the_quick_refusal_is_the_full_paths_answer(path: str) -> None:
+    """Same Vias (the top one stamped with received/rport, RFC 3581), From, To with a tag,
+    Call-ID, CSeq, Retry-After and Server, sent to the same address."""
+    net, _, _ = overloadable(max_setup=1)
+    net.inject(invite("a"))
+    [refusal] = net.inject(sip_request("INVITE", call_id="b", branch="z9hG4bK-b", body=OFFER_SDP,
+                                       content_type="application/sdp", via_params=";rport;x=1"),
+                           source=("127.0.0.1", 5999))
+    assert refusal.status == 503 and refusal.addr == ("127.0.0.1", 5999)
+    via = refusal.header("via")
+    assert via is not None and "rport=5999" in via and "received=127.0.0.1" in via and ";x=1" in via
+    assert refusal.header("retry-after") == "5" and refusal.header("server") == "tui-engine/0.1"
+    assert refusal.header("call-id") == "b" and refusal.header("cseq") == "1 INVITE"
+    assert "tag=caller-tag" in (refusal.header("from") or "") and to_tag(refusal)
+
+
+def test_an_unusual_invite_under_overload_takes_the_full_path_and_is_refused_too(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net, _, refused = overloadable(max_setup=1)
+    net.inject(invite("a"))
+    folded = invite("b").replace(b"\r\nCall-ID:", b"\r\nSubject: one\r\n two\r\nCall-ID:", 1)
+    parsed = _parses(monkeypatch)
+    assert [s.status for s in net.inject(folded)] == [503]
+    assert refused == ["calls-in-setup"] and len(parsed) == 1

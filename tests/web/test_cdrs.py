@@ -67,6 +67,14 @@ async def test_records_come_back_newest_first_filtered_and_paged(cdrs: tuple[Cdr
     assert batches == [["c10", "c8", "c6", "c4"], ["c2", "c0"]]
 
 
+async def test_a_batch_is_stored_whole_in_one_add(cdrs: tuple[CdrStore, CdrStore]) -> None:
+    a, b = cdrs
+    await a.add(*(rec(n) for n in range(7)))
+    await a.add()  # an empty batch is nothing to do
+    page = await b.query(CdrFilter(), limit=10)
+    assert page.total == 7 and page.records == [rec(n) for n in reversed(range(7))]
+
+
 async def test_purge_forgets_only_records_older_than_the_cut(cdrs: tuple[CdrStore, CdrStore]) -> None:
     a, b = cdrs
     for n in range(6):
@@ -119,6 +127,33 @@ async def test_the_recorder_writes_each_call_and_keeps_them_for_the_retention(tm
     finally:
         await reader.aclose()
         await recorder.stop()
+
+
+class _CountingStore:
+    """A store that counts its writes and fails the first one."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    async def add(self, *records: CallRecord) -> None:
+        self.batches.append([r.call_id for r in records])
+        await asyncio.sleep(0)
+        if len(self.batches) == 1:
+            raise OSError("disk full")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_records_of_a_burst_are_written_in_batches_and_a_failed_batch_loses_only_itself() -> None:
+    store = _CountingStore()
+    recorder = CallRecorder(store, retention=0)  # type: ignore[arg-type]
+    recorder.record(rec(0).to_json())  # the first write starts at once ...
+    await asyncio.sleep(0)
+    for n in range(1, 6):  # ... and the calls that end while it runs wait for the next one
+        recorder.record(rec(n).to_json())
+    await recorder.stop()  # stop writes what is left
+    assert store.batches == [["c0"], ["c1", "c2", "c3", "c4", "c5"]]
 
 
 # -- over HTTP ---------------------------------------------------------------------------------------

@@ -173,7 +173,12 @@ class MediaClock:
                 if due <= 0:
                     continue  # starts at a later slot of this phase
                 phase.streams[stream] = current
-                if not self._serve(stream, when, due):
+                try:  # _serve written out: once per stream and frame
+                    keep = stream.on_tick(when, due)
+                except Exception:
+                    log.exception("media.clock_stream_failed")
+                    keep = False
+                if not keep:
                     self.remove(stream)
         finally:
             phase.ticking = None

@@ -9,7 +9,7 @@ import structlog
 from tui_engine.media.clock import MediaClock
 from tui_engine.media.prompts import PromptCache
 from tui_engine.media.rtp import PortAllocator, RtpEndpoint, open_endpoint
-from tui_engine.media.sdp import negotiate
+from tui_engine.media.sdp import read_offer
 from tui_engine.media.session import MediaSession
 
 log = structlog.get_logger("tui_engine.media")
@@ -46,9 +46,9 @@ class MediaEngine:
         ``PortsExhausted`` when the range is full.
         """
         session_id = secrets.randbits(32)
-        negotiate(offer_sdp, local_ip=self.media_address, local_port=0, session_id=session_id)
+        offer = read_offer(offer_sdp, local_ip=self.media_address)  # judged before a port is taken
         endpoint, port = await open_endpoint(self.ports, self.host)
-        answer = negotiate(offer_sdp, local_ip=self.media_address, local_port=port, session_id=session_id)
+        answer = offer.answer(local_port=port, session_id=session_id)
         session = MediaSession(
             call_id=call_id,
             answer=answer,

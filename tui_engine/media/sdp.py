@@ -14,6 +14,7 @@ Reading uses aiosipua's parser; the answer is written here because its rules are
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -84,29 +85,51 @@ def negotiate(
 
     ``session_version`` must grow by one for each new answer in the same dialog (RFC 3264 §8).
     """
+    return read_offer(offer_sdp, local_ip=local_ip).answer(
+        local_port=local_port, session_id=session_id, session_version=session_version
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """An offer read and judged (:func:`read_offer`), before we know our port: at call set-up the
+    offer is checked before a port is bound, then answered once the port is known, with one
+    parse of the SDP instead of two."""
+
+    offer: SdpMessage
+    choice: _Choice
+    remote: tuple[str, int] | None
+    direction: Direction  #: ours, mirrored from the offer's
+    local_ip: str
+
+    def answer(self, *, local_port: int, session_id: int, session_version: int = 0) -> SdpAnswer:
+        text = _answer_text(
+            self.offer,
+            self.choice,
+            local_ip=self.local_ip,
+            local_port=local_port,
+            direction=self.direction,
+            session_id=session_id,
+            session_version=session_version,
+        )
+        return SdpAnswer(
+            sdp=text,
+            codec=self.choice.codec,
+            payload_type=self.choice.payload_type,
+            telephone_event_pt=self.choice.telephone_event_pt,
+            remote_address=self.remote,
+            direction=self.direction,
+        )
+
+
+def read_offer(offer_sdp: str, *, local_ip: str) -> Offer:
+    """Parse and judge ``offer_sdp`` (``NoCommonCodec``, ``SdpError``, ``UnusableMediaAddress``)."""
     offer = _parse(offer_sdp)
     choice = _choose(offer)
     media = offer.media[choice.index]
     offered = _offered_direction(offer, media)
     remote = _remote_address(offer, media, local_ip)
-    direction = _MIRROR[offered]
-    text = _answer_text(
-        offer,
-        choice,
-        local_ip=local_ip,
-        local_port=local_port,
-        direction=direction,
-        session_id=session_id,
-        session_version=session_version,
-    )
-    return SdpAnswer(
-        sdp=text,
-        codec=choice.codec,
-        payload_type=choice.payload_type,
-        telephone_event_pt=choice.telephone_event_pt,
-        remote_address=remote,
-        direction=direction,
-    )
+    return Offer(offer=offer, choice=choice, remote=remote, direction=_MIRROR[offered], local_ip=local_ip)
 
 
 def _parse(offer_sdp: str) -> SdpMessage:
@@ -214,8 +237,12 @@ def _packed_ip(address: str) -> bytes | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def _address_type(address: str) -> str:
-    """``IP6`` for an IPv6 literal, else ``IP4`` (RFC 4566 §5.7 also allows a host name there)."""
+    """``IP6`` for an IPv6 literal, else ``IP4`` (RFC 4566 §5.7 also allows a host name there).
+
+    Cached: it is asked of our own media address (one value) twice per INVITE, and
+    ``ipaddress.ip_address`` costs ~30 µs each time."""
     try:
         return "IP6" if ipaddress.ip_address(address).version == 6 else "IP4"
     except ValueError:

@@ -142,6 +142,15 @@ class MediaSession:
     def enable_inband(self, enabled: bool) -> None:
         """Run the Goertzel detector on received G.711 audio (for peers without RFC 4733)."""
         self._inband = GoertzelDetector() if enabled else None
+        self._want_packets()
+
+    def _want_packets(self) -> None:
+        """Tell the endpoint which payload types to hand over: RFC 4733 events, and the voice
+        too while in-band detection is on (every other packet is only counted)."""
+        wanted = {self.telephone_event_pt} if self.telephone_event_pt is not None else set()
+        if self._inband is not None:
+            wanted.add(self.answer.payload_type)
+        self._endpoint.parse_types = frozenset(wanted)
 
     def set_dtmf_methods(self, methods: Sequence[str] = DTMF_METHODS) -> None:
         """Which DTMF methods count, most preferred first (see ``DtmfArbiter``); a new call starts over."""
@@ -191,6 +200,7 @@ class MediaSession:
         if not self._sends:
             self._sender.silence()  # the first packet after the hold starts a talkspurt
         self._endpoint.set_remote(answer.remote_address)
+        self._want_packets()
         if self._send_silence and not self._closed:
             self._clock.add(self)
 
@@ -203,6 +213,22 @@ class MediaSession:
         receiver plays them as a gap, and the prompt resumes where it was instead of losing
         words. On hold every owed frame is consumed unsent, so the prompt keeps its timing.
         """
+        if due == 1 and self._sends:  # the loop was on time: one frame (the common case, kept short)
+            self._slot = now
+            payload = self._next_payload()
+            if payload is not None:
+                self._endpoint.send(self._sender.packet(payload, now))
+        else:
+            self._owed(now, due)
+        wants_clock = self.failed is None and (
+            self._playback is not None or (self._send_silence and not self._closed)
+        )
+        if not wants_clock:
+            self._sender.silence()
+        return wants_clock
+
+    def _owed(self, now: float, due: int) -> None:
+        """Several periods owed (a late loop), or on hold: see :meth:`on_tick`."""
         burst = due if not self._sends else min(due, MAX_BURST)
         for i in range(due - burst):
             self._sender.skip(now - (due - 1 - i) * PERIOD)
@@ -215,12 +241,6 @@ class MediaSession:
                 self._endpoint.send(self._sender.packet(payload, frame_time))
             else:
                 self._sender.skip(frame_time)
-        wants_clock = self.failed is None and (
-            self._playback is not None or (self._send_silence and not self._closed)
-        )
-        if not wants_clock:
-            self._sender.silence()
-        return wants_clock
 
     def _send_failed(self, exc: OSError) -> None:
         """No frame can reach the caller: drop the playback (no ``on_done``: it would start the

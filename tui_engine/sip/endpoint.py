@@ -37,12 +37,14 @@ from tui_engine.sip.message import (
     salvage_headers,
     salvaged_method,
     salvaged_reply_addr,
+    stamped_via,
     validate_request,
 )
 from tui_engine.sip.negotiation import offer_refusal
 from tui_engine.sip.scheduler import DeadlineHeap
 from tui_engine.sip.session_timer import TIMER_TAG, SessionTimerPolicy, TooSmall, option_tags
 from tui_engine.sip.session_timer import negotiate as negotiate_session_timer
+from tui_engine.sip.shed import quick_request, quick_response
 from tui_engine.sip.syntax import SipParseError
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, ServerTx
@@ -82,6 +84,10 @@ class SipEndpoint(UasCore):
         self.on_refused: Callable[[str], None] | None = None
         #: told of each retransmitted INVITE absorbed (callers waited a T1 for us: overload)
         self.on_invite_retransmission: Callable[[], None] | None = None
+        #: ``(now) -> reason | None`` with no side effect: while it gives a reason (or max-calls
+        #: is reached), INVITEs are read quickly (:mod:`.shed`): new ones refused before the full
+        #: parse, retransmissions absorbed. (ACKs are always read that way first.)
+        self.shedding: Callable[[float], str | None] | None = None
         self.count_message: Callable[[str, str], None] | None = None
         #: set by :meth:`shutdown`: new calls and OPTIONS probes get 503, so a dispatcher in front
         #: (Kamailio) fails the call over and marks this engine down while its calls get their BYE.
@@ -140,6 +146,11 @@ class SipEndpoint(UasCore):
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
         if self.count_message is not None:
             self.count_message("in", message_label(data))
+        if data.startswith(b"ACK "):
+            if self._quick_ack(data, now):
+                return
+        elif self._shedding(data, now) and self._shed(data, source, transport, now):
+            return
         try:
             msg = parse_datagram(data)
             if isinstance(msg, SipResponse):
@@ -151,6 +162,60 @@ class SipEndpoint(UasCore):
             return
         with call_context(inc.call_id):
             self._request(inc, now)
+
+    def _quick_ack(self, data: bytes, now: float) -> bool:
+        """An ACK read quickly (:mod:`.shed`): one per call, and it is never answered, so the full
+        parse buys it nothing; True when it matched (an unusual or unmatched one goes the full way)."""
+        req = quick_request(data)
+        if req is None:
+            return False
+        with call_context(req.call_id):
+            return self._ack_of(req.tx_id, req.call_id, req.cseq, req.to_tag, now)
+
+    def _shedding(self, data: bytes, now: float) -> bool:
+        """Whether ``data`` (not an ACK) may be one for the quick path of :meth:`_shed`."""
+        if self.shedding is not None and data.startswith(b"INVITE "):
+            return len(self.calls) >= self.limits.max_calls or self.shedding(now) is not None
+        return False
+
+    def _shed(self, data: bytes, source: Addr, transport: str, now: float) -> bool:
+        """The quick path of :mod:`.shed`; False: the full path is to handle ``data``."""
+        req = quick_request(data)
+        if req is None:
+            return False
+        tx = self.server_txs.get((req.tx_id, "INVITE"))
+        if tx is not None:  # as in _request: absorbed, the last response repeated
+            tx.retransmission()
+            if self.on_invite_retransmission is not None:
+                self.on_invite_retransmission()
+            return True
+        if req.to_tag is not None or self.draining or req.call_id in self.calls:
+            return False  # a re-INVITE, a stopping engine, a loop: the full path's answers
+        if not self._trust.trusts(source[0]):
+            return False
+        why: dict[str, object] = {}
+        if len(self.calls) >= self.limits.max_calls:
+            reason: str | None = "max-calls"
+            why["max_calls"] = self.limits.max_calls
+        elif self.admission is not None:
+            reason = self.admission(now)  # counts the INVITE, as the full path would
+        else:
+            return False
+        if reason is None:
+            return False
+        with call_context(req.call_id):
+            log.info("sip.rejected", status=503, reason=reason, **why)
+            top_via, reply_addr = stamped_via(req.via, source)
+            data = quick_response(req, 503, top_via=top_via or req.headers["via"][0], to_tag=new_tag(),
+                                  headers=[("Retry-After", RETRY_AFTER)])
+            key = (req.tx_id, "INVITE")
+            to = reply_addr if transport == "UDP" else source
+            itx = InviteServerTx(self, key, to, transport, req.call_id)
+            self.server_txs[key] = itx
+            itx.respond(data, 503, now)
+        if self.on_refused is not None:
+            self.on_refused(reason)
+        return True
 
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
@@ -292,16 +357,22 @@ class SipEndpoint(UasCore):
     # ----- ACK and CANCEL -----
 
     def _ack(self, inc: Incoming, now: float) -> None:
-        """ACK of a non-2xx: its INVITE transaction (§17.2.1); ACK of a 2xx: the dialog (§13.3.1.4)."""
-        tx = self.server_txs.get((inc.tx_id, "INVITE"))
+        self._ack_of(inc.tx_id, inc.call_id, inc.cseq, inc.to_tag, now)
+
+    def _ack_of(self, tx_id: str, call_id: str, cseq: int, to_tag: str | None, now: float) -> bool:
+        """ACK of a non-2xx: its INVITE transaction (§17.2.1); ACK of a 2xx: the dialog (§13.3.1.4).
+
+        True when it was one of those; any other ACK (retransmitted, stray) is never answered.
+        """
+        tx = self.server_txs.get((tx_id, "INVITE"))
         if isinstance(tx, InviteServerTx) and tx.ack(now):
-            return
-        call = self.calls.get(inc.call_id)
-        if call is None or call.deadline is None or call.ok_cseq != inc.cseq:
-            return  # a retransmitted or stray ACK: never answered
-        if inc.to_tag != call.local_tag:
+            return True
+        call = self.calls.get(call_id)
+        if call is None or call.deadline is None or call.ok_cseq != cseq:
+            return False  # a retransmitted or stray ACK: never answered
+        if to_tag != call.local_tag:
             # pyVoIP invents a new To-tag in its ACK; Call-ID + CSeq still identify our 2xx.
-            log.warning("sip.ack_mismatched_tag", expected=call.local_tag, got=inc.to_tag)
+            log.warning("sip.ack_mismatched_tag", expected=call.local_tag, got=to_tag)
         call.deadline = None
         if call.state is CallState.ANSWERED:
             call.state = CallState.CONFIRMED
@@ -309,6 +380,7 @@ class SipEndpoint(UasCore):
             self.hand_to_app(call, self.handler.call_confirmed)
             if call.hangup_after_ack:
                 self.send_bye(call, EndReason.LOCAL_HANGUP, now)
+        return True
 
     def _cancel(self, inc: Incoming, now: float) -> None:
         """§9.2: CANCEL matches the INVITE transaction by branch; 200 to it, 487 to the INVITE."""

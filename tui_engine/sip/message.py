@@ -187,6 +187,15 @@ def stamp_via(msg: SipRequest, via: Via, source: Addr) -> Addr:
     RFC 3261 §18.2.1 adds ``received`` when sent-by differs from the source address;
     RFC 3581 §4 fills an empty ``rport`` and then responses go to the source port.
     """
+    value, reply_addr = stamped_via(via, source)
+    if value is not None:
+        msg.headers.get("via")[0] = value
+    return reply_addr
+
+
+def stamped_via(via: Via, source: Addr) -> tuple[str | None, Addr]:
+    """:func:`stamp_via` on a parsed Via alone: its new text (``None``: unchanged) and where
+    responses go."""
     host, port = source
     params = via.params
     edited = False
@@ -197,11 +206,10 @@ def stamp_via(msg: SipRequest, via: Via, source: Addr) -> Addr:
         params["rport"] = str(port)
         params["received"] = host
         edited = True
-    if edited:
-        msg.headers.get("via")[0] = _format_via(via)
+    value = _format_via(via) if edited else None
     if "rport" in params:
-        return (host, port)
-    return (params.get("received") or via.host.strip("[]"), via.port or 5060)
+        return value, (host, port)
+    return value, (params.get("received") or via.host.strip("[]"), via.port or 5060)
 
 
 def _host_differs(sent_by: str, source_host: str) -> bool:

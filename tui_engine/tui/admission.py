@@ -25,6 +25,10 @@ class CallAdmission:
 
     def __call__(self, now: float) -> str | None:
         self.detector.invite(retransmission=False)
+        return self.shedding(now)
+
+    def shedding(self, now: float) -> str | None:
+        """``SipEndpoint.shedding``: what :meth:`__call__` would answer now, counting nothing."""
         if self._free_ports() <= 0:
             return Refusal.RTP_PORTS
         return self.detector.refusal(now, calls_in_setup=len(self.in_setup))

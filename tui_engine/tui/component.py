@@ -137,6 +137,7 @@ class TuiComponent:
         self._probe = DeadlineDriver(self._loop, detector)  # the lag probe: the one timer driver
         self._probe.arm()
         sip.endpoint.admission = admission
+        sip.endpoint.shedding = admission.shedding
         sip.endpoint.on_refused = self._observer.refused
         sip.endpoint.on_invite_retransmission = admission.retransmitted_invite
 

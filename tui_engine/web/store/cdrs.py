@@ -99,7 +99,10 @@ class CdrPage:
 
 
 class CdrStore(Protocol):
-    async def add(self, record: CallRecord) -> None: ...
+    async def add(self, *records: CallRecord) -> None:
+        """Store ``records`` (one round trip / transaction for all of them)."""
+        ...
+
     async def query(self, f: CdrFilter, *, limit: int, offset: int = 0) -> CdrPage:
         """Newest first; ``total`` counts every match; ``facets``: the dialplans and end
         reasons present (for the history's filter menus)."""
@@ -204,14 +207,24 @@ class SqliteCdrStore:
 
         return await asyncio.to_thread(locked)
 
-    async def add(self, record: CallRecord) -> None:
-        r = record
-        values = (
-            r.call_id, r.started_at, r.answered_at, r.ended_at, r.caller, r.dialled, r.dialplan,
-            json.dumps(list(r.menus)), r.digits, r.no_input, r.end_reason, r.sip_status,
-        )
+    async def add(self, *records: CallRecord) -> None:
+        rows = [
+            (r.call_id, r.started_at, r.answered_at, r.ended_at, r.caller, r.dialled, r.dialplan,
+             json.dumps(list(r.menus)), r.digits, r.no_input, r.end_reason, r.sip_status)
+            for r in records
+        ]
         sql = f"INSERT INTO cdrs ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-        await self._run(lambda db: db.execute(sql, values))
+
+        def insert(db: sqlite3.Connection) -> None:
+            if len(rows) == 1:
+                db.execute(sql, rows[0])
+                return
+            with db:  # one transaction: one commit (and WAL sync) for the batch
+                db.execute("BEGIN")
+                db.executemany(sql, rows)
+
+        if rows:
+            await self._run(insert)
 
     async def _select(self, f: CdrFilter, limit: int, offset: int) -> list[CallRecord]:
         where, args = _where(f)
@@ -274,9 +287,12 @@ class RedisCdrStore:
 
         self._r: Any = aioredis.Redis.from_url(url, decode_responses=True)
 
-    async def add(self, record: CallRecord) -> None:
-        member = json.dumps(record.to_json(), separators=(",", ":"), sort_keys=True)
-        await self._r.zadd(_KEY, {member: record.ended_at})
+    async def add(self, *records: CallRecord) -> None:
+        members = {
+            json.dumps(r.to_json(), separators=(",", ":"), sort_keys=True): r.ended_at for r in records
+        }
+        if members:
+            await self._r.zadd(_KEY, members)
 
     async def _matching(self, f: CdrFilter) -> AsyncIterator[CallRecord]:
         top = "+inf" if f.until is None else f"({f.until!r}"
