@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--var", action="append", type=_assignment, default=[], metavar="NAME=VALUE",
         help="a variable the call starts with, e.g. caller=+4930123 (repeatable)",
+    )
+    simulate.add_argument(
+        "--data-dir", type=Path, metavar="DIR",
+        help="where voicemail steps and recordings read and write (default: a temporary directory)",
     )
 
     _add_users(commands)
@@ -219,19 +224,23 @@ def _simulate(args: argparse.Namespace) -> int:
     from tui_engine.menus.simulate import run_simulation
     from tui_engine.tui.settings import menu_defaults, speech_options, webhook_settings
     from tui_engine.tui.webhooks import WebhookClient
+    from tui_engine.voicemail import Voicemail
 
     app = found[1]
-    return run_simulation(
-        args.dialplan,
-        menu_defaults(app),
-        speed=args.speed,
-        pin=args.pin,
-        mailbox=args.mailbox,
-        speech=speech_options(app),
-        at=args.at,
-        variables=dict(args.var),
-        webhooks=WebhookClient(webhook_settings(app)),
-    )
+    with tempfile.TemporaryDirectory(prefix="tui-engine-simulate-") as scratch:
+        data_dir = args.data_dir if args.data_dir is not None else Path(scratch)
+        return run_simulation(
+            args.dialplan,
+            menu_defaults(app),
+            speed=args.speed,
+            pin=args.pin,
+            mailbox=args.mailbox,
+            speech=speech_options(app),
+            at=args.at,
+            variables=dict(args.var),
+            webhooks=WebhookClient(webhook_settings(app)),
+            mailboxes=Voicemail(data_dir),
+        )
 
 
 def _users(args: argparse.Namespace) -> int:

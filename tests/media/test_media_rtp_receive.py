@@ -75,3 +75,18 @@ async def test_voice_is_counted_and_latched_but_only_events_and_inband_voice_are
     endpoint.datagram_received(voice, ("127.0.0.9", 4000))
     assert seen == [101, 0] and endpoint.received == 4
     session.close()
+
+
+async def test_a_recording_is_handed_the_voice_while_it_runs(engine: MediaEngine) -> None:
+    session = await engine.open_session(offer(40000), call_id="rec")
+    endpoint = session._endpoint
+    loud = bytes([0x10]) * 160  # µ-law near full scale: speech energy
+    heard: list[float] = []
+    endpoint.datagram_received(_header(0x80, 0, loud), ("127.0.0.9", 4000))  # before: not kept
+    session.start_recording(heard.append)
+    endpoint.datagram_received(_header(0x80, 0, loud), ("127.0.0.9", 4000))
+    recorder = session.stop_recording()
+    endpoint.datagram_received(_header(0x80, 0, loud), ("127.0.0.9", 4000))  # after: not kept
+    assert recorder is not None and recorder.seconds == 0.02 and len(heard) == 1
+    assert endpoint.parse_types == frozenset({101})  # the voice is only counted again
+    session.close()

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from tui_engine.media.prompts import Prompt, PromptCache
+from tui_engine.media.recorder import Recorder
 from tui_engine.menus import Dialplan, MenuDefaults
+from tui_engine.menus.voicemail import Mailboxes
 from tui_engine.testing import FakeLoop
 from tui_engine.testing.loop import FakeTimerHandle
 from tui_engine.tui.call import CallInfo, CallSession, Observer
@@ -27,6 +29,7 @@ class FakeMedia:
         self.played: list[tuple[float, list[str]]] = []
         self._handle: FakeTimerHandle | None = None
         self._on_done: Any = None
+        self.recorder: Recorder | None = None  # the test feeds it the caller's frames
 
     def play(self, prompts: Sequence[Prompt], on_done: Any, *, since: float | None = None) -> None:
         self.stop_playback()
@@ -44,6 +47,13 @@ class FakeMedia:
             self._handle.cancel()
             self._handle, on_done, self._on_done = None, self._on_done, None
             on_done(False)
+
+    def start_recording(self, on_speech: Any, *, max_seconds: float = 3600.0) -> None:
+        self.recorder = Recorder("PCMU", on_speech, max_seconds=max_seconds)
+
+    def stop_recording(self) -> Recorder | None:
+        recorder, self.recorder = self.recorder, None
+        return recorder
 
     def enable_inband(self, enabled: bool) -> None: ...
 
@@ -92,7 +102,8 @@ async def _no_pin(mailbox: str, pin: str) -> bool:
 
 
 def make_call(
-    plan: Dialplan, defaults: MenuDefaults, *, loop: Any = None, **session: Any
+    plan: Dialplan, defaults: MenuDefaults, mailboxes: Mailboxes | None = None, *, loop: Any = None,
+    **session: Any,
 ) -> tuple[CallSession, FakeLoop, FakeMedia, FakeCall, Lateness]:
     """A session on a :class:`FakeLoop` by default (a real asyncio loop for calls that spawn tasks:
     PIN, speech); ``session``: more CallSession arguments, e.g. ``speech``, ``post_webhook``."""
@@ -111,6 +122,7 @@ def make_call(
         observer=observer,
         info=info,
         loop=loop,
+        mailboxes=mailboxes,
         **session,
     )
     return session, loop, media, call, observer

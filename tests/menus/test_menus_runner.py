@@ -28,6 +28,8 @@ from tui_engine.menus import (
     load_dialplans,
 )
 from tui_engine.menus.testing import MenuHarness
+from tui_engine.menus.voicemail import MailboxRequest
+from tui_engine.voicemail import Voicemail
 
 BUNDLED = Path(__file__).resolve().parents[2] / "tui_engine" / "dialplans"
 
@@ -383,8 +385,9 @@ def test_driver_mistakes_raise_menu_error(base_plan: Dialplan) -> None:
 
 
 # -- voicemail login (bundled dialplan) ---------------------------------------------------
-def voicemail() -> MenuHarness:
-    return MenuHarness(load_dialplans(BUNDLED)["voicemail"])
+def voicemail(data_dir: Path | None = None) -> MenuHarness:
+    mailboxes = Voicemail(data_dir) if data_dir is not None else None
+    return MenuHarness(load_dialplans(BUNDLED)["voicemail"], mailboxes=mailboxes)
 
 
 def login(call: MenuHarness, mailbox: str, pin: str) -> list[Action]:
@@ -396,8 +399,8 @@ def login(call: MenuHarness, mailbox: str, pin: str) -> list[Action]:
     return call.press(pin + "#")
 
 
-def test_voicemail_login_succeeds() -> None:
-    call = voicemail()
+def test_voicemail_login_succeeds(tmp_path: Path) -> None:
+    call = voicemail(tmp_path)
     assert call.start()[0] == MenuEntered(menu="mailbox")
     actions = login(call, "1000", "1234")
     assert actions[-1] == Authenticate(mailbox="1000", pin="1234")
@@ -405,8 +408,12 @@ def test_voicemail_login_succeeds() -> None:
     assert call.runner.phase is Phase.AUTHENTICATING
     assert call.advance(60) == []  # the system is checking: no no-input timer meanwhile
     actions = call.auth(True)
-    assert actions[0] == MenuEntered(menu="mailbox-menu")
-    assert plays(actions) == [play("vm-options")]
+    request = actions[0]
+    assert isinstance(request, MailboxRequest) and (request.op, request.mailbox) == ("open", "1000")
+    assert "pin" not in request.variables  # checked PINs never reach the store
+    assert MenuEntered(menu="mailbox-menu") in actions
+    assert plays(actions) == [play("you-have", "0", "new-messages", "vm-options")]  # "You have 0 new ..."
+    assert call.runner.variables["new_messages"] == "0"
     assert "pin" not in call.runner.variables and call.runner.variables["mailbox"] == "1000"
     assert "1234" not in call.runner.variables.values()  # not kept as the last entry either
 
@@ -424,15 +431,16 @@ def test_voicemail_three_failed_logins_then_goodbye() -> None:
     assert call.finish_prompt() == [Hangup(reason="max-invalid")]
 
 
-def test_digits_typed_during_authentication_are_kept() -> None:
-    call = voicemail()
+def test_digits_typed_during_authentication_are_kept(tmp_path: Path) -> None:
+    call = voicemail(tmp_path)
     call.start()
     login(call, "1000", "1234")
-    assert call.press("1") == []  # buffered while the glue checks the PIN
+    assert call.press("3") == []  # buffered while the glue checks the PIN
     actions = call.auth(True)
-    # the menu prompt is skipped (typed ahead) and "1" plays the greeting
-    assert actions[0] == MenuEntered(menu="mailbox-menu")
-    assert plays(actions) == [play("greeting")]
+    # the menu prompt is skipped (typed ahead) and "3" goes to the greeting menu
+    assert actions[1] == MenuEntered(menu="mailbox-menu")
+    assert actions[2] == MenuEntered(menu="greeting")
+    assert plays(actions) == [play("greeting-options")]
 
 
 def test_main_menu_support_times_out_back_to_main() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from tui_engine.menus import MenuDefaults
 from tui_engine.menus.simulate import HANGUP, parse_line, run_simulation
+from tui_engine.voicemail import Voicemail
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "tui_engine" / "dialplans" / "main.yaml"
@@ -56,8 +57,9 @@ def test_silence_runs_the_whole_no_input_cycle() -> None:
     assert 'PLAY  "Thank you for calling. Goodbye." (1.9 s) (no barge-in)' in lines
 
 
-def test_voicemail_login_with_the_demo_pin() -> None:
-    rc, lines = simulate(VOICEMAIL, "1000#\n9999#\nwait 2\n1000#\n1234#\nwait 1\n9\n")
+def test_voicemail_login_with_the_demo_pin(tmp_path: Path) -> None:
+    script = "1000#\n9999#\nwait 2\n1000#\n1234#\nwait 1\n9\n"
+    rc, lines = simulate(VOICEMAIL, script, mailboxes=Voicemail(tmp_path))
     assert rc == 0
     assert events(lines, "AUTH", "GOT", "MENU") == [
         "MENU  mailbox",
@@ -178,3 +180,20 @@ menus:
     ]
     rc, lines = simulate(path, "", at=datetime(2026, 12, 7, 19, 0))
     assert events(lines, "SWITCH", "BYE") == ["SWITCH time = '19:00': default", "BYE   hang up: completed"]
+
+
+def test_a_message_is_left_and_then_listened_to(tmp_path: Path) -> None:
+    leave = REPO / "tui_engine" / "dialplans" / "leave-message.yaml"
+    rc, lines = simulate(leave, "1000#\nwait 4\ntalk 3\n#\n", mailboxes=Voicemail(tmp_path))
+    assert rc == 0
+    recorded = events(lines, "REC")
+    assert recorded[:2] == ["REC   recording (at most 120 s; 'talk N' talks)", "REC   stopped: key"]
+    assert lines[-1] == "BYE   hang up: completed"
+    assert len(Voicemail(tmp_path).store.messages("1000")) == 1
+    script = "1000#\n1234#\nwait 2\n1\nwait 8\n7\nwait 5\n9\n"
+    rc, lines = simulate(VOICEMAIL, script, mailboxes=Voicemail(tmp_path))
+    assert events(lines, "VMAIL") == [
+        "VMAIL open done", "VMAIL play done", "VMAIL delete done", "VMAIL play failed: no such message",
+    ]
+    assert any("message from simulate" in line for line in lines)
+    assert Voicemail(tmp_path).store.messages("1000") == []

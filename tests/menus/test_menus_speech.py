@@ -286,7 +286,7 @@ def test_the_speech_example_in_the_docs_runs_in_simulate(tmp_path: Path) -> None
     plans = tmp_path / "dialplans"
     shutil.copytree(repo / "tui_engine" / "dialplans", plans)  # "next to the bundled main.yaml"
     (plans / "readback.yaml").write_text(example, encoding="utf-8")
-    assert sorted(load_dialplans(plans)) == ["main", "readback", "voicemail"]
+    assert sorted(load_dialplans(plans)) == ["leave-message", "main", "readback", "voicemail"]
 
     lines = [
         line.split("] ", 1)[-1] for line in simulated(plans / "readback.yaml", "123456\n1\n").splitlines()

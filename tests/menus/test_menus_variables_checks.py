@@ -289,3 +289,16 @@ def test_a_webhook_in_a_switch_menu_needs_its_own_failure_path(plan_dir: Path) -
       "1": {goto: route}
 """,
     )
+
+
+def test_what_record_and_voicemail_steps_set_is_known(plan_dir: Path) -> None:
+    loads(
+        plan_dir,
+        """\
+  main:
+    prompts: [long]
+    choices:
+      "1": {switch: {variable: new_messages, cases: {"0": {hangup: completed}}, default: {goto: main}}}
+      "2": {set: {last: "{recording} {recording_length}"}, goto: main}
+""",
+    )

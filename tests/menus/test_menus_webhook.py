@@ -194,7 +194,7 @@ def test_the_collected_entry_reaches_the_request_and_the_menus_on_webhook_failed
         ({"jump": "main"}, "'jump' was unexpected"),
         ({"goto": "main", "hangup": "completed"}, "a step does one thing"),
         ([1, 2], "is not of type 'object'"),
-        ({"menu": {"prompts": ["info"]}}, "needs either choices or collect"),
+        ({"menu": {"prompts": ["info"]}}, "needs choices, collect, or next"),
         ({"menu": {"prompts": ["info"], "choices": {"1": {"goto": "main"}}}, "name": "main"}, "is a menu of"),
         # JSON may escape half a UTF-16 pair ("\ud800"): not text, it cannot be said, sent or signed
         ({"say": "You owe \ud800 dollars."}, "say: text with a lone surrogate (\\ud800)"),

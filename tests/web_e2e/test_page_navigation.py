@@ -19,7 +19,10 @@ from .helpers import go, lock_dialog, login, unlock, wait_locked
 
 pytestmark = pytest.mark.e2e
 
-PAGES = {"Calls": "Calls", "History": "Call history", "Options": "Options", "Users": "Users"}
+PAGES = {
+    "Calls": "Calls", "History": "Call history", "Voicemail": "Voicemail", "Options": "Options",
+    "Users": "Users",
+}
 
 
 def test_the_navigation_shows_one_page_at_a_time(page: Page, portal_factory: PortalFactory) -> None:

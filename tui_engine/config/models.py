@@ -187,7 +187,8 @@ class EngineSection(_Section):
         "127.0.0.1:8080", 'HOST:PORT, e.g. "127.0.0.1:8080"', "HTTP listen address: the portal and /metrics."
     )
     data_dir: Annotated[Path, _resolver("data")] = option(
-        Path("data"), "a directory path", "Where the SQLite user store lives; relative to the config file."
+        Path("data"), "a directory path",
+        "Where the SQLite user store, voicemail and recordings live; relative to the config file.",
     )
     rtp_ports: Annotated[tuple[int, int], BeforeValidator(parse_port_range)] = option(
         "20000-32767",

@@ -23,6 +23,7 @@ from tui_engine.media.dtmf import (
 )
 from tui_engine.media.playback import DoneHandler, Playback
 from tui_engine.media.prompts import SILENCE, Prompt
+from tui_engine.media.recorder import Recorder, SpeechHandler
 from tui_engine.media.rtp import RtpEndpoint, RtpSender
 from tui_engine.media.sdp import SdpAnswer, negotiate
 
@@ -72,6 +73,7 @@ class MediaSession:
         self._arbiter = DtmfArbiter()
         self._inband: GoertzelDetector | None = None
         self._playback: Playback | None = None
+        self._recorder: Recorder | None = None
         self._slot = 0.0  # grid time of the frame being produced (set by on_tick)
         #: grid time (loop clock) at which the latest playback ran out of frames: when the caller's
         #: audio ended, which a late loop learns only later; None until one completes.
@@ -139,6 +141,19 @@ class MediaSession:
             self._clock.remove(self)  # no timer left running for a silent call
         self._notify(playback.on_done, False)
 
+    def start_recording(self, on_speech: SpeechHandler, *, max_seconds: float = 3600.0) -> None:
+        """Keep the caller's audio from now on (at most ``max_seconds``); ``on_speech(at)`` is told
+        (throttled) of speech energy."""
+        self._recorder = Recorder(self.codec, on_speech, max_seconds=max_seconds)
+        self._want_packets()
+
+    def stop_recording(self) -> Recorder | None:
+        """Stop keeping audio; the recorder (``None`` when none ran) holds what was kept."""
+        recorder, self._recorder = self._recorder, None
+        if not self._closed:
+            self._want_packets()
+        return recorder
+
     def enable_inband(self, enabled: bool) -> None:
         """Run the Goertzel detector on received G.711 audio (for peers without RFC 4733)."""
         self._inband = GoertzelDetector() if enabled else None
@@ -146,9 +161,9 @@ class MediaSession:
 
     def _want_packets(self) -> None:
         """Tell the endpoint which payload types to hand over: RFC 4733 events, and the voice
-        too while in-band detection is on (every other packet is only counted)."""
+        too while in-band detection is on or a recording runs (every other packet is only counted)."""
         wanted = {self.telephone_event_pt} if self.telephone_event_pt is not None else set()
-        if self._inband is not None:
+        if self._inband is not None or self._recorder is not None:
             wanted.add(self.answer.payload_type)
         self._endpoint.parse_types = frozenset(wanted)
 
@@ -184,6 +199,7 @@ class MediaSession:
             return
         self._closed = True
         self._playback = None
+        self._recorder = None
         self._clock.remove(self)
         self._endpoint.close()
         self._on_close(self)
@@ -278,9 +294,15 @@ class MediaSession:
             digit = self._rfc4733.feed(ssrc=packet.ssrc, timestamp=packet.timestamp, payload=packet.payload)
             if digit is not None:
                 self._report(digit, "rfc4733")
-        elif self._inband is not None and packet.payload_type == self.answer.payload_type:
-            for digit in self._inband.feed(_DECODE[self.codec](packet.payload)):
-                self._report(digit, "inband")
+        elif packet.payload_type == self.answer.payload_type:
+            if self._recorder is not None:
+                try:  # the call's error must not escape into the RTP socket's callback
+                    self._recorder.feed(packet.payload, asyncio.get_running_loop().time())
+                except Exception:
+                    self._log.exception("media.recorder_failed")
+            if self._inband is not None:
+                for digit in self._inband.feed(_DECODE[self.codec](packet.payload)):
+                    self._report(digit, "inband")
 
     def _report(self, digit: str, method: str) -> None:
         if not self._arbiter.admit(digit, method, asyncio.get_running_loop().time()):

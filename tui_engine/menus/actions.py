@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui_engine.menus.model import PromptRef
+from tui_engine.menus.record import StartRecording, StopRecording
+from tui_engine.menus.voicemail import MailboxRequest
 from tui_engine.menus.webhook import WebhookAnswered, WebhookFailed, WebhookRequest
 
 
@@ -179,5 +181,8 @@ Action = (
     | WebhookFailed
     | Speak
     | SpeechSkipped
+    | StartRecording
+    | StopRecording
+    | MailboxRequest
     | Hangup
 )

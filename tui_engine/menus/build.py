@@ -17,9 +17,11 @@ from tui_engine.menus.model import (
     Settings,
     Step,
 )
+from tui_engine.menus.record import build_record
 from tui_engine.menus.speech import SpeechChecks
 from tui_engine.menus.switch import build_switch
 from tui_engine.menus.variables import build_set
+from tui_engine.menus.voicemail import build_voicemail
 from tui_engine.menus.webhook import build_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
@@ -64,8 +66,16 @@ class _Builder:
             transfer=raw.get("transfer"),
             authenticate=None if auth is None else self.auth(auth, (*path, "authenticate")),
             switch=None if switch is None else build_switch(switch, (*path, "switch"), self.step),
+            record=self.nested(raw, "record", path, build_record),
+            voicemail=self.nested(raw, "voicemail", path, build_voicemail),
             webhook=webhook,
         )
+
+    def nested(self, raw: dict[str, Any], key: str, path: JsonPath, build: Any) -> Any:
+        """A feature's own builder for ``raw[key]``, given how to build its nested steps."""
+        if key not in raw:
+            return None
+        return build(raw[key], lambda sub, name: self.step(sub, (*path, key, name)))
 
     def optional_step(self, raw: dict[str, Any], key: str, path: JsonPath) -> Step | None:
         return self.step(raw[key], (*path, key)) if key in raw else None

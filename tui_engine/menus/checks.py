@@ -19,7 +19,8 @@ from tui_engine.menus.speech import SpeechChecks, SpeechOptions
 from tui_engine.menus.webhook import check_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
-_TERMINALS = ("goto", "hangup", "transfer", "authenticate", "switch", "webhook")
+_TERMINALS = ("goto", "hangup", "transfer", "authenticate", "switch", "webhook", "record", "voicemail")
+_FEATURE_STEPS = {"record": ("next", "on-no-speech", "on-failed"), "voicemail": ("then", "on-failure")}
 _STEP_KEYS = ("on-no-input", "on-max-invalid", "on-transfer-failed", "on-webhook-failed", "next")
 _AUTH_STEPS = ("on-success", "on-failure", "on-max-failures")
 
@@ -142,10 +143,11 @@ class Checker:
     def check_menu_kind(self, base: JsonPath, menu: dict[str, Any]) -> None:
         collect = menu.get("collect")
         if collect is None:
-            if "choices" not in menu:
-                self.fail(base, "a menu needs either choices or collect")
-            if "next" in menu:
-                self.fail((*base, "next"), "next is only for collect menus", key=True)
+            if "choices" not in menu and "next" not in menu:
+                self.fail(base, "a menu needs choices, collect, or next (an announcement)")
+            if "choices" in menu and "next" in menu:
+                why = "next is for collect menus and announcements, not with choices"
+                self.fail((*base, "next"), why, key=True)
             return
         if "choices" in menu:
             self.fail((*base, "choices"), "a menu has either choices or collect, not both", key=True)
@@ -175,6 +177,11 @@ class Checker:
         webhook = step.get("webhook")
         if isinstance(webhook, dict):
             check_webhook(self, webhook, (*path, "webhook"), collected)
+        for feature, keys in _FEATURE_STEPS.items():
+            spec = _dict(step.get(feature))
+            for key in keys:
+                if key in spec:
+                    self.check_step(spec[key], (*path, feature, key), collected)
 
     def check_auth(self, auth: dict[str, Any], path: JsonPath, collected: set[str]) -> None:
         for key in ("mailbox", "pin"):

@@ -21,9 +21,11 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from tui_engine.menus.record import RECORD_VARIABLES
 from tui_engine.menus.switch import WEEKDAYS, Case, CaseError, CaseKind, parse_case, shadowed_by, time_value
 from tui_engine.menus.template import TemplateError, placeholders
 from tui_engine.menus.variables import BUILTINS, TimeZoneError, sip_uri, time_zone
+from tui_engine.menus.voicemail import VOICEMAIL_VARIABLES
 from tui_engine.menus.yamlnodes import JsonPath
 
 if TYPE_CHECKING:
@@ -112,7 +114,12 @@ class LanguageChecks:
                     yield name, path, step
 
     def known_variables(self) -> set[str]:
-        names = set(BUILTINS) | set(_dict(self.checker.data.get("variables")))
+        names = {
+            *BUILTINS,
+            *RECORD_VARIABLES,
+            *VOICEMAIL_VARIABLES,
+            *_dict(self.checker.data.get("variables")),
+        }
         for menu in self.checker.menus.values():
             variable = _dict(_dict(menu).get("collect")).get("variable")
             if isinstance(variable, str):

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from tui_engine.media.prompts import Prompt
+    from tui_engine.menus.record import RecordStep
     from tui_engine.menus.switch import Switch
+    from tui_engine.menus.voicemail import VoicemailStep
 
 from tui_engine.menus.webhook import WebhookSpec
 
@@ -107,6 +109,8 @@ class Step:
     transfer: str | None = None
     authenticate: AuthStep | None = None
     switch: Switch | None = None
+    record: RecordStep | None = None
+    voicemail: VoicemailStep | None = None
     webhook: WebhookSpec | None = None
 
 
@@ -122,7 +126,8 @@ class Collect:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Menu:
-    """One menu: choices by key, or a digit collection followed by ``next``."""
+    """One menu: choices by key, a digit collection followed by ``next``, or (neither) an
+    announcement whose ``next`` runs once its prompts have played."""
 
     name: str
     prompts: tuple[tuple[PromptItem, ...], ...]  # attempt n plays prompts[n-1]; the last one repeats

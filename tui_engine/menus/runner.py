@@ -69,11 +69,13 @@ from tui_engine.menus.actions import (
 from tui_engine.menus.answers import AnswerError, parse_answer
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, PromptItem, PromptRef, Step
+from tui_engine.menus.record import EndReason, Recording, RecordStep, StartRecording
 from tui_engine.menus.settings import Effective, MenuDefaults, effective
 from tui_engine.menus.speech import Rendered, Resolution, resolve
 from tui_engine.menus.switch import Switch
 from tui_engine.menus.template import render
 from tui_engine.menus.variables import apply_set, clock_values, sip_uri, time_zone, without_clock
+from tui_engine.menus.voicemail import MailboxRequest, MailboxResult, VoicemailStep
 from tui_engine.menus.webhook import (
     MAX_WEBHOOK_CHAIN,
     WebhookAnswered,
@@ -104,6 +106,12 @@ class Phase(enum.Enum):
     RENDERING = "rendering"
     #: a REFER is out; waiting for its outcome (``transfer_failed``) or ``transfer-timeout``.
     TRANSFERRING = "transferring"
+    #: a ``record`` step keeps the caller's audio; its silence and max-length timers run.
+    RECORDING = "recording"
+    #: a ``StopRecording`` was sent; waiting for ``recording_saved``.
+    SAVING = "saving"
+    #: a ``MailboxRequest`` was sent; waiting for ``mailbox_result``.
+    MAILBOX = "mailbox"
     #: a webhook request is out; waiting for its answer, its failure or its timeout (the filler
     #: prompt, when it plays, is PLAYING with the request still out).
     WEBHOOK = "webhook"
@@ -176,6 +184,12 @@ class MenuRunner:
         self._answer_menu: Menu | None = None  # a webhook's temporary menu, while the caller is in it
         self._rendering: _Rendering | None = None  # while RENDERING
         self._speak_id = 0
+        self._recording: Recording | None = None  # while RECORDING
+        self._record_step: Step | None = None  # the step that records (played again after no speech)
+        self._record_kept = False  # the last StopRecording kept audio
+        self._no_speech = 0  # recordings without speech since the last input (no-input attempts)
+        self._pending_mailbox: VoicemailStep | None = None  # while MAILBOX
+        self._passes: dict[str, int] = {}  # announcement passes since the caller's last input
 
     # -- read-only views ---------------------------------------------------------------
     @property
@@ -228,6 +242,8 @@ class MenuRunner:
         if self.phase is Phase.RENDERING and self._rendering is not None:
             hook = self._webhook.next_deadline(False) if self._webhook is not None else None
             return self._rendering.deadline if hook is None else min(hook, self._rendering.deadline)
+        if self.phase is Phase.RECORDING and self._recording is not None:
+            return self._recording.next_deadline()
         if self._webhook is not None:
             return self._webhook.next_deadline(self.phase is Phase.WEBHOOK)
         if self.phase is not Phase.WAITING:
@@ -272,6 +288,8 @@ class MenuRunner:
             self._session.send(Activity(now=now))
         if self.phase is Phase.WAITING:
             return self._counted(now, self._input(digit, now))
+        if self.phase is Phase.RECORDING:
+            return self._counted(now, self._record_key(digit, now))
         self._buffer.append(digit)
         if self.phase is Phase.RENDERING and self._rendering is not None and self._rendering.barge_in:
             return self._counted(now, self._speech_done({}, "barge-in", now, play=False))
@@ -339,6 +357,50 @@ class MenuRunner:
             return []  # late: the time limit, a barge-in or a guard already went on without it
         return self._counted(now, self._speech_done(rendered, "rendering failed", now))
 
+    def speech(self, now: float) -> list[Action]:
+        """The media layer heard speech energy (throttled): the recording's silence timer restarts."""
+        if self.phase is Phase.RECORDING and self._recording is not None:
+            self._recording.speech(now)
+            self._passes.clear()
+        return []
+
+    def recording_saved(self, path: str, seconds: float, now: float) -> list[Action]:
+        """The driver wrote the last ``StopRecording`` to ``path`` (``""``: nothing kept, or it failed)."""
+        step = self._record_step
+        if self.phase is not Phase.SAVING or step is None or step.record is None:
+            return []  # the call ended, or a guard took over, while the file was written
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        spec = step.record
+        if path:
+            self._no_speech = 0
+            self.variables["recording"] = path
+            self.variables["recording_length"] = str(max(1, round(seconds)))
+            return self._counted(now, self._run_step(spec.next, now))
+        if not self._record_kept:
+            return self._counted(now, self._no_speech_input(step, spec, now))
+        failed = spec.on_failed or Step(play=self.dialplan.invalid)
+        return self._counted(now, self._run_step(failed, now))
+
+    def mailbox_result(self, result: MailboxResult, now: float) -> list[Action]:
+        """The driver's answer to the last :class:`MailboxRequest`."""
+        spec = self._pending_mailbox
+        if self.phase is not Phase.MAILBOX or spec is None:
+            return []  # a guard ended the call while the operation ran
+        self._pending_mailbox = None
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        if not result.ok:
+            failed = spec.on_failure or Step(play=self.dialplan.invalid)
+            return self._counted(now, self._run_step(failed, now))
+        self.variables.update(result.values)
+        then = spec.then or Step()
+        if not result.audio:
+            return self._counted(now, self._run_step(then, now))
+        # the message (or greeting) first, then the step: a key during it stops it and is kept
+        after = lambda at: self._run_step(then, at)  # noqa: E731
+        return self._counted(now, self._play_refs(result.audio, self._eff.barge_in, after, now))
+
     def _poll_menu(self, now: float) -> list[Action]:
         if self.phase is Phase.TRANSFERRING and now >= self._transfer_deadline:
             return self._transfer_outcome("timeout", self._transfer_deadline)
@@ -349,6 +411,9 @@ class MenuRunner:
             if now >= self._rendering.deadline:
                 return self._speech_done({}, "time limit", now)
             return []
+        if self.phase is Phase.RECORDING and self._recording is not None:
+            reason = self._recording.poll(now)
+            return [] if reason is None else self._finish_recording(reason, now)
         if self._webhook is not None:
             return self._poll_webhook(now)
         if self.phase is not Phase.WAITING:
@@ -497,14 +562,33 @@ class MenuRunner:
     def _listen(self, now: float) -> list[Action]:
         """Prompts over: wait for input, using type-ahead digits first."""
         self.phase = Phase.WAITING
-        self._routes = 0
+        menu = self._menu
+        if menu.next is not None and menu.collect is None and not menu.choices:
+            return self._announced(menu, menu.next, now)
+        self._passes.clear()  # a menu that waits for input: its own no-input cycle bounds it
+        self._routes = 0  # waiting for the caller: switch menus count from zero again
         self._webhook_chain = 0  # the no-input timer runs again (and max-silence-total counts it)
         actions: list[Action] = []
         while self._buffer and self.phase is Phase.WAITING:
             actions += self._input(self._buffer.popleft(), now)
         return actions
 
+    def _announced(self, menu: Menu, step: Step, now: float) -> list[Action]:
+        """An announcement played: on to its step. Nothing waits for the caller here, so a loop
+        back to it (its step plays and returns, a failed transfer, a mailbox operation) would run
+        for ever with a silent caller: more than ``max-attempts`` passes through one announcement
+        without input are the no-input end."""
+        passes = self._passes[menu.name] = self._passes.get(menu.name, 0) + 1
+        if passes <= self._eff.max_attempts:
+            return self._run_step(step, now)
+        self._passes.clear()
+        final = menu.on_no_input
+        done = AttemptsExhausted(menu=menu.name, attempts=passes - 1, due=now, then=_next_of(final))
+        return [done, *self._final(final, HangupReason.INACTIVITY_TIMEOUT, now)]
+
     def _input(self, digit: str, now: float) -> list[Action]:
+        self._no_speech = 0  # input is activity: recordings without speech count from zero again
+        self._passes.clear()
         if self._menu.collect is not None:
             return self._collect_digit(digit, now)
         step = self._menu.choices.get(digit)
@@ -565,6 +649,10 @@ class MenuRunner:
                 return self._authenticate(step.authenticate, at)
             if step.switch is not None:
                 return self._switch(step.switch, at)
+            if step.record is not None:
+                return self._record(step, step.record, at)
+            if step.voicemail is not None:
+                return self._mailbox(step.voicemail, at)
             if step.webhook is not None:
                 return self._send_webhook(step.webhook, at)
             return self._enter(here, at)  # "play, then back"
@@ -632,8 +720,9 @@ class MenuRunner:
         if self.phase is Phase.RENDERING:
             self._rendering = None  # its speech_rendered, when it comes, is ignored
             self._close_progress(now)
+        stopped = self._interrupt(now)  # a recording is closed (and kept when the caller spoke)
         self.phase = Phase.WAITING
-        return [tripped, *goodbye(now)]
+        return [tripped, *stopped, *goodbye(now)]
 
     def _transfer(self, template: str, now: float) -> list[Action]:
         uri = render(template, self.variables)
@@ -663,6 +752,65 @@ class MenuRunner:
             self._session.send(ProgressStarted(now=now))  # the system is working, not the caller silent
         mailbox = self.variables.get(auth.mailbox, "")
         return [Authenticate(mailbox=mailbox, pin=self.variables.get(auth.pin, ""))]
+
+    # -- record and voicemail steps (menus/record.py, menus/voicemail.py) ----------------
+    def _record(self, step: Step, spec: RecordStep, now: float) -> list[Action]:
+        self._record_step = step
+        self._buffer.clear()  # a key that skipped the prompt does not end the recording
+        self._recording = Recording(spec, now)
+        self.phase = Phase.RECORDING
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))  # the silence timer is the recording's own
+        return [StartRecording(max_length=spec.max_length)]
+
+    def _record_key(self, digit: str, now: float) -> list[Action]:
+        spec = self._recording.spec if self._recording is not None else None
+        if spec is None or digit not in spec.end_keys:
+            return []  # other keys are not input while recording
+        return self._finish_recording(EndReason.KEY, now)
+
+    def _finish_recording(self, reason: EndReason, now: float) -> list[Action]:
+        recording, self._recording = self._recording, None
+        assert recording is not None
+        self.phase = Phase.SAVING
+        stop = recording.stop(reason, now, self._record_mailbox(recording.spec))
+        self._record_kept = stop.keep
+        return [stop]
+
+    def _record_mailbox(self, spec: RecordStep) -> str | None:
+        return None if spec.mailbox is None else render(spec.mailbox, self.variables)
+
+    def _no_speech_input(self, step: Step, spec: RecordStep, now: float) -> list[Action]:
+        """Nothing was said: a no-input attempt; after ``max-attempts`` the menu's no-input rule."""
+        self._no_speech += 1
+        of = self._eff.max_attempts
+        if self._no_speech >= of:
+            final = self._menu.on_no_input
+            done = AttemptsExhausted(menu=self._menu.name, attempts=of, due=now, then=_next_of(final))
+            return [done, *self._final(final, HangupReason.INACTIVITY_TIMEOUT, now)]
+        again = Reprompt(menu=self._menu.name, attempt=self._no_speech + 1, of=of, due=now)
+        return [again, *self._run_step(spec.on_no_speech or step, now)]
+
+    def _mailbox(self, spec: VoicemailStep, now: float) -> list[Action]:
+        self._pending_mailbox = spec
+        self.phase = Phase.MAILBOX
+        if self._session.state is not IdleState.STOPPED:
+            self._session.send(ProgressStarted(now=now))  # the system is working, not the caller silent
+        mailbox = render(spec.mailbox, self.variables)
+        return [MailboxRequest(op=spec.op, mailbox=mailbox, variables=dict(self.variables))]
+
+    def _interrupt(self, now: float) -> list[Action]:
+        """A guard or the end of the call: close a recording (kept when the caller spoke), drop a
+        pending save or mailbox operation (its late answer is ignored)."""
+        out: list[Action] = []
+        recording = self._recording
+        if self.phase is Phase.RECORDING and recording is not None:
+            out.append(recording.stop(EndReason.INTERRUPTED, now, self._record_mailbox(recording.spec)))
+        if self.phase in (Phase.RECORDING, Phase.SAVING, Phase.MAILBOX):
+            self._recording, self._pending_mailbox = None, None
+            self.phase = Phase.WAITING
+            self._close_progress(now)
+        return out
 
     # -- webhooks (menus/webhook.py: the step; menus/answers.py: the answer) -----------
     def webhook_answered(self, request_id: int, answer: object, now: float) -> list[Action]:
@@ -770,8 +918,9 @@ class MenuRunner:
 
     def _end(self, reason: str, now: float) -> list[Action]:
         self.hangup_reason = reason
+        stopped = self._interrupt(now)
         self._stop(now)
-        return [Hangup(reason=reason)]
+        return [*stopped, Hangup(reason=reason)]
 
     def _stop(self, now: float) -> None:
         """Over: no more digits, no continuation, no idle timer (``Stopped`` is legal in every state)."""

@@ -7,6 +7,7 @@ pipe, input is read line by line so sessions can be scripted::
     1           press 1 (every 0-9 * # A-D on a line is pressed in order)
     1000#       several digits at once (type-ahead)
     wait 12     read nothing more for 12 simulated seconds (timers keep running)
+    talk 4      talk for 4 simulated seconds (a ``record`` step hears speech; input waits meanwhile)
     hangup      the caller hangs up
 
 A ``webhook`` step calls its URL for real (signed with the configured secret); the answer is
@@ -14,6 +15,8 @@ used when it arrives, the timeout and the filler run on the simulated clock.
 
 At end of input the caller stays silent until the dialplan ends the call. Authentication
 is answered by a demo verifier: ``--pin``/``--mailbox`` or the dialplan's ``demo:`` section.
+``voicemail`` steps and recordings use the ``mailboxes`` given (the command line's: a temporary
+data directory unless ``--data-dir`` names one).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tui_engine.media.errors import PromptError
+from tui_engine.media.recorder import SPEECH_REPORT_INTERVAL
 from tui_engine.media.tts import render_sync
 from tui_engine.menus.actions import (
     Action,
@@ -48,12 +52,19 @@ from tui_engine.menus.actions import (
 from tui_engine.menus.errors import DialplanError
 from tui_engine.menus.loader import load_dialplan
 from tui_engine.menus.model import Dialplan, PromptRef
+from tui_engine.menus.record import (
+    StartRecording,
+    StopRecording,
+    keep_recording,
+    synthetic_speech,
+)
 from tui_engine.menus.runner import MenuRunner, Phase
 from tui_engine.menus.settings import MenuDefaults
 from tui_engine.menus.simulate_webhooks import BackgroundRequests, WebhookTransport
 from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, Rendered, SpeechOptions, spoken
-from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Token, Wait, cbreak, parse_line
+from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Talk, Token, Wait, cbreak, parse_line
 from tui_engine.menus.variables import time_zone
+from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 from tui_engine.menus.webhook import WebhookAnswered, WebhookFailed, WebhookRequest
 
 AUTH_DELAY = 0.5  #: simulated seconds the demo verifier "takes"
@@ -91,6 +102,12 @@ class _Simulation:
         self.pending: list[tuple[float, Token]] = []  # (arrival time, token)
         self.credentials: tuple[str | None, str] = (None, "1234")
         self.status_shown = False
+        self.mailboxes: Mailboxes | None = None
+        self.recording_since: float | None = None
+        self.spoken: list[float] = []  # speech reports of the running recording
+        self.talk_at: float | None = None  # the next speech report while the caller talks
+        self.talk_until = 0.0
+        self.recordings = 0
         self.requests: BackgroundRequests | None = None
 
     def now(self) -> float:
@@ -137,6 +154,14 @@ class _Simulation:
                 mailbox, pin = self.credentials
                 self.auth_ok = action.pin == pin and mailbox in (None, action.mailbox)
                 self.auth_at = self.at + AUTH_DELAY
+            elif isinstance(action, StartRecording):
+                self.recording_since, self.spoken = self.at, []
+            elif isinstance(action, StopRecording):
+                self.handle(self.saved(action))
+            elif isinstance(action, MailboxRequest):
+                result = self.mailboxes.perform(action) if self.mailboxes else MailboxResult(ok=False)
+                self.say(f"VMAIL {action.op} {'done' if result.ok else 'failed: ' + (result.why or '?')}")
+                self.handle(self.runner.mailbox_result(result, self.at))
         if self.runner.phase is Phase.WAITING and not self.live:
             left = self.runner.seconds_left(self.at)
             if left is not None and not self.runner.entry:
@@ -151,6 +176,21 @@ class _Simulation:
             except PromptError as exc:
                 rendered[text] = exc.reason  # shown by the SpeechSkipped that follows
         return rendered
+
+    def saved(self, stop: StopRecording) -> list[Action]:
+        since, self.recording_since = self.recording_since, None
+        pcm = synthetic_speech(since or self.at, self.at, self.spoken, stop.trim)
+        self.recordings += 1
+        name, mailboxes = f"simulated-{self.recordings}", self.mailboxes
+
+        def save() -> str:
+            if mailboxes is None:
+                raise OSError("no data directory")
+            return mailboxes.save_recording(stop, pcm, caller="simulate", name=name)
+
+        path, seconds = keep_recording(save, stop, len(pcm) / 16000)
+        self.say(f"REC   saved {seconds:.1f} s to {path}" if path else "REC   nothing kept")
+        return self.runner.recording_saved(path, seconds, self.at)
 
     def show(self, action: Action) -> None:
         if isinstance(action, PlayPrompts):
@@ -182,6 +222,10 @@ class _Simulation:
             self.say(f"XFER  transfer to {action.uri} failed ({action.why}): back to the menu")
         elif isinstance(action, GuardTripped):
             self.say(f"LIMIT {action.guard} ({action.limit:g} s) reached")
+        elif isinstance(action, StartRecording):
+            self.say(f"REC   recording (at most {action.max_length:g} s; 'talk N' talks)")
+        elif isinstance(action, StopRecording):
+            self.say(f"REC   stopped: {action.reason}")
         elif isinstance(action, WebhookRequest):
             self.say(f"HOOK  POST {action.url} (timeout {action.timeout:g} s)")
         elif isinstance(action, WebhookAnswered):
@@ -214,7 +258,8 @@ class _Simulation:
     # -- the loop -----------------------------------------------------------------------
     def next_event(self) -> float | None:
         """When the next prompt end, login answer or runner timer is due."""
-        times = [t for t in (self.play_ends, self.auth_at, self.runner.next_deadline()) if t is not None]
+        events = (self.play_ends, self.auth_at, self.talk_at, self.runner.next_deadline())
+        times = [t for t in events if t is not None]
         return min(times, default=None)
 
     def next_input(self) -> float | None:
@@ -226,6 +271,12 @@ class _Simulation:
         if self.play_ends is not None and self.play_ends <= self.at:
             self.play_ends = None
             self.handle(self.runner.prompt_finished(self.at, completed=True))
+        elif self.talk_at is not None and self.talk_at <= self.at:
+            if self.recording_since is not None:
+                self.spoken.append(self.at)
+            self.handle(self.runner.speech(self.at))
+            following = self.talk_at + SPEECH_REPORT_INTERVAL
+            self.talk_at = following if following < self.talk_until else None
         elif self.auth_at is not None and self.auth_at <= self.at:
             self.auth_at = None
             self.say(f"AUTH  {'accepted' if self.auth_ok else 'rejected'}")
@@ -238,6 +289,10 @@ class _Simulation:
         _, token = self.pending.pop(0)
         if isinstance(token, Wait):
             self.hold_until = self.at + token.seconds
+        elif isinstance(token, Talk):
+            self.say(f"TALK  caller speaks for {token.seconds:g} s")
+            self.hold_until = self.talk_until = self.at + token.seconds
+            self.talk_at = self.at
         elif token == HANGUP:
             self.say("KEY   caller hangs up")
             self.handle(self.runner.caller_hangup(self.at))
@@ -331,6 +386,7 @@ def run_simulation(
     variables: Mapping[str, str] | None = None,
     webhooks: WebhookTransport | None = None,
     speech: SpeechOptions | None = None,
+    mailboxes: Mailboxes | None = None,
 ) -> int:
     """Simulate a call to ``dialplan_path``; 0 when the call ended, 2 when the dialplan is invalid."""
     out = stdout or sys.stdout
@@ -348,6 +404,7 @@ def run_simulation(
     runner = MenuRunner(plan, defaults, variables=_variables(variables), epoch_offset=epoch)
     sim = _Simulation(plan, runner, out, speed=speed, live=live, speech=speech)
     sim.credentials = _credentials(plan, pin, mailbox)
+    sim.mailboxes = mailboxes
     sim.requests = BackgroundRequests(webhooks) if webhooks is not None else None
     who = f"mailbox {sim.credentials[0]}" if sim.credentials[0] else "any mailbox"
     out.write(f"Simulating dialplan {plan.name!r} ({dialplan_path}) at speed x{speed:g}.\n")

@@ -27,7 +27,14 @@ class Wait:
     seconds: float
 
 
-Token = str | Wait  # a DTMF key, HANGUP, or a scripted pause
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Talk:
+    """The caller talks for ``seconds`` simulated seconds (speech energy for a ``record`` step)."""
+
+    seconds: float
+
+
+Token = str | Wait | Talk  # a DTMF key, HANGUP, a scripted pause, or the caller talking
 
 
 def parse_line(line: str) -> list[Token]:
@@ -37,6 +44,8 @@ def parse_line(line: str) -> list[Token]:
         return []
     if words[0] in ("wait", "sleep") and len(words) == 2:
         return [Wait(seconds=float(words[1]))]
+    if words[0] == "talk" and len(words) == 2:
+        return [Talk(seconds=float(words[1]))]
     if words[0] in (HANGUP, "quit", "q"):
         return [HANGUP]
     return [ch for ch in line.upper() if ch in DTMF_KEYS]

@@ -14,6 +14,11 @@ time only moves when the test says so. Users can test their own dialplans with i
 text giving its duration in seconds (``None``: that text fails), answered at once; by default
 0.4 s per word. With ``speech=None`` the rendering waits for :meth:`MenuHarness.speech_done`,
 so a test can let time pass while it is under way.
+
+Recording: ``talk(seconds)`` is the caller talking (speech reports as the media layer sends them,
+a tone in the recorded audio); a :class:`~tui_engine.menus.voicemail.Mailboxes` given as
+``mailboxes`` (e.g. ``tui_engine.voicemail.Voicemail(tmp_path)``) performs ``voicemail`` steps and
+keeps recordings; without one, recordings are named ``memory:recording-N`` and not written.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tui_engine.core import FakeClock
+from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL
 from tui_engine.menus.actions import Action, Hangup, PlayPrompts, Speak, StopPlayback
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import Dialplan, PromptRef
+from tui_engine.menus.record import StartRecording, StopRecording, keep_recording, synthetic_speech
 from tui_engine.menus.runner import MenuRunner
 from tui_engine.menus.settings import MenuDefaults
 from tui_engine.menus.speech import SAY_SOURCE, Rendered
+from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 from tui_engine.menus.webhook import WebhookRequest
 
 SpeechFake = Callable[[str], float | None]
@@ -50,6 +58,7 @@ class MenuHarness:
         wall: datetime | None = None,
         variables: Mapping[str, str] | None = None,
         speech: SpeechFake | None = words_seconds,
+        mailboxes: Mailboxes | None = None,
     ) -> None:
         """``wall``: the wall clock at ``start`` (an aware datetime; default the Unix epoch),
         for the clock variables; ``variables``: the built-ins a real call would bring."""
@@ -59,6 +68,10 @@ class MenuHarness:
         self.runner = MenuRunner(dialplan, defaults, variables=variables, epoch_offset=offset)
         self.speech = speech
         self.speaking: Speak | None = None  # a rendering waiting for speech_done()
+        self.mailboxes = mailboxes
+        self.recording_since: float | None = None  # while a StartRecording runs
+        self._spoken: list[float] = []  # speech reports of the running recording
+        self.recordings = 0
         self.log: list[tuple[float, Action]] = []  # every action, with the time it was returned
         self.playing: PlayPrompts | None = None
         self.play_ends: float | None = None
@@ -89,7 +102,31 @@ class MenuHarness:
             elif isinstance(action, StopPlayback):
                 # The glue stops the audio at once and reports the prompt as not completed.
                 out += self._finished(completed=False)
+            elif isinstance(action, StartRecording):
+                self.recording_since, self._spoken = self.now, []
+            elif isinstance(action, StopRecording):
+                out += self._saved(action)
+            elif isinstance(action, MailboxRequest):
+                result = self.mailboxes.perform(action) if self.mailboxes else MailboxResult(ok=False)
+                out += self._absorb(self.runner.mailbox_result(result, self.now))
         return out
+
+    def _saved(self, stop: StopRecording) -> list[Action]:
+        """Write what the caller "said" (a tone per speech report) as the call glue would."""
+        since, self.recording_since = self.recording_since, None
+        pcm = synthetic_speech(since or self.now, self.now, self._spoken, stop.trim)
+        self.recordings += 1
+        name = f"recording-{self.recordings}"
+        caller = self.runner.variables.get("caller", "")
+        mailboxes = self.mailboxes
+
+        def save() -> str:
+            if mailboxes is None:
+                return f"memory:{name}"
+            return mailboxes.save_recording(stop, pcm, caller=caller, name=name)
+
+        path, seconds = keep_recording(save, stop, len(pcm) / 2 / SAMPLE_RATE)
+        return self._absorb(self.runner.recording_saved(path, seconds, self.now))
 
     def _finished(self, *, completed: bool) -> list[Action]:
         self.playing, self.play_ends = None, None
@@ -120,6 +157,17 @@ class MenuHarness:
     def transfer_failed(self, why: str = "603") -> list[Action]:
         """The REFER was refused (or its NOTIFY reported failure): back to the dialplan."""
         return self._absorb(self.runner.transfer_failed(why, self.now))
+
+    def talk(self, seconds: float) -> list[Action]:
+        """The caller talks for ``seconds`` (speech reported every ``SPEECH_REPORT_INTERVAL``)."""
+        out: list[Action] = []
+        end = self.now + seconds
+        while self.now < end - 1e-9:
+            if self.recording_since is not None:
+                self._spoken.append(self.now)
+                out += self._absorb(self.runner.speech(self.now))
+            out += self.advance(min(SPEECH_REPORT_INTERVAL, end - self.now))
+        return out
 
     def webhook_answer(self, answer: object) -> list[Action]:
         """The application server answered the last :class:`WebhookRequest` (parsed JSON)."""
@@ -179,3 +227,4 @@ class MenuHarness:
             raise MenuError(f"advance(): deadline {self.runner.next_deadline()} never moves past {self.now}")
         self.clock.set(target)
         return out
+

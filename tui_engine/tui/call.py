@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
@@ -22,7 +24,9 @@ import structlog
 
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
+from tui_engine.media.errors import PromptError
 from tui_engine.media.prompts import Prompt, PromptCache
+from tui_engine.media.recorder import playback_prompt
 from tui_engine.media.tts import SpeechError, Synthesizer
 from tui_engine.menus import (
     Action,
@@ -47,12 +51,17 @@ from tui_engine.menus import (
 )
 from tui_engine.menus.actions import Speak, SpeechSkipped
 from tui_engine.menus.model import Dialplan
+from tui_engine.menus.record import StartRecording, StopRecording, keep_recording
+from tui_engine.menus.runner import Phase
 from tui_engine.menus.speech import Rendered, spoken
+from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
 from tui_engine.tui.webhooks import WebhookError
 
 log = structlog.get_logger("tui_engine.call")
+
+_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 PinVerifier = Callable[[str, str], Awaitable[bool]]
 """``await verify(mailbox, pin)``: True when the PIN is right for that mailbox."""
@@ -146,6 +155,7 @@ class CallSession:
         loop: TimerLoop,
         post_webhook: WebhookPoster = _no_webhooks,
         speech: Synthesizer | None = None,
+        mailboxes: Mailboxes | None = None,
     ) -> None:
         self.call = call
         self.media = media
@@ -166,6 +176,10 @@ class CallSession:
         self._observer = observer
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
+        #: recordings being written: not cancelled when the call ends (a hung-up caller's message is kept)
+        self._saves: set[asyncio.Task[None]] = set()
+        self._mailboxes = mailboxes
+        self._recordings = 0
         self._playing = False
         self._done = False
         #: while the actions that follow a completed prompt run: when its audio ended.
@@ -190,6 +204,10 @@ class CallSession:
         """The dialog is over (whoever ended it): stop timers, media and pending work."""
         if self._done:
             return
+        if self.runner.phase is Phase.RECORDING:  # the caller hung up mid-message: it is kept
+            for action in self.runner.caller_hangup(self._loop.time()):
+                if isinstance(action, StopRecording):
+                    self._stop_recording(action)
         self._done = True
         self._driver.close()  # breaks the cycle through its bound method: freed without a full GC
         self.runner.call_ended(self._loop.time())
@@ -343,6 +361,14 @@ class CallSession:
                 self._spawn(self._speak(action))
             case SpeechSkipped(kind=kind, text=text, why=why):
                 self._speech_trouble(kind=kind, text=text, why=why)
+            case StartRecording(max_length=max_length):
+                log.info("record.started", max_length_s=max_length, menu=self.runner.current_menu)
+                self.media.start_recording(self._on_speech, max_seconds=max_length + 1.0)
+            case StopRecording():
+                self._stop_recording(action)
+            case MailboxRequest(op=op, mailbox=mailbox):
+                log.info("voicemail.request", op=op, mailbox=mailbox)
+                self._spawn(self._mailbox(action))
             case Hangup(reason=reason):
                 self.info.end_reason = reason
                 if reason == "transfer":
@@ -426,11 +452,69 @@ class CallSession:
         if not self._done:
             self._run(outcome)
 
-    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+    # -- record and voicemail steps ------------------------------------------------------
+    def _on_speech(self, at: float) -> None:
+        if not self._done:
+            self._run(self.runner.speech(at))
+
+    def _stop_recording(self, stop: StopRecording) -> None:
+        recorder = self.media.stop_recording()
+        self._recordings += 1
+        safe_id = _FILE_UNSAFE.sub("_", self.info.call_id)[:48]
+        name = f"{safe_id}-{int(self.info.started_wall)}-{self._recordings}"
+        mailboxes, caller = self._mailboxes, self.info.caller
+
+        def save() -> str:  # in a worker thread: decoding the G.711 and the file write
+            if mailboxes is None or recorder is None:
+                raise OSError("no data directory for recordings")
+            return mailboxes.save_recording(stop, recorder.audio(stop.trim), caller=caller, name=name)
+
+        seconds = max(0.0, recorder.seconds - stop.trim) if recorder is not None else 0.0
+        log.info(
+            "record.stopped", reason=stop.reason, keep=stop.keep, seconds=round(seconds, 2),
+            mailbox=stop.mailbox,
+        )
+        self._spawn(self._save(save, stop, seconds), self._saves)
+
+    async def _save(self, save: Callable[[], str], stop: StopRecording, seconds: float) -> None:
+        """Write the recording in a worker thread (up to a few MB), then tell the runner."""
+        path, seconds = await asyncio.to_thread(keep_recording, save, stop, seconds)
+        if path:
+            log.info("record.saved", path=path, seconds=round(seconds, 2), mailbox=stop.mailbox)
+        if not self._done:
+            self._run(self.runner.recording_saved(path, seconds, self._loop.time()))
+
+    async def _mailbox(self, request: MailboxRequest) -> None:
+        result = await asyncio.to_thread(self._prepare_mailbox, request)
+        shown = {k: v for k, v in result.values.items() if k != "message_ids"}
+        log.info("voicemail.result", op=request.op, ok=result.ok, why=result.why or None, values=shown)
+        if not self._done:
+            self._run(self.runner.mailbox_result(result, self._loop.time()))
+
+    def _prepare_mailbox(self, request: MailboxRequest) -> MailboxResult:
+        """In a worker thread: the store's file work and the G.711 conversion of a message (a
+        two-minute message is a second of table look-ups: not on the event loop). Messages are not
+        put in the prompt cache: each is heard a few times, then deleted."""
+        if self._mailboxes is None:
+            return MailboxResult(ok=False, why="no voicemail store")
+        result = self._mailboxes.perform(request)
+        try:
+            audio = tuple(
+                dataclasses.replace(ref, audio=playback_prompt(ref.path))
+                for ref in result.audio
+            )
+        except PromptError as exc:
+            return MailboxResult(ok=False, why=str(exc))
+        return dataclasses.replace(result, audio=audio)
+
+    def _spawn(
+        self, coro: Awaitable[None], tasks: set[asyncio.Task[None]] | None = None
+    ) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()  # a PIN check is I/O: only a real loop runs one
         task: asyncio.Task[None] = loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        held = self._tasks if tasks is None else tasks
+        held.add(task)
+        task.add_done_callback(held.discard)
         return task
 
     # -- the driver's side (Pollable) ---------------------------------------------------

@@ -29,6 +29,7 @@ from tui_engine.tui.admission import CallAdmission
 from tui_engine.tui.call import CallInfo, CallSession, Observer, PinVerifier
 from tui_engine.tui.settings import TuiSettings, tui_settings
 from tui_engine.tui.webhooks import WebhookClient
+from tui_engine.voicemail import Voicemail
 
 log = structlog.get_logger("tui_engine.tui")
 
@@ -76,6 +77,7 @@ class TuiComponent:
         )
         self._speech: Synthesizer | None = None  # call-time say: (made in start: it needs the loop)
         self._sessions: dict[str, CallSession] = {}
+        self._voicemail = Voicemail(settings.data_dir)
         self._infos: dict[str, CallInfo] = {}
         self._setup: dict[str, asyncio.Task[None]] = {}
         self.endings: deque[dict[str, Any]] = deque(maxlen=history)
@@ -171,6 +173,7 @@ class TuiComponent:
         )
         if self._speech is not None:
             self._speech = self._synthesizer(settings, self._speech)
+        self._voicemail = Voicemail(settings.data_dir)
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
             with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
@@ -275,6 +278,7 @@ class TuiComponent:
             observer=self._observer,
             info=info,
             loop=self._loop,
+            mailboxes=self._voicemail,
             speech=self._speech,
         )
         info.sip_status, info.answered_wall = 200, time.time()

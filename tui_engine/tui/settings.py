@@ -43,6 +43,8 @@ class TuiSettings:
     speech: SpeechOptions = field(default_factory=SpeechOptions)
     #: call-time say: renderings kept in memory
     speech_cache_size: int = 256
+    #: ``[engine] data-dir``: recordings and voicemail messages live under it
+    data_dir: Path = Path("data")
     webhooks: WebhookSettings = WebhookSettings()
 
 
@@ -71,6 +73,7 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         session_timers=SessionTimerPolicy(session_expires=round(t.session_expires), min_se=round(t.min_se)),
         speech=speech_options(app),
         speech_cache_size=t.speech_cache_size,
+        data_dir=engine.data_dir,
         webhooks=webhook_settings(app),
     )
 

@@ -9,12 +9,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from tui_engine.voicemail import Voicemail
 from tui_engine.web.console import ConsoleSource
 from tui_engine.web.first_run import ensure_first_user
 from tui_engine.web.proxy import ProxyView
 from tui_engine.web.routes_auth import AuthRoutes
 from tui_engine.web.routes_cdrs import CdrRoutes
 from tui_engine.web.routes_data import DataRoutes
+from tui_engine.web.routes_voicemail import VoicemailRoutes
 from tui_engine.web.sessions import SessionManager, WallClock
 from tui_engine.web.settings import PortalSettings, parse_duration
 from tui_engine.web.static_files import StaticRoutes, add_security_headers
@@ -69,6 +71,8 @@ class WebComponent:
         data = DataRoutes(self.sessions, self.console, self.apply_option)
         app.add_routes(data.routes())
         app.add_routes(CdrRoutes(self.sessions, self.cdrs, data.guard).routes())
+        voicemail = VoicemailRoutes(Voicemail(self.settings.data_dir).store, data.guard, self.store)
+        app.add_routes(voicemail.routes())
         app.on_response_prepare.append(add_security_headers)
 
     async def start(self, engine: object = None) -> None:

@@ -16,7 +16,9 @@ const CALLS_EMPTY = 'No live calls.';
 const ENDINGS_EMPTY = 'No calls have ended yet.';
 const HISTORY_EMPTY = 'No call records match.';
 const HISTORY_PAGE = 25;
-const PAGES = { calls: 'Calls', history: 'Call history', options: 'Options', users: 'Users', audit: 'Audit log' };
+const PAGES = {
+  calls: 'Calls', history: 'Call history', voicemail: 'Voicemail', options: 'Options', users: 'Users', audit: 'Audit log',
+};
 const APP_KINDS = { tui: 'Phone menus', web: 'Admin portal' };
 const SECTION_TITLES = {
   tui: 'Menu timing and call records',
@@ -100,6 +102,7 @@ export class ConsoleView {
     this.showTitle();
     if (page === 'history' && this.node.isConnected) this.loadHistory(false);
     if (page === 'audit' && this.node.isConnected) this.loadAudit();
+    if (page === 'voicemail' && this.node.isConnected) this.loadVoicemail();
   }
 
   showTitle() {
@@ -245,6 +248,42 @@ export class ConsoleView {
     this.auditAvailable = Boolean(reply && reply.ok);
     this.q('.sidenav a[data-page="audit"]').hidden = !this.auditAvailable;
     if (this.auditAvailable && window.location.hash.startsWith('#/audit')) this.route();
+  }
+
+  /** The signed-in user's mailbox (GET /api/voicemail): a row per message, each playable. */
+  async loadVoicemail() {
+    const reply = await this.ctx.call('GET', '/api/voicemail', { activity: true });
+    if (!reply) return;
+    const status = this.q('.voicemail-status');
+    if (!reply.ok) {
+      setStatus(status, reply.message('The mailbox could not be read.'), true);
+      return;
+    }
+    const data = reply.data ?? {};
+    const messages = listOf(data, 'messages');
+    this.q('.voicemail-title').textContent = `Mailbox ${data.mailbox ?? ''}`;
+    const rows = messages.map((m) => {
+      const tr = row([formatTime(m.received), m.from, formatDuration(m.length), m.new ? 'new' : 'heard', '']);
+      const src = `/api/voicemail/${encodeURIComponent(data.mailbox)}/${encodeURIComponent(m.id)}/audio`;
+      const player = el('audio', { controls: true, preload: 'none', src });
+      player.setAttribute('aria-label', `Message from ${m.from}`);
+      const link = el('a', { href: src, textContent: 'Download' });
+      link.setAttribute('download', '');
+      const remove = el('button', { type: 'button', textContent: 'Delete', className: 'voicemail-delete' });
+      remove.addEventListener('click', () => this.deleteMessage(data.mailbox, m.id));
+      tr.children[4].replaceChildren(player, link, remove);
+      return tr;
+    });
+    fillBody(this.q('.voicemail-body'), rows, 'No messages.', 5);
+    setStatus(status, `${data.new ?? 0} new, ${messages.length} in all`, false);
+  }
+
+  async deleteMessage(mailbox, id) {
+    const path = `/api/voicemail/${encodeURIComponent(mailbox)}/${encodeURIComponent(id)}`;
+    const reply = await this.ctx.call('DELETE', path, { activity: true });
+    if (!reply) return;
+    if (!reply.ok) setStatus(this.q('.voicemail-status'), reply.message('The message could not be deleted.'), true);
+    else await this.loadVoicemail();
   }
 
   async loadAudit() {

@@ -1,0 +1,79 @@
+"""The call glue's side of ``record`` and ``voicemail`` steps (CallSession on a FakeLoop; the
+store's work and the file writes on the real loop's worker threads): the caller's frames reach the
+recorder, speech holds the silence timer, and a caller who hangs up mid-message keeps it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from call_fakes import FakeMedia, make_call
+
+from tui_engine.media.codecs import pcm16_to_ulaw, samples_to_pcm16
+from tui_engine.menus import MenuDefaults, Phase, load_dialplans
+from tui_engine.testing import FakeLoop
+from tui_engine.tui.call import CallSession
+from tui_engine.voicemail import Voicemail
+
+BUNDLED = Path(__file__).resolve().parents[2] / "tui_engine" / "dialplans"
+TONE = [int(9000 * math.sin(2 * math.pi * 500 * i / 8000)) for i in range(160)]
+VOICE = pcm16_to_ulaw(samples_to_pcm16(TONE))  # one 20 ms frame of loud speech
+SILENT = b"\xff" * 160
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the worker threads (store, file writes) finish: real time, at most 5 s."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never met")
+
+
+async def into_recording(session: CallSession, loop: FakeLoop, media: FakeMedia) -> None:
+    session.start()
+    for key in "7#":
+        assert media.on_digit is not None
+        media.on_digit(key, "info")
+    await until(lambda: session.runner.phase is Phase.PLAYING)  # the default greeting
+    while session.runner.phase is not Phase.RECORDING:
+        next_when = loop.next_when()
+        assert next_when is not None
+        loop.advance_to(next_when)
+
+
+def frames(loop: FakeLoop, media: FakeMedia, payload: bytes, seconds: float) -> None:
+    """The caller's RTP for ``seconds`` (while the recorder runs), the loop's timers meanwhile."""
+    for _ in range(round(seconds / 0.02)):
+        if media.recorder is not None:
+            media.recorder.feed(payload, loop.time())
+        loop.advance(0.02)
+
+
+async def test_a_caller_who_hangs_up_mid_message_keeps_it(tmp_path: Path) -> None:
+    vm = Voicemail(tmp_path)
+    session, loop, media, _, _ = make_call(load_dialplans(BUNDLED)["leave-message"], MenuDefaults(), vm)
+    await into_recording(session, loop, media)
+    frames(loop, media, VOICE, 2.0)
+    frames(loop, media, SILENT, 1.0)
+    assert session.runner.phase is Phase.RECORDING  # speech moved the 5 s silence timer on
+    session.end()  # the caller's BYE
+    await until(lambda: bool(vm.store.messages("7")))
+    [message] = vm.store.messages("7")
+    assert message.caller == "alice" and message.length == 3.0
+
+
+async def test_silence_after_speech_ends_the_recording_and_the_call_goes_on(tmp_path: Path) -> None:
+    vm = Voicemail(tmp_path)
+    session, loop, media, call, _ = make_call(load_dialplans(BUNDLED)["leave-message"], MenuDefaults(), vm)
+    await into_recording(session, loop, media)
+    frames(loop, media, VOICE, 1.0)
+    frames(loop, media, SILENT, 5.0)
+    assert session.runner.phase is Phase.SAVING and media.recorder is None
+    await until(lambda: session.runner.phase is Phase.PLAYING)  # "your message is saved"
+    [message] = vm.store.messages("7")
+    assert 1.0 < message.length < 2.0  # the silence trimmed to 0.6 s after the last speech
+    loop.advance(10)
+    assert call.hangups and session.info.end_reason == "completed"

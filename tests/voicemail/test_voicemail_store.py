@@ -1,0 +1,99 @@
+"""The voicemail store: layout, order, new/old, deletion, greetings, and names that are not paths."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import pytest
+
+from tui_engine.menus.record import StopRecording
+from tui_engine.menus.voicemail import MailboxRequest
+from tui_engine.voicemail import InvalidMailbox, MailboxFull, Voicemail, VoicemailStore, valid_mailbox
+
+PCM = b"\x10\x00" * 8000  # one second
+
+
+def test_a_deposit_is_a_wav_and_its_metadata(tmp_path: Path) -> None:
+    store = VoicemailStore(tmp_path)
+    message = store.deposit("201", PCM, caller="sip:alice@example.com", received=1_700_000_000.0)
+    assert message.audio.parent == tmp_path / "201" / "messages"
+    with wave.open(str(message.audio)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()) == (8000, 1, 2, 8000)
+    assert store.message("201", message.id) == message
+    assert (message.length, message.new) == (1.0, True)
+    assert not list(tmp_path.rglob("*.part"))  # written under a temporary name, then renamed
+
+
+def test_new_messages_come_first_then_old_each_oldest_first(tmp_path: Path) -> None:
+    store = VoicemailStore(tmp_path)
+    a = store.deposit("201", PCM, caller="a", received=100.0)
+    b = store.deposit("201", PCM, caller="b", received=200.0)
+    c = store.deposit("201", PCM, caller="c", received=300.0)
+    store.mark_old("201", a.id)
+    assert [m.caller for m in store.messages("201")] == ["b", "c", "a"]
+    assert store.delete("201", b.id) and not store.delete("201", b.id)
+    assert [m.caller for m in store.messages("201")] == ["c", "a"]
+    assert store.messages("202") == [] and c.audio.exists() and not b.audio.exists()
+
+
+def test_a_broken_metadata_file_is_not_a_message(tmp_path: Path) -> None:
+    store = VoicemailStore(tmp_path)
+    store.deposit("201", PCM, caller="a")
+    (tmp_path / "201" / "messages" / "0000000000001-deadbeef.json").write_text("{not json")
+    assert len(store.messages("201")) == 1
+
+
+@pytest.mark.parametrize("name", ["", "..", ".hidden", "../201", "a/b", "a\\b", "x" * 65, "20\x001", "é"])
+def test_names_that_could_be_paths_are_refused(tmp_path: Path, name: str) -> None:
+    store = VoicemailStore(tmp_path / "vm")
+    assert not valid_mailbox(name)
+    with pytest.raises(InvalidMailbox):
+        store.deposit(name, PCM, caller="x")
+    with pytest.raises(InvalidMailbox):
+        store.message("201", name)  # a message id from a URL or a variable too
+    assert not (tmp_path / "vm").exists()
+
+
+def test_operations_fail_cleanly_on_a_bad_mailbox(tmp_path: Path) -> None:
+    vm = Voicemail(tmp_path)
+    result = vm.perform(MailboxRequest(op="open", mailbox="../etc", variables={}))
+    assert not result.ok and "InvalidMailbox" in result.why
+
+
+def test_save_greeting_only_moves_this_store_s_own_recordings(tmp_path: Path) -> None:
+    vm = Voicemail(tmp_path / "data")
+    outside = tmp_path / "secret.wav"
+    outside.write_bytes(b"RIFF")
+    request = MailboxRequest(op="save-greeting", mailbox="201", variables={"recording": str(outside)})
+    assert not vm.perform(request).ok and outside.exists()
+    stop = StopRecording(keep=True, trim=0.0, reason="key")
+    path = vm.save_recording(stop, PCM, caller="", name="r1")
+    request = MailboxRequest(op="save-greeting", mailbox="201", variables={"recording": path})
+    assert vm.perform(request).ok
+    assert vm.store.greeting("201") is not None and not Path(path).exists()
+    greeting = vm.perform(MailboxRequest(op="greeting", mailbox="201", variables={}))
+    assert greeting.ok and greeting.audio[0].duration == pytest.approx(1.0)
+
+
+def test_a_full_mailbox_refuses_new_messages(tmp_path: Path) -> None:
+    store = VoicemailStore(tmp_path, max_messages=2)
+    first = store.deposit("201", PCM, caller="a")
+    store.deposit("201", PCM, caller="b")
+    with pytest.raises(MailboxFull):
+        store.deposit("201", PCM, caller="c")
+    store.delete("201", first.id)
+    store.deposit("201", PCM, caller="c")  # room again
+    assert [m.caller for m in store.messages("201")] == ["b", "c"]
+
+
+def test_the_operations_set_only_the_variables_they_declare(tmp_path: Path) -> None:
+    from tui_engine.menus.voicemail import VOICEMAIL_VARIABLES
+
+    vm = Voicemail(tmp_path)
+    vm.store.deposit("201", PCM, caller="a")
+    variables: dict[str, str] = {}
+    for op in ("open", "play", "next", "delete"):
+        result = vm.perform(MailboxRequest(op=op, mailbox="201", variables=variables))
+        variables.update(result.values)
+    assert set(variables) <= set(VOICEMAIL_VARIABLES)
