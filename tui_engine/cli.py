@@ -13,6 +13,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,21 @@ def _host_port(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
     return text
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        allowed = "an ISO date and time such as 2026-12-07T08:30"
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: {allowed}") from None
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: NAME=VALUE, e.g. caller=+4930123")
+    return name, value
 
 
 def _speed(text: str) -> float:
@@ -84,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--speed", type=_speed, default=1.0, metavar="X", help="time factor (default 1)")
     simulate.add_argument("--mailbox", help="mailbox accepted by Authenticate (default: the dialplan's demo)")
     simulate.add_argument("--pin", help="the PIN an Authenticate accepts (default: the dialplan's demo)")
+    simulate.add_argument(
+        "--at", type=_moment, metavar="DATETIME",
+        help="the wall clock at the start, e.g. 2026-12-07T08:30 (in the dialplan's time zone; default: now)",
+    )
+    simulate.add_argument(
+        "--var", action="append", type=_assignment, default=[], metavar="NAME=VALUE",
+        help="a variable the call starts with, e.g. caller=+4930123 (repeatable)",
+    )
     simulate.add_argument(
         "--data-dir", type=Path, metavar="DIR",
         help="where voicemail steps and recordings read and write (default: a temporary directory)",
@@ -212,6 +236,8 @@ def _simulate(args: argparse.Namespace) -> int:
             pin=args.pin,
             mailbox=args.mailbox,
             speech=speech_options(app),
+            at=args.at,
+            variables=dict(args.var),
             webhooks=WebhookClient(webhook_settings(app)),
             mailboxes=Voicemail(data_dir),
         )

@@ -71,6 +71,8 @@ def test_check_without_config_validates_the_embedded_default(capsys: pytest.Capt
         (["serve", "--sip-listen", "5060"], "--sip-listen"),
         (["serve", "--http-listen", "example.org:80"], "--http-listen"),
         (["simulate", "x.yaml", "--speed", "0"], "--speed"),
+        (["simulate", "x.yaml", "--at", "monday"], "--at"),
+        (["simulate", "x.yaml", "--var", "caller"], "--var"),
         (["serve", "--bogus"], "--bogus"),
         (["frobnicate"], "frobnicate"),
     ],
@@ -114,3 +116,23 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("init", "check", "serve", "simulate", "users"):
         assert command in out
+
+
+def test_check_points_at_a_switch_on_a_misspelt_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tui_engine.config import bundled_dialplans
+
+    plans = tmp_path / "dialplans"
+    shutil.copytree(bundled_dialplans(), plans)
+    text = (plans / "main.yaml").read_text(encoding="utf-8")
+    text = text.replace('"3": {play: hours}', '"3": {switch: {variable: tiem, default: {play: hours}}}')
+    (plans / "main.yaml").write_text(text, encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "tiem" in row)
+    config = tmp_path / "t.toml"
+    config.write_text(f'[applications.phone]\ntype = "tui"\n[applications.phone.tui]\ndialplans = "{plans}"')
+    assert main(["check", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"{plans / 'main.yaml'}:{line}" in err and "variable 'tiem' is never set" in err

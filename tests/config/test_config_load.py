@@ -327,3 +327,12 @@ def test_the_default_rtp_ports_hold_the_default_max_calls() -> None:
     for engine in (embedded_default().engine, load_config_text(MINIMAL, "t.toml").engine):
         assert rtp_capacity(*engine.rtp_ports) >= engine.max_calls
         assert (engine.overload_lag, engine.max_calls_in_setup) == (0.05, 500)
+
+
+def test_a_bad_time_zone_names_the_option_value_and_allowed() -> None:
+    text = '[applications.phone]\ntype = "tui"\n[applications.phone.tui]\ntime-zone = "Europe/Berlni"\n'
+    [issue] = errors_of(text).issues
+    assert issue.option == "applications.phone.tui.time-zone" and issue.value == "Europe/Berlni"
+    assert issue.line == 4 and "IANA" in issue.allowed
+    good = '[applications.phone]\ntype = "tui"\n[applications.phone.tui]\ntime-zone = "Europe/Berlin"\n'
+    assert load_config_text(good).applications["phone"].tui.time_zone == "Europe/Berlin"

@@ -40,6 +40,10 @@ class RtpCapture(asyncio.DatagramProtocol):
             if self.first is None:
                 self.first = packet.timestamp
 
+    def in_order(self) -> list[bytes]:
+        """Every frame received, in the order sent (by timestamp)."""
+        return [self.frames[t] for t in sorted(self.frames)]
+
     def played(self, run: list[bytes]) -> list[int]:
         """Where ``run`` was sent as one stream (frame k at timestamp start + 160·k), in order.
 

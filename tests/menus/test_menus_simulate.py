@@ -146,6 +146,42 @@ def test_on_a_terminal_keys_are_raw_and_the_countdown_is_live() -> None:
     assert out.rstrip().endswith("hang up: inactivity-timeout")
 
 
+def test_switches_and_sets_are_shown_with_their_values(plan_dir: Path) -> None:
+    """--at picks the wall clock (in the dialplan's zone), --var the call's variables."""
+    from datetime import datetime
+
+    path = plan_dir / "hours.yaml"
+    path.write_text(
+        """\
+time-zone: Europe/Berlin
+prompts:
+  long: {file: long.wav, text: "Welcome."}
+  info: {file: info.wav, text: "We are closed."}
+menus:
+  hours:
+    switch:
+      variable: time
+      cases:
+        "08:00-18:00": {set: {who: "{caller} at {time}"}, goto: main}
+      default: {play: info, hangup: completed}
+  main:
+    prompts: [long]
+    choices:
+      "1": {transfer: "sip:{caller}@127.0.0.1"}
+""",
+        encoding="utf-8",
+    )
+    rc, lines = simulate(path, "1\n", at=datetime(2026, 12, 7, 9, 30), variables={"caller": "bob"})
+    assert rc == 0
+    assert events(lines, "SWITCH", "SET", "XFER") == [
+        "SWITCH time = '09:30': case '08:00-18:00'",
+        "SET   who = 'bob at 09:30'",
+        "XFER  transfer to sip:bob@127.0.0.1",
+    ]
+    rc, lines = simulate(path, "", at=datetime(2026, 12, 7, 19, 0))
+    assert events(lines, "SWITCH", "BYE") == ["SWITCH time = '19:00': default", "BYE   hang up: completed"]
+
+
 def test_a_message_is_left_and_then_listened_to(tmp_path: Path) -> None:
     leave = REPO / "tui_engine" / "dialplans" / "leave-message.yaml"
     rc, lines = simulate(leave, "1000#\nwait 4\ntalk 3\n#\n", mailboxes=Voicemail(tmp_path))

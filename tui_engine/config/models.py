@@ -13,6 +13,7 @@ import importlib.util
 import ipaddress
 import re
 import socket
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -142,6 +143,18 @@ def _check_dtmf_methods(value: tuple[str, ...]) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise ValueError("each DTMF method at most once")
     return value
+
+
+def _check_time_zone(value: str) -> str:
+    if value == "local":
+        return value
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
 AppName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -318,6 +331,11 @@ class TuiSection(_Section):
         f"{DURATION_HELP}, > 0",
         "How long a transfer (REFER) may take to report success before the caller is back in the menu.",
         gt=0,
+    )
+    time_zone: Annotated[StrictStr, AfterValidator(_check_time_zone)] = option(
+        "local",
+        'an IANA time zone name such as "Europe/Berlin", or "local" (the host\'s)',
+        "Time zone of the dialplans' clock variables (time, hour, weekday...) when a dialplan names none.",
     )
     webhook_timeout: Duration = option(
         "5s",

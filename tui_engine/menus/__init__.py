@@ -16,8 +16,10 @@ from tui_engine.menus.actions import (
     PlayPrompts,
     Reprompt,
     StopPlayback,
+    SwitchTaken,
     Transfer,
     TransferFailed,
+    VariablesSet,
 )
 from tui_engine.menus.errors import DialplanError, Issue, MenuError
 from tui_engine.menus.loader import dialplan_schema, load_dialplan, load_dialplans
@@ -48,8 +50,10 @@ __all__ = [
     "PromptRef",
     "Reprompt",
     "StopPlayback",
+    "SwitchTaken",
     "Transfer",
     "TransferFailed",
+    "VariablesSet",
     "WebhookAnswered",
     "WebhookFailed",
     "WebhookRequest",

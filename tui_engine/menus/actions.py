@@ -56,7 +56,7 @@ class AttemptsExhausted:
     """The last no-input period of ``menu`` ended: the idle core's final decision (disconnect).
 
     ``then`` says what the menu's ``on-no-input`` does next: ``"hangup"`` (the default:
-    goodbye, then ``Hangup``), ``"goto:MENU"``, ``"transfer"`` or ``"authenticate"``.
+    goodbye, then ``Hangup``), ``"goto:MENU"``, ``"transfer"``, ``"authenticate"`` or ``"switch"``.
     """
 
     menu: str
@@ -81,6 +81,22 @@ class DigitsCollected:
 
     var: str
     value: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VariablesSet:
+    """A step's ``set`` ran: ``values`` are the (name, value) pairs it wrote, in order."""
+
+    values: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SwitchTaken:
+    """A ``switch`` on ``variable`` saw ``value`` and took ``case`` (``None``: its default)."""
+
+    variable: str
+    value: str
+    case: str | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -155,6 +171,8 @@ Action = (
     | AttemptsExhausted
     | GuardTripped
     | DigitsCollected
+    | VariablesSet
+    | SwitchTaken
     | Authenticate
     | Transfer
     | TransferFailed

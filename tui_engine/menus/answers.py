@@ -167,6 +167,7 @@ def _check(doc: Located, dialplan: Dialplan, run: Any, menu: str | None = None) 
     checker.speech = _AnswerSpeech(dialplan, checker.speech.fail)  # (not checker.fail: a cycle)
     checker.prompts = {name: {} for name in dialplan.prompts}  # only the names are looked at
     checker.menus = {name: {} for name in (*dialplan.menus, *((menu,) if menu else ()))}
+    checker.language.names_from_the_call()  # an answer's {name}s are the live call's variables
     run(checker)
     if issues:
         raise _fail([issue.reason for issue in issues])

@@ -19,6 +19,8 @@ from tui_engine.menus.model import (
 )
 from tui_engine.menus.record import build_record
 from tui_engine.menus.speech import SpeechChecks
+from tui_engine.menus.switch import build_switch
+from tui_engine.menus.variables import build_set
 from tui_engine.menus.voicemail import build_voicemail
 from tui_engine.menus.webhook import build_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
@@ -53,14 +55,17 @@ class _Builder:
     def step(self, raw: dict[str, Any], path: JsonPath) -> Step:
         auth = raw.get("authenticate")
         hangup = raw.get("hangup")
+        switch = raw.get("switch")
         webhook = None if "webhook" not in raw else build_webhook(raw["webhook"], (*path, "webhook"), self)
         say = () if "say" not in raw else (self.speech.build({"say": raw["say"]}),)
         return Step(
+            set=build_set(raw.get("set")),
             play=self.items(raw.get("play")) + say,
             goto=raw.get("goto"),
             hangup=None if hangup is None else HangupReason(hangup),
             transfer=raw.get("transfer"),
             authenticate=None if auth is None else self.auth(auth, (*path, "authenticate")),
+            switch=None if switch is None else build_switch(switch, (*path, "switch"), self.step),
             record=self.nested(raw, "record", path, build_record),
             voicemail=self.nested(raw, "voicemail", path, build_voicemail),
             webhook=webhook,
@@ -93,7 +98,7 @@ class _Builder:
         invalid = raw.get("invalid")
         return Menu(
             name=name,
-            prompts=tuple(self.items(item) for item in raw["prompts"]),
+            prompts=tuple(self.items(item) for item in raw.get("prompts", ())),
             choices={key: self.step(s, (*path, "choices", key)) for key, s in raw.get("choices", {}).items()},
             collect=None if collect is None else self.collect(collect),
             next=self.optional_step(raw, "next", path),
@@ -104,6 +109,7 @@ class _Builder:
             on_webhook_failed=self.optional_step(raw, "on-webhook-failed", path),
             settings=build_settings(raw),
             line=self.doc.where(path)[0],
+            route=self.step(raw, path) if "switch" in raw else None,
         )
 
     @staticmethod
@@ -141,5 +147,7 @@ def build_dialplan(doc: Located, durations: dict[str, float], speech: SpeechChec
         webhook_failed=builder.items(data.get("webhook-failed")),
         settings=build_settings(data.get("settings", {})),
         demo=None if demo is None else Demo(mailbox=demo.get("mailbox"), pin=demo.get("pin")),
+        variables={name: str(value) for name, value in data.get("variables", {}).items()},
+        time_zone=data.get("time-zone"),
         words=speech.all_words(),
     )

@@ -14,12 +14,13 @@ from typing import Any
 from tui_engine.media.errors import PromptError
 from tui_engine.media.wav import read_wav
 from tui_engine.menus.errors import Issue
+from tui_engine.menus.langchecks import LanguageChecks
 from tui_engine.menus.record import check_record
 from tui_engine.menus.speech import SpeechChecks, SpeechOptions
 from tui_engine.menus.webhook import check_webhook
 from tui_engine.menus.yamlnodes import JsonPath, Located
 
-_TERMINALS = ("goto", "hangup", "transfer", "authenticate", "webhook", "record", "voicemail")
+_TERMINALS = ("goto", "hangup", "transfer", "authenticate", "switch", "webhook", "record", "voicemail")
 _FEATURE_STEPS = {"record": ("next", "on-no-speech", "on-failed"), "voicemail": ("then", "on-failure")}
 _STEP_KEYS = ("on-no-input", "on-max-invalid", "on-transfer-failed", "on-webhook-failed", "next")
 _AUTH_STEPS = ("on-success", "on-failure", "on-max-failures")
@@ -70,6 +71,7 @@ class Checker:
         self.data = _dict(doc.data)
         self.menus = _dict(self.data.get("menus"))
         self.prompts = _dict(self.data.get("prompts"))
+        self.language = LanguageChecks(self, _STEP_KEYS)  # set, switch, templates (langchecks.py)
 
     def fail(self, path: JsonPath, reason: str, *, key: bool = False) -> None:
         self._fail(path, reason, key=key)
@@ -85,6 +87,7 @@ class Checker:
         for name, menu in self.menus.items():
             if isinstance(menu, dict):
                 self.check_menu(name, menu, collected)
+        self.language.run()
 
     # -- prompts -----------------------------------------------------------------------
     def check_prompt_files(self) -> None:
@@ -128,7 +131,10 @@ class Checker:
             for i, item in enumerate(prompts):
                 self.check_sequence(item, (*base, "prompts", i))
         self.check_sequence(menu.get("invalid"), (*base, "invalid"))
-        self.check_menu_kind(base, menu)
+        if "switch" in menu:  # a switch menu is one step, run on entry
+            self.check_step(menu, base, collected)
+        else:
+            self.check_menu_kind(base, menu)
         for key, step in _dict(menu.get("choices")).items():
             self.check_step(step, (*base, "choices", key), collected)
         for key in _STEP_KEYS:
@@ -168,6 +174,7 @@ class Checker:
         auth = step.get("authenticate")
         if isinstance(auth, dict):
             self.check_auth(auth, (*path, "authenticate"), collected)
+        self.language.check_step(step, path)
         webhook = step.get("webhook")
         if isinstance(webhook, dict):
             check_webhook(self, webhook, (*path, "webhook"), collected)

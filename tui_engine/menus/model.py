@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from tui_engine.media.prompts import Prompt
     from tui_engine.menus.record import RecordStep
+    from tui_engine.menus.switch import Switch
     from tui_engine.menus.voicemail import VoicemailStep
 
 from tui_engine.menus.webhook import WebhookSpec
@@ -94,17 +95,20 @@ class AuthStep:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Step:
-    """Play ``play`` (may be empty), then exactly one of goto / hangup / transfer / authenticate
-    / webhook.
+    """``set`` variables, play ``play`` (may be empty), then exactly one of goto / hangup /
+    transfer / authenticate / switch / webhook.
 
     With none of them, the step re-enters the menu it was taken from ("play, then back").
+    ``transfer`` is a template (``sip:{target}@pbx``), checked to be a SIP URI once rendered.
     """
 
+    set: tuple[tuple[str, str], ...] = ()  # (variable, template), applied in order
     play: tuple[PromptItem, ...] = ()  # a step's ``say:`` is its last item
     goto: str | None = None
     hangup: HangupReason | None = None
     transfer: str | None = None
     authenticate: AuthStep | None = None
+    switch: Switch | None = None
     record: RecordStep | None = None
     voicemail: VoicemailStep | None = None
     webhook: WebhookSpec | None = None
@@ -139,6 +143,8 @@ class Menu:
     on_webhook_failed: Step | None = None
     settings: Settings = Settings()
     line: int = 1
+    #: a switch menu: this step (set + switch) runs as soon as the menu is entered; no prompts
+    route: Step | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -167,6 +173,10 @@ class Dialplan:
     demo: Demo | None = None
     #: the recorded words of say-digits / say-number (menus/numbers.py), when the dialplan uses them
     words: Mapping[str, PromptRef] = field(default_factory=dict)
+    #: variables a call starts with (declared, e.g. for what a webhook sets), by name
+    variables: Mapping[str, str] = field(default_factory=dict)
+    #: IANA zone of the clock variables (``time``, ``weekday``...); None: the engine's option
+    time_zone: str | None = None
 
     def resolve(self, names: tuple[str, ...]) -> tuple[PromptRef, ...]:
         """The prompt files for ``names`` (validated at load, so never a missing key)."""

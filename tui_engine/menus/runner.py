@@ -61,8 +61,10 @@ from tui_engine.menus.actions import (
     Reprompt,
     Speak,
     StopPlayback,
+    SwitchTaken,
     Transfer,
     TransferFailed,
+    VariablesSet,
 )
 from tui_engine.menus.answers import AnswerError, parse_answer
 from tui_engine.menus.errors import MenuError
@@ -70,7 +72,9 @@ from tui_engine.menus.model import AuthStep, Dialplan, HangupReason, Menu, Promp
 from tui_engine.menus.record import FILE_WORK_TIMEOUT, EndReason, Recording, RecordStep, StartRecording
 from tui_engine.menus.settings import Effective, MenuDefaults, effective
 from tui_engine.menus.speech import Rendered, Resolution, resolve
+from tui_engine.menus.switch import Switch
 from tui_engine.menus.template import render
+from tui_engine.menus.variables import apply_set, clock_values, sip_uri, time_zone, without_clock
 from tui_engine.menus.voicemail import MailboxRequest, MailboxResult, VoicemailStep
 from tui_engine.menus.webhook import (
     MAX_WEBHOOK_CHAIN,
@@ -84,6 +88,9 @@ from tui_engine.menus.webhook import (
 
 DTMF_KEYS = frozenset("0123456789*#ABCD")  # RFC 4733 §3.2 events 0-15
 _Then = Callable[[float], list[Action]]
+#: switch menus entered in a row without waiting for the caller: past this, a loop (refused at
+#: load; this bounds menus built at run time, and the recursion) ends the call: goodbye, ``error``
+MAX_ROUTES = 20
 
 
 class Phase(enum.Enum):
@@ -135,12 +142,22 @@ class MenuRunner:
     """
 
     def __init__(
-        self, dialplan: Dialplan, defaults: MenuDefaults, *, variables: Mapping[str, str] | None = None
+        self,
+        dialplan: Dialplan,
+        defaults: MenuDefaults,
+        *,
+        variables: Mapping[str, str] | None = None,
+        epoch_offset: float = 0.0,
     ) -> None:
         self.dialplan = dialplan
-        #: the call's one variable store: built-ins from the driver (``caller``, ``dialled``,
-        #: ``call_id``), collected entries, and what later steps set
-        self.variables: dict[str, str] = dict(variables or {})
+        #: the call's one variable store: the dialplan's declared ``variables``, built-ins from
+        #: the driver (``caller``, ``dialled``, ``call_id``), ``entry`` and the clock's (see
+        #: menus/variables.py), collected entries, and what later steps set
+        self.variables: dict[str, str] = {**dialplan.variables, **(variables or {})}
+        #: Unix time = ``now + epoch_offset`` (the driver's wall clock, passed as a value)
+        self.epoch_offset = epoch_offset
+        self._zone = time_zone(dialplan.time_zone or defaults.time_zone)
+        self._routes = 0  # switch menus entered since the caller was last waited for
         self.phase = Phase.NEW
         self.hangup_reason: str | None = None
         self._defaults = defaults
@@ -292,7 +309,9 @@ class MenuRunner:
         if self.phase is not Phase.AUTHENTICATING or auth is None:
             raise MenuError(f"auth_result() with no authentication pending (phase {self.phase.value})")
         self._pending_auth = None
-        self.variables.pop(auth.pin, None)  # a PIN is not kept once checked
+        pin = self.variables.pop(auth.pin, None)  # a PIN is not kept once checked
+        if pin is not None and self.variables.get("entry") == pin:
+            self.variables["entry"] = ""  # nor as the last entry
         self._close_progress(now)
         self.phase = Phase.WAITING
         if ok:
@@ -434,6 +453,7 @@ class MenuRunner:
     def update_defaults(self, defaults: MenuDefaults, now: float) -> list[Action]:
         """Apply a configuration reload to this running call; returns what became due."""
         self._defaults = defaults
+        self._zone = time_zone(self.dialplan.time_zone or defaults.time_zone)
         self._eff = self._effective(self._menu)
         if self._session.state is not IdleState.STOPPED:
             self._session.send(PolicyChanged(now=now, policy=self._eff.idle_policy()))
@@ -469,6 +489,7 @@ class MenuRunner:
         return effective(self._defaults, self.dialplan.settings, menu.settings)
 
     def _enter(self, name: str, now: float) -> list[Action]:
+        self.variables.update(clock_values(now + self.epoch_offset, self._zone))
         answer = self._answer_menu
         self._menu = answer if answer is not None and answer.name == name else self.dialplan.menus[name]
         self._eff = self._effective(self._menu)
@@ -478,7 +499,16 @@ class MenuRunner:
         self._invalid = 0
         self._entry = ""
         self._last_digit_at = None
+        if self._menu.route is not None:
+            return [MenuEntered(menu=name), *self._route(self._menu.route, now)]
         return [MenuEntered(menu=name), *self._play_menu(now)]
+
+    def _route(self, step: Step, now: float) -> list[Action]:
+        """A switch menu: its step at once; a chain of them that never waits is cut off."""
+        self._routes += 1
+        if self._routes > MAX_ROUTES:
+            return self._goodbye(HangupReason.ERROR.value, now)
+        return self._run_step(step, now)
 
     def _play_menu(self, now: float, lead: tuple[PromptItem, ...] = ()) -> list[Action]:
         """Play the menu's prompt for this visit (after ``lead``, e.g. the invalid prompt)."""
@@ -543,6 +573,7 @@ class MenuRunner:
         if menu.next is not None and menu.collect is None and not menu.choices:
             return self._announced(menu, menu.next, now)
         self._passes.clear()  # a menu that waits for input: its own no-input cycle bounds it
+        self._routes = 0  # waiting for the caller: switch menus count from zero again
         self._webhook_chain = 0  # the no-input timer runs again (and max-silence-total counts it)
         actions: list[Action] = []
         while self._buffer and self.phase is Phase.WAITING:
@@ -602,12 +633,17 @@ class MenuRunner:
         if len(value) < collect.min_digits:
             return self._invalid_input(now)
         self._invalid = 0
-        self.variables[collect.variable] = value
+        self.variables[collect.variable] = self.variables["entry"] = value
         return [DigitsCollected(var=collect.variable, value=value), *self._run_step(self._menu.next, now)]
 
     # -- steps -------------------------------------------------------------------------
     def _run_step(self, step: Step, now: float) -> list[Action]:
         here = self._menu.name
+        self.variables.update(clock_values(now + self.epoch_offset, self._zone))
+        done: list[Action] = []
+        if step.set:
+            apply_set(step.set, self.variables)
+            done.append(VariablesSet(values=tuple((name, self.variables[name]) for name, _ in step.set)))
 
         def terminal(at: float) -> list[Action]:
             if step.goto is not None:
@@ -618,6 +654,8 @@ class MenuRunner:
                 return self._transfer(step.transfer, at)
             if step.authenticate is not None:
                 return self._authenticate(step.authenticate, at)
+            if step.switch is not None:
+                return self._switch(step.switch, at)
             if step.record is not None:
                 return self._record(step, step.record, at)
             if step.voicemail is not None:
@@ -626,7 +664,13 @@ class MenuRunner:
                 return self._send_webhook(step.webhook, at)
             return self._enter(here, at)  # "play, then back"
 
-        return self._play(step.play, self._eff.barge_in, terminal, now)
+        return done + self._play(step.play, self._eff.barge_in, terminal, now)
+
+    def _switch(self, switch: Switch, now: float) -> list[Action]:
+        """Evaluated at once: the case (or default) step runs in the same event."""
+        value = self.variables.get(switch.variable, "")
+        case, step = switch.choose(value)
+        return [SwitchTaken(variable=switch.variable, value=value, case=case), *self._run_step(step, now)]
 
     def _final(self, step: Step | None, reason: HangupReason, now: float) -> list[Action]:
         """Attempts ran out: the dialplan's step, else goodbye (no barge-in) and hang up."""
@@ -687,7 +731,11 @@ class MenuRunner:
         self.phase = Phase.WAITING
         return [tripped, *stopped, *goodbye(now)]
 
-    def _transfer(self, uri: str, now: float) -> list[Action]:
+    def _transfer(self, template: str, now: float) -> list[Action]:
+        uri = render(template, self.variables)
+        if not sip_uri(uri):  # a variable filled in something that is no SIP URI: never REFER it
+            self._transfer_uri = uri
+            return self._transfer_outcome("bad-uri", now)
         timeout = self._defaults.transfer_timeout
         self.phase = Phase.TRANSFERRING
         self._transfer_uri, self._transfer_deadline = uri, now + timeout
@@ -817,7 +865,8 @@ class MenuRunner:
         collect = self._menu.collect
         payload = request_payload(
             dialplan=self.dialplan.name, menu=self._menu.name, attempt=self.attempt,
-            entry=self.variables.get(collect.variable, "") if collect else "", variables=self.variables,
+            entry=self.variables.get(collect.variable, "") if collect else "",
+            variables=without_clock(self.variables),  # the server has a clock of its own
         )  # fmt: skip
         return [WebhookRequest(request_id=wait.request_id, url=wait.url, payload=payload, timeout=timeout)]
 
@@ -900,6 +949,8 @@ def _next_of(step: Step | None) -> str:
         return "hangup"
     if step.goto is not None:
         return f"goto:{step.goto}"
+    if step.switch is not None:
+        return "switch"
     if step.webhook is not None:
         return "webhook"
     return "transfer" if step.transfer is not None else "authenticate" if step.authenticate else "menu"

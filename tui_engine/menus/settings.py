@@ -35,6 +35,8 @@ class MenuDefaults:
     webhook_filler_delay: float = 1.0
     #: how long a call-time ``say:`` rendering may take before the sequence plays without it
     speech_timeout: float = 5.0
+    #: IANA zone of the clock variables (``time``, ``weekday``...) when a dialplan names none
+    time_zone: str = "local"
     #: the call-wide guards (max-call-duration, max-silence-total, media-timeout), engine-wide only
     limits: CallLimits = field(default_factory=CallLimits)
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -42,8 +44,10 @@ from tui_engine.menus.actions import (
     Speak,
     SpeechSkipped,
     StopPlayback,
+    SwitchTaken,
     Transfer,
     TransferFailed,
+    VariablesSet,
 )
 from tui_engine.menus.errors import DialplanError
 from tui_engine.menus.loader import load_dialplan
@@ -59,6 +63,7 @@ from tui_engine.menus.settings import MenuDefaults
 from tui_engine.menus.simulate_webhooks import BackgroundRequests, WebhookTransport
 from tui_engine.menus.speech import SAY_SOURCE, WORDS_DIR, Rendered, SpeechOptions, spoken
 from tui_engine.menus.terminal import HANGUP, KeyInput, LineInput, Talk, Token, Wait, cbreak, parse_line
+from tui_engine.menus.variables import time_zone
 from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
 from tui_engine.menus.webhook import WebhookAnswered, WebhookFailed, WebhookRequest
 
@@ -204,6 +209,11 @@ class _Simulation:
             self.say(f"AGAIN no input: attempt {action.attempt} of {action.of}")
         elif isinstance(action, DigitsCollected):
             self.say(f"GOT   {action.var} = {action.value}")
+        elif isinstance(action, VariablesSet):
+            self.say("SET   " + ", ".join(f"{name} = {value!r}" for name, value in action.values))
+        elif isinstance(action, SwitchTaken):
+            taken = "default" if action.case is None else f"case {action.case!r}"
+            self.say(f"SWITCH {action.variable} = {action.value!r}: {taken}")
         elif isinstance(action, Authenticate):
             self.say(f"AUTH  checking mailbox {action.mailbox} with a {len(action.pin)}-digit PIN")
         elif isinstance(action, Transfer):
@@ -349,6 +359,20 @@ def _credentials(plan: Dialplan, pin: str | None, mailbox: str | None) -> tuple[
     return demo_mailbox, demo_pin
 
 
+def _variables(given: Mapping[str, str] | None) -> dict[str, str]:
+    """What a real call brings (``caller``, ``dialled``, ``call_id``), overridden by ``--var``."""
+    return {"caller": "", "dialled": "", "call_id": "simulated", **(given or {})}
+
+
+def _epoch(plan: Dialplan, defaults: MenuDefaults, at: datetime | None) -> float:
+    """Unix time at virtual time 0: ``at`` (naive = in the dialplan's zone), else now."""
+    if at is None:
+        return time.time()
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=time_zone(plan.time_zone or defaults.time_zone))
+    return at.timestamp()
+
+
 def run_simulation(
     dialplan_path: Path,
     defaults: MenuDefaults,
@@ -358,6 +382,8 @@ def run_simulation(
     mailbox: str | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
+    at: datetime | None = None,
+    variables: Mapping[str, str] | None = None,
     webhooks: WebhookTransport | None = None,
     speech: SpeechOptions | None = None,
     mailboxes: Mailboxes | None = None,
@@ -374,7 +400,9 @@ def run_simulation(
     source_file = stdin or sys.stdin
     fd = source_file.fileno()
     live = os.isatty(fd)
-    sim = _Simulation(plan, MenuRunner(plan, defaults), out, speed=speed, live=live, speech=speech)
+    epoch = _epoch(plan, defaults, at)
+    runner = MenuRunner(plan, defaults, variables=_variables(variables), epoch_offset=epoch)
+    sim = _Simulation(plan, runner, out, speed=speed, live=live, speech=speech)
     sim.credentials = _credentials(plan, pin, mailbox)
     sim.mailboxes = mailboxes
     sim.requests = BackgroundRequests(webhooks) if webhooks is not None else None

@@ -6,7 +6,7 @@ The one templating rule of the dialplan language, shared by every construct that
   (letters, digits, ``_`` and ``-``, starting with a letter or ``_``);
 * ``{{`` and ``}}`` are literal braces;
 * a variable that is not set renders as ``""`` (VoiceXML's ``undefined`` would be read aloud,
-  which no caller wants); ``tui-engine check`` warns at load about names no step can set.
+  which no caller wants); ``tui-engine check`` refuses names nothing can set (menus/langchecks.py).
 
 Not ``str.format``: a dialplan author's text must not reach attribute or index lookups
 (``{x.__class__}``), and format's errors name no file or line.

@@ -24,6 +24,7 @@ keeps recordings; without one, recordings are named ``memory:recording-N`` and n
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from tui_engine.core import FakeClock
 from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL
@@ -54,12 +55,17 @@ class MenuHarness:
         defaults: MenuDefaults | None = None,
         *,
         start: float = 0.0,
+        wall: datetime | None = None,
         variables: Mapping[str, str] | None = None,
         speech: SpeechFake | None = words_seconds,
         mailboxes: Mailboxes | None = None,
     ) -> None:
+        """``wall``: the wall clock at ``start`` (an aware datetime; default the Unix epoch),
+        for the clock variables; ``variables``: the built-ins a real call would bring."""
         self.clock = FakeClock(start)
-        self.runner = MenuRunner(dialplan, defaults or MenuDefaults(), variables=variables)
+        offset = 0.0 if wall is None else wall.timestamp() - start
+        defaults = defaults or MenuDefaults()
+        self.runner = MenuRunner(dialplan, defaults, variables=variables, epoch_offset=offset)
         self.speech = speech
         self.speaking: Speak | None = None  # a rendering waiting for speech_done()
         self.mailboxes = mailboxes
@@ -143,6 +149,10 @@ class MenuHarness:
     def transfer_ok(self) -> list[Action]:
         """The REFER's NOTIFY reported success: the call is over."""
         return self._absorb(self.runner.transfer_succeeded(self.now))
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return self.runner.variables
 
     def transfer_failed(self, why: str = "603") -> list[Action]:
         """The REFER was refused (or its NOTIFY reported failure): back to the dialplan."""

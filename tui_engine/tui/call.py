@@ -41,8 +41,10 @@ from tui_engine.menus import (
     PlayPrompts,
     Reprompt,
     StopPlayback,
+    SwitchTaken,
     Transfer,
     TransferFailed,
+    VariablesSet,
     WebhookAnswered,
     WebhookFailed,
     WebhookRequest,
@@ -158,7 +160,12 @@ class CallSession:
         self.call = call
         self.media = media
         self.info = info
-        self.runner = MenuRunner(dialplan, defaults, variables=call_variables(info))
+        self.runner = MenuRunner(
+            dialplan,
+            defaults,
+            variables=call_variables(info),
+            epoch_offset=info.started_wall - info.started_at,  # the wall clock, as a value
+        )
         self._prompts = prompts
         self._verify_pin = verify_pin
         self._post_webhook = post_webhook
@@ -325,6 +332,10 @@ class CallSession:
                 )
             case DigitsCollected(var=var, value=value):
                 log.info("menu.collected", var=var, length=len(value))
+            case VariablesSet(values=values):
+                log.info("menu.set", variables=[name for name, _ in values])  # values may be personal
+            case SwitchTaken(variable=variable, case=case):
+                log.info("menu.switch", variable=variable, case=case if case is not None else "default")
             case Authenticate(mailbox=mailbox, pin=pin):
                 self._spawn(self._authenticate(mailbox, pin))
             case Transfer(uri=uri, timeout=timeout):

@@ -112,6 +112,7 @@ def menu_defaults(app: Application) -> MenuDefaults:
         webhook_filler_delay=t.webhook_filler_delay,
         bye_allowance=t.bye_allowance,
         speech_timeout=t.speech_timeout,
+        time_zone=t.time_zone,
         limits=CallLimits(
             max_call_duration=t.max_call_duration,
             max_silence_total=t.max_silence_total,
