@@ -150,6 +150,8 @@ async def test_digits_reach_the_example_server_and_its_answer_plays(
     assert answer, f"{len(sink.frames)} frames received; 'Your balance is' + {BALANCE!r} not among them"
     assert any(at > answer[0] for at in sink.played(frames(prompts / "welcome.wav")))  # then the main menu
     assert not sink.played(frames(prompts / "webhook-failed.wav"))  # no apology: it worked
+    # the engine logs it just after SIPp sees the BYE: wait for it (bounded), then it is the only one
+    await engine.wait_event("call.ended", call_id=call_id)
     ended = engine.find_events("call.ended", call_id=call_id)
     assert [e["reason"] for e in ended] == ["inactivity-timeout"]  # the menu's no-input, after the answer
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/balance", sent[0]["url"])

@@ -97,6 +97,7 @@ def test_the_generated_admin_password_is_to_be_changed_at_first_sign_in(page: Pa
         login(page, portal.url, "alice")
         expect(page.get_by_role("region", name="Change the generated admin password")).to_be_hidden()
         page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_label("Username")).to_be_visible()
 
         login(page, portal.url, "admin", generated)
         prompt = page.get_by_role("region", name="Change the generated admin password")
@@ -110,6 +111,7 @@ def test_the_generated_admin_password_is_to_be_changed_at_first_sign_in(page: Pa
         expect(page.get_by_role("heading", name="Live calls")).to_be_visible()
         expect(prompt).to_be_hidden()
         page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_label("Username")).to_be_visible()  # signed out: only then load the page again
         login(page, portal.url, "admin", "a-much-better-admin-password")
     finally:
         portal.stop()
