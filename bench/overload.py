@@ -65,8 +65,10 @@ def counted(result: SippResult, label: str) -> tuple[int, int]:
     return sum(m for m, _ in rows), sum(r for _, r in rows)
 
 
-async def wait_drained(engine: BenchEngine, within: float = 40.0) -> float:
-    """Calls still in the engine after up to ``within`` s (2xx and BYE retransmissions end by 32 s)."""
+async def wait_drained(engine: BenchEngine, within: float = 70.0) -> float:
+    """Calls still in the engine after up to ``within`` s: a call whose caller is gone ends by its
+    2xx retransmissions (64*T1 = 32 s) and then its BYE's Timer F (32 s more), so one still there
+    after 70 s is stuck."""
     deadline = time.monotonic() + within
     left = metric_value(await engine.metrics_text(), "tui_active_calls")
     while left and time.monotonic() < deadline:
@@ -165,7 +167,7 @@ def run(quick: bool) -> dict[str, Any]:
             "SIPp, the engine and other work share the same 2 cores: figures are noisy; compare "
             "within one run. Set OVERLOAD_BASE (calls/s) and OVERLOAD_SECONDS to change the load.",
             "Failed = neither completed nor refused (SIPp's 10 s receive timeout or an unexpected "
-            "message); 'calls left after' is tui_active_calls once SIPp is done (waited ≤ 40 s).",
+            "message); 'calls left after' is tui_active_calls once SIPp is done (waited ≤ 70 s).",
         ],
     }
 
