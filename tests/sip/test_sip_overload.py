@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import tui_engine.sip.endpoint as endpoint_module
-from tui_engine.core.overload import OverloadDetector, OverloadPolicy
+from tui_engine.core.overload import BACKLOG_LIMIT, OverloadDetector, OverloadPolicy
 from tui_engine.sip import EndReason, ServerCall
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
 from tui_engine.tui.admission import CallAdmission
@@ -26,6 +26,7 @@ class SetupTracking(RecordingHandler):
 
     admission: CallAdmission | None = None
     ports: list[int] = field(default_factory=lambda: [10])
+    queued: list[int] = field(default_factory=lambda: [0])  #: bytes unread in the SIP socket
 
     def incoming_call(self, call: ServerCall) -> None:
         assert self.admission is not None
@@ -59,7 +60,7 @@ def overloadable(*, max_lag: float = 0.05, max_setup: int = 1) -> Overloadable:
     net = FakeSipNetwork(handler)
     policy = OverloadPolicy(max_lag=max_lag, max_calls_in_setup=max_setup)
     detector = OverloadDetector(policy, now=net.clock.now())
-    handler.admission = CallAdmission(detector, lambda: handler.ports[0])
+    handler.admission = CallAdmission(detector, lambda: handler.ports[0], lambda: handler.queued[0])
     net.endpoint.admission = handler.admission
     if _QUICK["on"]:
         net.endpoint.shedding = handler.admission.shedding
@@ -245,3 +246,14 @@ def test_an_unusual_invite_under_overload_takes_the_full_path_and_is_refused_too
     parsed = _parses(monkeypatch)
     assert [s.status for s in net.inject(folded)] == [503]
     assert refused == ["calls-in-setup"] and len(parsed) == 1
+
+
+def test_a_backlog_in_the_socket_refuses_with_503_and_a_short_queue_admits_again() -> None:
+    net, handler, refused = overloadable(max_setup=0)
+    handler.queued[0] = BACKLOG_LIMIT + 1
+    [refusal] = net.inject(invite("a"))
+    assert refusal.status == 503 and refusal.header("retry-after") == "5"
+    assert refused == ["socket-backlog"] and handler.calls == []
+    handler.queued[0] = 0
+    assert [s.status for s in net.inject(invite("b"))] == [100, 200]
+    assert [c.call_id for c in handler.calls] == ["b"]

@@ -98,3 +98,27 @@ async def test_stop_sends_bye_to_live_calls_and_waits_for_the_answer() -> None:
         await stopping
     assert handler.ended == [(handler.calls[0].call_id, EndReason.SHUTDOWN)]  # issue 9: not "completed"
     assert server.active_calls == 0 and server.tracked_transactions == 0
+
+
+async def test_the_receive_queue_counts_datagrams_not_yet_read_and_none_once_read() -> None:
+    """What overload control's ``socket-backlog`` reads: the kernel's count of what waits."""
+    server = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(), max_calls=5,
+                       trusted=["127.0.0.1/32"])
+    await server.start()
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    try:
+        assert server.receive_queue() == 0
+        options = sip_request("OPTIONS", source=peer.getsockname())
+        for _ in range(20):  # sent with no await between: the loop has not read any of them
+            peer.sendto(options, server.address)
+        assert server.receive_queue() >= 20 * len(options)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if server.receive_queue() == 0:
+                break
+        assert server.receive_queue() == 0
+    finally:
+        peer.close()
+        await server.stop()
+    assert server.receive_queue() == 0  # closed: nothing to read, no error

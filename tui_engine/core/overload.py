@@ -23,6 +23,12 @@ Three cheap signals:
   then the lag stays low, yet callers retransmit. More than :data:`RETRANSMISSION_SHARE` of
   the INVITEs of a probe interval being retransmissions refuses new calls for
   :data:`LATE_HOLD` seconds; a lost 100 Trying now and then stays far below that.
+- **socket backlog**: the bytes of datagrams waiting unread in the SIP socket, told by the
+  caller of :meth:`refusal` (the kernel's count, read for each new INVITE). More than
+  :data:`BACKLOG_LIMIT` means whatever arrives now (the ACK and BYE of a call taken now among
+  it) waits behind that much work, and a socket that fills drops datagrams of calls already
+  taken. Under a flood every INVITE is refused (cheaply) until the queue is short again, so the
+  calls taken are the ones whose messages are read in time.
 - **pending work**: calls in set-up (INVITE admitted, ACK not yet received), told by the
   caller of :meth:`refusal`; each one is work the loop owes, and a growing number is the
   first sign that answers leave late.
@@ -48,12 +54,19 @@ MIN_INVITES = 10
 LATE_HOLD = 0.3
 
 
+#: bytes waiting in the SIP socket beyond which new calls are refused: about 400 INVITE-sized
+#: datagrams (the kernel counts ~1.3 KiB each), some 100 ms of work when shedding, an eighth of
+#: the 4 MiB receive buffer the engine asks for (the kernel doubles it)
+BACKLOG_LIMIT = 512 * 1024
+
+
 class Refusal(enum.StrEnum):
     """Why a new call was refused (the ``reason`` label of ``tui_sip_refused_total``)."""
 
     MAX_CALLS = "max-calls"  #: ``engine.max-calls`` calls are in progress
     LOOP_LAG = "loop-lag"  #: the event loop runs later than ``engine.overload-lag``
     LATE_ANSWERS = "late-answers"  #: callers retransmit their INVITEs: our answers leave too late
+    SOCKET_BACKLOG = "socket-backlog"  #: more than :data:`BACKLOG_LIMIT` bytes wait unread in the socket
     CALLS_IN_SETUP = "calls-in-setup"  #: ``engine.max-calls-in-setup`` INVITEs await their ACK
     RTP_PORTS = "rtp-ports"  #: no free RTP port in ``engine.rtp-ports``
 
@@ -125,13 +138,16 @@ class OverloadDetector:
         elif self.lag < limit / 2:
             self._overloaded = False
 
-    def refusal(self, now: float, *, calls_in_setup: int) -> Refusal | None:
-        """Why a new call arriving at ``now`` must be refused, or None to admit it."""
+    def refusal(self, now: float, *, calls_in_setup: int, queued: int = 0) -> Refusal | None:
+        """Why a new call arriving at ``now`` must be refused, or None to admit it; ``queued``:
+        bytes waiting unread in the SIP socket (a timing signal: off with the lag check)."""
         policy = self.policy
         if policy.max_calls_in_setup and calls_in_setup >= policy.max_calls_in_setup:
             return Refusal.CALLS_IN_SETUP
         if policy.max_lag <= 0:
             return None
+        if queued > BACKLOG_LIMIT:
+            return Refusal.SOCKET_BACKLOG
         if self._overloaded or now - self._probe_at > policy.max_lag / SMOOTHING:
             return Refusal.LOOP_LAG
         if now < self._late_until:

@@ -70,6 +70,10 @@ class SipServer:
     def active_calls(self) -> int:
         return self._endpoint.active_calls if self._endpoint else 0
 
+    def receive_queue(self) -> int:
+        """Bytes waiting unread in the UDP socket (see :meth:`Transports.receive_queue`)."""
+        return self._transports.receive_queue()
+
     @property
     def tracked_transactions(self) -> int:
         return self._endpoint.tracked_transactions if self._endpoint else 0

@@ -15,11 +15,16 @@ from tui_engine.core.overload import OverloadDetector, Refusal
 class CallAdmission:
     """``SipEndpoint.admission``: ``(now) -> reason | None``; ``in_setup`` is kept by the component."""
 
-    __slots__ = ("_free_ports", "detector", "in_setup")
+    __slots__ = ("_free_ports", "_queued", "detector", "in_setup")
 
-    def __init__(self, detector: OverloadDetector, free_ports: Callable[[], int]) -> None:
+    def __init__(
+        self, detector: OverloadDetector, free_ports: Callable[[], int],
+        queued: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.detector = detector
         self._free_ports = free_ports
+        #: bytes waiting unread in the SIP socket (``SipServer.receive_queue``)
+        self._queued = queued
         #: Call-IDs admitted whose ACK has not arrived yet (nor has the call ended)
         self.in_setup: set[str] = set()
 
@@ -31,7 +36,7 @@ class CallAdmission:
         """``SipEndpoint.shedding``: what :meth:`__call__` would answer now, counting nothing."""
         if self._free_ports() <= 0:
             return Refusal.RTP_PORTS
-        return self.detector.refusal(now, calls_in_setup=len(self.in_setup))
+        return self.detector.refusal(now, calls_in_setup=len(self.in_setup), queued=self._queued())
 
     def retransmitted_invite(self) -> None:
         """``SipEndpoint.on_invite_retransmission``: a caller repeated an INVITE we hold."""

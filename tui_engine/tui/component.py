@@ -134,7 +134,8 @@ class TuiComponent:
         ports, setup = self._media.ports, self._setup
         detector = OverloadDetector(self.settings.overload, now=self._loop.time())
         # the ports left once the media set-ups under way have taken theirs
-        admission = CallAdmission(detector, lambda: ports.capacity - ports.in_use - len(setup))
+        admission = CallAdmission(detector, lambda: ports.capacity - ports.in_use - len(setup),
+                                  queued=sip.receive_queue)
         self._admission = admission
         self._probe = DeadlineDriver(self._loop, detector)  # the lag probe: the one timer driver
         self._probe.arm()
