@@ -26,6 +26,8 @@ _METHODS = (b"INVITE ", b"ACK ")
 #: the header names the quick read keeps, long and compact forms (RFC 3261 §7.3.3), lower case
 _WANTED = {b"via": "via", b"v": "via", b"from": "from", b"f": "from", b"to": "to", b"t": "to",
            b"call-id": "call-id", b"i": "call-id", b"cseq": "cseq"}
+#: a line of one of those headers: its name (any case), the value without the blanks around it
+_HEADER = re.compile(rb"\r\n(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[ \t]*([^\r]*)", re.IGNORECASE)
 #: a control character other than CR, LF and HT, or a byte outside ASCII
 _UNUSUAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]")
 
@@ -61,22 +63,18 @@ def _common_request(data: bytes) -> QuickRequest | None:
     if end < 0:
         return None
     head = data[:end]
-    if _UNUSUAL.search(head) is not None:
-        return None
-    lines = head.split(b"\r\n")
-    if head.count(b"\n") != len(lines) - 1 or head.count(b"\r") != len(lines) - 1:
+    if _UNUSUAL.search(head) is not None or b"\r\n " in head or b"\r\n\t" in head:
+        return None  # an odd byte, or a folded line (RFC 3261 §7.3.1)
+    lines = head.count(b"\r\n")
+    if head.count(b"\n") != lines or head.count(b"\r") != lines:
         return None  # a bare LF or CR
-    start = lines[0].split(b" ")
+    start = head[: head.find(b"\r\n")].split(b" ")
     if len(start) != 3 or start[2] != b"SIP/2.0":
         return None
     found: dict[str, list[str]] = {}
-    for line in lines[1:]:
-        if line[:1] in (b" ", b"\t"):
-            return None  # folded (RFC 3261 §7.3.1)
-        name, sep, value = line.partition(b":")
-        key = _WANTED.get(name.rstrip().lower())
-        if key is not None and sep and (text := value.strip().decode("ascii")):
-            found.setdefault(key, []).append(text)
+    for name, value in _HEADER.findall(head):  # the lines wanted, found in C rather than one by one
+        if text := value.rstrip(b" \t").decode("ascii"):
+            found.setdefault(_WANTED[name.lower()], []).append(text)
     if "via" not in found or any(len(found.get(name, ())) != 1 for name in ("from", "to", "call-id", "cseq")):
         return None
     method = start[0].decode("ascii")
