@@ -7,6 +7,7 @@ import pytest
 from tui_engine.core.clock import FakeClock
 from tui_engine.core.overload import (
     BACKLOG_LIMIT,
+    BACKLOG_WINDOW,
     LATE_HOLD,
     PROBE_INTERVAL,
     SMOOTHING,
@@ -170,11 +171,14 @@ def test_late_answers_are_not_judged_with_the_timing_checks_off() -> None:
     assert d.refusal(clock.now(), calls_in_setup=0) is None
 
 
-def test_a_backlog_in_the_socket_refuses_new_calls_until_it_is_read() -> None:
+def test_a_backlog_in_the_socket_lets_only_a_window_of_calls_be_in_set_up_until_it_is_read() -> None:
     clock, d = detector()
     probe(clock, d, 0.001)  # a punctual loop: lag says nothing
-    assert d.refusal(clock.now(), calls_in_setup=0, queued=BACKLOG_LIMIT) is None
-    assert d.refusal(clock.now(), calls_in_setup=0, queued=BACKLOG_LIMIT + 1) is Refusal.SOCKET_BACKLOG
-    assert d.refusal(clock.now(), calls_in_setup=0, queued=0) is None  # read: admitted at once
+    full = BACKLOG_WINDOW
+    assert d.refusal(clock.now(), calls_in_setup=full, queued=BACKLOG_LIMIT) is None
+    assert d.refusal(clock.now(), calls_in_setup=full, queued=BACKLOG_LIMIT + 1) is Refusal.SOCKET_BACKLOG
+    # the window: while fewer calls await their ACK, one more is taken even behind the backlog
+    assert d.refusal(clock.now(), calls_in_setup=full - 1, queued=BACKLOG_LIMIT + 1) is None
+    assert d.refusal(clock.now(), calls_in_setup=full, queued=0) is None  # read: admitted at once
     _, off = detector(max_lag=0.0, max_setup=0)
-    assert off.refusal(clock.now(), calls_in_setup=0, queued=10 * BACKLOG_LIMIT) is None
+    assert off.refusal(clock.now(), calls_in_setup=full, queued=10 * BACKLOG_LIMIT) is None

@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import tui_engine.sip.endpoint as endpoint_module
-from tui_engine.core.overload import BACKLOG_LIMIT, OverloadDetector, OverloadPolicy
+from tui_engine.core.overload import BACKLOG_LIMIT, BACKLOG_WINDOW, OverloadDetector, OverloadPolicy
 from tui_engine.sip import EndReason, ServerCall
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
 from tui_engine.tui.admission import CallAdmission
@@ -248,12 +248,16 @@ def test_an_unusual_invite_under_overload_takes_the_full_path_and_is_refused_too
     assert refused == ["calls-in-setup"] and len(parsed) == 1
 
 
-def test_a_backlog_in_the_socket_refuses_with_503_and_a_short_queue_admits_again() -> None:
+def test_a_backlog_in_the_socket_refuses_with_503_once_its_window_is_in_set_up() -> None:
     net, handler, refused = overloadable(max_setup=0)
+    assert handler.admission is not None
+    handler.admission.in_setup.update(f"held-{i}" for i in range(BACKLOG_WINDOW))  # awaiting ACKs
     handler.queued[0] = BACKLOG_LIMIT + 1
     [refusal] = net.inject(invite("a"))
     assert refusal.status == 503 and refusal.header("retry-after") == "5"
     assert refused == ["socket-backlog"] and handler.calls == []
-    handler.queued[0] = 0
+    handler.admission.in_setup.discard("held-0")  # one ACK read: one more call may come in
     assert [s.status for s in net.inject(invite("b"))] == [100, 200]
-    assert [c.call_id for c in handler.calls] == ["b"]
+    handler.queued[0] = 0
+    assert [s.status for s in net.inject(invite("c"))] == [100, 200]
+    assert [c.call_id for c in handler.calls] == ["b", "c"]
