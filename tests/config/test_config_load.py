@@ -162,6 +162,17 @@ def test_negative_minutes_name_file_line_option_value_and_allowed(tmp_path: Path
     assert "allowed: whole minutes" in report
 
 
+@pytest.mark.parametrize(
+    ("line", "allowed"),
+    [('sip-tcp-idle-timeout = "0s"', "from 1s to 24h"), ('sip-tcp-idle-timeout = "2d"', "from 1s to 24h"),
+     ("sip-tcp-max-connections = 0", "an integer >= 1")],
+)
+def test_sip_tcp_limits_out_of_range_name_the_option_and_what_is_allowed(line: str, allowed: str) -> None:
+    [issue] = errors_of(f"[engine]\n{line}\n" + MINIMAL).issues
+    assert issue.option == "engine." + line.split(" = ")[0] and issue.line == 2
+    assert issue.allowed.endswith(allowed)
+
+
 def test_unknown_option_is_an_error_with_a_did_you_mean_hint() -> None:
     text = MINIMAL + "[applications.portal.security]\ninactivity-timout = 5\n"
     [issue] = errors_of(text).issues

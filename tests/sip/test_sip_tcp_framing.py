@@ -7,6 +7,7 @@ The framer is tested sans-I/O; the rest over real loopback TCP against an in-pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 
@@ -14,9 +15,9 @@ import pytest
 from aiosipua.message import SipMessage, SipResponse
 
 from tui_engine.sip import SipServer
-from tui_engine.sip.transport import FramingError, StreamFramer
+from tui_engine.sip.transport import FramingError, StreamFramer, StreamLimits
 from tui_engine.testing import free_port
-from tui_engine.testing.sip_fake import OFFER_SDP, RecordingHandler, sip_request
+from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, RecordingHandler, sip_request
 
 
 def reorder(message: bytes, *, compact: bool = False) -> bytes:
@@ -149,11 +150,16 @@ async def test_many_connections_at_once_each_with_a_split_request(server: SipSer
 STREAM_TIMEOUT = 0.3  #: seconds, for these tests (32 s in the engine: 64*T1)
 
 
+async def limited(limits: StreamLimits, handler: RecordingHandler | None = None) -> SipServer:
+    sip = SipServer(handler or RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_STREAM),
+                    max_calls=5, trusted=["127.0.0.0/8"], streams=limits)
+    await sip.start()
+    return sip
+
+
 @pytest.fixture
 async def impatient() -> AsyncIterator[SipServer]:
-    sip = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_STREAM), max_calls=5,
-                    trusted=["127.0.0.0/8"], stream_timeout=STREAM_TIMEOUT)
-    await sip.start()
+    sip = await limited(StreamLimits(message_timeout=STREAM_TIMEOUT))
     yield sip
     await sip.stop()
 
@@ -188,3 +194,75 @@ async def test_a_quiet_stream_after_a_whole_message_stays_open(impatient: SipSer
     writer.write(sip_request("OPTIONS", branch="z9hG4bK-q2"))
     assert [r.status_code for r in await read_responses(reader, 1)] == [200]
     writer.close()
+
+
+async def test_a_slow_dribble_of_one_message_is_closed_however_steady(impatient: SipServer) -> None:
+    """Slowloris: bytes keep coming, but the message they make is owed from its first byte."""
+    reader, writer = await asyncio.open_connection(*impatient.address)
+    invite = sip_request("INVITE", body=OFFER_SDP)
+    async with asyncio.timeout(10):
+        for i in range(len(invite) - 1):
+            writer.write(invite[i : i + 1])
+            await asyncio.sleep(STREAM_TIMEOUT / 4)
+            if reader.at_eof():
+                break
+        assert await closed_by_engine(reader) == b""
+    writer.close()
+    assert impatient.active_calls == 0
+
+
+# --- idle streams and the connection cap ----------------------------------------------------
+
+IDLE_TIMEOUT = 0.3  #: seconds, for these tests (120 s in the engine, as Kamailio)
+
+
+async def test_a_stream_quiet_after_whole_messages_is_closed_after_the_idle_timeout() -> None:
+    sip = await limited(StreamLimits())
+    reader, writer = await asyncio.open_connection(*sip.address)
+    writer.write(sip_request("OPTIONS", branch="z9hG4bK-i1"))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    sip.update_streams(StreamLimits(idle_timeout=IDLE_TIMEOUT))  # a reload: for open streams too
+    assert await closed_by_engine(reader) == b""  # was: open for ever, one fd per connection
+    writer.close()
+    await sip.stop()
+
+
+async def test_a_stream_that_carries_a_live_call_is_kept_however_quiet_then_closed_after_it() -> None:
+    sip = await limited(StreamLimits(idle_timeout=IDLE_TIMEOUT), RecordingHandler(auto_answer=ANSWER_SDP))
+    reader, writer = await asyncio.open_connection(*sip.address)
+    writer.write(sip_request("INVITE", body=OFFER_SDP, headers=[("Content-Type", "application/sdp")]))
+    ok = (await read_responses(reader, 1))[-1]
+    if ok.status_code == 100:
+        ok = (await read_responses(reader, 1))[-1]
+    assert ok.status_code == 200
+    to_tag = (ok.headers.get_first("to") or "").split("tag=")[1]
+    writer.write(sip_request("ACK", branch="z9hG4bK-ack", to_tag=to_tag))
+    await asyncio.sleep(IDLE_TIMEOUT * 4)  # the call is quiet, its connection must stay
+    assert sip.active_calls == 1
+    writer.write(sip_request("BYE", branch="z9hG4bK-bye", cseq=2, to_tag=to_tag))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    assert await closed_by_engine(reader) == b""  # no call on it any more: idle, closed
+    writer.close()
+    await sip.stop()
+
+
+async def test_connections_beyond_the_cap_are_refused_and_a_slot_comes_back_when_one_closes() -> None:
+    sip = await limited(StreamLimits(max_connections=3))
+    held = [await asyncio.open_connection(*sip.address) for _ in range(3)]
+    for i, (reader, writer) in enumerate(held):  # each is really accepted and served
+        writer.write(sip_request("OPTIONS", branch=f"z9hG4bK-c{i}"))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    reader, writer = await asyncio.open_connection(*sip.address)
+    with contextlib.suppress(ConnectionResetError):
+        assert await closed_by_engine(reader) == b""  # the fourth: closed at once, unread
+    writer.close()
+    held[0][1].close()
+    async with asyncio.timeout(10):
+        while len(sip._transports.tcp) > 2:  # noqa: ASYNC110 - the engine signals nothing: poll
+            await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection(*sip.address)
+    writer.write(sip_request("OPTIONS", branch="z9hG4bK-again"))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    for _, w in [*held[1:], (reader, writer)]:
+        w.close()
+    await sip.stop()

@@ -225,6 +225,19 @@ class EngineSection(_Section):
     send_silence: StrictBool = option(
         False, "true or false", "Send RTP comfort packets while a call is silent."
     )
+    sip_tcp_idle_timeout: Duration = option(
+        "120s",
+        f"{DURATION_HELP}, from 1s to 24h",
+        "A SIP TCP connection quiet this long after whole messages is closed, unless a live call uses it.",
+        ge=1,
+        le=86400,
+    )
+    sip_tcp_max_connections: StrictInt = option(
+        2048,
+        "an integer >= 1",
+        "Open SIP TCP connections at most; a connection beyond it is closed at once.",
+        ge=1,
+    )
     node_name: Annotated[StrictStr, StringConstraints(max_length=64)] = option(
         "",
         'a short name, or "" (HOSTNAME:SIP-PORT)',

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import cast
 
 import structlog
@@ -33,6 +34,27 @@ MAX_BODY_BYTES = 1024 * 1024
 #: Without it a peer that sends half a message (RFC 4475 ``clerr``) or opens connections and sends
 #: nothing keeps a file descriptor for the life of the engine.
 STREAM_MESSAGE_TIMEOUT = 32.0
+#: Seconds a stream may stay quiet between whole messages before we close it, unless a live
+#: dialog of ours sends on it. Kamailio's ``tcp_connection_lifetime`` default (also renewed by
+#: each read and write there); pjsip (Asterisk) likewise drops a transport once no transaction or
+#: dialog refers to it. RFC 3261 §18 and RFC 5923 §11 let a server close idle connections: the
+#: peer opens a new one for its next request.
+STREAM_IDLE_TIMEOUT = 120.0
+#: Open streams at most; an accept beyond it is closed at once (Kamailio ``tcp_max_connections``).
+MAX_STREAM_CONNECTIONS = 2048
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamLimits:
+    """How long and how many stream connections (TCP, TLS) the engine keeps (``[engine]``)."""
+
+    message_timeout: float = STREAM_MESSAGE_TIMEOUT  #: owing a whole message (half-sent, or none yet)
+    idle_timeout: float = STREAM_IDLE_TIMEOUT  #: quiet after whole messages, with no dialog on it
+    max_connections: int = MAX_STREAM_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        if self.message_timeout <= 0 or self.idle_timeout <= 0 or self.max_connections < 1:
+            raise ValueError(f"stream limits must be positive, got {self}")
 
 
 class FramingError(Exception):
@@ -151,17 +173,23 @@ class TcpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         #: since when this stream has owed us a whole message (None: it owes nothing)
         self.waiting_since: float | None = None
+        #: the last read or write: the idle timeout counts from here
+        self.last_active = 0.0
+
+    @property
+    def closing(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
-        self._owner.tcp[self.peer] = self
-        self._owner.waiting(self)  # a connection that never sends a message is closed too
+        self._owner.accept(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+        if self.closing:
             return  # after a framing error nothing more is read from this stream
+        self._owner.touch(self)
         try:
             messages = self._framer.feed(data)
         except FramingError as exc:
@@ -195,6 +223,12 @@ class TcpConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def close_idle(self) -> None:
+        """Quiet for the idle timeout with no dialog on it: close it (the peer reconnects if need be)."""
+        log.info("sip.stream_idle_closed", transport=self.name, source=f"{self.peer[0]}:{self.peer[1]}")
+        if self.transport is not None:
+            self.transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.waiting_since = None
         if self._owner.tcp.get(self.peer) is self:
@@ -202,6 +236,7 @@ class TcpConnection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            self._owner.touch(self)
             self.transport.write(data)
 
 
@@ -227,18 +262,56 @@ class Transports:
     """The endpoint's :class:`~tui_engine.sip.endpoint.Sender` over real sockets.
 
     It is also the :class:`~tui_engine.runtime.Pollable` of the streams' one deadline: the
-    earliest moment a stream that owes a whole message has owed it ``stream_timeout`` seconds.
-    Streams are few (peers, proxies), so the deadline is found by a scan when a stream starts
-    waiting or the timer fires, never per read.
+    earliest moment a stream has owed a whole message for ``message_timeout`` seconds, or has
+    been quiet for ``idle_timeout``. Streams are few (peers, proxies; at most
+    ``max_connections``), so the deadline is found by a scan when a stream opens, starts
+    waiting or the timer fires, never per read: a read or write only notes the time, and a wake
+    that comes early for a stream that was active since re-arms (the lazy timer).
+
+    ``in_use`` gives the peers whose connection a live dialog sends on (over a stream our
+    requests reuse the caller's connection): those are never closed for being idle, since the
+    engine does not open connections of its own. The call they carry is timed by its own rules.
     """
 
-    def __init__(self, *, stream_timeout: float = STREAM_MESSAGE_TIMEOUT) -> None:
+    def __init__(
+        self, *, limits: StreamLimits | None = None,
+        in_use: Callable[[], Collection[Addr]] = tuple,
+    ) -> None:
         self.udp: asyncio.DatagramTransport | None = None
         self.tcp_server: asyncio.Server | None = None
         self.tcp: dict[Addr, TcpConnection] = {}
-        self.stream_timeout = stream_timeout
+        self.limits = limits or StreamLimits()
+        self.in_use = in_use
+        self._refusing = False  #: at the connection cap: the refusal is logged once per episode
         self._loop: asyncio.AbstractEventLoop | None = None
         self._driver: DeadlineDriver | None = None
+
+    def update(self, limits: StreamLimits) -> None:
+        """New limits, for the open streams too (a reload)."""
+        self.limits = limits
+        if self._driver is not None:
+            self._driver.arm()
+
+    def accept(self, conn: TcpConnection) -> None:
+        """A new stream: refused (closed at once) beyond ``max_connections``, else registered."""
+        if len(self.tcp) >= self.limits.max_connections:
+            if not self._refusing:
+                self._refusing = True
+                log.warning("sip.stream_refused", transport=conn.name,
+                            source=f"{conn.peer[0]}:{conn.peer[1]}", connections=len(self.tcp),
+                            max_connections=self.limits.max_connections)
+            if conn.transport is not None:
+                conn.transport.abort()  # the fd now, not after a flush: there is nothing to flush
+            return
+        self._refusing = False
+        self.tcp[conn.peer] = conn
+        self.touch(conn)
+        self.waiting(conn)  # a connection that never sends a message is closed too
+
+    def touch(self, conn: TcpConnection) -> None:
+        """A read or a write on ``conn``: its idle time starts again."""
+        if self._loop is not None:
+            conn.last_active = self._loop.time()
 
     def waiting(self, conn: TcpConnection) -> None:
         """``conn`` starts to owe a whole message now."""
@@ -247,16 +320,30 @@ class Transports:
         conn.waiting_since = self._loop.time()
         self._driver.arm()
 
+    def _deadline(self, conn: TcpConnection) -> float:
+        idle = conn.last_active + self.limits.idle_timeout
+        if conn.waiting_since is None:
+            return idle
+        return min(idle, conn.waiting_since + self.limits.message_timeout)
+
     def next_deadline(self) -> float | None:
-        since = [c.waiting_since for c in self.tcp.values() if c.waiting_since is not None]
-        return min(since) + self.stream_timeout if since else None
+        return min((self._deadline(c) for c in self.tcp.values() if not c.closing), default=None)
 
     def poll(self, now: float) -> bool:
-        late = [c for c in self.tcp.values()
-                if c.waiting_since is not None and c.waiting_since + self.stream_timeout <= now]
+        open_ = [c for c in self.tcp.values() if not c.closing]
+        late = [c for c in open_
+                if c.waiting_since is not None and c.waiting_since + self.limits.message_timeout <= now]
         for conn in late:
             conn.expire()
-        return bool(late)
+        idle = [c for c in open_ if not c.closing and c.last_active + self.limits.idle_timeout <= now]
+        if idle:
+            needed = set(self.in_use())
+            for conn in idle:
+                if conn.peer in needed:
+                    conn.last_active = now  # its call is timed by the call's rules; look again later
+                else:
+                    conn.close_idle()
+        return bool(late or idle)
 
     async def open(
         self, host: str, port: int, on_message: OnMessage, on_unframed: OnUnframed

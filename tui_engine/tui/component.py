@@ -110,7 +110,7 @@ class TuiComponent:
                 self._media.prompts.load(path)
         self._sip = SipServer(
             self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted),
-            count_message=self._observer.sip_message,
+            count_message=self._observer.sip_message, streams=s.streams,
         )
         await self._sip.start()
         # The gauge reads the SIP call table itself, so metrics and max-calls slots cannot disagree.
@@ -176,6 +176,7 @@ class TuiComponent:
         self._voicemail = Voicemail(settings.data_dir)
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
+            self._sip.update_streams(settings.streams)
             with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
                 self._sip.endpoint.session_policy = settings.session_timers  # for the next INVITE
         if self._admission is not None and self._probe is not None and self._loop is not None:

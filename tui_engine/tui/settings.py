@@ -12,6 +12,7 @@ from tui_engine.media.tts import Voice
 from tui_engine.menus import MenuDefaults
 from tui_engine.menus.speech import SpeechOptions
 from tui_engine.sip.session_timer import SessionTimerPolicy
+from tui_engine.sip.transport import StreamLimits
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,6 +47,8 @@ class TuiSettings:
     #: ``[engine] data-dir``: recordings and voicemail messages live under it
     data_dir: Path = Path("data")
     webhooks: WebhookSettings = WebhookSettings()
+    #: ``sip-tcp-idle-timeout``, ``sip-tcp-max-connections``
+    streams: StreamLimits = field(default_factory=StreamLimits)
 
 
 def tui_settings(config: EngineConfig) -> TuiSettings | None:
@@ -75,6 +78,8 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         speech_cache_size=t.speech_cache_size,
         data_dir=engine.data_dir,
         webhooks=webhook_settings(app),
+        streams=StreamLimits(idle_timeout=engine.sip_tcp_idle_timeout,
+                             max_connections=engine.sip_tcp_max_connections),
     )
 
 
