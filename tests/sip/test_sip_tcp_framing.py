@@ -77,6 +77,13 @@ def test_an_undelimitable_message_is_a_framing_error_with_its_head(edit: object,
     assert b"z9hG4bK-bad" in caught.value.head and caught.value.head.startswith(b"OPTIONS ")
 
 
+def test_a_body_larger_than_a_datagram_could_carry_is_refused_before_it_is_buffered() -> None:
+    head = sip_request("MESSAGE").replace(b"Content-Length: 0", b"Content-Length: 65537")
+    with pytest.raises(FramingError, match="too large") as caught:
+        StreamFramer().feed(head)  # no byte of the body sent yet: nothing held for it
+    assert caught.value.head.startswith(b"MESSAGE ")
+
+
 # --- over real TCP ---------------------------------------------------------------------------
 
 

@@ -28,7 +28,11 @@ OnMessage = Callable[[bytes, Addr, str], None]
 OnUnframed = Callable[[bytes, Addr, str, str], None]
 
 MAX_HEADER_BYTES = 64 * 1024  # a header block larger than this is hostile; drop the connection
-MAX_BODY_BYTES = 1024 * 1024
+#: The largest body a stream message may announce: what a UDP datagram could carry. The bodies
+#: we take are SDP, DTMF and small XML; a bigger one is answered 400 and the connection closed.
+#: It bounds what one connection can make us buffer for the message timeout (128 KiB with the
+#: header block): 256 MiB at most over the default 2048 connections (it was 1 MiB: 2 GiB).
+MAX_BODY_BYTES = 64 * 1024
 #: Seconds a stream may hold an unfinished message (or, once opened, no message at all) before we
 #: close it: 64*T1, the time after which every transaction that message could start has given up.
 #: Without it a peer that sends half a message (RFC 4475 ``clerr``) or opens connections and sends
