@@ -217,6 +217,13 @@ class EngineSection(_Section):
         "Calls in set-up (INVITE taken, ACK not yet in) beyond which new INVITEs get 503 + Retry-After.",
         ge=0,
     )
+    max_recordings: StrictInt = option(
+        1000,
+        "an integer >= 0; 0 refuses every recording",
+        "Recordings (record steps, voicemail messages) at once, engine-wide: each holds its audio in "
+        "memory; a record step beyond it runs its on-failed and the call goes on.",
+        ge=0,
+    )
     trusted_networks: tuple[IPvAnyNetwork, ...] = option(
         ("127.0.0.0/8", "::1/128"),
         'a list of networks, e.g. ["127.0.0.0/8", "10.0.0.0/8"]',

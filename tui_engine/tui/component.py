@@ -20,6 +20,7 @@ from tui_engine.core.overload import OverloadDetector, Refusal
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec, PortsExhausted
+from tui_engine.media.recorder import RecordingSlots
 from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import DialplanSet, load_dialplans
 from tui_engine.runtime import DeadlineDriver
@@ -78,6 +79,7 @@ class TuiComponent:
         self._speech: Synthesizer | None = None  # call-time say: (made in start: it needs the loop)
         self._sessions: dict[str, CallSession] = {}
         self._voicemail = Voicemail(settings.data_dir)
+        self._recording_slots = RecordingSlots(settings.max_recordings)
         self._infos: dict[str, CallInfo] = {}
         self._setup: dict[str, asyncio.Task[None]] = {}
         self.endings: deque[dict[str, Any]] = deque(maxlen=history)
@@ -174,6 +176,7 @@ class TuiComponent:
         if self._speech is not None:
             self._speech = self._synthesizer(settings, self._speech)
         self._voicemail = Voicemail(settings.data_dir)
+        self._recording_slots.limit = settings.max_recordings  # running recordings keep their slot
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
             self._sip.update_streams(settings.streams)
@@ -281,6 +284,7 @@ class TuiComponent:
             loop=self._loop,
             mailboxes=self._voicemail,
             speech=self._speech,
+            recording_slots=self._recording_slots,
         )
         info.sip_status, info.answered_wall = 200, time.time()
         call.answer(media.answer_sdp)
