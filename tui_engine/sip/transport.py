@@ -143,6 +143,19 @@ class StreamFramer:
         return end
 
 
+def is_ip_literal(host: str) -> bool:
+    """An IPv4 or IPv6 address, with an IPv6 zone or not (``inet_pton``: cheap enough for every
+    datagram we send)."""
+    address = host.split("%", 1)[0]
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, address)
+        except OSError:
+            continue
+        return True
+    return False
+
+
 class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, on_message: OnMessage) -> None:
         self._on_message = on_message
@@ -365,7 +378,12 @@ class Transports:
         return (bound[0], bound[1])
 
     def send(self, data: bytes, addr: Addr, transport: str) -> None:
+        """``ValueError`` for a host name: ``sendto`` would resolve it with a blocking
+        ``getaddrinfo`` on the event loop (a slow DNS freezes every call's timers). Addresses come
+        from sockets and literal IPs only (``uri_address``, ``stamped_via``); this is the net."""
         if transport == "UDP":
+            if not is_ip_literal(addr[0]):
+                raise ValueError(f"{addr[0]!r} is not an IP address (names are not resolved)")
             if self.udp is not None:
                 self.udp.sendto(data, addr)
             return
