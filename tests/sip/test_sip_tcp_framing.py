@@ -273,3 +273,34 @@ async def test_connections_beyond_the_cap_are_refused_and_a_slot_comes_back_when
     for _, w in [*held[1:], (reader, writer)]:
         w.close()
     await sip.stop()
+
+
+#: 200 long Via headers: each answer echoes them (§8.2.6.2), so a few hundred fill the kernel's buffers
+HOPS = [("Via", f"SIP/2.0/TCP 10.0.0.{i}:5060;branch=z9hG4bK-{i:0100d}") for i in range(200)]
+
+
+async def test_a_peer_that_does_not_read_its_answers_is_not_read_either_until_it_does() -> None:
+    """Pipelined requests from a peer that never reads: their answers must not pile up in memory."""
+    sip = await limited(StreamLimits())
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+    sock.connect(sip.address)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    count = 300  # 6.7 MB of answers: more than the kernel buffers of both ends hold
+    writer.write(b"".join(sip_request("OPTIONS", branch=f"z9hG4bK-r{i}", headers=HOPS) for i in range(count)))
+    async with asyncio.timeout(10):
+        while not sip._transports.tcp:  # noqa: ASYNC110 - the engine signals nothing: poll it
+            await asyncio.sleep(0.01)
+        (conn,) = sip._transports.tcp.values()
+        while conn.transport is not None and conn.transport.is_reading():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert conn.transport is not None and conn.transport.get_write_buffer_size() < 1024 * 1024
+    framer, answers = StreamFramer(), []
+    async with asyncio.timeout(30):  # now read: the engine reads on and answers every one
+        while len(answers) < count:
+            data = await reader.read(1 << 20)
+            assert data, f"closed after {len(answers)} answers"
+            answers += framer.feed(data)
+    assert {a.split(b"\r\n", 1)[0] for a in answers} == {b"SIP/2.0 200 OK"}
+    writer.close()
+    await sip.stop()

@@ -251,6 +251,17 @@ class TcpConnection(asyncio.Protocol):
         if self._owner.tcp.get(self.peer) is self:
             del self._owner.tcp[self.peer]
 
+    def pause_writing(self) -> None:
+        """The peer does not read what we send (asyncio's buffer for it is past its high-water
+        mark): stop reading its requests too, or their answers would pile up in memory for ever.
+        The timeouts still run: a peer that never reads again is closed like a quiet one."""
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self._owner.touch(self)
