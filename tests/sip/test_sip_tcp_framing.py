@@ -304,3 +304,25 @@ async def test_a_peer_that_does_not_read_its_answers_is_not_read_either_until_it
     assert {a.split(b"\r\n", 1)[0] for a in answers} == {b"SIP/2.0 200 OK"}
     writer.close()
     await sip.stop()
+
+
+async def test_at_the_cap_a_trusted_peer_takes_the_place_of_an_untrusted_one() -> None:
+    """Strangers (who only ever get 403) holding every slot must not lock the engine's proxy out."""
+    sip = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_STREAM), max_calls=5,
+                    trusted=["127.0.0.1/32"], streams=StreamLimits(max_connections=2))
+    await sip.start()
+    strangers = [await asyncio.open_connection(*sip.address, local_addr=("127.0.0.2", 0)) for _ in range(2)]
+    for i, (reader, writer) in enumerate(strangers):
+        writer.write(sip_request("OPTIONS", branch=f"z9hG4bK-s{i}"))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [403]
+    reader, writer = await asyncio.open_connection(*sip.address)  # from 127.0.0.1: trusted
+    writer.write(sip_request("OPTIONS", branch="z9hG4bK-t"))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    with contextlib.suppress(ConnectionResetError):
+        assert await closed_by_engine(strangers[0][0]) == b""  # the one quiet the longest
+    late_reader, late_writer = await asyncio.open_connection(*sip.address, local_addr=("127.0.0.2", 0))
+    with contextlib.suppress(ConnectionResetError):
+        assert await closed_by_engine(late_reader) == b""  # a stranger at the cap: refused
+    for w in (strangers[1][1], writer, late_writer):
+        w.close()
+    await sip.stop()

@@ -53,7 +53,7 @@ class SipServer:
         self._timers = timers or SipTimers()
         self._stop_grace = stop_grace
         self._count_message = count_message  #: ``(direction, method)``: sip_messages_total
-        self._transports = Transports(limits=streams, in_use=self._stream_peers)
+        self._transports = Transports(limits=streams, in_use=self._stream_peers, trusts=self._trusts)
         self._endpoint: SipEndpoint | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._driver: DeadlineDriver | None = None
@@ -100,6 +100,9 @@ class SipServer:
     def update_streams(self, limits: StreamLimits) -> None:
         """New stream timeouts and connection cap, for the open connections too."""
         self._transports.update(limits)
+
+    def _trusts(self, host: str) -> bool:
+        return self._limits.trusts(host)  # per accepted connection, not per message: no cache
 
     def _stream_peers(self) -> set[Addr]:
         """The peers whose stream connection a live call sends on (kept however quiet)."""

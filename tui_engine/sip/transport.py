@@ -304,12 +304,16 @@ class Transports:
     def __init__(
         self, *, limits: StreamLimits | None = None,
         in_use: Callable[[], Collection[Addr]] = tuple,
+        trusts: Callable[[str], bool] = lambda _host: True,
     ) -> None:
         self.udp: asyncio.DatagramTransport | None = None
         self.tcp_server: asyncio.Server | None = None
         self.tcp: dict[Addr, TcpConnection] = {}
         self.limits = limits or StreamLimits()
         self.in_use = in_use
+        #: ``trusted-networks``: at the cap, a trusted peer's connection takes an untrusted one's
+        #: place (those only ever get 403), so strangers cannot lock the engine's proxies out
+        self.trusts = trusts
         self._refusing = False  #: at the connection cap: the refusal is logged once per episode
         self._loop: asyncio.AbstractEventLoop | None = None
         self._driver: DeadlineDriver | None = None
@@ -322,7 +326,7 @@ class Transports:
 
     def accept(self, conn: TcpConnection) -> None:
         """A new stream: refused (closed at once) beyond ``max_connections``, else registered."""
-        if len(self.tcp) >= self.limits.max_connections:
+        if len(self.tcp) >= self.limits.max_connections and not self._evict_for(conn):
             if not self._refusing:
                 self._refusing = True
                 log.warning("sip.stream_refused", transport=conn.name,
@@ -335,6 +339,25 @@ class Transports:
         self.tcp[conn.peer] = conn
         self.touch(conn)
         self.waiting(conn)  # a connection that never sends a message is closed too
+
+    def _evict_for(self, conn: TcpConnection) -> bool:
+        """Make room for a trusted peer: close the untrusted connection quiet the longest."""
+        if not self.trusts(conn.peer[0]):
+            return False
+        strangers = [c for c in self.tcp.values() if not self.trusts(c.peer[0])]
+        if strangers:  # a call from a network trusted before a reload keeps its connection
+            needed = set(self.in_use())
+            strangers = [c for c in strangers if c.peer not in needed]
+        if not strangers:
+            return False
+        victim = min(strangers, key=lambda c: c.last_active)
+        del self.tcp[victim.peer]
+        log.warning("sip.stream_evicted", transport=victim.name,
+                    source=f"{victim.peer[0]}:{victim.peer[1]}", for_source=f"{conn.peer[0]}:{conn.peer[1]}",
+                    max_connections=self.limits.max_connections)
+        if victim.transport is not None:
+            victim.transport.abort()
+        return True
 
     def touch(self, conn: TcpConnection) -> None:
         """A read or a write on ``conn``: its idle time starts again."""
