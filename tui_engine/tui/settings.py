@@ -52,6 +52,8 @@ class TuiSettings:
     max_recordings: int = MAX_RECORDINGS
     #: ``sip-tcp-idle-timeout``, ``sip-tcp-max-connections``
     streams: StreamLimits = field(default_factory=StreamLimits)
+    #: ``answer-delay``: ring (180) this long before the 200 OK; 0 answers at once
+    answer_delay: float = 0.0
 
 
 def tui_settings(config: EngineConfig) -> TuiSettings | None:
@@ -84,6 +86,7 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         max_recordings=engine.max_recordings,
         streams=StreamLimits(idle_timeout=engine.sip_tcp_idle_timeout,
                              max_connections=engine.sip_tcp_max_connections),
+        answer_delay=t.answer_delay,
     )
 
 
