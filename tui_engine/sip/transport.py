@@ -292,9 +292,10 @@ class Transports:
     It is also the :class:`~tui_engine.runtime.Pollable` of the streams' one deadline: the
     earliest moment a stream has owed a whole message for ``message_timeout`` seconds, or has
     been quiet for ``idle_timeout``. Streams are few (peers, proxies; at most
-    ``max_connections``), so the deadline is found by a scan when a stream opens, starts
-    waiting or the timer fires, never per read: a read or write only notes the time, and a wake
-    that comes early for a stream that was active since re-arms (the lazy timer).
+    ``max_connections``), so the deadline is found by a scan only when the timer fires (a stream
+    that opens or starts waiting only makes sure the timer fires by its own deadline); a read or
+    write only notes the time, and a wake that comes early for a stream that was active since
+    re-arms (the lazy timer).
 
     ``in_use`` gives the peers whose connection a live dialog sends on (over a stream our
     requests reuse the caller's connection): those are never closed for being idle, since the
@@ -369,7 +370,8 @@ class Transports:
         if self._loop is None or self._driver is None:
             return
         conn.waiting_since = self._loop.time()
-        self._driver.arm()
+        # Only this stream's deadline moved (earlier): no scan of every stream (1 ms at 2048).
+        self._driver.timer.ensure(self._deadline(conn))
 
     def _deadline(self, conn: TcpConnection) -> float:
         idle = conn.last_active + self.limits.idle_timeout
