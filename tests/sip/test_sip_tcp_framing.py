@@ -326,3 +326,20 @@ async def test_at_the_cap_a_trusted_peer_takes_the_place_of_an_untrusted_one() -
     for w in (strangers[1][1], writer, late_writer):
         w.close()
     await sip.stop()
+
+
+async def test_a_stream_closed_on_a_peer_that_never_reads_is_cut_off_not_held_for_ever() -> None:
+    """asyncio's close() waits until what we wrote is flushed: never, if the peer never reads."""
+    sip = await limited(StreamLimits(idle_timeout=STREAM_TIMEOUT, message_timeout=STREAM_TIMEOUT))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(sip.address)
+    _, writer = await asyncio.open_connection(sock=sock)
+    writer.write(b"".join(sip_request("OPTIONS", branch=f"z9hG4bK-n{i}", headers=HOPS) for i in range(300)))
+    async with asyncio.timeout(10):  # a bound for a broken engine, not a measurement
+        while not sip._transports.tcp:  # noqa: ASYNC110 - the engine signals nothing: poll it
+            await asyncio.sleep(0.01)
+        while sip._transports.tcp:  # noqa: ASYNC110 - closed (unflushed), then aborted: gone
+            await asyncio.sleep(0.01)
+    writer.transport.abort()
+    await sip.stop()

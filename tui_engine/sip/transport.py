@@ -192,6 +192,8 @@ class TcpConnection(asyncio.Protocol):
         self.waiting_since: float | None = None
         #: the last read or write: the idle timeout counts from here
         self.last_active = 0.0
+        #: since when this stream is closing (flushing what we wrote), if it is
+        self.closed_at: float | None = None
 
     @property
     def closing(self) -> bool:
@@ -229,22 +231,38 @@ class TcpConnection(asyncio.Protocol):
         log.warning("sip.unframed", transport=self.name, error=str(exc), source=source)
         if exc.head:
             self._on_unframed(exc.head, self.peer, self.name, str(exc))
-        if self.transport is not None:
-            self.transport.close()  # asyncio flushes the 400 before closing
+        self.close()  # asyncio flushes the 400 before closing
 
     def expire(self) -> None:
         """The stream owed a whole message for too long: close it (nothing can be answered)."""
         self.waiting_since = None
         log.warning("sip.stream_timeout", transport=self.name, source=f"{self.peer[0]}:{self.peer[1]}",
                     buffered=self._framer.pending)
-        if self.transport is not None:
-            self.transport.close()
+        self.close()
 
     def close_idle(self) -> None:
         """Quiet for the idle timeout with no dialog on it: close it (the peer reconnects if need be)."""
         log.info("sip.stream_idle_closed", transport=self.name, source=f"{self.peer[0]}:{self.peer[1]}")
-        if self.transport is not None:
+        self.close()
+
+    def close(self) -> None:
+        """Close once what we wrote is flushed; a peer that never reads it is cut off (abort)
+        ``message_timeout`` later: until then asyncio holds the connection, and its fd, open."""
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+        self._owner.closing(self)
+
+    def eof_received(self) -> None:
+        """The peer closed its side: asyncio closes ours after flushing (bounded as in :meth:`close`)."""
+        self._owner.closing(self)
+
+    def abort(self) -> None:
+        """Closed long ago, still not flushed: the peer does not read. Drop what is left."""
+        log.warning("sip.stream_aborted", transport=self.name, source=f"{self.peer[0]}:{self.peer[1]}",
+                    unsent=self.transport.get_write_buffer_size() if self.transport is not None else 0)
+        self.closed_at = None
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.waiting_since = None
@@ -365,6 +383,14 @@ class Transports:
         if self._loop is not None:
             conn.last_active = self._loop.time()
 
+    def closing(self, conn: TcpConnection) -> None:
+        """``conn`` is closing now: it must be gone ``message_timeout`` later, flushed or not."""
+        if self._loop is None or self._driver is None or conn.closed_at is not None:
+            return
+        conn.closed_at = self._loop.time()
+        conn.waiting_since = None
+        self._driver.timer.ensure(self._deadline(conn))
+
     def waiting(self, conn: TcpConnection) -> None:
         """``conn`` starts to owe a whole message now."""
         if self._loop is None or self._driver is None:
@@ -374,15 +400,22 @@ class Transports:
         self._driver.timer.ensure(self._deadline(conn))
 
     def _deadline(self, conn: TcpConnection) -> float:
+        if conn.closed_at is not None:
+            return conn.closed_at + self.limits.message_timeout
         idle = conn.last_active + self.limits.idle_timeout
         if conn.waiting_since is None:
             return idle
         return min(idle, conn.waiting_since + self.limits.message_timeout)
 
     def next_deadline(self) -> float | None:
-        return min((self._deadline(c) for c in self.tcp.values() if not c.closing), default=None)
+        live = (c for c in self.tcp.values() if not c.closing or c.closed_at is not None)
+        return min((self._deadline(c) for c in live), default=None)
 
     def poll(self, now: float) -> bool:
+        stuck = [c for c in self.tcp.values()
+                 if c.closed_at is not None and c.closed_at + self.limits.message_timeout <= now]
+        for conn in stuck:
+            conn.abort()
         open_ = [c for c in self.tcp.values() if not c.closing]
         late = [c for c in open_
                 if c.waiting_since is not None and c.waiting_since + self.limits.message_timeout <= now]
@@ -396,7 +429,7 @@ class Transports:
                     conn.last_active = now  # its call is timed by the call's rules; look again later
                 else:
                     conn.close_idle()
-        return bool(late or idle)
+        return bool(stuck or late or idle)
 
     async def open(
         self, host: str, port: int, on_message: OnMessage, on_unframed: OnUnframed
