@@ -469,7 +469,13 @@ class Transports:
         if self.udp is not None:
             self.udp.close()
         for conn in list(self.tcp.values()):
-            if conn.transport is not None:
+            if conn.transport is None:
+                continue
+            # What a peer has not read by now it will not: no timer is left to abort it later,
+            # and from Python 3.12 ``wait_closed`` below waits for every connection to close.
+            if conn.transport.get_write_buffer_size():
+                conn.transport.abort()
+            else:
                 conn.transport.close()
         if self.tcp_server is not None:
             self.tcp_server.close()
