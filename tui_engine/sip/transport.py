@@ -194,6 +194,8 @@ class TcpConnection(asyncio.Protocol):
         self.last_active = 0.0
         #: since when this stream is closing (flushing what we wrote), if it is
         self.closed_at: float | None = None
+        #: its source is in ``trusted-networks`` (settled at accept, for the cap's eviction)
+        self.trusted = True
 
     @property
     def closing(self) -> bool:
@@ -345,6 +347,7 @@ class Transports:
 
     def accept(self, conn: TcpConnection) -> None:
         """A new stream: refused (closed at once) beyond ``max_connections``, else registered."""
+        conn.trusted = self.trusts(conn.peer[0])
         if len(self.tcp) >= self.limits.max_connections and not self._evict_for(conn):
             if not self._refusing:
                 self._refusing = True
@@ -361,9 +364,9 @@ class Transports:
 
     def _evict_for(self, conn: TcpConnection) -> bool:
         """Make room for a trusted peer: close the untrusted connection quiet the longest."""
-        if not self.trusts(conn.peer[0]):
+        if not conn.trusted:
             return False
-        strangers = [c for c in self.tcp.values() if not self.trusts(c.peer[0])]
+        strangers = [c for c in self.tcp.values() if not c.trusted]
         if strangers:  # a call from a network trusted before a reload keeps its connection
             needed = set(self.in_use())
             strangers = [c for c in strangers if c.peer not in needed]
