@@ -65,6 +65,20 @@ def counted(result: SippResult, label: str) -> tuple[int, int]:
     return sum(m for m, _ in rows), sum(r for _, r in rows)
 
 
+def udp_drops(port: int) -> int | None:
+    """Datagrams the kernel dropped at the engine's SIP socket (its receive queue was full), from
+    ``/proc/net/udp``; None where that is not there."""
+    try:
+        rows = Path("/proc/net/udp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for row in rows:
+        fields = row.split()
+        if fields[1].endswith(f":{port:04X}"):
+            return int(fields[-1])
+    return None
+
+
 async def wait_drained(engine: BenchEngine, within: float = 70.0) -> float:
     """Calls still in the engine after up to ``within`` s: a call whose caller is gone ends by its
     2xx retransmissions (64*T1 = 32 s) and then its BYE's Timer F (32 s more), so one still there
@@ -87,6 +101,7 @@ async def step(engine: BenchEngine, rate: float, seconds: float, workdir: Path) 
         extra=("-d", str(CALL_MS), "-max_socket", "4096"),
     )
     before = refusals(await engine.metrics_text())
+    drops_before = udp_drops(engine.sip_port)
     sampler = ProcSampler(engine.pid or 0, period=0.25)
     sampler.start()
     started = time.monotonic()
@@ -94,6 +109,7 @@ async def step(engine: BenchEngine, rate: float, seconds: float, workdir: Path) 
     elapsed = time.monotonic() - started
     await sampler.stop()
     after = refusals(await engine.metrics_text())
+    drops_after = udp_drops(engine.sip_port)
     refused, _ = counted(result, "503")
     _, invite_retrans = counted(result, "INVITE")
     completed = result.successful - refused
@@ -103,6 +119,7 @@ async def step(engine: BenchEngine, rate: float, seconds: float, workdir: Path) 
         "goodput": round(completed / elapsed, 1), "invite_retransmissions": invite_retrans,
         "refused_by_reason": {r: int(after[r] - before[r]) for r in REASONS if after[r] > before[r]},
         "cpu_percent": sampler.cpu_percent(), "left_in_engine": await wait_drained(engine),
+        "udp_drops": None if drops_before is None or drops_after is None else drops_after - drops_before,
     }
 
 
@@ -128,7 +145,9 @@ def section(name: str, base: float, steps: list[dict[str, Any]]) -> dict[str, An
         reasons = ", ".join(f"{r} {n}" for r, n in s["refused_by_reason"].items()) or "none"
         note = (f"{s['offered']} offered: {s['completed']} completed, {s['refused']} refused "
                 f"(503: {reasons}), {s['failed']} failed; "
-                f"{s['invite_retransmissions']} INVITE retransmissions; CPU {s['cpu_percent'] or 0:.0f} %; "
+                f"{s['invite_retransmissions']} INVITE retransmissions; "
+                f"{s['udp_drops'] if s['udp_drops'] is not None else '?'} datagrams dropped by the kernel "
+                f"(SIP socket full); CPU {s['cpu_percent'] or 0:.0f} %; "
                 f"{s['left_in_engine']:g} calls left after")
         metrics[f"{s['multiple']}× ({s['rate']:g} calls/s) goodput"] = metric(
             s["goodput"], "calls/s", note)
