@@ -406,8 +406,10 @@ class TuiComponent:
             ended = {"reason": why, "duration": round(duration, 3), "attempts": attempts}
             ended |= {"menus": list(info.menus), "no_input": info.no_input, "digits": info.digits}
             self._webhooks.report({**status_event("call.ended", info), **ended})
-        if info.sip_status is None and reason is EndReason.CANCELLED:
-            info.sip_status = 487  # RFC 3261 §9.2: the INVITE of a cancelled call
+        if info.sip_status is None and reason in (EndReason.CANCELLED, EndReason.CALLER_HANGUP):
+            # RFC 3261 §9.2: the INVITE of a cancelled call; §15.1.2: of one the caller ended by
+            # a BYE in the early dialog while it rang (the SIP layer answered it 487 too)
+            info.sip_status = 487
         self._record(info, self.endings[0]["ended_at"])
 
     def _record(self, info: CallInfo, ended_at: float) -> None:
