@@ -19,7 +19,7 @@ from tui_engine.config.loader import apply_overrides, embedded_default
 from tui_engine.testing.net import free_port, free_port_block
 from tui_engine.testing.sip_fake import OFFER_SDP, sip_request
 from tui_engine.tui.component import TuiComponent
-from tui_engine.tui.settings import tui_settings
+from tui_engine.tui.settings import TuiSettings, tui_settings
 
 
 class Caller(asyncio.DatagramProtocol):
@@ -53,13 +53,16 @@ class Rig:
     def __init__(self, component: TuiComponent, caller: Caller, sip: int, here: tuple[str, int]) -> None:
         self.component, self.caller, self.sip, self.here = component, caller, sip, here
         self.records: list[Mapping[str, Any]] = []
+        self.rtp = (0, 0)
+        self.user = "100"  #: the number dialled
+        self.tmp_path = Path()
 
     def send(self, method: str, call_id: str, *, to_tag: str | None = None, cseq: int = 1,
              branch: str | None = None) -> None:
         body = OFFER_SDP if method == "INVITE" else ""
         raw = sip_request(
             method, call_id=call_id, branch=branch or f"z9hG4bK-{call_id}", cseq=cseq, to_tag=to_tag,
-            uri=f"sip:100@127.0.0.1:{self.sip}", source=self.here, body=body,
+            uri=f"sip:{self.user}@127.0.0.1:{self.sip}", source=self.here, body=body,
             content_type="application/sdp" if body else None,
         )
         assert self.caller.transport is not None
@@ -84,24 +87,32 @@ class Rig:
         return admission.in_setup
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    sip = free_port()
-    first, last = free_port_block(8, avoid=(sip,))
+def settings_for(tmp_path: Path, sip: int, rtp: tuple[int, int], *options: str) -> TuiSettings:
     config = apply_overrides(embedded_default(), [
-        f'engine.sip-listen="127.0.0.1:{sip}"', f'engine.rtp-ports="{first}-{last}"',
-        f'engine.data-dir="{tmp_path}"', "engine.max-calls=2", 'phone.tui.answer-delay="20s"',
+        f'engine.sip-listen="127.0.0.1:{sip}"', f'engine.rtp-ports="{rtp[0]}-{rtp[1]}"',
+        f'engine.data-dir="{tmp_path}"', "engine.max-calls=2", *options,
     ])
     settings = tui_settings(config)
     assert settings is not None
+    return settings
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    """A component whose calls ring 20 s (``@pytest.mark.parametrize("rig", [...], indirect=True)``
+    for another answer-delay)."""
+    sip = free_port()
+    rtp = free_port_block(8, avoid=(sip,))
+    delay = getattr(request, "param", "20s")
     records: list[Mapping[str, Any]] = []
+    settings = settings_for(tmp_path, sip, rtp, f'phone.tui.answer-delay="{delay}"')
     component = TuiComponent(settings, on_record=records.append)
     await component.start()
     loop = asyncio.get_running_loop()
     transport, caller = await loop.create_datagram_endpoint(Caller, local_addr=("127.0.0.1", 0))
     here = transport.get_extra_info("sockname")
     r = Rig(component, caller, sip, (here[0], here[1]))
-    r.records = records
+    r.records, r.rtp, r.tmp_path = records, rtp, tmp_path
     try:
         yield r
     finally:
@@ -148,3 +159,15 @@ async def test_an_engine_stop_while_calls_ring_answers_503_and_frees_every_port(
     assert rig.ports_in_use == 0 and rig.component.active_calls == 0
     assert sorted((r["call_id"], r["end_reason"]) for r in rig.records) == [
         ("s1", "shutdown"), ("s2", "shutdown")]
+
+
+@pytest.mark.parametrize("rig", ["300ms"], indirect=True)
+async def test_a_reload_while_the_call_rings_runs_and_records_the_dialplan_it_answers_with(rig: Rig) -> None:
+    rig.user = "555"  # no dialplan's number: the default dialplan's call
+    await rig.ringing("reload")
+    # the reload points the number at another dialplan: the call, answered after it, runs that one
+    rig.component.apply(settings_for(
+        rig.tmp_path, rig.sip, rig.rtp, 'phone.tui.answer-delay="300ms"', 'phone.tui.default-dialplan="voicemail"'))
+    await rig.caller.status(200)
+    (live,) = rig.component.live_calls()
+    assert live["dialplan"] == "voicemail"

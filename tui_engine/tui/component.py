@@ -307,6 +307,7 @@ class TuiComponent:
             call.reject(404, "No dialplan for this number")
             return
         assert self._loop is not None and self._media is not None
+        info.dialplan = plan.name  # a reload while it rang may have given the number another one
         self._sessions[call.call_id] = CallSession(
             call=call,
             media=media,
