@@ -166,8 +166,8 @@ async def test_a_reload_while_the_call_rings_runs_and_records_the_dialplan_it_an
     rig.user = "555"  # no dialplan's number: the default dialplan's call
     await rig.ringing("reload")
     # the reload points the number at another dialplan: the call, answered after it, runs that one
-    rig.component.apply(settings_for(
-        rig.tmp_path, rig.sip, rig.rtp, 'phone.tui.answer-delay="300ms"', 'phone.tui.default-dialplan="voicemail"'))
+    options = ('phone.tui.answer-delay="300ms"', 'phone.tui.default-dialplan="voicemail"')
+    rig.component.apply(settings_for(rig.tmp_path, rig.sip, rig.rtp, *options))
     await rig.caller.status(200)
     (live,) = rig.component.live_calls()
     assert live["dialplan"] == "voicemail"
