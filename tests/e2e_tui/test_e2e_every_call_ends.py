@@ -189,8 +189,8 @@ async def test_sipp_negotiates_a_session_timer_and_refreshes_it_with_update(
     result = await place_call(engine, tmp_path, "uac_session_timer")
     assert_sipp_ok(result)  # the scenario checks Session-Expires and Require: timer in both 200s
     (call_id,) = call_ids(engine)
+    ended = await engine.wait_event("call.ended", call_id=call_id)  # the call's last line: all are in
     assert engine.find_events("sip.session_refreshed", call_id=call_id, by="peer", interval=90)
-    ended = await engine.wait_event("call.ended", call_id=call_id)
     assert ended["reason"] == "caller-hangup"
 
 
@@ -205,6 +205,6 @@ async def test_a_caller_that_stops_refreshing_its_session_gets_bye_session_expir
                               timeout_s=120.0)
     assert_sipp_ok(result)  # it received our BYE and answered it
     (call_id,) = call_ids(engine)
+    ended = await engine.wait_event("call.ended", call_id=call_id)  # the call's last line: all are in
     assert engine.find_events("sip.session_expired", call_id=call_id)
-    ended = await engine.wait_event("call.ended", call_id=call_id)
     assert (ended["reason"], ended["sip_reason"]) == ("session-expired", "session_expired")

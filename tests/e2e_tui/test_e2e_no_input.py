@@ -20,8 +20,9 @@ async def test_silence_gives_two_reprompts_then_goodbye_and_bye(tui: StartEngine
     assert result.message_counts("BYE") == [(1, 0)]  # one BYE from the engine, answered at once
 
     (call_id,) = call_ids(engine)
-    events = call_events(engine, call_id)
+    # The engine logs call.ended as SIPp sees the 200 to its BYE: wait for it before reading.
     ended = await engine.wait_event("call.ended", call_id=call_id)
+    events = call_events(engine, call_id)
     assert (ended["reason"], ended["attempts"], ended["digits"]) == ("inactivity-timeout", 3, 0)
     reprompts = [(e["attempt"], e["of"], e["menu"]) for e in events if e["event"] == "idle.reprompt"]
     assert reprompts == [(2, 3, "main"), (3, 3, "main")]
