@@ -70,11 +70,16 @@ async def test_a_longer_configured_timeout_keeps_the_caller_longer(tui: StartEng
 
 
 def _silent_gaps(events: list[dict[str, object]]) -> list[float]:
-    """Seconds between each prompt.finished and the prompt.started that follows it."""
+    """Seconds between the end of each prompt's audio and the prompt.started that follows it.
+
+    The audio ended ``late_ms`` before its prompt.finished line: a loop late by that much logs
+    the line late, while the no-input period runs from the end of the audio. (Measured from the
+    line, the gap came out short by that lateness on a loaded machine: 1.98 s for 2 s.)
+    """
     gaps, finished = [], None
     for e in events:
         if e["event"] == "prompt.finished":
-            finished = when(e)
+            finished = when(e) - float(str(e["late_ms"])) / 1000
         elif e["event"] == "prompt.started" and finished is not None:
             gaps.append(when(e) - finished)
     return gaps
