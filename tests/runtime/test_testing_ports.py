@@ -13,16 +13,17 @@ import socket
 
 import pytest
 
-from tui_engine.testing import free_port, free_port_block
-from tui_engine.testing.net import PortPool, area, ephemeral_range, worker_slice
+from tui_engine.testing import free_port, free_port_block, net
+from tui_engine.testing.net import PortPool, areas, ephemeral_range, worker_slice
 
 
 def test_the_area_lies_outside_the_ephemeral_range() -> None:
     assert ephemeral_range("32768\t60999\n") == (32768, 60999)
-    assert area((32768, 60999)) == (20000, 32767)
-    assert area((10000, 60999)) == (61000, 65535)  # no room below: above it
+    assert areas((32768, 60999)) == [(20000, 32767), (61000, 65535)]  # below first, then above
+    assert areas((10000, 60999)) == [(61000, 65535)]  # no room below
+    assert areas((32768, 65000)) == [(20000, 32767)]
     with pytest.raises(RuntimeError, match="ephemeral range 1024-65535"):
-        area((1024, 65535))
+        areas((1024, 65535))
 
 
 def test_each_worker_has_a_slice_of_its_own() -> None:
@@ -59,3 +60,12 @@ def test_a_pool_skips_a_port_another_program_holds_and_wraps_round() -> None:
         udp_squatter.bind(("127.0.0.1", start + 5))
         with pytest.raises(RuntimeError, match="no free block of 6 ports"):
             pool.take(6, host="127.0.0.1", both=False, align=2)  # start..+5 and +6..+11 hold +5
+
+
+def test_when_the_first_area_is_full_the_next_one_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    full, _ = free_port_block(2)
+    spare, _ = free_port_block(2)
+    monkeypatch.setattr(net, "_pools", [PortPool(full, full + 1), PortPool(spare, spare + 1)])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", full))  # e.g. another session's bench
+        assert free_port_block(2) == (spare, spare + 1)

@@ -14,9 +14,10 @@ picks from colliding; where the ports come from must. Two rules make that so:
   picks of one worker, never get the same port while the slice has not come round again.
 
 The area is 20000 up to the ephemeral range: below 20000 is where Asterisk (the bench's peer,
-``rtpstart`` 2000–19998) and other telephony software keep their RTP. Each port handed out is
-still probed (UDP, and TCP too for single ports: SIP listens on both), so a port another program
-holds is skipped.
+``rtpstart`` 2000–19998) and other telephony software keep their RTP. When a program holds
+that (a bench of another session), the ports above the ephemeral range are used instead.
+Each port handed out is still probed (UDP, and TCP too for single ports: SIP listens on both),
+so a port another program holds is skipped.
 """
 
 from __future__ import annotations
@@ -43,14 +44,15 @@ def ephemeral_range(text: str | None = None) -> tuple[int, int]:
     return low, high
 
 
-def area(ephemeral: tuple[int, int]) -> tuple[int, int]:
-    """``(first, last)`` ports tests may use: 20000 up to the ephemeral range, else above it."""
+def areas(ephemeral: tuple[int, int]) -> list[tuple[int, int]]:
+    """``(first, last)`` ranges tests may use, best first: 20000 up to the ephemeral range, then
+    above it (where a program holding the first one, e.g. another session's bench, leaves room)."""
     low, high = ephemeral
-    if low - AREA_FIRST >= 2000:
-        return AREA_FIRST, low - 1
-    if 65535 - high >= 2000:
-        return high + 1, 65535
-    raise RuntimeError(f"no port area for tests outside the ephemeral range {low}-{high}")
+    found = [(AREA_FIRST, low - 1), (high + 1, 65535)]
+    found = [(first, last) for first, last in found if last - first + 1 >= 2000]
+    if not found:
+        raise RuntimeError(f"no port area for tests outside the ephemeral range {low}-{high}")
+    return found
 
 
 def worker_slice(first: int, last: int, worker: str | None, count: str | None) -> tuple[int, int]:
@@ -109,27 +111,30 @@ def _first_busy(ports: range, host: str, both: bool) -> int | None:
             s.close()
 
 
-_pool: PortPool | None = None
-_pool_lock = threading.Lock()
+_pools: list[PortPool] = []
+_pools_lock = threading.Lock()
 
 
-def _this_workers_pool() -> PortPool:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            first, last = worker_slice(
-                *area(ephemeral_range()),
-                os.environ.get("PYTEST_XDIST_WORKER"),
-                os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
-            )
-            _pool = PortPool(first, last, start=random.randrange(first, last + 1))
-        return _pool
+def _take(size: int, *, host: str, both: bool, align: int = 1) -> int:
+    """From this worker's slice of the first area with room (see :func:`areas`)."""
+    with _pools_lock:
+        if not _pools:
+            worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+            for first, last in areas(ephemeral_range()):
+                first, last = worker_slice(first, last, worker, count)
+                _pools.append(PortPool(first, last, start=random.randrange(first, last + 1)))
+    for pool in _pools[:-1]:
+        try:
+            return pool.take(size, host=host, both=both, align=align)
+        except RuntimeError:
+            continue
+    return _pools[-1].take(size, host=host, both=both, align=align)
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
     """A port free for UDP *and* TCP (SIP listens on both); ``kind`` is kept for the callers' sake."""
     del kind  # both are probed whatever the caller needs
-    return _this_workers_pool().take(1, host=host, both=True)
+    return _take(1, host=host, both=True)
 
 
 def free_port_block(
@@ -141,9 +146,8 @@ def free_port_block(
     ports of this worker's slice are handed out once per round, so they never do, but a caller's
     port from elsewhere might.
     """
-    pool = _this_workers_pool()
     for _ in range(100):
-        first = pool.take(size, host=host, both=False, align=2)
+        first = _take(size, host=host, both=False, align=2)
         if not any(first <= port < first + size for port in avoid):
             return first, first + size - 1
     raise RuntimeError("no free port block found")
