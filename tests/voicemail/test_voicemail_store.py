@@ -124,6 +124,19 @@ def test_a_deposit_is_refused_when_the_disk_is_nearly_full(tmp_path: Path) -> No
 
 
 
+def test_plain_recordings_are_bounded_in_number_and_by_the_free_space_floor(tmp_path: Path) -> None:
+    stop = StopRecording(keep=True, trim=0.0, reason="key")
+    capped = Voicemail(tmp_path / "a", max_recordings=2)
+    for name in ("r1", "r2"):
+        capped.save_recording(stop, PCM, caller="x", name=name)
+    with pytest.raises(MailboxFull, match="2 recordings"):  # an OSError: the step's on-failed
+        capped.save_recording(stop, PCM, caller="x", name="r3")
+    nearly_full = Voicemail(tmp_path / "b", min_free_bytes=2**62)  # more than any disk has free
+    with pytest.raises(MailboxFull, match="free for recordings"):
+        nearly_full.save_recording(stop, PCM, caller="x", name="r1")
+    assert sorted(p.name for p in tmp_path.rglob("*.wav*")) == ["r1.wav", "r2.wav"]
+
+
 @contextmanager
 def disk_full_after(size: int) -> Iterator[None]:
     """Writes past ``size`` bytes fail as on a full disk (RLIMIT_FSIZE: EFBIG, also for root)."""
