@@ -11,6 +11,7 @@ from pathlib import Path
 
 from call_fakes import FakeMedia, make_call
 
+from tui_engine.core import CallLimits
 from tui_engine.media.codecs import pcm16_to_ulaw, samples_to_pcm16
 from tui_engine.media.recorder import RecordingSlots
 from tui_engine.menus import MenuDefaults, Phase, load_dialplans
@@ -110,3 +111,26 @@ async def test_a_caller_beyond_the_engines_recordings_hears_not_saved_and_gets_t
     assert media2.recorder is not None and slots.in_use == 1
     second.end()
     await until(lambda: slots.in_use == 0)  # hung up before speaking: nothing written, slot back
+
+
+async def test_a_recording_ended_by_a_full_disk_or_by_a_guard_gives_its_slot_back(tmp_path: Path) -> None:
+    """The cap comes back on the hostile ends of a recording too: the write fails (here the
+    mailbox's folder cannot be made), or max-call-duration ends the call while the caller speaks."""
+    slots, plan = RecordingSlots(1), load_dialplans(BUNDLED)["leave-message"]
+    (tmp_path / "voicemail").mkdir()
+    (tmp_path / "voicemail" / "7").write_text("not a folder")  # every deposit in mailbox 7 fails
+    broken, loop, media, call, _ = make_call(plan, MenuDefaults(), Voicemail(tmp_path), recording_slots=slots)
+    await into_recording(broken, loop, media)
+    frames(loop, media, VOICE, 1.0)
+    media.on_digit("#", "info")
+    await until(lambda: slots.in_use == 0 and broken.runner.phase is Phase.PLAYING)
+    assert not call.hangups  # the write failed: on-failed runs, the call goes on
+    guarded = MenuDefaults(limits=CallLimits(max_call_duration=30.0))
+    vm = Voicemail(tmp_path / "ok")
+    cut, loop, media, call, _ = make_call(plan, guarded, vm, recording_slots=slots)
+    await into_recording(cut, loop, media)
+    assert slots.in_use == 1
+    frames(loop, media, VOICE, 40.0)  # speaks on past the call's limit
+    assert call.hangups and media.recorder is None
+    await until(lambda: slots.in_use == 0)
+    assert len(vm.store.messages("7")) == 1  # what was said is kept (interrupted, not dropped)

@@ -343,3 +343,30 @@ async def test_a_stream_closed_on_a_peer_that_never_reads_is_cut_off_not_held_fo
             await asyncio.sleep(0.01)
     writer.transport.abort()
     await sip.stop()
+
+
+async def test_every_way_a_connection_closes_gives_its_slot_back() -> None:
+    """At the cap, connections that end by a reset, an EOF, a half-close (the answer still comes)
+    and a framing error (400, closed by us) all free their slot: four new ones are served."""
+    sip = await limited(StreamLimits(max_connections=4))
+    held = [await asyncio.open_connection(*sip.address) for _ in range(4)]
+    for i, (reader, writer) in enumerate(held[:3]):
+        writer.write(sip_request("OPTIONS", branch=f"z9hG4bK-w{i}"))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    held[0][1].transport.abort()  # reset
+    held[1][1].close()  # EOF
+    held[2][1].write_eof()  # half-close: nothing more from us, we still read
+    held[3][1].write(sip_request("OPTIONS").replace(b"Content-Length: 0\r\n", b""))  # unframed
+    assert [r.status_code for r in await read_responses(held[3][0], 1)] == [400]
+    for reader, _ in held[2:]:
+        assert await closed_by_engine(reader) == b""
+    async with asyncio.timeout(10):
+        while sip._transports.tcp:  # noqa: ASYNC110 - the engine signals nothing: poll it
+            await asyncio.sleep(0.01)
+    again = [await asyncio.open_connection(*sip.address) for _ in range(4)]
+    for i, (reader, writer) in enumerate(again):
+        writer.write(sip_request("OPTIONS", branch=f"z9hG4bK-a{i}"))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    for _, writer in [*held[2:], *again]:
+        writer.close()
+    await sip.stop()

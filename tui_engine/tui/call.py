@@ -271,12 +271,17 @@ class CallSession:
         if self._done or not self._playing:
             return
         self._playing = False
-        log.info("prompt.finished", completed=completed, menu=self.runner.current_menu)
         now = self._loop.time()
         # The silence starts when the audio ended (the media grid's slot), not when a late loop
         # got round to telling us: otherwise every prompt adds the tick's lateness to the call.
         ended = self.media.finished_at if completed else None
         at = now if ended is None else min(ended, now)
+        # late_ms: how long before this line the audio ended (its timestamp minus that is when the
+        # silence began; a loaded loop logs it late, and the no-input period runs from the end).
+        log.info(
+            "prompt.finished", completed=completed, menu=self.runner.current_menu,
+            late_ms=round((now - at) * 1000, 3),
+        )  # fmt: skip
         self._prompt_ended_at = at if completed else None
         try:
             self._run(self.runner.prompt_finished(at, completed))

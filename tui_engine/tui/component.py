@@ -278,6 +278,9 @@ class TuiComponent:
             # cancels it and closes the media at once, so the RTP port comes back with the 487.
             assert self._loop is not None
             call.ringing()
+            if self._infos.get(call.call_id) is not info:  # the 180 could not be sent: the call ended
+                media.close()
+                return
             if self._admission is not None:  # ringing costs no work: not a set-up under way
                 self._admission.in_setup.discard(call.call_id)
             handle = self._loop.call_later(delay, self._ring_over, call, info, media)
@@ -308,6 +311,7 @@ class TuiComponent:
             call.reject(404, "No dialplan for this number")
             return
         assert self._loop is not None and self._media is not None
+        info.dialplan = plan.name  # a reload while it rang may have given the number another one
         self._sessions[call.call_id] = CallSession(
             call=call,
             media=media,
@@ -407,8 +411,10 @@ class TuiComponent:
             ended = {"reason": why, "duration": round(duration, 3), "attempts": attempts}
             ended |= {"menus": list(info.menus), "no_input": info.no_input, "digits": info.digits}
             self._webhooks.report({**status_event("call.ended", info), **ended})
-        if info.sip_status is None and reason is EndReason.CANCELLED:
-            info.sip_status = 487  # RFC 3261 §9.2: the INVITE of a cancelled call
+        if info.sip_status is None and reason in (EndReason.CANCELLED, EndReason.CALLER_HANGUP):
+            # RFC 3261 §9.2: the INVITE of a cancelled call; §15.1.2: of one the caller ended by
+            # a BYE in the early dialog while it rang (the SIP layer answered it 487 too)
+            info.sip_status = 487
         self._record(info, self.endings[0]["ended_at"])
 
     def _record(self, info: CallInfo, ended_at: float) -> None:

@@ -88,6 +88,15 @@ class Voicemail:
             "messages": str(len(messages)), "message": "1", "message_ids": ",".join(m.id for m in messages),
         })
 
+    def _one_fewer_new(self, request: MailboxRequest) -> str:
+        """``new_messages`` once a new message was heard or deleted. The variable is the call's and
+        a dialplan can overwrite it (``set``, a webhook's answer): one that is not a count is not
+        trusted, the store is (the ValueError left the call waiting out the file-work timeout)."""
+        try:
+            return str(max(0, int(request.variables.get("new_messages", "1")) - 1))
+        except ValueError:
+            return str(sum(1 for m in self.store.messages(request.mailbox) if m.new))
+
     def _current(self, request: MailboxRequest) -> tuple[list[str], int, Message | None]:
         ids = [i for i in request.variables.get("message_ids", "").split(",") if i]
         try:
@@ -104,7 +113,7 @@ class Voicemail:
         values = {"message_from": message.caller, "message_length": str(max(1, round(message.length)))}
         if message.new:
             self.store.mark_old(request.mailbox, message.id)
-            values["new_messages"] = str(max(0, int(request.variables.get("new_messages", "1")) - 1))
+            values["new_messages"] = self._one_fewer_new(request)
         ref = PromptRef(
             name=f"message-{index + 1}", path=message.audio, text=f"message from {message.caller}",
             duration=message.length,
@@ -126,7 +135,7 @@ class Voicemail:
         position = min(index + 1, max(1, len(ids)))
         values = {"message_ids": ",".join(ids), "messages": str(len(ids)), "message": str(position)}
         if message.new:
-            values["new_messages"] = str(max(0, int(request.variables.get("new_messages", "1")) - 1))
+            values["new_messages"] = self._one_fewer_new(request)
         return MailboxResult(ok=True, values=values)
 
     def _greeting(self, request: MailboxRequest) -> MailboxResult:
