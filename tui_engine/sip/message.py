@@ -22,10 +22,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiosipua.headers import CaseInsensitiveDict, Via, expand_compact_header, parse_address, parse_via
+from aiosipua.headers import CaseInsensitiveDict, Via, expand_compact_header, parse_via
 from aiosipua.message import SipMessage, SipRequest, SipResponse
 
 from tui_engine.sip.syntax import SipParseError, check_headers, check_request_line, check_via, is_token
+from tui_engine.sip.wire import parse_plain, serialize_response, tag_of
 
 Addr = tuple[str, int]
 
@@ -104,9 +105,11 @@ def reason_for(status: int) -> str:
 
 
 def parse_datagram(data: bytes) -> SipRequest | SipResponse:
-    """aiosipua's parser, with its ``ValueError``/``IndexError`` turned into :class:`SipParseError`."""
+    """aiosipua's parser (its result read the quick way for a plain message, :mod:`.wire`), with
+    its ``ValueError``/``IndexError`` turned into :class:`SipParseError`."""
     try:
-        return SipMessage.parse(data)
+        plain = parse_plain(data)
+        return plain if plain is not None else SipMessage.parse(data)
     except (ValueError, IndexError) as exc:
         raise SipParseError(f"unparseable: {exc}", status=400) from exc
 
@@ -138,18 +141,17 @@ def validate_request(data: bytes, msg: SipRequest, source: Addr, transport: str)
     for name in ("via", "from", "to", "call-id", "cseq"):
         if not msg.headers.get_first(name):
             raise SipParseError(f"missing {name}", status=400)
-    check_headers(data, msg)
+    via = check_headers(data, msg)
     if msg.uri.split(":", 1)[0].lower() not in _SCHEMES:
         raise SipParseError(f"unsupported URI scheme in {msg.uri!r}", status=416)  # §8.2.2.1
     declared = _declared_length(msg)
     if declared is not None and (declared < 0 or len(msg.body) < declared):
         raise SipParseError("body shorter than Content-Length", status=400)
     cseq = _cseq_number(msg)
-    via = parse_via(msg.headers.get("via")[0])
     if not via.host:
         raise SipParseError("Via without sent-by", status=400)
-    from_tag = parse_address(msg.headers.get("from")[0]).params.get("tag")
-    to_tag = parse_address(msg.headers.get("to")[0]).params.get("tag")
+    from_tag = tag_of(msg.headers.get("from")[0])
+    to_tag = tag_of(msg.headers.get("to")[0])
     call_id = msg.headers.get("call-id")[0]
     reply_addr = stamp_via(msg, via, source)
     return Incoming(
@@ -241,23 +243,17 @@ def build_response(
 
     The To-tag is appended to the raw To value, so the peer's own text is echoed unchanged.
     """
-    out = CaseInsensitiveDict()
-    for via in req.headers.get("via"):
-        out.append("Via", via)
-    out.append("From", req.headers.get("from")[0])
-    to = req.headers.get("to")[0]
+    get = req.headers.get
+    to = get("to")[0]
     if to_tag is not None and "tag=" not in to.lower():
         to = f"{to};tag={to_tag}"
-    out.append("To", to)
-    out.append("Call-ID", req.headers.get("call-id")[0])
-    out.append("CSeq", req.headers.get("cseq")[0])
-    for name, value in headers:
-        out.append(name, value)
-    out.append("Server", SERVER)
+    out = [("Via", via) for via in get("via")]
+    out += (("From", get("from")[0]), ("To", to), ("Call-ID", get("call-id")[0]), ("CSeq", get("cseq")[0]))
+    out += headers
+    out.append(("Server", SERVER))
     if content_type is not None:
-        out.append("Content-Type", content_type)
-    resp = SipResponse(headers=out, body=body, status_code=status, reason_phrase=reason or reason_for(status))
-    return bytes(resp)
+        out.append(("Content-Type", content_type))
+    return serialize_response(status, reason or reason_for(status), out, body)
 
 
 def capability_headers(contact: str | None) -> list[tuple[str, str]]:

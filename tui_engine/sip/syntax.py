@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from aiosipua.headers import parse_via
+from aiosipua.headers import Via, parse_via
 from aiosipua.message import SipRequest
 
 from tui_engine.core.errors import RemoteError
@@ -37,7 +37,6 @@ _TOKEN = re.compile(rb"[A-Za-z0-9\-.!%*_+`'~]+")
 #: RFC 3986 §3.1 scheme, then ":" (§19.1.1 absoluteURI); a leading "<" is a name-addr, not a URI
 _ABSOLUTE_URI = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>]*")
 _VERSION = re.compile(rb"SIP/\d+\.\d+", re.IGNORECASE)
-_BARE_CR = re.compile(rb"\r(?!\n)")
 _SENT_PROTOCOL = re.compile(r"SIP\s*/\s*\d+\.\d+\s*/\s*[A-Za-z0-9\-.!%*_+`'~]+\s+\S", re.IGNORECASE)
 _CONTENT_LENGTH_NAMES = frozenset({b"content-length", b"l"})
 
@@ -86,21 +85,33 @@ def check_request_line(data: bytes) -> None:
         raise SipParseError("unsupported SIP version", status=505)
 
 
-def check_headers(data: bytes, msg: SipRequest) -> None:
-    """Bare CRs, repeated single-valued headers and malformed Via values (see the module doc)."""
-    head = data.split(b"\r\n\r\n", 1)[0]
-    if _BARE_CR.search(head):
+def check_headers(data: bytes, msg: SipRequest) -> Via:
+    """Bare CRs, repeated single-valued headers and malformed Via values (see the module doc).
+
+    Returns the top Via, parsed (the caller needs it; parsing it again cost as much as checking).
+    """
+    end = data.find(b"\r\n\r\n")
+    head = data if end < 0 else data[:end]
+    crlf = head.count(b"\r\n")
+    if head.count(b"\r") != crlf:  # a CR that no LF follows
         raise SipParseError("bare CR in the header block", status=400)
-    if len(content_length_values(head)) > 1:
+    get = msg.headers.get
+    if head.count(b"\n") == crlf and b"\n " not in head and b"\n\t" not in head:
+        lengths = len(get("content-length"))  # every line is one header: the parse counted them
+    else:
+        lengths = len(content_length_values(head))
+    if lengths > 1:
         raise SipParseError("Content-Length appears more than once", status=400)
     for name in SINGLE_VALUED:
-        if len(msg.headers.get(name)) > 1:
+        if len(get(name)) > 1:
             raise SipParseError(f"{name} appears more than once", status=400)
-    for value in msg.headers.get("via"):
-        check_via(value)
+    vias = [check_via(value) for value in get("via")]
+    if not vias:
+        raise SipParseError("missing via", status=400)
+    return vias[0]
 
 
-def check_via(value: str) -> None:
+def check_via(value: str) -> Via:
     """One Via value: ``sent-protocol LWS sent-by *( SEMI via-params )`` with a valid port."""
     sent, *params = value.split(";")
     if not _SENT_PROTOCOL.match(sent.strip()):
@@ -108,6 +119,6 @@ def check_via(value: str) -> None:
     if any(not p.strip() for p in params):
         raise SipParseError(f"empty Via parameter in {value!r}", status=400)
     try:
-        parse_via(value)
+        return parse_via(value)
     except (ValueError, IndexError) as exc:
         raise SipParseError(f"malformed Via {value!r}", status=400) from exc
