@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from operator import ne
 
 from aiosipua.headers import (
     _PRETTY_NAMES,
@@ -129,14 +130,41 @@ def serialize_response(
     status: int, reason: str, headers: Iterable[tuple[str, str]], body: bytes = b""
 ) -> bytes:
     """``bytes(SipResponse(...))`` of a response whose headers were appended in this order."""
-    groups: dict[str, list[str]] = {}
-    names: dict[str, str] = {}
+    headers = list(headers)
+    names = "".join(name for name, _ in headers)
+    values = "".join(value for _, value in headers)
+    if "\r" in names or "\n" in names or ":" in names or "\r" in values or "\n" in values:
+        _refuse_unsafe(headers)
+    spelled = [name for name, _ in headers]
+    keys = [name.lower() for name in spelled]
+    runs = 1 + sum(map(ne, spelled, spelled[1:]))
+    if "content-length" in keys or not len(set(keys)) == len(set(spelled)) == runs:
+        # a name repeated apart, or spelled two ways: the header store's grouping decides
+        return _serialize_grouped(status, reason, headers, keys, body)
+    pretty = _pretty
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"{pretty.get(name) or _prettify(name)}: {value}" for name, value in headers]
+    lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+    return "\r\n".join(lines).encode("utf-8") + body
+
+
+def _refuse_unsafe(headers: list[tuple[str, str]]) -> None:
+    """``CaseInsensitiveDict.append``'s checks, in its order: the first line breaker raises."""
     for name, value in headers:
         if "\r" in name or "\n" in name or ":" in name:
             raise ValueError(f"Invalid header name: {name!r}")
         if "\r" in value or "\n" in value:
             raise ValueError(f"Header value for {name} contains line breaks")
-        key = name.lower()
+
+
+def _serialize_grouped(
+    status: int, reason: str, headers: list[tuple[str, str]], keys: list[str], body: bytes
+) -> bytes:
+    """The general case: values of one name together where the name first came, as the header
+    store groups them, and Content-Length (set last by the serializer) in its place."""
+    groups: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for key, (name, value) in zip(keys, headers, strict=True):
         group = groups.get(key)
         if group is None:
             groups[key] = [value]
@@ -151,6 +179,17 @@ def serialize_response(
         lines.extend(f"{pretty}: {value}" for value in values)
     lines.append("\r\n")
     return "\r\n".join(lines).encode("utf-8") + body
+
+
+#: header name as written → as aiosipua writes it (``prettify_header_name``), for names seen
+_pretty: dict[str, str] = {}
+
+
+def _prettify(name: str) -> str:
+    pretty = prettify_header_name(name)
+    if len(_pretty) < 256:  # our own names, a few dozen: bounded anyway
+        _pretty[name] = pretty
+    return pretty
 
 
 def tag_of(value: str) -> str | None:
