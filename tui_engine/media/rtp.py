@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import secrets
 import socket
 import struct
 from collections import deque
@@ -20,6 +19,7 @@ from typing import Any, cast
 import structlog
 from aiortp.packet import RtpPacket
 
+from tui_engine.core.entropy import random_bits
 from tui_engine.media.clock import PERIOD
 from tui_engine.media.errors import PortsExhausted
 
@@ -85,9 +85,9 @@ class RtpSender:
 
     def __init__(self, payload_type: int) -> None:
         self.payload_type = payload_type
-        self.ssrc = secrets.randbits(32)
-        self.sequence = secrets.randbits(16)
-        self.timestamp = secrets.randbits(32)
+        self.ssrc = random_bits(32)
+        self.sequence = random_bits(16)
+        self.timestamp = random_bits(32)
         self._last_time: float | None = None  # clock time of the last frame (sent or skipped)
         self._talkspurt = False
 

@@ -17,7 +17,6 @@ Responses are stamped with ``received``/``rport`` (RFC 3581 §4) and sent back p
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from aiosipua.headers import CaseInsensitiveDict, Via, expand_compact_header, parse_via
 from aiosipua.message import SipMessage, SipRequest, SipResponse
 
+from tui_engine.core.entropy import random_hex
 from tui_engine.sip.syntax import SipParseError, check_headers, check_request_line, check_via, is_token
 from tui_engine.sip.wire import parse_plain, serialize_response, tag_of
 
@@ -92,12 +92,12 @@ def message_label(data: bytes) -> str:
 
 def new_tag() -> str:
     """A To/From tag with 64 random bits (§19.3 asks for at least 32)."""
-    return os.urandom(8).hex()
+    return random_hex(8)
 
 
 def new_branch() -> str:
     """A globally unique branch with the RFC 3261 magic cookie (§8.1.1.7)."""
-    return MAGIC_COOKIE + os.urandom(8).hex()
+    return MAGIC_COOKIE + random_hex(8)
 
 
 def reason_for(status: int) -> str:
