@@ -23,6 +23,8 @@ Workloads:
   latch, DTMF detection), RFC 4733 off the path: the common case of a talking caller.
 * ``frames N``: N 20 ms frames sent by the media clock over 100 calls playing a long prompt
   (``MediaClock`` tick → ``MediaSession.on_tick`` → RTP header → ``sendto`` on each call's socket).
+* ``CPU_COUNTS_LOG_LEVEL=info`` with ``calls``/``refused``: the engine logs at ``info`` (the
+  default level; the load benches use ``warning``), so each call's JSON lines are rendered.
 
 Nothing here asserts anything: it prints figures.
 """
@@ -138,6 +140,12 @@ def _tone(path: Path, seconds: float, freq: float = 440.0) -> None:
         w.writeframes(frames)
 
 
+def _log_level() -> str:
+    """``CPU_COUNTS_LOG_LEVEL`` (default ``warning``, as the load benches run): ``info`` counts
+    the rendering of the engine's per-call JSON lines too (they go to this process's stdout)."""
+    return os.environ.get("CPU_COUNTS_LOG_LEVEL", "warning")
+
+
 async def calls(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
     await _calls(n, work, measured, refuse=False)
 
@@ -158,7 +166,7 @@ async def _calls(
     options = {
         "engine.sip-listen": f"127.0.0.1:{sip}", "engine.http-listen": f"127.0.0.1:{http}",
         "engine.data-dir": str(work / "data"), "engine.rtp-ports": f"{first}-{last}",
-        "engine.max-calls": 32, "logging.level": "warning",
+        "engine.max-calls": 32, "logging.level": _log_level(),
         # under valgrind the loop runs ~50× slower: its lag must not shed the calls being counted
         "engine.overload-lag": "0s", "engine.max-calls-in-setup": 0,
         "phone.tui.dialplans": str(_write_dialplan(work / "dialplans")),
@@ -168,7 +176,7 @@ async def _calls(
                                       for k, v in options.items()])
     from tui_engine.obs.logging import configure_logging
 
-    configure_logging("warning")
+    configure_logging(_log_level())
     engine = build_engine(config, watch=False)
     await engine.start()
     loop = asyncio.get_running_loop()
