@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosipua.headers import CaseInsensitiveDict, parse_address
+from aiosipua.headers import CaseInsensitiveDict, parse_address, parse_via
 from aiosipua.message import SipMessage, SipRequest, SipResponse
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tui_engine.sip.message import build_response, parse_datagram
 from tui_engine.sip.syntax import content_length_values
-from tui_engine.sip.wire import parse_plain, serialize_response, tag_of
+from tui_engine.sip.wire import parse_plain, serialize_response, tag_of, via_of
 from tui_engine.testing.sip_fake import sip_request
 
 CORPUS = Path(__file__).parent / "rfc4475"
@@ -165,3 +165,14 @@ def test_build_response_echoes_the_request() -> None:
 @example("<sip:a@b;tag=uri>")
 def test_tag_of_is_parse_address_tag(value: str) -> None:
     assert tag_of(value) == parse_address(value).params.get("tag")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([*"/ ;=:[]\tx5", "SIP", "2.0", "UDP", "tcp", "127.0.0.1", "::1",
+                                 "branch=z9hG4bK1", "rport", "received=h"]), max_size=20).map("".join))
+@example("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport")
+@example(" SIP / 2.0 / TCP [::1]:5061 ; branch = x ;maddr")
+@example("SIP/2.0/UDP [::1")
+@example("SIP/2.0/UDP host:port")
+def test_via_of_is_parse_via(value: str) -> None:
+    assert via_of(value) == parse_via(value)

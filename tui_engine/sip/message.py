@@ -26,7 +26,7 @@ from aiosipua.message import SipMessage, SipRequest, SipResponse
 
 from tui_engine.core.entropy import random_hex
 from tui_engine.sip.syntax import SipParseError, check_headers, check_request_line, check_via, is_token
-from tui_engine.sip.wire import parse_plain, serialize_response, tag_of
+from tui_engine.sip.wire import header_store, parse_plain, serialize_response, tag_of
 
 Addr = tuple[str, int]
 
@@ -138,8 +138,10 @@ def _cseq_number(msg: SipRequest) -> int:
 def validate_request(data: bytes, msg: SipRequest, source: Addr, transport: str) -> Incoming:
     """Check what aiosipua leaves to us and read the routing fields (§8.2, §18.3)."""
     check_request_line(data)
+    store = header_store(msg)
     for name in ("via", "from", "to", "call-id", "cseq"):
-        if not msg.headers.get_first(name):
+        values = store.get(name)
+        if not values or not values[0]:
             raise SipParseError(f"missing {name}", status=400)
     via = check_headers(data, msg)
     if msg.uri.split(":", 1)[0].lower() not in _SCHEMES:
@@ -150,9 +152,9 @@ def validate_request(data: bytes, msg: SipRequest, source: Addr, transport: str)
     cseq = _cseq_number(msg)
     if not via.host:
         raise SipParseError("Via without sent-by", status=400)
-    from_tag = tag_of(msg.headers.get("from")[0])
-    to_tag = tag_of(msg.headers.get("to")[0])
-    call_id = msg.headers.get("call-id")[0]
+    from_tag = tag_of(store["from"][0])
+    to_tag = tag_of(store["to"][0])
+    call_id = store["call-id"][0]
     reply_addr = stamp_via(msg, via, source)
     return Incoming(
         msg=msg, method=msg.method, call_id=call_id, cseq=cseq, from_tag=from_tag, to_tag=to_tag,
