@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiosipua.headers import CaseInsensitiveDict, Via, parse_address, parse_via
+from aiosipua.headers import CaseInsensitiveDict, Via
 from aiosipua.message import SipResponse
 
 from tui_engine.sip.message import SERVER, reason_for, salvage_headers, transaction_id
+from tui_engine.sip.wire import tag_of, via_of
 
 _METHODS = (b"INVITE ", b"ACK ")
 
@@ -59,9 +60,9 @@ def quick_request(data: bytes) -> QuickRequest | None:
     if "," in top:  # several Via values in one header line
         return None
     try:
-        via = parse_via(top)
-        from_tag = parse_address(found["from"][0]).params.get("tag")
-        to_tag = parse_address(found["to"][0]).params.get("tag")
+        via = via_of(top)  # parse_via's and parse_address's results, read for less (.wire)
+        from_tag = tag_of(found["from"][0])
+        to_tag = tag_of(found["to"][0])
     except (ValueError, IndexError):
         return None
     if not via.host or not via.branch:
