@@ -176,3 +176,27 @@ def test_tag_of_is_parse_address_tag(value: str) -> None:
 @example("SIP/2.0/UDP host:port")
 def test_via_of_is_parse_via(value: str) -> None:
     assert via_of(value) == parse_via(value)
+
+
+def _label_as_before(data: bytes) -> str:
+    """``message_label`` as it was written first (the dictionary of methods came later)."""
+    from tui_engine.sip.message import KNOWN_METHODS
+    from tui_engine.sip.syntax import is_token
+
+    first = data[: data.find(b" ")] if b" " in data[:64] else b""
+    if first.startswith(b"SIP/"):
+        status = data[len(first) + 1 : len(first) + 4]
+        return status.decode() if len(status) == 3 and status.isdigit() else "malformed"
+    method = first.decode("ascii", "replace")
+    if method in KNOWN_METHODS:
+        return method
+    return "other" if is_token(first) else "malformed"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"INVITE", b"ACK", b"BYE", b"SIP/2.0", b" ", b"200", b"x", b"\xff",
+                                 b"FOO", b"invite", b"-" * 70, b"12"]), max_size=8).map(b"".join))
+def test_the_metric_label_is_as_before(data: bytes) -> None:
+    from tui_engine.sip.message import message_label
+
+    assert message_label(data) == _label_as_before(data)

@@ -73,6 +73,9 @@ class Incoming:
     reply_addr: Addr  #: where responses go (§18.2.2, RFC 3581)
 
 
+_METHOD_LABELS = {method.encode(): method for method in KNOWN_METHODS}
+
+
 def message_label(data: bytes) -> str:
     """The ``method`` label of ``sip_messages_total``: a request's method, a response's status.
 
@@ -80,7 +83,11 @@ def message_label(data: bytes) -> str:
     do not know become ``other`` and anything else ``malformed``, so a fuzzer cannot grow the
     metric's label set without bound.
     """
-    first = data[: data.find(b" ")] if b" " in data[:64] else b""
+    space = data.find(b" ", 0, 64)
+    first = data[:space] if space >= 0 else b""
+    label = _METHOD_LABELS.get(first)
+    if label is not None:
+        return label
     if first.startswith(b"SIP/"):
         status = data[len(first) + 1 : len(first) + 4]
         return status.decode() if len(status) == 3 and status.isdigit() else "malformed"
