@@ -179,18 +179,19 @@ def test_via_of_is_parse_via(value: str) -> None:
 
 
 def _label_as_before(data: bytes) -> str:
-    """``message_label`` as it was written first (the dictionary of methods came later)."""
-    from tui_engine.sip.message import KNOWN_METHODS
-    from tui_engine.sip.syntax import is_token
+    """What ``message_label`` says (its rule restated): the first word, when the first 64 bytes
+    hold a space; a response's three digits; a known method; another token; else malformed."""
+    import re
 
-    first = data[: data.find(b" ")] if b" " in data[:64] else b""
-    if first.startswith(b"SIP/"):
-        status = data[len(first) + 1 : len(first) + 4]
-        return status.decode() if len(status) == 3 and status.isdigit() else "malformed"
-    method = first.decode("ascii", "replace")
-    if method in KNOWN_METHODS:
-        return method
-    return "other" if is_token(first) else "malformed"
+    from tui_engine.sip.message import KNOWN_METHODS
+
+    word = data.split(b" ", 1)[0] if b" " in data[:64] else b""
+    if word[:4] == b"SIP/":
+        digits = re.fullmatch(rb"[0-9]{3}", data[len(word) + 1 : len(word) + 4])
+        return digits.group().decode() if digits else "malformed"
+    if word.decode("ascii", "replace") in KNOWN_METHODS:
+        return word.decode()
+    return "other" if re.fullmatch(rb"[A-Za-z0-9\-.!%*_+`'~]+", word) else "malformed"
 
 
 @settings(max_examples=300, deadline=None)
