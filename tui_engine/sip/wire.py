@@ -70,15 +70,16 @@ def parse_plain(data: bytes) -> SipRequest | SipResponse | None:
     store = headers._store
     original = headers._original
     for line in lines[1:]:
-        colon = line.find(":")
-        if colon < 0:
+        name, colon, value = line.partition(":")
+        if not colon:
             continue
-        name = line[:colon].strip()
-        value = line[colon + 1 :].strip()
+        name = name.strip()
+        value = value.strip()
         lower = name.lower()
-        full = COMPACT_HEADERS.get(lower)
-        if full is not None:
-            name = lower = full
+        if len(lower) == 1:
+            full = COMPACT_HEADERS.get(lower)
+            if full is not None:
+                name = lower = full
         if lower in MULTI_INSTANCE_HEADERS:
             values = _split_values(value)
             if not values:
