@@ -34,16 +34,33 @@ async def test_caller_hangs_up_in_the_middle_of_the_greeting(tui: StartEngine, t
     assert samples[("tui_calls_ended_total", (("reason", "caller-hangup"),))] == 1
 
 
-async def test_cancel_before_the_answer_gets_487_and_leaves_no_call(tui: StartEngine, tmp_path: Path) -> None:
-    engine = await tui()
-    result = await place_call(engine, tmp_path, "uac_cancel_early")
+async def test_cancel_while_ringing_gets_487_and_frees_the_port_at_once(
+    tui: StartEngine, tmp_path: Path
+) -> None:
+    # answer-delay far longer than the test: the CANCEL lands while the call rings, never racing
+    # the 200; the fixture's teardown then finds the call's RTP port closed long before the delay.
+    engine = await tui({"phone.tui.answer-delay": "20s"})
+    result = await place_call(engine, tmp_path, "uac_cancel")  # waits for the 180, then CANCELs
     assert_sipp_ok(result)
+    assert result.message_counts("180") == [(1, 0)]
     assert result.message_counts("487") == [(1, 0)]
     (call_id,) = call_ids(engine)
     ended = await engine.wait_event("call.ended", call_id=call_id)
     assert (ended["reason"], ended["sip_reason"]) == ("caller-hangup", "cancelled")
     assert not engine.find_events("menu.entered")  # never answered: no menu, no prompt
     assert not engine.find_events("sip.answered")
+
+
+async def test_answer_delay_rings_first_then_the_menu_runs_as_usual(tui: StartEngine, tmp_path: Path) -> None:
+    engine = await tui({"phone.tui.answer-delay": "300ms"})
+    result = await place_call(engine, tmp_path, "uac_ring_then_answer")  # 180 required before the 200
+    assert_sipp_ok(result)
+    (call_id,) = call_ids(engine)
+    ended = await engine.wait_event("call.ended", call_id=call_id)
+    assert (ended["reason"], ended["attempts"]) == ("inactivity-timeout", 3)  # the no-input cycle, whole
+    ringing = engine.find_events("sip.ringing", call_id=call_id)
+    answered = engine.find_events("sip.answered", call_id=call_id)
+    assert len(ringing) == 1 and len(answered) == 1
 
 
 async def test_an_offer_without_a_common_codec_gets_488_and_leaves_no_call(

@@ -320,6 +320,14 @@ class TuiSection(_Section):
         "DTMF methods that count, most preferred first; one digit per key press whatever the phone "
         "sends (the first method heard counts, a more preferred one takes over once heard).",
     )
+    answer_delay: Duration = option(
+        "0s",
+        f"{DURATION_HELP}, at most 30s",
+        "Ring this long (180 Ringing) before answering; a CANCEL meanwhile ends the call with 487. "
+        '"0s" answers as soon as the media is ready.',
+        ge=0,
+        le=30,
+    )
     bye_allowance: Duration = option(
         "200ms",
         f"{DURATION_HELP}, < 2s",

@@ -189,6 +189,7 @@ class UasCore:
         with self._acting(call, "ring") as now:
             call.state = CallState.RINGING
             self.respond_invite(call, 180, "", None, now)
+            log.info("sip.ringing")
 
     def call_answer(self, call: ServerCall, sdp: str) -> None:
         with self._acting(call, "answer") as now:

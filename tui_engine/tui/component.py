@@ -20,6 +20,7 @@ from tui_engine.core.overload import OverloadDetector, Refusal
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec, PortsExhausted
+from tui_engine.media.session import MediaSession
 from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import DialplanSet, load_dialplans
 from tui_engine.runtime import DeadlineDriver
@@ -80,6 +81,8 @@ class TuiComponent:
         self._voicemail = Voicemail(settings.data_dir)
         self._infos: dict[str, CallInfo] = {}
         self._setup: dict[str, asyncio.Task[None]] = {}
+        #: calls ringing for ``answer-delay``: the timer that answers them and their media
+        self._ringing: dict[str, tuple[asyncio.TimerHandle, MediaSession]] = {}
         self.endings: deque[dict[str, Any]] = deque(maxlen=history)
         self._sip: SipServer | None = None
         self._media: MediaEngine | None = None
@@ -149,6 +152,10 @@ class TuiComponent:
             self._probe = None
         for task in list(self._setup.values()):
             task.cancel()
+        for handle, media in self._ringing.values():
+            handle.cancel()
+            media.close()
+        self._ringing.clear()
         if self._sip is not None:
             await self._sip.stop()
         for session in list(self._sessions.values()):
@@ -260,13 +267,42 @@ class TuiComponent:
             # the session we now own, or its RTP port would stay bound for the life of the engine.
             media.close()
             return
+        delay = self.settings.answer_delay
+        if delay > 0:
+            # Ring first. The wait is a timer, not a task: a CANCEL meanwhile (``call_ended``)
+            # cancels it and closes the media at once, so the RTP port comes back with the 487.
+            assert self._loop is not None
+            call.ringing()
+            if self._admission is not None:  # ringing costs no work: not a set-up under way
+                self._admission.in_setup.discard(call.call_id)
+            handle = self._loop.call_later(delay, self._ring_over, call, info, media)
+            self._ringing[call.call_id] = (handle, media)
+            return
+        self._answer_now(call, info, media)
+
+    def _ring_over(self, call: ServerCall, info: CallInfo, media: MediaSession) -> None:
+        """``answer-delay`` is over: answer. A fault here must not leave the call ringing for ever."""
+        self._ringing.pop(call.call_id, None)
+        if self._admission is not None:
+            self._admission.in_setup.add(call.call_id)  # the 200 goes out: set-up again until the ACK
+        try:
+            self._answer_now(call, info, media)
+        except Exception:
+            log.exception("call.answer_failed")
+            self._sessions.pop(call.call_id, None)
+            media.close()
+            info.end_reason, info.sip_status = "error", 500
+            with contextlib.suppress(Exception):
+                call.reject(500, "Server Internal Error")
+
+    def _answer_now(self, call: ServerCall, info: CallInfo, media: MediaSession) -> None:
         plan = self._dialplans.pick(call.request_user)
         if plan is None:  # the dialplans were reloaded while media was being set up
             media.close()
             info.sip_status, info.end_reason = 404, "rejected"
             call.reject(404, "No dialplan for this number")
             return
-        assert self._loop is not None
+        assert self._loop is not None and self._media is not None
         self._sessions[call.call_id] = CallSession(
             call=call,
             media=media,
@@ -320,6 +356,10 @@ class TuiComponent:
         # ``open_session`` would lose the socket it just bound. ``_answer`` sees the call gone
         # (its info popped below) and closes the session itself.
         self._setup.pop(call.call_id, None)
+        ringing = self._ringing.pop(call.call_id, None)
+        if ringing is not None:  # CANCELled (or refused) while ringing: no answer, the port freed now
+            ringing[0].cancel()
+            ringing[1].close()
         if self._admission is not None:
             self._admission.in_setup.discard(call.call_id)
         info = self._infos.pop(call.call_id, None)

@@ -46,6 +46,8 @@ class TuiSettings:
     #: ``[engine] data-dir``: recordings and voicemail messages live under it
     data_dir: Path = Path("data")
     webhooks: WebhookSettings = WebhookSettings()
+    #: ``answer-delay``: ring (180) this long before the 200 OK; 0 answers at once
+    answer_delay: float = 0.0
 
 
 def tui_settings(config: EngineConfig) -> TuiSettings | None:
@@ -75,6 +77,7 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         speech_cache_size=t.speech_cache_size,
         data_dir=engine.data_dir,
         webhooks=webhook_settings(app),
+        answer_delay=t.answer_delay,
     )
 
 
