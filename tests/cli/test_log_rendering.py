@@ -10,8 +10,9 @@ from typing import Any
 import structlog
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from tui_engine.obs.logging import _dumps, stamp_utc_iso, utc_iso
+from tui_engine.obs.logging import ModuleLogger, _dumps, configure_logging, get_logger, stamp_utc_iso, utc_iso
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -54,3 +55,32 @@ def test_json_lines_are_json_dumps_text(event: dict[str, Any]) -> None:
     assert renderer(None, "info", dict(event)) == json.dumps(event, default=fallback)
     sorted_text = json.dumps(event, default=fallback, sort_keys=True)
     assert _dumps(event, default=fallback, sort_keys=True) == sorted_text
+
+
+def test_a_module_logger_logs_as_structlogs_proxy_before_and_after_configuration() -> None:
+    """The same lines as ``structlog.get_logger`` would give, whether structlog has cached the
+    logger yet or not; ``capture_logs`` (which edits the processors in place) still sees them."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()  # not configured: nothing cached, every call goes through the proxy
+    try:
+        _module_logger_cases()
+    finally:
+        structlog.configure(**saved)
+
+
+def _module_logger_cases() -> None:
+    ours, theirs = get_logger("t.ours"), structlog.get_logger("t.theirs")
+    with capture_logs() as logs:
+        ours.info("a", n=1)
+        theirs.info("a", n=1)
+    assert logs[0] == logs[1] == {"event": "a", "n": 1, "log_level": "info"}
+    assert "info" not in vars(ours)
+    configure_logging("warning", "json")
+    ours, theirs = ModuleLogger("t.ours2"), structlog.get_logger("t.theirs2")
+    with capture_logs() as logs:
+        for log in (ours, theirs):
+            log.info("filtered", n=2)
+            log.warning("kept", n=3)
+            log.bind(x=1).error("bound", n=4)
+    assert logs[:2] == logs[2:] and [e["event"] for e in logs[:2]] == ["kept", "bound"]
+    assert "warning" in vars(ours)  # looked up once, on the cached logger

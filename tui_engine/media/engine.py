@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import structlog
-
 from tui_engine.core.entropy import random_bits
 from tui_engine.media.clock import MediaClock
 from tui_engine.media.prompts import PromptCache
 from tui_engine.media.rtp import PortAllocator, RtpEndpoint, open_endpoint
 from tui_engine.media.sdp import read_offer
 from tui_engine.media.session import MediaSession
+from tui_engine.obs.logging import get_logger
 
-log = structlog.get_logger("tui_engine.media")
+log = get_logger("tui_engine.media")
 
 
 class MediaEngine:

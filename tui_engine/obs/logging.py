@@ -15,6 +15,38 @@ from typing import Any
 
 import structlog
 
+#: the logging methods a module logger answers once structlog has cached its logger
+_LOG_METHODS = frozenset({
+    "debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "msg", "log",
+})
+
+
+class ModuleLogger:
+    """``structlog.get_logger(name)`` for a module's ``log``, with its logging methods looked up
+    once the logger is cached.
+
+    Why: structlog's lazy proxy runs ``__getattr__`` and ``bind()`` for every ``log.info(...)``,
+    several times the cost of the call itself when the level filters it out (most per-call lines
+    at ``warning``). Once structlog has cached the proxy's logger (``configure_logging`` asks it
+    to: the first use after configuration fixes it, as structlog does), the logger's own
+    methods are kept here; before that, every call goes through the proxy as before.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._proxy = structlog.get_logger(name)
+
+    def __getattr__(self, attr: str) -> Any:
+        proxy = self._proxy
+        value = getattr(proxy, attr)
+        if attr in _LOG_METHODS and "bind" in vars(proxy):  # structlog cached its logger
+            setattr(self, attr, value)
+        return value
+
+
+def get_logger(name: str) -> Any:
+    """A module's logger: see :class:`ModuleLogger`."""
+    return ModuleLogger(name)
+
 
 def configure_logging(level: str = "info", fmt: str = "auto", *, node: str | None = None) -> None:
     """``fmt``: ``auto`` (console on a terminal, JSON otherwise), ``json`` or ``console``.

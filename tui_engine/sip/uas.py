@@ -13,11 +13,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
-import structlog
-
 from tui_engine.core.clock import Clock
 from tui_engine.core.errors import LocalError
 from tui_engine.obs.context import call_context
+from tui_engine.obs.logging import get_logger
 from tui_engine.sip.call import ACTION_STATES, CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.dialog import uri_address
 from tui_engine.sip.message import (
@@ -35,7 +34,7 @@ from tui_engine.sip.session_timer import Negotiated, SessionTimer, SessionTimerP
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, NonInviteServerTx, ServerTx, Timed
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 RETRY_AFTER = "5"  # seconds a caller should wait after our 503 (RFC 3261 §20.33)
 
