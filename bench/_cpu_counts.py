@@ -23,6 +23,8 @@ Workloads:
   latch, DTMF detection), RFC 4733 off the path: the common case of a talking caller.
 * ``frames N``: N 20 ms frames sent by the media clock over 100 calls playing a long prompt
   (``MediaClock`` tick → ``MediaSession.on_tick`` → RTP header → ``sendto`` on each call's socket).
+* ``sip_text N``: one INVITE (the ``calls`` caller's) read, validated and answered with a 200
+  N times, the engine's SIP text work alone (no sockets, no loop).
 * ``CPU_COUNTS_LOG_LEVEL=info`` with ``calls``/``refused``: the engine logs at ``info`` (the
   default level; the load benches use ``warning``), so each call's JSON lines are rendered.
 
@@ -51,6 +53,7 @@ from typing import Any
 
 SIZES: dict[str, tuple[int, int]] = {
     "calls": (50, 250), "refused": (50, 250), "rtp_in": (2000, 22000), "frames": (2000, 22000),
+    "sip_text": (200, 1200),
 }
 
 _OFFER = (
@@ -286,7 +289,24 @@ async def frames(n: int, work: Path, measured: Callable[[Awaitable[None]], Await
     await media.close()
 
 
-WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "frames": frames}
+async def sip_text(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
+    """The SIP text of one INVITE, N times: read (``parse_datagram``), checked
+    (``validate_request``) and answered (``build_response``: the 200 with SDP and dialog headers)."""
+    from tui_engine.sip.message import build_response, capability_headers, parse_datagram, validate_request
+
+    data = _request("INVITE", 1, 1, engine=5060, me=5062, body=_OFFER.format(port=5064))
+    headers = [*capability_headers("<sip:127.0.0.1:5060>"), ("Session-Expires", "1800;refresher=uas")]
+
+    async def run() -> None:
+        for _ in range(n):
+            inc = validate_request(data, parse_datagram(data), ("127.0.0.1", 5062), "UDP")
+            build_response(inc.msg, 200, to_tag="a1b2c3d4", headers=headers, body=b"v=0\r\n",
+                           content_type="application/sdp")
+
+    await measured(run())
+
+
+WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "frames": frames, "sip_text": sip_text}
 
 
 def run_native(name: str, n: int, *, profile: bool) -> None:
