@@ -24,6 +24,7 @@ import aiohttp
 
 from tui_engine.testing import free_port, free_port_block
 from tui_engine.testing.engine import EngineExited, EngineProcess
+from tui_engine.testing.net import ephemeral_range
 from tui_engine.testing.sipp import SippResult, SippRun, run_sipp
 
 Metric = dict[str, Any]
@@ -101,6 +102,13 @@ class BenchEngine(EngineProcess):
 
     #: run the engine on asyncio's own loop even though uvloop (the ``fast`` extra) is installed.
     without_uvloop = False
+
+    def base_options(self) -> dict[str, object]:
+        """A test engine's, but with the engine's own ``overload-lag``: benchmarks measure it
+        (test engines turn lag shedding off, see ``EngineProcess.base_options``)."""
+        options = super().base_options()
+        del options["engine.overload-lag"]
+        return options
 
     async def __aenter__(self) -> BenchEngine:
         if not self.without_uvloop:
@@ -223,11 +231,13 @@ def rtp_range(size: int) -> tuple[int, int]:
 
     ``free_port_block`` binds every port at once to check it, which needs one descriptor per
     port; beyond a few thousand that meets the open-files limit (20 000 here), so large ranges
-    are taken as they are from 20000 up: the engine skips ports it cannot bind.
+    are taken as they are from the kernel's ephemeral range up: the engine skips ports it cannot
+    bind. Not from 20000 up: that is where the tests' ports come from (``testing/net.py``), and
+    a bench holding thousands of them made every test on the machine find no free block.
     """
     if size <= 4000:
         return free_port_block(size)
-    first = 20000
+    first = ephemeral_range()[0] & ~1
     return first, min(65534, first + size - 1)
 
 

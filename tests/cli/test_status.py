@@ -6,14 +6,13 @@ import asyncio
 import json
 import socket
 import sys
-from pathlib import Path
 
 import aiohttp
 
 from tui_engine.obs.status import PATH, TOKEN_FILE
-from tui_engine.testing import free_port, free_port_block
+from tui_engine.testing import free_port
 from tui_engine.testing.engine import EngineFactory, EngineProcess
-from tui_engine.testing.sipp import SippRun, run_sipp
+from tui_engine.testing.raw_sip import final_response, in_dialog, raw_invite
 
 
 async def _status(engine: EngineProcess, *args: str) -> tuple[int, str, str]:
@@ -25,33 +24,39 @@ async def _status(engine: EngineProcess, *args: str) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def test_status_prints_the_live_call_then_its_ending(
-    engine_factory: EngineFactory, tmp_path: Path
-) -> None:
+async def test_status_prints_the_live_call_then_its_ending(engine_factory: EngineFactory) -> None:
+    """The caller is a raw UDP socket that hangs up when the test says so: with SIPp hanging up
+    after a fixed pause, the two ``status`` runs (each a Python start-up) outlasted the call on
+    a loaded machine and found no call."""
     engine = await engine_factory({"engine.node-name": "node-7"})
-    media, _ = free_port_block(4)
-    run = SippRun(
-        scenario="uac_caller_hangup", target=("127.0.0.1", engine.sip_port),
-        local_port=free_port(socket.SOCK_DGRAM), media_port=media, workdir=tmp_path / "sipp",
-        variables={"hold_ms": "4000"}, timeout_s=30.0,
-    )  # fmt: skip
-    call = asyncio.create_task(run_sipp(run))
-    started = await engine.wait_event("call.started")
-    call_id = str(started["call_id"])
+    target, call_id = ("127.0.0.1", engine.sip_port), "status-call"
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp,  # where the prompts go
+    ):
+        sock.bind(("127.0.0.1", free_port()))
+        rtp.bind(("127.0.0.1", free_port()))
+        invite = raw_invite(engine.sip_port, call_id, via_port=sock.getsockname()[1],
+                            media_port=rtp.getsockname()[1])  # fmt: skip
+        sock.sendto(invite, target)
+        ok = await final_response(sock)
+        assert ok.startswith(b"SIP/2.0 200"), ok[:200]
+        sock.sendto(in_dialog(invite, ok, "ACK", 1), target)
+        await engine.wait_event("call.started", call_id=call_id)
 
-    code, out, err = await _status(engine)
-    assert code == 0, err
-    assert "engine node-7" in out and "1 active call" in out
-    (row,) = [line for line in out.splitlines() if call_id in line]
-    assert "main" in row.split()
+        code, out, err = await _status(engine)
+        assert code == 0, err
+        assert "engine node-7" in out and "1 active call" in out
+        (row,) = [line for line in out.splitlines() if call_id in line]
+        assert "main" in row.split()
 
-    code, out, err = await _status(engine, "--json")
-    assert code == 0, err
-    live = json.loads(out)
-    assert live["node"] == "node-7" and [c["call_id"] for c in live["calls"]] == [call_id]
+        code, out, err = await _status(engine, "--json")
+        assert code == 0, err
+        live = json.loads(out)
+        assert live["node"] == "node-7" and [c["call_id"] for c in live["calls"]] == [call_id]
 
-    result = await call
-    assert result.successful == 1, result.errors
+        sock.sendto(in_dialog(invite, ok, "BYE", 2), target)
+        assert (await final_response(sock)).startswith(b"SIP/2.0 200")
     await engine.wait_event("call.ended", call_id=call_id)
     code, out, err = await _status(engine)
     assert code == 0, err

@@ -21,6 +21,8 @@ from tui_engine.config import (
 )
 from tui_engine.core import FinalAction, IdlePolicy
 from tui_engine.core.errors import LocalError
+from tui_engine.sip.transport import StreamLimits
+from tui_engine.tui.settings import tui_settings
 
 MINIMAL = """
 [applications.portal]
@@ -160,6 +162,24 @@ def test_negative_minutes_name_file_line_option_value_and_allowed(tmp_path: Path
     report = str(err)
     assert f"{path}:{issue.line}: applications.portal.security.inactivity-timeout = -3" in report
     assert "allowed: whole minutes" in report
+
+
+@pytest.mark.parametrize(
+    ("line", "allowed"),
+    [('sip-tcp-idle-timeout = "0s"', "from 1s to 24h"), ('sip-tcp-idle-timeout = "2d"', "from 1s to 24h"),
+     ("sip-tcp-max-connections = 0", "an integer >= 1")],
+)
+def test_sip_tcp_limits_out_of_range_name_the_option_and_what_is_allowed(line: str, allowed: str) -> None:
+    [issue] = errors_of(f"[engine]\n{line}\n" + MINIMAL).issues
+    assert issue.option == "engine." + line.split(" = ")[0] and issue.line == 2
+    assert issue.allowed.endswith(allowed)
+
+
+def test_the_stream_and_recording_limits_reach_the_telephony_settings() -> None:
+    text = '[engine]\nsip-tcp-idle-timeout = "5m"\nsip-tcp-max-connections = 64\nmax-recordings = 7\n'
+    settings = tui_settings(load_config_text(text + '[applications.phone]\ntype = "tui"\n'))
+    assert settings is not None and settings.max_recordings == 7
+    assert settings.streams == StreamLimits(idle_timeout=300.0, max_connections=64)
 
 
 def test_unknown_option_is_an_error_with_a_did_you_mean_hint() -> None:

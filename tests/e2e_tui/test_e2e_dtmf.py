@@ -42,7 +42,9 @@ def played(events: list[dict[str, Any]]) -> list[list[str]]:
 async def test_rfc4733_digits_from_pcaps_play_the_hours_then_say_goodbye(
     tui: StartEngine, tmp_path: Path
 ) -> None:
-    engine = await tui()
+    # The 9 comes 2.5 s after the 3, in the silence after the main menu's replay (which ends ~2.1 s
+    # after the 3): a 3 s no-input period, not 1 s, keeps a loaded machine's late 9 off a re-prompt.
+    engine = await tui({"phone.tui.no-input-timeout": "3s"})
     result = await place_call(engine, tmp_path, "uac_rfc2833_hours_goodbye")
     assert_sipp_ok(result)
     (call_id,) = call_ids(engine)

@@ -12,31 +12,13 @@ from pathlib import Path
 import pytest
 
 from tui_engine.testing.engine import EngineFactory
+from tui_engine.testing.raw_sip import ack_for, final_response, raw_invite
 from tui_engine.testing.sipp import SippRun, run_sipp
 
 from .conftest import FAST_OPTIONS, StartEngine
 from .helpers import assert_sipp_ok, call_ids, metric_samples, place_call, sipp_run, wait_no_calls
 
 pytestmark = pytest.mark.e2e
-
-
-def raw_invite(port: int, call_id: str, *, via_port: int, c_line: str = "IN IP4 127.0.0.1",
-               headers: str = "") -> bytes:
-    sdp = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc={c_line}\r\nt=0 0\r\n"
-           "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
-    return (
-        f"INVITE sip:100@127.0.0.1:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.1:{via_port};branch=z9hG4bK-{call_id}\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <sip:raw@127.0.0.1>;tag=raw-{call_id}\r\n"
-        f"To: <sip:100@127.0.0.1:{port}>\r\n"
-        f"Call-ID: {call_id}\r\n"
-        "CSeq: 1 INVITE\r\n"
-        f"Contact: <sip:raw@127.0.0.1:{via_port}>\r\n"
-        f"{headers}"
-        "Content-Type: application/sdp\r\n"
-        f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
-    ).encode()
 
 
 async def options_ping(sock: socket.socket, port: int) -> None:
@@ -95,32 +77,6 @@ async def test_sigterm_byes_every_established_call_with_reason_shutdown(
     ended = engine.find_events("call.ended")
     assert sorted(e["reason"] for e in ended) == ["shutdown", "shutdown"]
     assert not engine.find_events("engine.stop_failed") and not engine.find_events("engine.stop_timeout")
-
-
-async def final_response(sock: socket.socket) -> bytes:
-    """The first final (non-1xx) response that arrives on ``sock``."""
-    loop = asyncio.get_running_loop()
-    sock.setblocking(False)
-    async with asyncio.timeout(10):
-        while (data := await loop.sock_recv(sock, 65535)).startswith(b"SIP/2.0 1"):
-            pass
-    return data
-
-
-def ack_for(invite: bytes, response: bytes) -> bytes:
-    """§17.1.1.3: the ACK of a non-2xx, on the INVITE's branch, with the response's To."""
-    head = invite.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-    to = next(line for line in response.split(b"\r\n") if line.lower().startswith(b"to:"))
-    lines = [head[0].replace(b"INVITE", b"ACK", 1)]
-    for line in head[1:]:
-        name = line.split(b":", 1)[0].lower()
-        if name == b"to":
-            lines.append(to)
-        elif name == b"cseq":
-            lines.append(b"CSeq: 1 ACK")
-        elif name not in (b"content-type", b"content-length", b"contact"):
-            lines.append(line)
-    return b"\r\n".join([*lines, b"Content-Length: 0", b"", b""])
 
 
 async def test_offers_whose_media_cannot_be_sent_get_488_and_leave_nothing(tui: StartEngine) -> None:
@@ -189,8 +145,8 @@ async def test_sipp_negotiates_a_session_timer_and_refreshes_it_with_update(
     result = await place_call(engine, tmp_path, "uac_session_timer")
     assert_sipp_ok(result)  # the scenario checks Session-Expires and Require: timer in both 200s
     (call_id,) = call_ids(engine)
+    ended = await engine.wait_event("call.ended", call_id=call_id)  # the call's last line: all are in
     assert engine.find_events("sip.session_refreshed", call_id=call_id, by="peer", interval=90)
-    ended = await engine.wait_event("call.ended", call_id=call_id)
     assert ended["reason"] == "caller-hangup"
 
 
@@ -205,6 +161,6 @@ async def test_a_caller_that_stops_refreshing_its_session_gets_bye_session_expir
                               timeout_s=120.0)
     assert_sipp_ok(result)  # it received our BYE and answered it
     (call_id,) = call_ids(engine)
+    ended = await engine.wait_event("call.ended", call_id=call_id)  # the call's last line: all are in
     assert engine.find_events("sip.session_expired", call_id=call_id)
-    ended = await engine.wait_event("call.ended", call_id=call_id)
     assert (ended["reason"], ended["sip_reason"]) == ("session-expired", "session_expired")

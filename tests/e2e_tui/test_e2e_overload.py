@@ -15,19 +15,12 @@ from pathlib import Path
 import pytest
 
 from tui_engine.testing import free_port_block
+from tui_engine.testing.raw_sip import ack_for, final_response, in_dialog, raw_invite
 
 from .conftest import StartEngine
 from .helpers import call_ids, place_call, wait_no_calls
-from .test_e2e_every_call_ends import ack_for, final_response, raw_invite
 
 pytestmark = pytest.mark.e2e
-
-
-def in_dialog(invite: bytes, ok: bytes, method: str, cseq: int) -> bytes:
-    """ACK (of a 2xx) or BYE in the dialog ``ok`` set up, on a branch of its own."""
-    request = ack_for(invite, ok).replace(b"CSeq: 1 ACK", f"CSeq: {cseq} {method}".encode())
-    request = request.replace(b"ACK sip:", f"{method} sip:".encode(), 1)
-    return request.replace(b";branch=z9hG4bK-", f";branch=z9hG4bK-{method}-".encode(), 1)
 
 
 def caller() -> socket.socket:

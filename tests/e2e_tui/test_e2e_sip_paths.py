@@ -71,8 +71,8 @@ async def test_an_offer_without_a_common_codec_gets_488_and_leaves_no_call(
     assert_sipp_ok(result)
     assert result.message_counts("488") == [(1, 0)]
     (call_id,) = call_ids(engine)
+    ended = await engine.wait_event("call.ended", call_id=call_id)  # the call's last line: all are in
     assert engine.find_events("call.rejected", call_id=call_id, status=488)
-    ended = await engine.wait_event("call.ended", call_id=call_id)
     assert ended["reason"] == "error"
     assert not engine.find_events("menu.entered")
 
@@ -120,10 +120,11 @@ async def test_a_retransmitted_invite_makes_one_call(tui: StartEngine, tmp_path:
     engine = await tui()
     result = await place_call(engine, tmp_path, "uac_invite_retransmit")
     assert_sipp_ok(result)
+    ended = await engine.wait_event("call.ended")  # the call's last line: all are in
     assert len(engine.find_events("call.started")) == 1
     assert len(engine.find_events("sip.invite")) == 1
     (call_id,) = call_ids(engine)
-    ended = await engine.wait_event("call.ended", call_id=call_id)
+    assert ended["call_id"] == call_id
     assert ended["reason"] == "inactivity-timeout"
     samples = await wait_no_calls(engine)
     assert sum(v for (name, _), v in samples.items() if name == "tui_calls_ended_total") == 1

@@ -27,6 +27,8 @@ async def test_a_failed_transfer_returns_to_the_menu_and_the_call_ends_on_no_inp
     # (uac_transfer_refused answers 603 itself: SIPp wants response codes fixed at load time)
     assert_sipp_ok(result)  # SIPp got the REFER, refused it, and then got the engine's BYE
     (call_id,) = call_ids(engine)
+    # The engine logs call.ended as SIPp answers its BYE: wait for it, then every line is in.
+    await engine.wait_event("call.ended", call_id=call_id)
     failed = engine.find_events("call.transfer_failed", call_id=call_id)
     assert [e["why"] for e in failed] == [status]
     after = engine.events.index(failed[0])

@@ -117,10 +117,11 @@ async def test_a_caller_leaves_a_message_and_the_owner_hears_it(
         transport.close()
     assert_sipp_ok(result)
     listen = call_ids(engine)[1]
+    await engine.wait_event("call.ended", call_id=listen)  # the call's last line: all are in
     opened = engine.find_events("voicemail.result", call_id=listen)[0]
     assert opened["values"]["new_messages"] == "1"
     heard = [e["prompts"] for e in engine.find_events("prompt.started", call_id=listen)]
-    assert ["you-have.wav", "1.wav", "new-messages.wav", "vm-options.wav"] in heard  # "You have 1 new ..."
+    assert ["you-have.wav", "1.wav", "new-message.wav"] in heard  # "You have 1 new message."
     played = engine.find_events("voicemail.result", call_id=listen)[1]
     assert played["ok"] and played["values"]["new_messages"] == "0"
     assert voice_frames(sink.payloads) >= 40  # at least 0.8 s of the caller's voice came back

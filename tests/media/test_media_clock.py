@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tui_engine.media.clock import QUANTUM, MediaClock
+from tui_engine.testing.loop import VirtualTimeLoop, in_virtual_time
 
 
 class Stream:
@@ -80,6 +81,7 @@ async def test_a_late_loop_is_caught_up_and_lateness_recorded() -> None:
     assert len(seen) == clock.ticks
 
 
+@in_virtual_time  # on a real loop, a tick a period late (a loaded machine) was owed 2 frames, not 1
 async def test_a_stream_added_during_a_tick_starts_at_the_next_phase_not_the_next_period() -> None:
     clock = MediaClock()
     late = Stream(2)
@@ -88,7 +90,10 @@ async def test_a_stream_added_during_a_tick_starts_at_the_next_phase_not_the_nex
     class Adder(Stream):
         def on_tick(self, now: float, due: int) -> bool:
             if not self.dues:
-                added_at.append(asyncio.get_running_loop().time())
+                loop = asyncio.get_running_loop()
+                assert isinstance(loop, VirtualTimeLoop)
+                loop.stall(0.0004)  # the tick's work so far
+                added_at.append(loop.time())
                 clock.add(late)
             return super().on_tick(now, due)
 

@@ -253,3 +253,27 @@ def test_an_action_that_raises_still_leaves_the_call_its_next_deadline(base_plan
     assert media.played[-1] == (9.0, ["invalid.wav"])
     loop.advance(300.0)  # then the menu's no-input cycle ends the call
     assert call.hangups and session.info.end_reason == "inactivity-timeout"
+
+
+def test_a_prompt_end_told_late_is_logged_with_its_lateness_and_the_silence_runs_from_the_end(
+    ping_pong: Dialplan,
+) -> None:
+    """A loaded loop hears of the end of a prompt late: the no-input period still runs from the
+    end of the audio, and ``prompt.finished`` says how long before the line that was (``late_ms``),
+    so a reader of the log can tell when the silence began (the e2e gap checks need it)."""
+    session, loop, media, _, _ = make_call(ping_pong, defaults())
+
+    def finish_told_late() -> None:
+        media._handle, on_done, media._on_done = None, media._on_done, None
+        media.finished_at = loop.time() - 0.25  # the audio ended 250 ms before the loop got to it
+        on_done(True)
+
+    media._finish = finish_told_late  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        session.start()
+        first_at = media.played[0][0]
+        loop.advance(30.0)
+    (finished, *_) = [e for e in logs if e["event"] == "prompt.finished"]
+    assert finished["completed"] is True and finished["late_ms"] == 250.0
+    # the 2 s prompt's audio ended at 1.75 s; the next prompt comes 10 s (no-input) after that
+    assert media.played[1] == (pytest.approx(first_at + 1.75 + 10.0), ["short.wav"])

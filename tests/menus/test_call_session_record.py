@@ -11,7 +11,9 @@ from pathlib import Path
 
 from call_fakes import FakeMedia, make_call
 
+from tui_engine.core import CallLimits
 from tui_engine.media.codecs import pcm16_to_ulaw, samples_to_pcm16
+from tui_engine.media.recorder import RecordingSlots
 from tui_engine.menus import MenuDefaults, Phase, load_dialplans
 from tui_engine.testing import FakeLoop
 from tui_engine.tui.call import CallSession
@@ -32,8 +34,11 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("condition never met")
 
 
-async def into_recording(session: CallSession, loop: FakeLoop, media: FakeMedia) -> None:
-    session.start()
+async def into_recording(
+    session: CallSession, loop: FakeLoop, media: FakeMedia, *, start: bool = True
+) -> None:
+    if start:
+        session.start()
     for key in "7#":
         assert media.on_digit is not None
         media.on_digit(key, "info")
@@ -77,3 +82,55 @@ async def test_silence_after_speech_ends_the_recording_and_the_call_goes_on(tmp_
     assert 1.0 < message.length < 2.0  # the silence trimmed to 0.6 s after the last speech
     loop.advance(10)
     assert call.hangups and session.info.end_reason == "completed"
+
+
+async def test_a_caller_beyond_the_engines_recordings_hears_not_saved_and_gets_the_slot_later(
+    tmp_path: Path,
+) -> None:
+    vm, slots = Voicemail(tmp_path), RecordingSlots(1)
+    plan = load_dialplans(BUNDLED)["leave-message"]
+    first, loop1, media1, _, _ = make_call(plan, MenuDefaults(), vm, recording_slots=slots)
+    await into_recording(first, loop1, media1)
+    second, loop2, media2, call2, _ = make_call(plan, MenuDefaults(), vm, recording_slots=slots)
+    second.start()
+    for key in "7#":
+        media2.on_digit(key, "info")
+    await until(lambda: second.runner.phase is Phase.PLAYING)  # the greeting, then the tone
+    for _ in range(10):
+        if media2.played[-1][1] == ["not-saved.wav"]:
+            break
+        loop2.advance_to(loop2.next_when() or loop2.time())
+    assert media2.played[-1][1] == ["not-saved.wav"] and media2.recorder is None  # the call goes on
+    assert not call2.hangups and slots.in_use == 1
+    frames(loop1, media1, VOICE, 1.0)
+    media1.on_digit("#", "info")
+    await until(lambda: slots.in_use == 0)  # back once the first message is written
+    assert len(vm.store.messages("7")) == 1
+    loop2.advance(5)  # "not saved" ends: the mailbox number again
+    await into_recording(second, loop2, media2, start=False)
+    assert media2.recorder is not None and slots.in_use == 1
+    second.end()
+    await until(lambda: slots.in_use == 0)  # hung up before speaking: nothing written, slot back
+
+
+async def test_a_recording_ended_by_a_full_disk_or_by_a_guard_gives_its_slot_back(tmp_path: Path) -> None:
+    """The cap comes back on the hostile ends of a recording too: the write fails (here the
+    mailbox's folder cannot be made), or max-call-duration ends the call while the caller speaks."""
+    slots, plan = RecordingSlots(1), load_dialplans(BUNDLED)["leave-message"]
+    (tmp_path / "voicemail").mkdir()
+    (tmp_path / "voicemail" / "7").write_text("not a folder")  # every deposit in mailbox 7 fails
+    broken, loop, media, call, _ = make_call(plan, MenuDefaults(), Voicemail(tmp_path), recording_slots=slots)
+    await into_recording(broken, loop, media)
+    frames(loop, media, VOICE, 1.0)
+    media.on_digit("#", "info")
+    await until(lambda: slots.in_use == 0 and broken.runner.phase is Phase.PLAYING)
+    assert not call.hangups  # the write failed: on-failed runs, the call goes on
+    guarded = MenuDefaults(limits=CallLimits(max_call_duration=30.0))
+    vm = Voicemail(tmp_path / "ok")
+    cut, loop, media, call, _ = make_call(plan, guarded, vm, recording_slots=slots)
+    await into_recording(cut, loop, media)
+    assert slots.in_use == 1
+    frames(loop, media, VOICE, 40.0)  # speaks on past the call's limit
+    assert call.hangups and media.recorder is None
+    await until(lambda: slots.in_use == 0)
+    assert len(vm.store.messages("7")) == 1  # what was said is kept (interrupted, not dropped)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tui_engine.core import CallLimits
+from tui_engine.media.recorder import RecordingSlots
 from tui_engine.menus import (
     AttemptsExhausted,
     Dialplan,
@@ -138,6 +139,45 @@ def test_never_spoke_is_no_input_three_times_then_goodbye(plan: Dialplan) -> Non
     actions = call.advance(3.0)
     assert isinstance(actions[1], AttemptsExhausted)
     assert [p.name for p in actions[-1].prompts] == ["goodbye"]  # type: ignore[union-attr]
+    assert call.finish_prompt() == [Hangup(reason="inactivity-timeout")]
+
+
+def test_beyond_the_engines_recordings_the_step_fails_and_the_slot_comes_back(plan: Dialplan) -> None:
+    slots = RecordingSlots(1)
+    first, second = MenuHarness(plan, recording_slots=slots), MenuHarness(plan, recording_slots=slots)
+    recording(first)
+    second.start()
+    second.finish_prompt()
+    second.press("1")
+    second.finish_prompt()  # "speak after the tone", then no slot: the step's on-failed
+    assert second.runner.phase is Phase.PLAYING and second.recording_since is None
+    assert [p.name for p in second.playing.prompts] == ["invalid"]  # type: ignore[union-attr]
+    assert second.finish_prompt()[0] == MenuEntered(menu="main")  # the call goes on
+    first.talk(1.0)
+    first.press("#")
+    assert slots.in_use == 0 and first.runner.variables["recording"]
+    second.press("1")
+    assert isinstance(second.finish_prompt()[-1], StartRecording)
+    assert second.runner.phase is Phase.RECORDING and slots.in_use == 1
+
+
+REFUSED_LOOP = PLAN.replace('"2":', '"3": {goto: again}\n      "2":') + """\
+  again:
+    prompts: [thanks]
+    next:
+      record: {silence: 3s, next: {goto: done}, on-failed: {goto: again}}
+"""
+
+
+def test_an_on_failed_that_records_again_without_a_slot_still_ends_the_call(
+    make_plan: Callable[..., Dialplan],
+) -> None:
+    call = MenuHarness(make_plan(REFUSED_LOOP, "refused.yaml"), recording_slots=RecordingSlots(0))
+    call.start()
+    call.finish_prompt()
+    call.press("3")
+    actions = [a for _ in range(4) for a in call.finish_prompt()]  # refused, again, refused, ...
+    assert [(a.menu, a.attempts) for a in actions if isinstance(a, AttemptsExhausted)] == [("again", 3)]
     assert call.finish_prompt() == [Hangup(reason="inactivity-timeout")]
 
 

@@ -74,6 +74,7 @@ def test_voicemail_login_with_the_demo_pin(tmp_path: Path) -> None:
         "GOT   pin = 1234",
         "AUTH  checking mailbox 1000 with a 4-digit PIN",
         "AUTH  accepted",
+        "MENU  count",
         "MENU  mailbox-menu",
     ]
     assert lines[-1] == "BYE   hang up: completed"

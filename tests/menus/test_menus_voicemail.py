@@ -66,9 +66,10 @@ def test_a_caller_leaves_a_message_and_the_owner_hears_it(vm: Voicemail) -> None
     assert message.new and message.caller == "alice"
 
     owner, actions = log_in(vm)
-    assert MenuEntered(menu="mailbox-menu") in actions
     assert owner.runner.variables["new_messages"] == "1"
-    assert names(actions) == ["you-have", "1", "new-messages", "vm-options"]  # "You have 1 new messages"
+    assert names(actions) == ["you-have", "1", "new-message"]  # "You have 1 new message."
+    actions = owner.finish_prompt()
+    assert MenuEntered(menu="mailbox-menu") in actions and names(actions) == ["vm-options"]
     actions = owner.press("1")  # listen: the message itself, then its options
     played = [a for a in actions if isinstance(a, PlayPrompts)][-1]
     assert played.prompts[0].path == message.audio
@@ -82,7 +83,24 @@ def test_a_caller_leaves_a_message_and_the_owner_hears_it(vm: Voicemail) -> None
     assert names(actions) == ["message-deleted"]
     assert vm.store.messages("1000") == []
     assert names(owner.finish_prompt()) == ["no-more-messages"]
+    assert names(owner.finish_prompt()) == ["no-new-messages"]  # the count again, then the menu
     assert MenuEntered(menu="mailbox-menu") in owner.finish_prompt()
+
+
+@pytest.mark.parametrize(
+    ("messages", "heard"),
+    [(0, ["no-new-messages"]), (1, ["you-have", "1", "new-message"]), (2, ["you-have", "2", "new-messages"]),
+     (21, ["you-have", "20", "1", "new-messages"])],
+)
+def test_the_count_of_new_messages_agrees_with_its_noun(
+    vm: Voicemail, messages: int, heard: list[str]
+) -> None:
+    for i in range(messages):
+        vm.store.deposit("1000", b"\0\0" * 800, caller=f"c{i}")
+    owner, actions = log_in(vm)
+    assert names(actions) == heard
+    actions = owner.finish_prompt()
+    assert MenuEntered(menu="mailbox-menu") in actions and names(actions) == ["vm-options"]
 
 
 def test_next_walks_the_messages_new_first(vm: Voicemail) -> None:

@@ -64,6 +64,17 @@ def test_hangup_bye_follows_the_route_set_and_is_retransmitted_until_answered() 
     assert net.endpoint.tracked_transactions == 0
 
 
+def test_a_maddr_host_name_in_the_route_is_not_resolved_the_bye_goes_where_the_invite_came_from() -> None:
+    handler = RecordingHandler(auto_answer=ANSWER_SDP)
+    net = FakeSipNetwork(handler)
+    route = ("Record-Route", "<sip:127.0.0.5:5080;lr;maddr=nowhere.invalid>")
+    call = confirmed_call(net, handler, headers=[route])
+    call.hangup()
+    bye = net.sent[-1]
+    assert bye.method == "BYE"
+    assert bye.addr == CALLER  # not ("nowhere.invalid", 5080): sendto would resolve it, blocking
+
+
 def test_unanswered_bye_gives_up_after_timer_f_and_cleans_up() -> None:
     handler = RecordingHandler(auto_answer=ANSWER_SDP)
     net = FakeSipNetwork(handler)

@@ -7,6 +7,7 @@ The framer is tested sans-I/O; the rest over real loopback TCP against an in-pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 
@@ -14,9 +15,9 @@ import pytest
 from aiosipua.message import SipMessage, SipResponse
 
 from tui_engine.sip import SipServer
-from tui_engine.sip.transport import FramingError, StreamFramer
+from tui_engine.sip.transport import FramingError, StreamFramer, StreamLimits
 from tui_engine.testing import free_port
-from tui_engine.testing.sip_fake import OFFER_SDP, RecordingHandler, sip_request
+from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, RecordingHandler, sip_request
 
 
 def reorder(message: bytes, *, compact: bool = False) -> bytes:
@@ -74,6 +75,13 @@ def test_an_undelimitable_message_is_a_framing_error_with_its_head(edit: object,
         StreamFramer().feed(good + bad)
     assert caught.value.framed == [good]  # what came before the fault is still delivered
     assert b"z9hG4bK-bad" in caught.value.head and caught.value.head.startswith(b"OPTIONS ")
+
+
+def test_a_body_larger_than_a_datagram_could_carry_is_refused_before_it_is_buffered() -> None:
+    head = sip_request("MESSAGE").replace(b"Content-Length: 0", b"Content-Length: 65537")
+    with pytest.raises(FramingError, match="too large") as caught:
+        StreamFramer().feed(head)  # no byte of the body sent yet: nothing held for it
+    assert caught.value.head.startswith(b"MESSAGE ")
 
 
 # --- over real TCP ---------------------------------------------------------------------------
@@ -149,11 +157,16 @@ async def test_many_connections_at_once_each_with_a_split_request(server: SipSer
 STREAM_TIMEOUT = 0.3  #: seconds, for these tests (32 s in the engine: 64*T1)
 
 
+async def limited(limits: StreamLimits, handler: RecordingHandler | None = None) -> SipServer:
+    sip = SipServer(handler or RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_STREAM),
+                    max_calls=5, trusted=["127.0.0.0/8"], streams=limits)
+    await sip.start()
+    return sip
+
+
 @pytest.fixture
 async def impatient() -> AsyncIterator[SipServer]:
-    sip = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_STREAM), max_calls=5,
-                    trusted=["127.0.0.0/8"], stream_timeout=STREAM_TIMEOUT)
-    await sip.start()
+    sip = await limited(StreamLimits(message_timeout=STREAM_TIMEOUT))
     yield sip
     await sip.stop()
 
@@ -188,3 +201,172 @@ async def test_a_quiet_stream_after_a_whole_message_stays_open(impatient: SipSer
     writer.write(sip_request("OPTIONS", branch="z9hG4bK-q2"))
     assert [r.status_code for r in await read_responses(reader, 1)] == [200]
     writer.close()
+
+
+async def test_a_slow_dribble_of_one_message_is_closed_however_steady(impatient: SipServer) -> None:
+    """Slowloris: bytes keep coming, but the message they make is owed from its first byte."""
+    reader, writer = await asyncio.open_connection(*impatient.address)
+    invite = sip_request("INVITE", body=OFFER_SDP)
+    async with asyncio.timeout(10):
+        for i in range(len(invite) - 1):
+            writer.write(invite[i : i + 1])
+            await asyncio.sleep(STREAM_TIMEOUT / 4)
+            if reader.at_eof():
+                break
+        assert await closed_by_engine(reader) == b""
+    writer.close()
+    assert impatient.active_calls == 0
+
+
+# --- idle streams and the connection cap ----------------------------------------------------
+
+IDLE_TIMEOUT = 0.3  #: seconds, for these tests (120 s in the engine, as Kamailio)
+
+
+async def test_a_stream_quiet_after_whole_messages_is_closed_after_the_idle_timeout() -> None:
+    sip = await limited(StreamLimits())
+    reader, writer = await asyncio.open_connection(*sip.address)
+    writer.write(sip_request("OPTIONS", branch="z9hG4bK-i1"))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    sip.update_streams(StreamLimits(idle_timeout=IDLE_TIMEOUT))  # a reload: for open streams too
+    assert await closed_by_engine(reader) == b""  # was: open for ever, one fd per connection
+    writer.close()
+    await sip.stop()
+
+
+async def test_a_stream_that_carries_a_live_call_is_kept_however_quiet_then_closed_after_it() -> None:
+    sip = await limited(StreamLimits(idle_timeout=IDLE_TIMEOUT), RecordingHandler(auto_answer=ANSWER_SDP))
+    reader, writer = await asyncio.open_connection(*sip.address)
+    writer.write(sip_request("INVITE", body=OFFER_SDP, headers=[("Content-Type", "application/sdp")]))
+    ok = (await read_responses(reader, 1))[-1]
+    if ok.status_code == 100:
+        ok = (await read_responses(reader, 1))[-1]
+    assert ok.status_code == 200
+    to_tag = (ok.headers.get_first("to") or "").split("tag=")[1]
+    writer.write(sip_request("ACK", branch="z9hG4bK-ack", to_tag=to_tag))
+    await asyncio.sleep(IDLE_TIMEOUT * 4)  # the call is quiet, its connection must stay
+    assert sip.active_calls == 1
+    writer.write(sip_request("BYE", branch="z9hG4bK-bye", cseq=2, to_tag=to_tag))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    assert await closed_by_engine(reader) == b""  # no call on it any more: idle, closed
+    writer.close()
+    await sip.stop()
+
+
+async def test_connections_beyond_the_cap_are_refused_and_a_slot_comes_back_when_one_closes() -> None:
+    sip = await limited(StreamLimits(max_connections=3))
+    held = [await asyncio.open_connection(*sip.address) for _ in range(3)]
+    for i, (reader, writer) in enumerate(held):  # each is really accepted and served
+        writer.write(sip_request("OPTIONS", branch=f"z9hG4bK-c{i}"))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    reader, writer = await asyncio.open_connection(*sip.address)
+    with contextlib.suppress(ConnectionResetError):
+        assert await closed_by_engine(reader) == b""  # the fourth: closed at once, unread
+    writer.close()
+    held[0][1].close()
+    async with asyncio.timeout(10):
+        while len(sip._transports.tcp) > 2:  # noqa: ASYNC110 - the engine signals nothing: poll
+            await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection(*sip.address)
+    writer.write(sip_request("OPTIONS", branch="z9hG4bK-again"))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    for _, w in [*held[1:], (reader, writer)]:
+        w.close()
+    await sip.stop()
+
+
+#: 200 long Via headers: each answer echoes them (§8.2.6.2), so a few hundred fill the kernel's buffers
+HOPS = [("Via", f"SIP/2.0/TCP 10.0.0.{i}:5060;branch=z9hG4bK-{i:0100d}") for i in range(200)]
+
+
+async def test_a_peer_that_does_not_read_its_answers_is_not_read_either_until_it_does() -> None:
+    """Pipelined requests from a peer that never reads: their answers must not pile up in memory."""
+    sip = await limited(StreamLimits())
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+    sock.connect(sip.address)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    count = 300  # 6.7 MB of answers: more than the kernel buffers of both ends hold
+    writer.write(b"".join(sip_request("OPTIONS", branch=f"z9hG4bK-r{i}", headers=HOPS) for i in range(count)))
+    async with asyncio.timeout(10):
+        while not sip._transports.tcp:  # noqa: ASYNC110 - the engine signals nothing: poll it
+            await asyncio.sleep(0.01)
+        (conn,) = sip._transports.tcp.values()
+        while conn.transport is not None and conn.transport.is_reading():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert conn.transport is not None and conn.transport.get_write_buffer_size() < 1024 * 1024
+    framer, answers = StreamFramer(), []
+    async with asyncio.timeout(30):  # now read: the engine reads on and answers every one
+        while len(answers) < count:
+            data = await reader.read(1 << 20)
+            assert data, f"closed after {len(answers)} answers"
+            answers += framer.feed(data)
+    assert {a.split(b"\r\n", 1)[0] for a in answers} == {b"SIP/2.0 200 OK"}
+    writer.close()
+    await sip.stop()
+
+
+async def test_at_the_cap_a_trusted_peer_takes_the_place_of_an_untrusted_one() -> None:
+    """Strangers (who only ever get 403) holding every slot must not lock the engine's proxy out."""
+    sip = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_STREAM), max_calls=5,
+                    trusted=["127.0.0.1/32"], streams=StreamLimits(max_connections=2))
+    await sip.start()
+    strangers = [await asyncio.open_connection(*sip.address, local_addr=("127.0.0.2", 0)) for _ in range(2)]
+    for i, (reader, writer) in enumerate(strangers):
+        writer.write(sip_request("OPTIONS", branch=f"z9hG4bK-s{i}"))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [403]
+    reader, writer = await asyncio.open_connection(*sip.address)  # from 127.0.0.1: trusted
+    writer.write(sip_request("OPTIONS", branch="z9hG4bK-t"))
+    assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    with contextlib.suppress(ConnectionResetError):
+        assert await closed_by_engine(strangers[0][0]) == b""  # the one quiet the longest
+    late_reader, late_writer = await asyncio.open_connection(*sip.address, local_addr=("127.0.0.2", 0))
+    with contextlib.suppress(ConnectionResetError):
+        assert await closed_by_engine(late_reader) == b""  # a stranger at the cap: refused
+    for w in (strangers[1][1], writer, late_writer):
+        w.close()
+    await sip.stop()
+
+
+async def test_a_stream_closed_on_a_peer_that_never_reads_is_cut_off_not_held_for_ever() -> None:
+    """asyncio's close() waits until what we wrote is flushed: never, if the peer never reads."""
+    sip = await limited(StreamLimits(idle_timeout=STREAM_TIMEOUT, message_timeout=STREAM_TIMEOUT))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(sip.address)
+    _, writer = await asyncio.open_connection(sock=sock)
+    writer.write(b"".join(sip_request("OPTIONS", branch=f"z9hG4bK-n{i}", headers=HOPS) for i in range(300)))
+    async with asyncio.timeout(10):  # a bound for a broken engine, not a measurement
+        while not sip._transports.tcp:  # noqa: ASYNC110 - the engine signals nothing: poll it
+            await asyncio.sleep(0.01)
+        while sip._transports.tcp:  # noqa: ASYNC110 - closed (unflushed), then aborted: gone
+            await asyncio.sleep(0.01)
+    writer.transport.abort()
+    await sip.stop()
+
+
+async def test_every_way_a_connection_closes_gives_its_slot_back() -> None:
+    """At the cap, connections that end by a reset, an EOF, a half-close (the answer still comes)
+    and a framing error (400, closed by us) all free their slot: four new ones are served."""
+    sip = await limited(StreamLimits(max_connections=4))
+    held = [await asyncio.open_connection(*sip.address) for _ in range(4)]
+    for i, (reader, writer) in enumerate(held[:3]):
+        writer.write(sip_request("OPTIONS", branch=f"z9hG4bK-w{i}"))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    held[0][1].transport.abort()  # reset
+    held[1][1].close()  # EOF
+    held[2][1].write_eof()  # half-close: nothing more from us, we still read
+    held[3][1].write(sip_request("OPTIONS").replace(b"Content-Length: 0\r\n", b""))  # unframed
+    assert [r.status_code for r in await read_responses(held[3][0], 1)] == [400]
+    for reader, _ in held[2:]:
+        assert await closed_by_engine(reader) == b""
+    async with asyncio.timeout(10):
+        while sip._transports.tcp:  # noqa: ASYNC110 - the engine signals nothing: poll it
+            await asyncio.sleep(0.01)
+    again = [await asyncio.open_connection(*sip.address) for _ in range(4)]
+    for i, (reader, writer) in enumerate(again):
+        writer.write(sip_request("OPTIONS", branch=f"z9hG4bK-a{i}"))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+    for _, writer in [*held[2:], *again]:
+        writer.close()
+    await sip.stop()

@@ -12,7 +12,7 @@ from aiosipua.message import SipMessage, SipRequest, SipResponse
 
 from tui_engine.sip import EndReason, ServerCall, SipServer
 from tui_engine.sip.message import build_response
-from tui_engine.sip.transport import FramingError, StreamFramer
+from tui_engine.sip.transport import FramingError, StreamFramer, Transports
 from tui_engine.testing import free_port, free_port_block
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, RecordingHandler, sip_request
 from tui_engine.testing.sipp import SippRun, run_sipp
@@ -98,3 +98,42 @@ async def test_stop_sends_bye_to_live_calls_and_waits_for_the_answer() -> None:
         await stopping
     assert handler.ended == [(handler.calls[0].call_id, EndReason.SHUTDOWN)]  # issue 9: not "completed"
     assert server.active_calls == 0 and server.tracked_transactions == 0
+
+
+# --- no host name reaches sendto (a blocking getaddrinfo on the event loop) ---------------------
+
+
+async def test_a_via_received_the_peer_wrote_itself_is_not_where_the_answer_goes() -> None:
+    """sent-by = the source, no rport, and a ``received`` of the peer's own making (a host name
+    here): the answer goes to the source (§18.2.2), with no DNS lookup in ``sendto``."""
+    server = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(socket.SOCK_DGRAM), max_calls=5,
+                       trusted=["127.0.0.1/32"])
+    await server.start()
+    loop = asyncio.get_running_loop()
+    answers: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            answers.put_nowait(data)
+
+    client, _ = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+    try:
+        source = ("127.0.0.1", client.get_extra_info("sockname")[1])
+        client.sendto(sip_request("OPTIONS", source=source, via_params=";received=nowhere.invalid"),
+                      server.address)
+        async with asyncio.timeout(10):  # a bound for a broken engine, not a measurement
+            answer = SipMessage.parse(await answers.get())
+        assert isinstance(answer, SipResponse) and answer.status_code == 200
+    finally:
+        client.close()
+        await server.stop()
+
+
+async def test_a_host_name_never_reaches_sendto_the_send_fails_at_once() -> None:
+    transports = Transports()
+    await transports.open("127.0.0.1", 0, lambda *_: None, lambda *_: None)
+    try:
+        with pytest.raises(ValueError, match="not an IP address"):  # UasCore.send: sip.send_failed
+            transports.send(b"OPTIONS", ("nowhere.invalid", 5060), "UDP")
+    finally:
+        await transports.close()

@@ -124,6 +124,19 @@ def test_a_deposit_is_refused_when_the_disk_is_nearly_full(tmp_path: Path) -> No
 
 
 
+def test_plain_recordings_are_bounded_in_number_and_by_the_free_space_floor(tmp_path: Path) -> None:
+    stop = StopRecording(keep=True, trim=0.0, reason="key")
+    capped = Voicemail(tmp_path / "a", max_recordings=2)
+    for name in ("r1", "r2"):
+        capped.save_recording(stop, PCM, caller="x", name=name)
+    with pytest.raises(MailboxFull, match="2 recordings"):  # an OSError: the step's on-failed
+        capped.save_recording(stop, PCM, caller="x", name="r3")
+    nearly_full = Voicemail(tmp_path / "b", min_free_bytes=2**62)  # more than any disk has free
+    with pytest.raises(MailboxFull, match="free for recordings"):
+        nearly_full.save_recording(stop, PCM, caller="x", name="r1")
+    assert sorted(p.name for p in tmp_path.rglob("*.wav*")) == ["r1.wav", "r2.wav"]
+
+
 @contextmanager
 def disk_full_after(size: int) -> Iterator[None]:
     """Writes past ``size`` bytes fail as on a full disk (RLIMIT_FSIZE: EFBIG, also for root)."""
@@ -143,3 +156,22 @@ def test_a_deposit_on_a_full_disk_leaves_no_partial_file_behind(tmp_path: Path) 
     with disk_full_after(4000), pytest.raises(OSError):
         store.deposit("201", PCM, caller="x")
     assert list((tmp_path / "201" / "messages").iterdir()) == []
+
+
+@pytest.mark.parametrize("count", ["many", "", "1.5"])
+def test_a_count_of_new_messages_that_is_not_a_number_neither_breaks_play_nor_delete(
+    tmp_path: Path, count: str
+) -> None:
+    """``new_messages`` is a call variable a dialplan can overwrite (``set``, a webhook's answer):
+    play and delete give the store's own count, never a ValueError out of the worker thread."""
+    vm = Voicemail(tmp_path)
+    first = vm.store.deposit("201", PCM, caller="a")
+    second = vm.store.deposit("201", PCM, caller="b")
+    ids = f"{first.id},{second.id}"
+    variables = {"message_ids": ids, "message": "1", "new_messages": count}
+    played = vm.perform(MailboxRequest(op="play", mailbox="201", variables=variables))
+    assert played.ok and played.values["new_messages"] == "1"
+    variables = {"message_ids": ids, "message": "2", "new_messages": count}
+    deleted = vm.perform(MailboxRequest(op="delete", mailbox="201", variables=variables))
+    assert deleted.ok and deleted.values["new_messages"] == "0"
+    assert vm.store.messages("201") == [vm.store.message("201", first.id)]

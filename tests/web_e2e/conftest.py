@@ -92,7 +92,7 @@ def start_portal(data_dir: Path, **options: str) -> Portal:
     sip_port = free_port()
     first, last = free_port_block(20, avoid=(sip_port, port))
     overrides = [f"engine.data-dir={json.dumps(str(data_dir))}", f'engine.rtp-ports="{first}-{last}"',
-                 "engine.max-calls=10"]
+                 "engine.max-calls=10", 'engine.overload-lag="0s"']  # no loop-lag 503s (testing/engine.py)
     overrides += [f"{ENGINE_OPTIONS[name]}={value}" for name, value in options.items()]  # TOML literals
     # Playwright's sync API runs its own event loop in this thread: the store gets another thread.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

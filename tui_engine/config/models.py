@@ -217,6 +217,13 @@ class EngineSection(_Section):
         "Calls in set-up (INVITE taken, ACK not yet in) beyond which new INVITEs get 503 + Retry-After.",
         ge=0,
     )
+    max_recordings: StrictInt = option(
+        1000,
+        "an integer >= 0; 0 refuses every recording",
+        "Recordings (record steps, voicemail messages) at once, engine-wide: each holds its audio in "
+        "memory; a record step beyond it runs its on-failed and the call goes on.",
+        ge=0,
+    )
     trusted_networks: tuple[IPvAnyNetwork, ...] = option(
         ("127.0.0.0/8", "::1/128"),
         'a list of networks, e.g. ["127.0.0.0/8", "10.0.0.0/8"]',
@@ -224,6 +231,19 @@ class EngineSection(_Section):
     )
     send_silence: StrictBool = option(
         False, "true or false", "Send RTP comfort packets while a call is silent."
+    )
+    sip_tcp_idle_timeout: Duration = option(
+        "120s",
+        f"{DURATION_HELP}, from 1s to 24h",
+        "A SIP TCP connection quiet this long after whole messages is closed, unless a live call uses it.",
+        ge=1,
+        le=86400,
+    )
+    sip_tcp_max_connections: StrictInt = option(
+        2048,
+        "an integer >= 1",
+        "Open SIP TCP connections at most; a connection beyond it is closed at once.",
+        ge=1,
     )
     node_name: Annotated[StrictStr, StringConstraints(max_length=64)] = option(
         "",

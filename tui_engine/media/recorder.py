@@ -90,6 +90,44 @@ class Recorder:
         return bytes(pcm)
 
 
+#: recordings the engine holds at once by default (``[engine] max-recordings``): 960 MB of audio
+#: at the default two-minute ``max-length``, 28.8 GB at the longest a dialplan may ask for (1 h)
+MAX_RECORDINGS = 1000
+
+
+class RecordingSlot:
+    """One recording's share of :class:`RecordingSlots`; :meth:`release` gives it back, once."""
+
+    __slots__ = ("_slots",)
+
+    def __init__(self, slots: RecordingSlots) -> None:
+        self._slots: RecordingSlots | None = slots
+
+    def release(self) -> None:
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.in_use -= 1
+
+
+class RecordingSlots:
+    """The engine-wide bound on recordings in memory (each holds its audio: 8 000 B/s), so that
+    callers cannot run the engine out of memory by all recording at once. A slot is held from the
+    start of a recording until its audio is written or dropped; a recording that gets none does
+    not start (the ``record`` step's ``on-failed`` runs, the call goes on)."""
+
+    __slots__ = ("in_use", "limit")
+
+    def __init__(self, limit: int = MAX_RECORDINGS) -> None:
+        self.limit = limit  #: replaced by a reload; recordings running keep their slot
+        self.in_use = 0
+
+    def take(self) -> RecordingSlot | None:
+        if self.in_use >= self.limit:
+            return None
+        self.in_use += 1
+        return RecordingSlot(self)
+
+
 def write_wav(path: Path, pcm16: bytes) -> None:
     """Write 8 kHz mono PCM16 as a WAV file (stdlib ``wave``: it writes integer PCM, all we need),
     via a temporary name so a reader never sees half a file."""

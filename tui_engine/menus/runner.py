@@ -382,8 +382,23 @@ class MenuRunner:
             return self._counted(now, self._run_step(spec.next, now))
         if not self._record_kept:
             return self._counted(now, self._no_speech_input(step, spec, now))
-        failed = spec.on_failed or Step(play=self.dialplan.invalid)
-        return self._counted(now, self._run_step(failed, now))
+        return self._counted(now, self._run_step(self._record_failed(spec), now))
+
+    def recording_refused(self, now: float) -> list[Action]:
+        """The driver could not start the last :class:`StartRecording` (the engine's recordings are
+        all in use): the step's ``on-failed`` runs and the call goes on. An ``on-failed`` that
+        leads back to the recording without the caller's input is bounded as any such loop is
+        (an announcement's passes; a nested step's own ``on-failed``)."""
+        step = self._record_step
+        if self.phase is not Phase.RECORDING or step is None or step.record is None:
+            return []
+        self._recording = None
+        self._close_progress(now)
+        self.phase = Phase.WAITING
+        return self._counted(now, self._run_step(self._record_failed(step.record), now))
+
+    def _record_failed(self, spec: RecordStep) -> Step:
+        return spec.on_failed or Step(play=self.dialplan.invalid)
 
     def mailbox_result(self, result: MailboxResult, now: float) -> list[Action]:
         """The driver's answer to the last :class:`MailboxRequest`."""

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tui_engine.core import FakeClock
-from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL
+from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL, RecordingSlot, RecordingSlots
 from tui_engine.menus.actions import Action, Hangup, PlayPrompts, Speak, StopPlayback
 from tui_engine.menus.errors import MenuError
 from tui_engine.menus.model import Dialplan, PromptRef
@@ -59,9 +59,11 @@ class MenuHarness:
         variables: Mapping[str, str] | None = None,
         speech: SpeechFake | None = words_seconds,
         mailboxes: Mailboxes | None = None,
+        recording_slots: RecordingSlots | None = None,
     ) -> None:
         """``wall``: the wall clock at ``start`` (an aware datetime; default the Unix epoch),
-        for the clock variables; ``variables``: the built-ins a real call would bring."""
+        for the clock variables; ``variables``: the built-ins a real call would bring;
+        ``recording_slots``: the engine's recordings, shared with other harnesses (default: no bound)."""
         self.clock = FakeClock(start)
         offset = 0.0 if wall is None else wall.timestamp() - start
         defaults = defaults or MenuDefaults()
@@ -70,6 +72,8 @@ class MenuHarness:
         self.speaking: Speak | None = None  # a rendering waiting for speech_done()
         self.mailboxes = mailboxes
         self.recording_since: float | None = None  # while a StartRecording runs
+        self.recording_slots = recording_slots
+        self._slot: RecordingSlot | None = None  # the running recording's, until it is saved
         self._spoken: list[float] = []  # speech reports of the running recording
         self.recordings = 0
         self.log: list[tuple[float, Action]] = []  # every action, with the time it was returned
@@ -103,6 +107,11 @@ class MenuHarness:
                 # The glue stops the audio at once and reports the prompt as not completed.
                 out += self._finished(completed=False)
             elif isinstance(action, StartRecording):
+                if self.recording_slots is not None:
+                    self._slot = self.recording_slots.take()
+                    if self._slot is None:  # as the call glue does: the step's on-failed
+                        out += self._absorb(self.runner.recording_refused(self.now))
+                        continue
                 self.recording_since, self._spoken = self.now, []
             elif isinstance(action, StopRecording):
                 out += self._saved(action)
@@ -126,6 +135,9 @@ class MenuHarness:
             return mailboxes.save_recording(stop, pcm, caller=caller, name=name)
 
         path, seconds = keep_recording(save, stop, len(pcm) / 2 / SAMPLE_RATE)
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
         return self._absorb(self.runner.recording_saved(path, seconds, self.now))
 
     def _finished(self, *, completed: bool) -> list[Action]:

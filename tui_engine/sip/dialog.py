@@ -94,16 +94,19 @@ def _uri_of(value: str) -> str:
 
 
 def uri_address(uri: str) -> Addr | None:
-    """``(ip, port)`` of a URI whose host is a literal IP; ``None`` for host names.
+    """``(ip, port)`` of a URI whose host, and ``maddr`` when it has one (it overrides the
+    host), are literal IPs; ``None`` for host names.
 
-    We do not resolve names (RFC 3263 needs DNS NAPTR/SRV and would block the loop); callers
-    fall back to the address the dialog's INVITE came from.
+    We do not resolve names (RFC 3263 needs DNS NAPTR/SRV, and ``sendto`` to a name runs a
+    blocking ``getaddrinfo`` on the event loop: a slow DNS would freeze every call's timers);
+    callers fall back to the address the dialog's INVITE came from.
     """
     parsed = parse_address(uri).uri if "<" in uri else parse_uri(uri)
     host = parsed.host.strip("[]")
+    maddr = parsed.params.get("maddr")
     try:
-        ipaddress.ip_address(host)
+        for address in (host, maddr) if maddr else (host,):
+            ipaddress.ip_address(address.strip("[]"))
     except ValueError:
         return None
-    maddr = parsed.params.get("maddr")
-    return (maddr or host, parsed.port or 5060)
+    return ((maddr or host).strip("[]"), parsed.port or 5060)

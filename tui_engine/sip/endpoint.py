@@ -185,9 +185,8 @@ class SipEndpoint(UasCore):
             return False
         tx = self.server_txs.get((req.tx_id, "INVITE"))
         if tx is not None:  # as in _request: absorbed, the last response repeated
-            tx.retransmission()
-            if self.on_invite_retransmission is not None:
-                self.on_invite_retransmission()
+            if tx.retransmission():
+                self._late_answer(source)
             return True
         if req.to_tag is not None or self.draining or req.call_id in self.calls:
             return False  # a re-INVITE, a stopping engine, a loop: the full path's answers
@@ -216,6 +215,13 @@ class SipEndpoint(UasCore):
         if self.on_refused is not None:
             self.on_refused(reason)
         return True
+
+    def _late_answer(self, source: Addr) -> None:
+        """The overload detector's "late answers": once per INVITE transaction, and only from a
+        source whose calls we take. Each copy counted let one peer (a stranger answered 403, a
+        caller whose call rings) resend one INVITE until every other caller got 503."""
+        if self.on_invite_retransmission is not None and self._trust.trusts(source[0]):
+            self.on_invite_retransmission()
 
     def _malformed(self, data: bytes, source: Addr, transport: str, exc: SipParseError) -> None:
         found = None if data.startswith(b"SIP/") else salvage_headers(data)
@@ -247,9 +253,9 @@ class SipEndpoint(UasCore):
             return
         tx = self.server_txs.get((inc.tx_id, method))
         if tx is not None:
-            tx.retransmission()  # §17.2.1 / §17.2.2: absorbed, last response repeated
-            if method == "INVITE" and self.on_invite_retransmission is not None:
-                self.on_invite_retransmission()
+            # §17.2.1 / §17.2.2: absorbed, the last response repeated
+            if tx.retransmission() and method == "INVITE":
+                self._late_answer(inc.source)
             return
         if not self._trust.trusts(inc.source[0]):
             log.info("sip.rejected", status=403, reason="untrusted-source", source=inc.source[0])

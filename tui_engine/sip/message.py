@@ -220,7 +220,11 @@ def stamped_via(via: Via, source: Addr) -> tuple[str | None, Addr]:
     value = _format_via(via) if edited else None
     if "rport" in params:
         return value, (host, port)
-    return value, (params.get("received") or via.host.strip("[]"), via.port or 5060)
+    # §18.2.2: to ``received`` (which we set above whenever sent-by is not the source) at the
+    # sent-by port: the source address either way. Never a ``received`` the peer wrote itself
+    # beside a sent-by equal to the source: it could be a host name (a blocking DNS lookup in
+    # ``sendto``) or someone else's address (our responses reflected at them).
+    return value, (host, via.port or 5060)
 
 
 def _host_differs(sent_by: str, source_host: str) -> bool:

@@ -21,7 +21,7 @@ from tui_engine.sip.endpoint import SipEndpoint
 from tui_engine.sip.limits import Limits
 from tui_engine.sip.message import Addr
 from tui_engine.sip.timers import SipTimers
-from tui_engine.sip.transport import STREAM_MESSAGE_TIMEOUT, Transports
+from tui_engine.sip.transport import StreamLimits, Transports
 
 log = get_logger("tui_engine.sip")
 
@@ -43,7 +43,7 @@ class SipServer:
         self, handler: CallHandler, *, host: str, port: int, max_calls: int, trusted: Sequence[str],
         timers: SipTimers | None = None, stop_grace: float = 2.0,
         count_message: Callable[[str, str], None] | None = None,
-        stream_timeout: float = STREAM_MESSAGE_TIMEOUT,
+        streams: StreamLimits | None = None,
     ) -> None:
         self._handler = handler
         self._host = host
@@ -52,7 +52,7 @@ class SipServer:
         self._timers = timers or SipTimers()
         self._stop_grace = stop_grace
         self._count_message = count_message  #: ``(direction, method)``: sip_messages_total
-        self._transports = Transports(stream_timeout=stream_timeout)
+        self._transports = Transports(limits=streams, in_use=self._stream_peers, trusts=self._trusts)
         self._endpoint: SipEndpoint | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._driver: DeadlineDriver | None = None
@@ -95,6 +95,18 @@ class SipServer:
         self._limits = Limits.parse(max_calls=max_calls, trusted=trusted)
         if self._endpoint is not None:
             self._endpoint.update_limits(self._limits)
+
+    def update_streams(self, limits: StreamLimits) -> None:
+        """New stream timeouts and connection cap, for the open connections too."""
+        self._transports.update(limits)
+
+    def _trusts(self, host: str) -> bool:
+        return self._limits.trusts(host)  # per accepted connection, not per message: no cache
+
+    def _stream_peers(self) -> set[Addr]:
+        """The peers whose stream connection a live call sends on (kept however quiet)."""
+        calls = self._endpoint.calls.values() if self._endpoint is not None else ()
+        return {call.remote_addr for call in calls if call.transport != "UDP"}
 
     def _on_message(self, data: bytes, peer: Addr, transport: str) -> None:
         if self._endpoint is not None and self._loop is not None:

@@ -59,7 +59,9 @@ class TxState(enum.Enum):
 class ServerTx:
     """Common part of server transactions: the last response, resent on a retransmitted request."""
 
-    __slots__ = ("_env", "call_id", "deadline", "key", "last_response", "reply_addr", "state", "transport")
+    __slots__ = (
+        "_env", "call_id", "deadline", "key", "last_response", "repeated", "reply_addr", "state", "transport",
+    )
 
     def __init__(
         self, env: TxEnv, key: tuple[str, str], reply_addr: Addr, transport: str, call_id: str | None = None
@@ -72,6 +74,7 @@ class ServerTx:
         self.state = TxState.TRYING
         self.last_response: bytes | None = None
         self.deadline: float | None = None
+        self.repeated = False  #: the peer has repeated its request at least once
 
     @property
     def reliable(self) -> bool:
@@ -80,8 +83,14 @@ class ServerTx:
     def _send(self, data: bytes) -> None:
         self._env.send(data, self.reply_addr, self.transport)
 
-    def retransmission(self) -> None:
-        """The peer repeated its request: repeat our last response, if any (§17.2.1, §17.2.2)."""
+    def retransmission(self) -> bool:
+        """The peer repeated its request: repeat our last response, if any (§17.2.1, §17.2.2).
+        True the first time only (the overload signal counts a transaction once, not each copy)."""
+        first, self.repeated = not self.repeated, True
+        self._resend()
+        return first
+
+    def _resend(self) -> None:
         if self.last_response is not None and self.state is not TxState.TERMINATED:
             self._send(self.last_response)
 
@@ -146,7 +155,7 @@ class InviteServerTx(ServerTx):
                 log.info("sip.ack_timeout", transaction="invite-server", branch=self.key[0])
                 self._terminate()
                 return
-            self.retransmission()  # Timer G
+            self._resend()  # Timer G
             self._interval = self._env.timers.next_interval(self._interval)
             self._arm(min(now + self._interval, self._give_up))
         elif self.state in (TxState.CONFIRMED, TxState.ACCEPTED):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import cast
 
 from tui_engine.obs.logging import get_logger
@@ -26,12 +27,37 @@ OnMessage = Callable[[bytes, Addr, str], None]
 OnUnframed = Callable[[bytes, Addr, str, str], None]
 
 MAX_HEADER_BYTES = 64 * 1024  # a header block larger than this is hostile; drop the connection
-MAX_BODY_BYTES = 1024 * 1024
+#: The largest body a stream message may announce: what a UDP datagram could carry. The bodies
+#: we take are SDP, DTMF and small XML; a bigger one is answered 400 and the connection closed.
+#: It bounds what one connection can make us buffer for the message timeout (128 KiB with the
+#: header block): 256 MiB at most over the default 2048 connections (it was 1 MiB: 2 GiB).
+MAX_BODY_BYTES = 64 * 1024
 #: Seconds a stream may hold an unfinished message (or, once opened, no message at all) before we
 #: close it: 64*T1, the time after which every transaction that message could start has given up.
 #: Without it a peer that sends half a message (RFC 4475 ``clerr``) or opens connections and sends
 #: nothing keeps a file descriptor for the life of the engine.
 STREAM_MESSAGE_TIMEOUT = 32.0
+#: Seconds a stream may stay quiet between whole messages before we close it, unless a live
+#: dialog of ours sends on it. Kamailio's ``tcp_connection_lifetime`` default (also renewed by
+#: each read and write there); pjsip (Asterisk) likewise drops a transport once no transaction or
+#: dialog refers to it. RFC 3261 §18 and RFC 5923 §11 let a server close idle connections: the
+#: peer opens a new one for its next request.
+STREAM_IDLE_TIMEOUT = 120.0
+#: Open streams at most; an accept beyond it is closed at once (Kamailio ``tcp_max_connections``).
+MAX_STREAM_CONNECTIONS = 2048
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamLimits:
+    """How long and how many stream connections (TCP, TLS) the engine keeps (``[engine]``)."""
+
+    message_timeout: float = STREAM_MESSAGE_TIMEOUT  #: owing a whole message (half-sent, or none yet)
+    idle_timeout: float = STREAM_IDLE_TIMEOUT  #: quiet after whole messages, with no dialog on it
+    max_connections: int = MAX_STREAM_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        if self.message_timeout <= 0 or self.idle_timeout <= 0 or self.max_connections < 1:
+            raise ValueError(f"stream limits must be positive, got {self}")
 
 
 class FramingError(Exception):
@@ -116,6 +142,19 @@ class StreamFramer:
         return end
 
 
+def is_ip_literal(host: str) -> bool:
+    """An IPv4 or IPv6 address, with an IPv6 zone or not (``inet_pton``: cheap enough for every
+    datagram we send)."""
+    address = host.split("%", 1)[0]
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, address)
+        except OSError:
+            continue
+        return True
+    return False
+
+
 class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, on_message: OnMessage) -> None:
         self._on_message = on_message
@@ -150,17 +189,27 @@ class TcpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         #: since when this stream has owed us a whole message (None: it owes nothing)
         self.waiting_since: float | None = None
+        #: the last read or write: the idle timeout counts from here
+        self.last_active = 0.0
+        #: since when this stream is closing (flushing what we wrote), if it is
+        self.closed_at: float | None = None
+        #: its source is in ``trusted-networks`` (settled at accept, for the cap's eviction)
+        self.trusted = True
+
+    @property
+    def closing(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
-        self._owner.tcp[self.peer] = self
-        self._owner.waiting(self)  # a connection that never sends a message is closed too
+        self._owner.accept(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+        if self.closing:
             return  # after a framing error nothing more is read from this stream
+        self._owner.touch(self)
         try:
             messages = self._framer.feed(data)
         except FramingError as exc:
@@ -183,24 +232,58 @@ class TcpConnection(asyncio.Protocol):
         log.warning("sip.unframed", transport=self.name, error=str(exc), source=source)
         if exc.head:
             self._on_unframed(exc.head, self.peer, self.name, str(exc))
-        if self.transport is not None:
-            self.transport.close()  # asyncio flushes the 400 before closing
+        self.close()  # asyncio flushes the 400 before closing
 
     def expire(self) -> None:
         """The stream owed a whole message for too long: close it (nothing can be answered)."""
         self.waiting_since = None
         log.warning("sip.stream_timeout", transport=self.name, source=f"{self.peer[0]}:{self.peer[1]}",
                     buffered=self._framer.pending)
-        if self.transport is not None:
+        self.close()
+
+    def close_idle(self) -> None:
+        """Quiet for the idle timeout with no dialog on it: close it (the peer reconnects if need be)."""
+        log.info("sip.stream_idle_closed", transport=self.name, source=f"{self.peer[0]}:{self.peer[1]}")
+        self.close()
+
+    def close(self) -> None:
+        """Close once what we wrote is flushed; a peer that never reads it is cut off (abort)
+        ``message_timeout`` later: until then asyncio holds the connection, and its fd, open."""
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+        self._owner.closing(self)
+
+    def eof_received(self) -> None:
+        """The peer closed its side: asyncio closes ours after flushing (bounded as in :meth:`close`)."""
+        self._owner.closing(self)
+
+    def abort(self) -> None:
+        """Closed long ago, still not flushed: the peer does not read. Drop what is left."""
+        log.warning("sip.stream_aborted", transport=self.name, source=f"{self.peer[0]}:{self.peer[1]}",
+                    unsent=self.transport.get_write_buffer_size() if self.transport is not None else 0)
+        self.closed_at = None
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.waiting_since = None
         if self._owner.tcp.get(self.peer) is self:
             del self._owner.tcp[self.peer]
 
+    def pause_writing(self) -> None:
+        """The peer does not read what we send (asyncio's buffer for it is past its high-water
+        mark): stop reading its requests too, or their answers would pile up in memory for ever.
+        The timeouts still run: a peer that never reads again is closed like a quiet one."""
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            self._owner.touch(self)
             self.transport.write(data)
 
 
@@ -226,36 +309,129 @@ class Transports:
     """The endpoint's :class:`~tui_engine.sip.endpoint.Sender` over real sockets.
 
     It is also the :class:`~tui_engine.runtime.Pollable` of the streams' one deadline: the
-    earliest moment a stream that owes a whole message has owed it ``stream_timeout`` seconds.
-    Streams are few (peers, proxies), so the deadline is found by a scan when a stream starts
-    waiting or the timer fires, never per read.
+    earliest moment a stream has owed a whole message for ``message_timeout`` seconds, or has
+    been quiet for ``idle_timeout``. Streams are few (peers, proxies; at most
+    ``max_connections``), so the deadline is found by a scan only when the timer fires (a stream
+    that opens or starts waiting only makes sure the timer fires by its own deadline); a read or
+    write only notes the time, and a wake that comes early for a stream that was active since
+    re-arms (the lazy timer).
+
+    ``in_use`` gives the peers whose connection a live dialog sends on (over a stream our
+    requests reuse the caller's connection): those are never closed for being idle, since the
+    engine does not open connections of its own. The call they carry is timed by its own rules.
     """
 
-    def __init__(self, *, stream_timeout: float = STREAM_MESSAGE_TIMEOUT) -> None:
+    def __init__(
+        self, *, limits: StreamLimits | None = None,
+        in_use: Callable[[], Collection[Addr]] = tuple,
+        trusts: Callable[[str], bool] = lambda _host: True,
+    ) -> None:
         self.udp: asyncio.DatagramTransport | None = None
         self.tcp_server: asyncio.Server | None = None
         self.tcp: dict[Addr, TcpConnection] = {}
-        self.stream_timeout = stream_timeout
+        self.limits = limits or StreamLimits()
+        self.in_use = in_use
+        #: ``trusted-networks``: at the cap, a trusted peer's connection takes an untrusted one's
+        #: place (those only ever get 403), so strangers cannot lock the engine's proxies out
+        self.trusts = trusts
+        self._refusing = False  #: at the connection cap: the refusal is logged once per episode
         self._loop: asyncio.AbstractEventLoop | None = None
         self._driver: DeadlineDriver | None = None
+
+    def update(self, limits: StreamLimits) -> None:
+        """New limits, for the open streams too (a reload)."""
+        self.limits = limits
+        if self._driver is not None:
+            self._driver.arm()
+
+    def accept(self, conn: TcpConnection) -> None:
+        """A new stream: refused (closed at once) beyond ``max_connections``, else registered."""
+        conn.trusted = self.trusts(conn.peer[0])
+        if len(self.tcp) >= self.limits.max_connections and not self._evict_for(conn):
+            if not self._refusing:
+                self._refusing = True
+                log.warning("sip.stream_refused", transport=conn.name,
+                            source=f"{conn.peer[0]}:{conn.peer[1]}", connections=len(self.tcp),
+                            max_connections=self.limits.max_connections)
+            if conn.transport is not None:
+                conn.transport.abort()  # the fd now, not after a flush: there is nothing to flush
+            return
+        self._refusing = False
+        self.tcp[conn.peer] = conn
+        self.touch(conn)
+        self.waiting(conn)  # a connection that never sends a message is closed too
+
+    def _evict_for(self, conn: TcpConnection) -> bool:
+        """Make room for a trusted peer: close the untrusted connection quiet the longest."""
+        if not conn.trusted:
+            return False
+        strangers = [c for c in self.tcp.values() if not c.trusted]
+        if strangers:  # a call from a network trusted before a reload keeps its connection
+            needed = set(self.in_use())
+            strangers = [c for c in strangers if c.peer not in needed]
+        if not strangers:
+            return False
+        victim = min(strangers, key=lambda c: c.last_active)
+        del self.tcp[victim.peer]
+        log.warning("sip.stream_evicted", transport=victim.name,
+                    source=f"{victim.peer[0]}:{victim.peer[1]}", for_source=f"{conn.peer[0]}:{conn.peer[1]}",
+                    max_connections=self.limits.max_connections)
+        if victim.transport is not None:
+            victim.transport.abort()
+        return True
+
+    def touch(self, conn: TcpConnection) -> None:
+        """A read or a write on ``conn``: its idle time starts again."""
+        if self._loop is not None:
+            conn.last_active = self._loop.time()
+
+    def closing(self, conn: TcpConnection) -> None:
+        """``conn`` is closing now: it must be gone ``message_timeout`` later, flushed or not."""
+        if self._loop is None or self._driver is None or conn.closed_at is not None:
+            return
+        conn.closed_at = self._loop.time()
+        conn.waiting_since = None
+        self._driver.timer.ensure(self._deadline(conn))
 
     def waiting(self, conn: TcpConnection) -> None:
         """``conn`` starts to owe a whole message now."""
         if self._loop is None or self._driver is None:
             return
         conn.waiting_since = self._loop.time()
-        self._driver.arm()
+        # Only this stream's deadline moved (earlier): no scan of every stream (1 ms at 2048).
+        self._driver.timer.ensure(self._deadline(conn))
+
+    def _deadline(self, conn: TcpConnection) -> float:
+        if conn.closed_at is not None:
+            return conn.closed_at + self.limits.message_timeout
+        idle = conn.last_active + self.limits.idle_timeout
+        if conn.waiting_since is None:
+            return idle
+        return min(idle, conn.waiting_since + self.limits.message_timeout)
 
     def next_deadline(self) -> float | None:
-        since = [c.waiting_since for c in self.tcp.values() if c.waiting_since is not None]
-        return min(since) + self.stream_timeout if since else None
+        live = (c for c in self.tcp.values() if not c.closing or c.closed_at is not None)
+        return min((self._deadline(c) for c in live), default=None)
 
     def poll(self, now: float) -> bool:
-        late = [c for c in self.tcp.values()
-                if c.waiting_since is not None and c.waiting_since + self.stream_timeout <= now]
+        stuck = [c for c in self.tcp.values()
+                 if c.closed_at is not None and c.closed_at + self.limits.message_timeout <= now]
+        for conn in stuck:
+            conn.abort()
+        open_ = [c for c in self.tcp.values() if not c.closing]
+        late = [c for c in open_
+                if c.waiting_since is not None and c.waiting_since + self.limits.message_timeout <= now]
         for conn in late:
             conn.expire()
-        return bool(late)
+        idle = [c for c in open_ if not c.closing and c.last_active + self.limits.idle_timeout <= now]
+        if idle:
+            needed = set(self.in_use())
+            for conn in idle:
+                if conn.peer in needed:
+                    conn.last_active = now  # its call is timed by the call's rules; look again later
+                else:
+                    conn.close_idle()
+        return bool(stuck or late or idle)
 
     async def open(
         self, host: str, port: int, on_message: OnMessage, on_unframed: OnUnframed
@@ -273,7 +449,12 @@ class Transports:
         return (bound[0], bound[1])
 
     def send(self, data: bytes, addr: Addr, transport: str) -> None:
+        """``ValueError`` for a host name: ``sendto`` would resolve it with a blocking
+        ``getaddrinfo`` on the event loop (a slow DNS freezes every call's timers). Addresses come
+        from sockets and literal IPs only (``uri_address``, ``stamped_via``); this is the net."""
         if transport == "UDP":
+            if not is_ip_literal(addr[0]):
+                raise ValueError(f"{addr[0]!r} is not an IP address (names are not resolved)")
             if self.udp is not None:
                 self.udp.sendto(data, addr)
             return
@@ -290,7 +471,13 @@ class Transports:
         if self.udp is not None:
             self.udp.close()
         for conn in list(self.tcp.values()):
-            if conn.transport is not None:
+            if conn.transport is None:
+                continue
+            # What a peer has not read by now it will not: no timer is left to abort it later,
+            # and from Python 3.12 ``wait_closed`` below waits for every connection to close.
+            if conn.transport.get_write_buffer_size():
+                conn.transport.abort()
+            else:
                 conn.transport.close()
         if self.tcp_server is not None:
             self.tcp_server.close()

@@ -7,14 +7,22 @@ way runs, in order, at its own deadline. Hand-written rather than taken from ``l
 because that library is a pytest plugin that fast-forwards a *real* running loop; here a
 test wants the exact, synchronous "advance 10 s, see one Reprompt" step of a sans-I/O test,
 with no event loop running at all.
+
+:class:`VirtualTimeLoop` is the other kind: a real asyncio loop (tasks, futures, sockets) whose
+clock jumps to the next timer instead of sleeping, for code whose outcome depends on *when* a
+timer ran. ``looptime`` (a maintained pytest plugin) does this too, but by patching the loops of
+pytest-asyncio's fixtures through its own hooks, which ties the suite to both plugins' versions;
+the few tests that need it get it from asyncio's own extension points (``time()``, the selector).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import heapq
 import itertools
-from collections.abc import Callable
+import selectors
+from collections.abc import Callable, Coroutine
 from typing import TypeVarTuple
 
 from tui_engine.core.clock import FakeClock
@@ -116,3 +124,51 @@ class FakeLoop:
             self.clock.set(max(due, self.clock.now()))
             handle.run()
         return self.clock.set(when)
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    """Polls the real file descriptors without blocking; a wait for a timer moves the clock instead."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or timeout is None:  # I/O to handle; or no timer at all: only I/O can come
+            return ready or super().select(None)
+        self.clock.advance(max(timeout, 0.0))  # as if it had slept until the timer
+        return []
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """A real asyncio loop whose ``time()`` only moves while it waits for its next timer.
+
+    Callbacks take no time at all, however loaded the machine is, so a timer runs exactly at its
+    deadline and nothing is ever late unless a test says so (:meth:`stall`). For code such as the
+    media clock whose slots depend on *when* a timer ran: on a real loop a test of "which 20 ms
+    slot" fails whenever the test process waits a period for a CPU. Futures, tasks and
+    ``call_soon`` behave as usual; real I/O is still polled. Use with :func:`in_virtual_time`.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.clock = FakeClock(start)
+        super().__init__(_JumpingSelector(self.clock))
+
+    def time(self) -> float:
+        return self.clock.now()
+
+    def stall(self, seconds: float) -> None:
+        """The callback running now took ``seconds`` (a blocking call, a GC pause)."""
+        self.clock.advance(seconds)
+
+
+def in_virtual_time(test: Callable[[], Coroutine[object, object, None]]) -> Callable[[], None]:
+    """Decorate an ``async def`` test to run to its end on a fresh :class:`VirtualTimeLoop`."""
+
+    def run() -> None:
+        with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+            runner.run(test())
+
+    run.__name__, run.__qualname__, run.__doc__ = test.__name__, test.__qualname__, test.__doc__
+    return run

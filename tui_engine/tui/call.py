@@ -24,7 +24,7 @@ from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
 from tui_engine.media.errors import PromptError
 from tui_engine.media.prompts import Prompt, PromptCache
-from tui_engine.media.recorder import playback_prompt
+from tui_engine.media.recorder import RecordingSlot, RecordingSlots, playback_prompt
 from tui_engine.media.tts import SpeechError, Synthesizer
 from tui_engine.menus import (
     Action,
@@ -155,6 +155,7 @@ class CallSession:
         post_webhook: WebhookPoster = _no_webhooks,
         speech: Synthesizer | None = None,
         mailboxes: Mailboxes | None = None,
+        recording_slots: RecordingSlots | None = None,
     ) -> None:
         self.call = call
         self.media = media
@@ -179,6 +180,10 @@ class CallSession:
         self._saves: set[asyncio.Task[None]] = set()
         self._mailboxes = mailboxes
         self._recordings = 0
+        self._recording_slots = recording_slots  # engine-wide (max-recordings); None: no bound
+        self._slot: RecordingSlot | None = None  # the running recording's, handed to its save
+        #: what the runner answered to an action of the list being performed (a recording refused)
+        self._follow_up: list[Action] = []
         self._playing = False
         self._done = False
         #: while the actions that follow a completed prompt run: when its audio ended.
@@ -208,6 +213,9 @@ class CallSession:
                 if isinstance(action, StopRecording):
                     self._stop_recording(action)
         self._done = True
+        if self._slot is not None:  # a recording the runner never stopped: not kept, slot back
+            self._slot.release()
+            self._slot = None
         self._driver.close()  # breaks the cycle through its bound method: freed without a full GC
         self.runner.call_ended(self._loop.time())
         for task in self._tasks:
@@ -262,12 +270,17 @@ class CallSession:
         if self._done or not self._playing:
             return
         self._playing = False
-        log.info("prompt.finished", completed=completed, menu=self.runner.current_menu)
         now = self._loop.time()
         # The silence starts when the audio ended (the media grid's slot), not when a late loop
         # got round to telling us: otherwise every prompt adds the tick's lateness to the call.
         ended = self.media.finished_at if completed else None
         at = now if ended is None else min(ended, now)
+        # late_ms: how long before this line the audio ended (its timestamp minus that is when the
+        # silence began; a loaded loop logs it late, and the no-input period runs from the end).
+        log.info(
+            "prompt.finished", completed=completed, menu=self.runner.current_menu,
+            late_ms=round((now - at) * 1000, 3),
+        )  # fmt: skip
         self._prompt_ended_at = at if completed else None
         try:
             self._run(self.runner.prompt_finished(at, completed))
@@ -279,11 +292,14 @@ class CallSession:
         """``due``: the deadline that produced ``actions`` (a timer's), so prompts keep to it."""
         now = self._loop.time()
         try:
-            for action in actions:
-                if self._done:
-                    return
-                self._perform(action, now, due)
+            while actions:
+                for action in actions:
+                    if self._done:
+                        return
+                    self._perform(action, now, due)
+                actions, self._follow_up = self._follow_up, []
         finally:  # an action that raised must not leave the call without its next deadline
+            self._follow_up = []
             self._arm()
 
     def _perform(self, action: Action, now: float, due: float | None = None) -> None:
@@ -361,8 +377,7 @@ class CallSession:
             case SpeechSkipped(kind=kind, text=text, why=why):
                 self._speech_trouble(kind=kind, text=text, why=why)
             case StartRecording(max_length=max_length):
-                log.info("record.started", max_length_s=max_length, menu=self.runner.current_menu)
-                self.media.start_recording(self._on_speech, max_seconds=max_length + 1.0)
+                self._start_recording(max_length, now)
             case StopRecording():
                 self._stop_recording(action)
             case MailboxRequest(op=op, mailbox=mailbox):
@@ -456,7 +471,20 @@ class CallSession:
         if not self._done:
             self._run(self.runner.speech(at))
 
+    def _start_recording(self, max_length: float, now: float) -> None:
+        slots = self._recording_slots
+        if slots is not None:
+            self._slot = slots.take()
+            if self._slot is None:  # the runner runs the step's on-failed, after this action list
+                log.warning("record.refused", why=f"{slots.limit} recordings at once (max-recordings)",
+                            menu=self.runner.current_menu)
+                self._follow_up = self.runner.recording_refused(now)
+                return
+        log.info("record.started", max_length_s=max_length, menu=self.runner.current_menu)
+        self.media.start_recording(self._on_speech, max_seconds=max_length + 1.0)
+
     def _stop_recording(self, stop: StopRecording) -> None:
+        slot, self._slot = self._slot, None  # held until the audio is written or dropped
         recorder = self.media.stop_recording()
         self._recordings += 1
         safe_id = _FILE_UNSAFE.sub("_", self.info.call_id)[:48]
@@ -473,11 +501,17 @@ class CallSession:
             "record.stopped", reason=stop.reason, keep=stop.keep, seconds=round(seconds, 2),
             mailbox=stop.mailbox,
         )
-        self._spawn(self._save(save, stop, seconds), self._saves)
+        self._spawn(self._save(save, stop, seconds, slot), self._saves)
 
-    async def _save(self, save: Callable[[], str], stop: StopRecording, seconds: float) -> None:
+    async def _save(
+        self, save: Callable[[], str], stop: StopRecording, seconds: float, slot: RecordingSlot | None
+    ) -> None:
         """Write the recording in a worker thread (up to a few MB), then tell the runner."""
-        path, seconds = await asyncio.to_thread(keep_recording, save, stop, seconds)
+        try:
+            path, seconds = await asyncio.to_thread(keep_recording, save, stop, seconds)
+        finally:
+            if slot is not None:
+                slot.release()
         if path:
             log.info("record.saved", path=path, seconds=round(seconds, 2), mailbox=stop.mailbox)
         if not self._done:

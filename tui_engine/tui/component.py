@@ -18,6 +18,7 @@ from tui_engine.core.overload import OverloadDetector, Refusal
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import NoCommonCodec, PortsExhausted
+from tui_engine.media.recorder import RecordingSlots
 from tui_engine.media.session import MediaSession
 from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import DialplanSet, load_dialplans
@@ -78,6 +79,7 @@ class TuiComponent:
         self._speech: Synthesizer | None = None  # call-time say: (made in start: it needs the loop)
         self._sessions: dict[str, CallSession] = {}
         self._voicemail = Voicemail(settings.data_dir)
+        self._recording_slots = RecordingSlots(settings.max_recordings)
         self._infos: dict[str, CallInfo] = {}
         self._setup: dict[str, asyncio.Task[None]] = {}
         #: calls ringing for ``answer-delay``: the timer that answers them and their media
@@ -112,7 +114,7 @@ class TuiComponent:
                 self._media.prompts.load(path)
         self._sip = SipServer(
             self, host=s.sip_host, port=s.sip_port, max_calls=s.max_calls, trusted=list(s.trusted),
-            count_message=self._observer.sip_message,
+            count_message=self._observer.sip_message, streams=s.streams,
         )
         await self._sip.start()
         # The gauge reads the SIP call table itself, so metrics and max-calls slots cannot disagree.
@@ -180,8 +182,10 @@ class TuiComponent:
         if self._speech is not None:
             self._speech = self._synthesizer(settings, self._speech)
         self._voicemail = Voicemail(settings.data_dir)
+        self._recording_slots.limit = settings.max_recordings  # running recordings keep their slot
         if self._sip is not None:
             self._sip.update_limits(max_calls=settings.max_calls, trusted=list(settings.trusted))
+            self._sip.update_streams(settings.streams)
             with contextlib.suppress(RuntimeError):  # not started yet: start() applies it
                 self._sip.endpoint.session_policy = settings.session_timers  # for the next INVITE
         if self._admission is not None and self._probe is not None and self._loop is not None:
@@ -302,6 +306,7 @@ class TuiComponent:
             call.reject(404, "No dialplan for this number")
             return
         assert self._loop is not None and self._media is not None
+        info.dialplan = plan.name  # a reload while it rang may have given the number another one
         self._sessions[call.call_id] = CallSession(
             call=call,
             media=media,
@@ -315,6 +320,7 @@ class TuiComponent:
             loop=self._loop,
             mailboxes=self._voicemail,
             speech=self._speech,
+            recording_slots=self._recording_slots,
         )
         info.sip_status, info.answered_wall = 200, time.time()
         call.answer(media.answer_sdp)
@@ -400,8 +406,10 @@ class TuiComponent:
             ended = {"reason": why, "duration": round(duration, 3), "attempts": attempts}
             ended |= {"menus": list(info.menus), "no_input": info.no_input, "digits": info.digits}
             self._webhooks.report({**status_event("call.ended", info), **ended})
-        if info.sip_status is None and reason is EndReason.CANCELLED:
-            info.sip_status = 487  # RFC 3261 §9.2: the INVITE of a cancelled call
+        if info.sip_status is None and reason in (EndReason.CANCELLED, EndReason.CALLER_HANGUP):
+            # RFC 3261 §9.2: the INVITE of a cancelled call; §15.1.2: of one the caller ended by
+            # a BYE in the early dialog while it rang (the SIP layer answered it 487 too)
+            info.sip_status = 487
         self._record(info, self.endings[0]["ended_at"])
 
     def _record(self, info: CallInfo, ended_at: float) -> None:

@@ -8,10 +8,12 @@ from pathlib import Path
 from tui_engine.config import Application, EngineConfig
 from tui_engine.core import CallLimits
 from tui_engine.core.overload import OverloadPolicy
+from tui_engine.media.recorder import MAX_RECORDINGS
 from tui_engine.media.tts import Voice
 from tui_engine.menus import MenuDefaults
 from tui_engine.menus.speech import SpeechOptions
 from tui_engine.sip.session_timer import SessionTimerPolicy
+from tui_engine.sip.transport import StreamLimits
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,6 +48,10 @@ class TuiSettings:
     #: ``[engine] data-dir``: recordings and voicemail messages live under it
     data_dir: Path = Path("data")
     webhooks: WebhookSettings = WebhookSettings()
+    #: ``[engine] max-recordings``: recordings in memory at once, engine-wide
+    max_recordings: int = MAX_RECORDINGS
+    #: ``sip-tcp-idle-timeout``, ``sip-tcp-max-connections``
+    streams: StreamLimits = field(default_factory=StreamLimits)
     #: ``answer-delay``: ring (180) this long before the 200 OK; 0 answers at once
     answer_delay: float = 0.0
 
@@ -77,6 +83,9 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         speech_cache_size=t.speech_cache_size,
         data_dir=engine.data_dir,
         webhooks=webhook_settings(app),
+        max_recordings=engine.max_recordings,
+        streams=StreamLimits(idle_timeout=engine.sip_tcp_idle_timeout,
+                             max_connections=engine.sip_tcp_max_connections),
         answer_delay=t.answer_delay,
     )
 

@@ -19,9 +19,19 @@ from tui_engine.media.wav import read_wav
 from tui_engine.menus.model import PromptRef
 from tui_engine.menus.record import StopRecording
 from tui_engine.menus.voicemail import MailboxRequest, MailboxResult
-from tui_engine.voicemail.store import InvalidMailbox, Message, VoicemailStore
+from tui_engine.voicemail.store import (
+    MIN_FREE_BYTES,
+    InvalidMailbox,
+    MailboxFull,
+    Message,
+    VoicemailStore,
+    check_free_space,
+)
 
 _Op = Callable[[MailboxRequest], MailboxResult]
+#: recordings of plain ``record`` steps (and greeting drafts) kept in ``<data-dir>/recordings``:
+#: nothing there is deleted by the engine, so callers must not be able to fill it for ever
+MAX_RECORDING_FILES = 10_000
 
 
 def _failed(why: str) -> MailboxResult:
@@ -32,9 +42,14 @@ class Voicemail:
     """Mailboxes in ``<data_dir>/voicemail``; recordings of plain ``record`` steps in
     ``<data_dir>/recordings``."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.store = VoicemailStore(data_dir / "voicemail")
+    def __init__(
+        self, data_dir: Path, *, max_recordings: int = MAX_RECORDING_FILES,
+        min_free_bytes: int = MIN_FREE_BYTES,
+    ) -> None:
+        self.store = VoicemailStore(data_dir / "voicemail", min_free_bytes=min_free_bytes)
         self.recordings = data_dir / "recordings"
+        self.max_recordings = max_recordings
+        self.min_free_bytes = min_free_bytes
         self._ops: dict[str, _Op] = {
             "open": self._open, "play": self._play, "next": self._next, "delete": self._delete,
             "greeting": self._greeting, "save-greeting": self._save_greeting,
@@ -49,9 +64,20 @@ class Voicemail:
     def save_recording(self, stop: StopRecording, pcm16: bytes, *, caller: str, name: str) -> str:
         if stop.mailbox is not None:
             return str(self.store.deposit(stop.mailbox, pcm16, caller=caller).audio)
+        self._check_recordings_room(len(pcm16))
         path = self.recordings / f"{name}.wav"
         write_wav(path, pcm16)
         return str(path)
+
+    def _check_recordings_room(self, size: int) -> None:
+        """The voicemail store's bounds for plain recordings too (a worker thread: one listing)."""
+        try:
+            held = sum(1 for _ in self.recordings.glob("*.wav"))
+        except OSError:
+            held = 0
+        if held >= self.max_recordings:
+            raise MailboxFull(f"the recordings folder holds {self.max_recordings} recordings")
+        check_free_space(self.recordings, size, self.min_free_bytes, "recordings")
 
     # -- operations ----------------------------------------------------------------------
     def _open(self, request: MailboxRequest) -> MailboxResult:
@@ -61,6 +87,15 @@ class Voicemail:
             "new_messages": str(new), "old_messages": str(len(messages) - new),
             "messages": str(len(messages)), "message": "1", "message_ids": ",".join(m.id for m in messages),
         })
+
+    def _one_fewer_new(self, request: MailboxRequest) -> str:
+        """``new_messages`` once a new message was heard or deleted. The variable is the call's and
+        a dialplan can overwrite it (``set``, a webhook's answer): one that is not a count is not
+        trusted, the store is (the ValueError left the call waiting out the file-work timeout)."""
+        try:
+            return str(max(0, int(request.variables.get("new_messages", "1")) - 1))
+        except ValueError:
+            return str(sum(1 for m in self.store.messages(request.mailbox) if m.new))
 
     def _current(self, request: MailboxRequest) -> tuple[list[str], int, Message | None]:
         ids = [i for i in request.variables.get("message_ids", "").split(",") if i]
@@ -78,7 +113,7 @@ class Voicemail:
         values = {"message_from": message.caller, "message_length": str(max(1, round(message.length)))}
         if message.new:
             self.store.mark_old(request.mailbox, message.id)
-            values["new_messages"] = str(max(0, int(request.variables.get("new_messages", "1")) - 1))
+            values["new_messages"] = self._one_fewer_new(request)
         ref = PromptRef(
             name=f"message-{index + 1}", path=message.audio, text=f"message from {message.caller}",
             duration=message.length,
@@ -100,7 +135,7 @@ class Voicemail:
         position = min(index + 1, max(1, len(ids)))
         values = {"message_ids": ",".join(ids), "messages": str(len(ids)), "message": str(position)}
         if message.new:
-            values["new_messages"] = str(max(0, int(request.variables.get("new_messages", "1")) - 1))
+            values["new_messages"] = self._one_fewer_new(request)
         return MailboxResult(ok=True, values=values)
 
     def _greeting(self, request: MailboxRequest) -> MailboxResult:

@@ -45,7 +45,15 @@ class InvalidMailbox(ValueError):
 
 
 class MailboxFull(OSError):
-    """The mailbox holds ``max_messages`` already."""
+    """The mailbox (or the store, the recordings folder, the disk) has no room for another one."""
+
+
+def check_free_space(folder: Path, size: int, min_free_bytes: int, what: str) -> None:
+    """:class:`MailboxFull` when writing ``size`` bytes under ``folder`` (made on demand, so the
+    nearest existing parent is measured) would leave less than ``min_free_bytes`` free."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if shutil.disk_usage(existing).free - size < min_free_bytes:
+        raise MailboxFull(f"less than {min_free_bytes} bytes free for {what}")
 
 
 def valid_mailbox(name: str) -> bool:
@@ -110,9 +118,7 @@ class VoicemailStore:
         """Store-wide bounds (a deposit is rare and runs in a worker thread: one glob is cheap)."""
         if sum(1 for _ in self.root.glob("*/messages/*.json")) >= self.max_total_messages:
             raise MailboxFull(f"the voicemail store holds {self.max_total_messages} messages")
-        existing = next(p for p in (self.root, *self.root.parents) if p.exists())
-        if shutil.disk_usage(existing).free - size < self.min_free_bytes:
-            raise MailboxFull(f"less than {self.min_free_bytes} bytes free for voicemail")
+        check_free_space(self.root, size, self.min_free_bytes, "voicemail")
 
     def _write_meta(self, meta: Path, message: Message) -> None:
         fields = asdict(message)
