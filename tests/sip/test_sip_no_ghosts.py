@@ -7,6 +7,9 @@ the table; it stayed there, held a ``max-calls`` slot and broke the SIGTERM that
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from structlog.testing import capture_logs
 
 from tui_engine.sip import CallState, EndReason
@@ -22,8 +25,14 @@ from tui_engine.testing.sip_fake import (
 
 
 def invite(call_id: str, *, via_port: int | None = None, rport: bool = False) -> bytes:
-    raw = sip_request("INVITE", call_id=call_id, branch=f"z9hG4bK-{call_id}", body=OFFER_SDP,
-                      content_type="application/sdp", via_params=";rport" if rport else "")
+    raw = sip_request(
+        "INVITE",
+        call_id=call_id,
+        branch=f"z9hG4bK-{call_id}",
+        body=OFFER_SDP,
+        content_type="application/sdp",
+        via_params=";rport" if rport else "",
+    )
     if via_port is not None:  # the Via says one port, the datagram comes from 5070
         raw = raw.replace(b"UDP 127.0.0.1:5070", f"UDP 127.0.0.1:{via_port}".encode(), 1)
     return raw
@@ -49,7 +58,9 @@ def test_an_invite_whose_via_port_is_out_of_range_leaves_no_call_and_no_slot() -
     assert net.endpoint.active_calls == 0 and net.endpoint.tracked_transactions == 0
     assert handler.calls == [] and handler.ended == []
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == [
-        "sip.send_failed", "sip.invite_setup_failed"]
+        "sip.send_failed",
+        "sip.invite_setup_failed",
+    ]
     assert net.endpoint.next_deadline() is None
     # The only slot is free: a real call is answered, not refused with 503.
     out = net.inject(invite("real"))
@@ -86,13 +97,21 @@ def test_a_socket_error_on_the_100_releases_the_call() -> None:
 
 def confirmed_call(net: FakeSipNetwork, handler: RecordingHandler, call_id: str, port: int) -> None:
     source = ("127.0.0.1", port)
-    raw = sip_request("INVITE", call_id=call_id, branch=f"z9hG4bK-{call_id}", source=source,
-                      body=OFFER_SDP, content_type="application/sdp")
+    raw = sip_request(
+        "INVITE",
+        call_id=call_id,
+        branch=f"z9hG4bK-{call_id}",
+        source=source,
+        body=OFFER_SDP,
+        content_type="application/sdp",
+    )
     ok = net.inject(raw, source=source)[-1]
     assert ok.status == 200
     to_tag = (ok.header("to") or "").split("tag=")[1]
-    net.inject(sip_request("ACK", call_id=call_id, branch=f"z9hG4bK-ack-{call_id}", source=source,
-                           to_tag=to_tag), source=source)
+    net.inject(
+        sip_request("ACK", call_id=call_id, branch=f"z9hG4bK-ack-{call_id}", source=source, to_tag=to_tag),
+        source=source,
+    )
     assert handler.calls[-1].state is CallState.CONFIRMED
 
 
@@ -149,3 +168,27 @@ def test_an_answer_that_cannot_be_built_ends_the_call_instead_of_leaving_it_offe
     assert "sip.internal_error" in [e["event"] for e in logs]
     handler.auto_answer = ANSWER_SDP
     assert [s.status for s in net.inject(invite("next"))] == [100, 200]  # the slot is free
+
+
+def test_a_ringing_that_cannot_be_sent_ends_the_call_instead_of_leaving_it_offered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No input builds a 180 that raises today; a fault there (a future header, a bug) must still
+    end the call: 500, its slot free, as when the 200 cannot be built."""
+    handler = RecordingHandler()
+    net = FakeSipNetwork(handler, max_calls=1)
+    net.inject(invite("ring-fault"))
+    real = net.endpoint.respond_invite
+
+    def respond(call: Any, status: int, *args: Any) -> None:
+        if status == 180:
+            raise RuntimeError("injected fault")
+        real(call, status, *args)
+
+    monkeypatch.setattr(net.endpoint, "respond_invite", respond)
+    with capture_logs() as logs:
+        handler.calls[0].ringing()
+    assert net.sent[-1].status == 500
+    assert handler.ended == [("ring-fault", EndReason.ERROR)]
+    assert net.endpoint.active_calls == 0
+    assert "sip.internal_error" in [e["event"] for e in logs]

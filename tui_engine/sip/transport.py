@@ -10,6 +10,7 @@ connection; a ``Protocol`` plus this buffer costs nothing while a connection is 
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -439,13 +440,25 @@ class Transports:
         """Listen on UDP and TCP ``host:port``; returns the bound address (port 0 → chosen port)."""
         loop = self._loop = asyncio.get_running_loop()
         self._driver = DeadlineDriver(loop, self)
-        udp, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(on_message), local_addr=(host, port))
+        # Port 0: the kernel picks a free UDP port, which a TCP socket may already hold (another
+        # process's outgoing connection): pick again rather than fail the start.
+        for attempt in range(1 if port else 20):
+            udp, _ = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(on_message), local_addr=(host, port)
+            )
+            bound = udp.get_extra_info("sockname")
+            try:
+                self.tcp_server = await loop.create_server(
+                    lambda: TcpConnection(on_message, on_unframed, self), host, bound[1], reuse_address=True
+                )
+            except OSError as exc:
+                udp.close()
+                if port or exc.errno != errno.EADDRINUSE or attempt == 19:
+                    raise
+                continue
+            break
         self.udp = udp
         _enlarge_receive_buffer(udp)
-        bound = udp.get_extra_info("sockname")
-        self.tcp_server = await loop.create_server(
-            lambda: TcpConnection(on_message, on_unframed, self), host, bound[1], reuse_address=True
-        )
         return (bound[0], bound[1])
 
     def send(self, data: bytes, addr: Addr, transport: str) -> None:

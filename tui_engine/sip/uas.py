@@ -187,7 +187,12 @@ class UasCore:
     def call_ringing(self, call: ServerCall) -> None:
         with self._acting(call, "ring") as now:
             call.state = CallState.RINGING
-            self.respond_invite(call, 180, "", None, now)
+            try:
+                self.respond_invite(call, 180, "", None, now)
+            except Exception:  # as for the 200: never a call left unanswered with no timer
+                log.exception("sip.internal_error")
+                self.fail_setup(call)
+                return
             log.info("sip.ringing")
 
     def call_answer(self, call: ServerCall, sdp: str) -> None:

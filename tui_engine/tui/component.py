@@ -276,6 +276,9 @@ class TuiComponent:
             # cancels it and closes the media at once, so the RTP port comes back with the 487.
             assert self._loop is not None
             call.ringing()
+            if self._infos.get(call.call_id) is not info:  # the 180 could not be sent: the call ended
+                media.close()
+                return
             if self._admission is not None:  # ringing costs no work: not a set-up under way
                 self._admission.in_setup.discard(call.call_id)
             handle = self._loop.call_later(delay, self._ring_over, call, info, media)
