@@ -23,6 +23,10 @@ Workloads:
   latch, DTMF detection), RFC 4733 off the path: the common case of a talking caller.
 * ``frames N``: N 20 ms frames sent by the media clock over 100 calls playing a long prompt
   (``MediaClock`` tick → ``MediaSession.on_tick`` → RTP header → ``sendto`` on each call's socket).
+* ``sip_text N``: one INVITE (the ``calls`` caller's) read, validated and answered with a 200
+  N times, the engine's SIP text work alone (no sockets, no loop).
+* ``CPU_COUNTS_LOG_LEVEL=info`` with ``calls``/``refused``: the engine logs at ``info`` (the
+  default level; the load benches use ``warning``), so each call's JSON lines are rendered.
 
 Nothing here asserts anything: it prints figures.
 """
@@ -49,6 +53,7 @@ from typing import Any
 
 SIZES: dict[str, tuple[int, int]] = {
     "calls": (50, 250), "refused": (50, 250), "rtp_in": (2000, 22000), "frames": (2000, 22000),
+    "sip_text": (200, 1200),
 }
 
 _OFFER = (
@@ -138,6 +143,12 @@ def _tone(path: Path, seconds: float, freq: float = 440.0) -> None:
         w.writeframes(frames)
 
 
+def _log_level() -> str:
+    """``CPU_COUNTS_LOG_LEVEL`` (default ``warning``, as the load benches run): ``info`` counts
+    the rendering of the engine's per-call JSON lines too (they go to this process's stdout)."""
+    return os.environ.get("CPU_COUNTS_LOG_LEVEL", "warning")
+
+
 async def calls(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
     await _calls(n, work, measured, refuse=False)
 
@@ -158,7 +169,7 @@ async def _calls(
     options = {
         "engine.sip-listen": f"127.0.0.1:{sip}", "engine.http-listen": f"127.0.0.1:{http}",
         "engine.data-dir": str(work / "data"), "engine.rtp-ports": f"{first}-{last}",
-        "engine.max-calls": 32, "logging.level": "warning",
+        "engine.max-calls": 32, "logging.level": _log_level(),
         # under valgrind the loop runs ~50× slower: its lag must not shed the calls being counted
         "engine.overload-lag": "0s", "engine.max-calls-in-setup": 0,
         "phone.tui.dialplans": str(_write_dialplan(work / "dialplans")),
@@ -168,7 +179,7 @@ async def _calls(
                                       for k, v in options.items()])
     from tui_engine.obs.logging import configure_logging
 
-    configure_logging("warning")
+    configure_logging(_log_level())
     engine = build_engine(config, watch=False)
     await engine.start()
     loop = asyncio.get_running_loop()
@@ -278,7 +289,24 @@ async def frames(n: int, work: Path, measured: Callable[[Awaitable[None]], Await
     await media.close()
 
 
-WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "frames": frames}
+async def sip_text(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
+    """The SIP text of one INVITE, N times: read (``parse_datagram``), checked
+    (``validate_request``) and answered (``build_response``: the 200 with SDP and dialog headers)."""
+    from tui_engine.sip.message import build_response, capability_headers, parse_datagram, validate_request
+
+    data = _request("INVITE", 1, 1, engine=5060, me=5062, body=_OFFER.format(port=5064))
+    headers = [*capability_headers("<sip:127.0.0.1:5060>"), ("Session-Expires", "1800;refresher=uas")]
+
+    async def run() -> None:
+        for _ in range(n):
+            inc = validate_request(data, parse_datagram(data), ("127.0.0.1", 5062), "UDP")
+            build_response(inc.msg, 200, to_tag="a1b2c3d4", headers=headers, body=b"v=0\r\n",
+                           content_type="application/sdp")
+
+    await measured(run())
+
+
+WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "frames": frames, "sip_text": sip_text}
 
 
 def run_native(name: str, n: int, *, profile: bool) -> None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
 from aiohttp import web
 
 from tui_engine.config import (
@@ -33,11 +32,11 @@ from tui_engine.config import (
     load_with_overrides,
 )
 from tui_engine.obs.gcwatch import GcWatch
-from tui_engine.obs.logging import configure_logging
+from tui_engine.obs.logging import configure_logging, get_logger
 from tui_engine.obs.metrics import CONTENT_TYPE, Metrics
 from tui_engine.runtime.gc_policy import GcPolicy
 
-log = structlog.get_logger("tui_engine.engine")
+log = get_logger("tui_engine.engine")
 
 #: Seconds a component gets to stop before the engine moves on (calls get their BYE in this time).
 STOP_GRACE = 10.0

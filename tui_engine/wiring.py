@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
 import tomlkit
 from aiohttp import web
 
@@ -22,6 +21,7 @@ from tui_engine.app import Component, Engine
 from tui_engine.config import ConfigError, EngineConfig, apply_overrides
 from tui_engine.config.models import SECTIONS
 from tui_engine.config.template import template_help
+from tui_engine.obs.logging import get_logger
 from tui_engine.obs.metrics import Metrics
 from tui_engine.obs.status import StatusComponent
 from tui_engine.tui.component import TuiComponent
@@ -34,7 +34,7 @@ from tui_engine.web.passwords import verify_secret_async
 from tui_engine.web.settings import PortalSettings
 from tui_engine.web.store.cdrs import open_cdr_store
 
-log = structlog.get_logger("tui_engine.wiring")
+log = get_logger("tui_engine.wiring")
 
 #: the option sections the console shows per application type
 _SECTIONS_SHOWN = {"tui": ("tui",), "web": ("security", "web")}

@@ -8,6 +8,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tui_engine.menus import (
     Dialplan,
@@ -349,3 +351,27 @@ def test_a_webhook_answer_sets_switches_and_transfers_with_the_calls_variables(
     assert VariablesSet(values=(("agent", "sales-"),)) in actions  # queue: never set, ""
     assert SwitchTaken(variable="caller", value="+4930123", case="_+49.") in actions
     assert actions[-1] == Transfer(uri="sip:de-sales-@127.0.0.1", timeout=30.0)
+
+
+_ZONES = [None, ZoneInfo("UTC"), ZoneInfo("Europe/Amsterdam"), ZoneInfo("Asia/Kathmandu"),
+          ZoneInfo("Africa/Monrovia"), ZoneInfo("America/St_Johns")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**31), 2**32), st.sampled_from(range(len(_ZONES)))), max_size=20))
+@example([(1_711_846_799, 2), (1_711_846_800, 2), (1_711_846_860, 2)])  # CET → CEST, 2024-03-31
+@example([(63_072_000, 4), (63_072_001, 4), (63_072_030, 4)])  # Monrovia's -0:44:30, 1972
+def test_clock_values_kept_per_minute_are_those_of_the_moment(moments: list[tuple[int, int]]) -> None:
+    """The last minute's values are kept per zone: whatever the order of the calls, each gets
+    what ``datetime`` says for its own moment."""
+    from tui_engine.menus.variables import WEEKDAYS, clock_values
+
+    for seconds, which in moments:
+        for epoch in (seconds, seconds + 0.5):
+            zone = _ZONES[which]
+            moment = datetime.fromtimestamp(epoch, ZoneInfo("UTC")).astimezone(zone)
+            assert clock_values(epoch, zone) == {
+                "time": moment.strftime("%H:%M"), "hour": moment.strftime("%H"),
+                "minute": moment.strftime("%M"), "weekday": WEEKDAYS[moment.weekday()],
+                "date": moment.date().isoformat(),
+            }

@@ -4,6 +4,7 @@ the 503 joined from the few headers read is byte for byte the full path's ``buil
 
 from __future__ import annotations
 
+from aiosipua.headers import parse_via
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,7 +124,7 @@ def test_the_quick_503_is_the_full_paths_bytes(data: bytes) -> None:
     req = shed.quick_request(data)
     if req is None or req.method != "INVITE" or req.to_tag is not None:
         return
-    top_via, _ = stamped_via(shed.parse_via(req.headers["via"][0]), SOURCE)
+    top_via, _ = stamped_via(parse_via(req.headers["via"][0]), SOURCE)
     quick_top, _ = stamped_via(req.via, SOURCE)
     assert quick_top == top_via
     msg = parse_datagram(data)

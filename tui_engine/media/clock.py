@@ -27,9 +27,9 @@ import math
 from collections.abc import Callable
 from typing import Protocol
 
-import structlog
+from tui_engine.obs.logging import get_logger
 
-log = structlog.get_logger("tui_engine.media")
+log = get_logger("tui_engine.media")
 
 PERIOD = 0.02  #: seconds per frame (RFC 3551 §4.5: 20 ms default packetisation)
 QUANTUM = 0.001  #: seconds between two phases: where a stream may start

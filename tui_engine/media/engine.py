@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
-
-import structlog
-
+from tui_engine.core.entropy import random_bits
 from tui_engine.media.clock import MediaClock
 from tui_engine.media.prompts import PromptCache
 from tui_engine.media.rtp import PortAllocator, RtpEndpoint, open_endpoint
 from tui_engine.media.sdp import read_offer
 from tui_engine.media.session import MediaSession
+from tui_engine.obs.logging import get_logger
 
-log = structlog.get_logger("tui_engine.media")
+log = get_logger("tui_engine.media")
 
 
 class MediaEngine:
@@ -45,7 +43,7 @@ class MediaEngine:
         Raises ``NoCommonCodec``/``SdpError`` (status 488) before any port is taken, and
         ``PortsExhausted`` when the range is full.
         """
-        session_id = secrets.randbits(32)
+        session_id = random_bits(32)
         offer = read_offer(offer_sdp, local_ip=self.media_address)  # judged before a port is taken
         endpoint, port = await open_endpoint(self.ports, self.host)
         answer = offer.answer(local_port=port, session_id=session_id)

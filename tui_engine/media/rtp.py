@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import secrets
 import socket
 import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-import structlog
 from aiortp.packet import RtpPacket
 
+from tui_engine.core.entropy import random_bits
 from tui_engine.media.clock import PERIOD
 from tui_engine.media.errors import PortsExhausted
+from tui_engine.obs.logging import get_logger
 
-log = structlog.get_logger("tui_engine.media")
+log = get_logger("tui_engine.media")
 
 SAMPLES_PER_FRAME = 160  #: 20 ms at 8 kHz (RFC 3551 §4.5.14)
 # The header we send is always the fixed 12 bytes of RFC 3550 §5.1 (V=2, no padding, extension
@@ -85,9 +85,9 @@ class RtpSender:
 
     def __init__(self, payload_type: int) -> None:
         self.payload_type = payload_type
-        self.ssrc = secrets.randbits(32)
-        self.sequence = secrets.randbits(16)
-        self.timestamp = secrets.randbits(32)
+        self.ssrc = random_bits(32)
+        self.sequence = random_bits(16)
+        self.timestamp = random_bits(32)
         self._last_time: float | None = None  # clock time of the last frame (sent or skipped)
         self._talkspurt = False
 

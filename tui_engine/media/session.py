@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-import structlog
 from aiortp.packet import RtpPacket
 
 from tui_engine.media import codecs
@@ -26,8 +25,9 @@ from tui_engine.media.prompts import SILENCE, Prompt
 from tui_engine.media.recorder import Recorder, SpeechHandler
 from tui_engine.media.rtp import RtpEndpoint, RtpSender
 from tui_engine.media.sdp import SdpAnswer, negotiate
+from tui_engine.obs.logging import get_logger
 
-log = structlog.get_logger("tui_engine.media")
+log = get_logger("tui_engine.media")
 
 DigitHandler = Callable[[str, str], None]
 """``(digit, method)`` with method ``rfc4733``, ``inband`` or ``info``."""

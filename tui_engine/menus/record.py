@@ -24,19 +24,18 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from tui_engine.config.values import parse_duration
 from tui_engine.core import Activity, Disconnect, IdleSession, Started, Stopped, call_policy
 from tui_engine.media.codecs import samples_to_pcm16
 from tui_engine.media.recorder import SAMPLE_RATE, SPEECH_REPORT_INTERVAL
+from tui_engine.obs.logging import get_logger
 
 if TYPE_CHECKING:
     from tui_engine.menus.checks import Checker
     from tui_engine.menus.model import Step
     from tui_engine.menus.yamlnodes import JsonPath
 
-log = structlog.get_logger("tui_engine.record")
+log = get_logger("tui_engine.record")
 
 KEY_TRIM = 0.25  #: seconds cut from the end of a recording ended by a key
 SPEECH_TAIL = 0.6  #: seconds kept after the last speech report when silence ended it

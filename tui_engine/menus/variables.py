@@ -61,15 +61,34 @@ def time_zone(name: str) -> tzinfo | None:
 
 
 def clock_values(epoch: float, zone: tzinfo | None) -> dict[str, str]:
-    """The clock's built-in variables at Unix time ``epoch`` in ``zone`` (``None``: the host's)."""
+    """The clock's built-in variables at Unix time ``epoch`` in ``zone`` (``None``: the host's).
+
+    Every value is a function of the minute, so the last one of each zone is kept and a call
+    starting in the same minute gets a copy (one ``fromtimestamp``/``astimezone`` per call was a
+    tenth of a menu's start, ``bench/_cpu_counts.py calls``). A zone whose offset has seconds
+    (local mean time, before 1972) is not kept: its minutes do not start on UTC minutes.
+    """
+    minute = int(epoch // 60)
+    last = _last_minute.get(zone)
+    if last is not None and last[0] == minute:
+        return dict(last[1])
     moment = datetime.fromtimestamp(epoch, UTC).astimezone(zone)
-    return {
+    values = {
         "time": f"{moment.hour:02d}:{moment.minute:02d}",
         "hour": f"{moment.hour:02d}",
         "minute": f"{moment.minute:02d}",
         "weekday": WEEKDAYS[moment.weekday()],
         "date": moment.date().isoformat(),
     }
+    offset = moment.utcoffset()
+    if offset is not None and offset.seconds % 60 == 0 and offset.microseconds == 0:
+        if len(_last_minute) >= 64:  # the dialplans' zones: a handful
+            _last_minute.clear()
+        _last_minute[zone] = (minute, values)
+    return dict(values)
+
+
+_last_minute: dict[tzinfo | None, tuple[int, dict[str, str]]] = {}
 
 
 def without_clock(variables: Mapping[str, str]) -> dict[str, str]:

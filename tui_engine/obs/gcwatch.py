@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
+from tui_engine.obs.logging import get_logger
 
-log = structlog.get_logger("tui_engine.runtime")
+log = get_logger("tui_engine.runtime")
 
 PauseSink = Callable[[int, float], None]
 """``(generation, seconds)``."""

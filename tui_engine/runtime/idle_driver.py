@@ -21,8 +21,6 @@ import contextvars
 from collections.abc import Callable
 from typing import Protocol, TypeVarTuple
 
-import structlog
-
 from tui_engine.core import (
     Activity,
     Decision,
@@ -40,10 +38,11 @@ from tui_engine.core import (
     Stopped,
     Warn,
 )
+from tui_engine.obs.logging import get_logger
 from tui_engine.runtime.deadline_driver import DeadlineDriver
 from tui_engine.runtime.lazy_timer import LazyTimer, TimerLoop
 
-log = structlog.get_logger("tui_engine.idle")
+log = get_logger("tui_engine.idle")
 _Ts = TypeVarTuple("_Ts")
 
 DecisionHandler = Callable[[Decision, float], None]

@@ -8,11 +8,11 @@ sip-foundation.md: its BYE went to the packet's source address, ignoring Record-
 from __future__ import annotations
 
 import ipaddress
-import os
 
 from aiosipua.headers import CaseInsensitiveDict, parse_address, parse_uri
 from aiosipua.message import SipRequest
 
+from tui_engine.core.entropy import random_bits
 from tui_engine.sip.message import SERVER, Addr, Incoming, new_branch
 
 
@@ -33,7 +33,7 @@ class Dialog:
         self.local_uri = to if "tag=" in to.lower() else f"{to};tag={local_tag}"  # §12.1.1: our To
         self.remote_uri = msg.headers.get("from")[0]
         self.remote_cseq = inc.cseq
-        self.local_cseq = int.from_bytes(os.urandom(2), "big") + 1  # §8.1.1.5: any start below 2**31
+        self.local_cseq = random_bits(16) + 1  # §8.1.1.5: any start below 2**31
         contacts = msg.headers.get("contact")
         self.remote_target = _uri_of(contacts[0]) if contacts else _uri_of(msg.headers.get("from")[0])
         self.route_set: list[str] = list(msg.headers.get("record-route"))  # §12.1.1: in order

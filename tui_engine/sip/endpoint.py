@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import structlog
 from aiosipua.message import SipResponse
 
 from tui_engine.core.clock import Clock
 from tui_engine.obs.context import call_context
+from tui_engine.obs.logging import get_logger
 from tui_engine.sip.call import CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.in_dialog import IN_DIALOG
 from tui_engine.sip.limits import Limits, TrustCache
@@ -52,7 +52,7 @@ from tui_engine.sip.uas import RETRY_AFTER, Sender, SipStateError, UasCore
 
 __all__ = ["Sender", "SipEndpoint", "SipStateError"]
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 
 class SipEndpoint(UasCore):

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import structlog
-
+from tui_engine.obs.logging import get_logger
 from tui_engine.sip.call import CallState, EndReason, ServerCall
 from tui_engine.sip.message import INFO_ACCEPT, Incoming
 from tui_engine.sip.refresh import peer_refresh
 from tui_engine.sip.session_timer import Negotiated, TooSmall
 from tui_engine.sip.uas import UasCore
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 
 def bye(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:

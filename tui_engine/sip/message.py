@@ -17,15 +17,16 @@ Responses are stamped with ``received``/``rport`` (RFC 3581 §4) and sent back p
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiosipua.headers import CaseInsensitiveDict, Via, expand_compact_header, parse_address, parse_via
+from aiosipua.headers import CaseInsensitiveDict, Via, expand_compact_header, parse_via
 from aiosipua.message import SipMessage, SipRequest, SipResponse
 
+from tui_engine.core.entropy import random_hex
 from tui_engine.sip.syntax import SipParseError, check_headers, check_request_line, check_via, is_token
+from tui_engine.sip.wire import header_store, parse_plain, serialize_response, tag_of
 
 Addr = tuple[str, int]
 
@@ -72,6 +73,9 @@ class Incoming:
     reply_addr: Addr  #: where responses go (§18.2.2, RFC 3581)
 
 
+_METHOD_LABELS = {method.encode(): method for method in KNOWN_METHODS}
+
+
 def message_label(data: bytes) -> str:
     """The ``method`` label of ``sip_messages_total``: a request's method, a response's status.
 
@@ -79,7 +83,11 @@ def message_label(data: bytes) -> str:
     do not know become ``other`` and anything else ``malformed``, so a fuzzer cannot grow the
     metric's label set without bound.
     """
-    first = data[: data.find(b" ")] if b" " in data[:64] else b""
+    space = data.find(b" ", 0, 64)
+    first = data[:space] if space >= 0 else b""
+    label = _METHOD_LABELS.get(first)
+    if label is not None:
+        return label
     if first.startswith(b"SIP/"):
         status = data[len(first) + 1 : len(first) + 4]
         return status.decode() if len(status) == 3 and status.isdigit() else "malformed"
@@ -91,12 +99,12 @@ def message_label(data: bytes) -> str:
 
 def new_tag() -> str:
     """A To/From tag with 64 random bits (§19.3 asks for at least 32)."""
-    return os.urandom(8).hex()
+    return random_hex(8)
 
 
 def new_branch() -> str:
     """A globally unique branch with the RFC 3261 magic cookie (§8.1.1.7)."""
-    return MAGIC_COOKIE + os.urandom(8).hex()
+    return MAGIC_COOKIE + random_hex(8)
 
 
 def reason_for(status: int) -> str:
@@ -104,9 +112,11 @@ def reason_for(status: int) -> str:
 
 
 def parse_datagram(data: bytes) -> SipRequest | SipResponse:
-    """aiosipua's parser, with its ``ValueError``/``IndexError`` turned into :class:`SipParseError`."""
+    """aiosipua's parser (its result read the quick way for a plain message, :mod:`.wire`), with
+    its ``ValueError``/``IndexError`` turned into :class:`SipParseError`."""
     try:
-        return SipMessage.parse(data)
+        plain = parse_plain(data)
+        return plain if plain is not None else SipMessage.parse(data)
     except (ValueError, IndexError) as exc:
         raise SipParseError(f"unparseable: {exc}", status=400) from exc
 
@@ -135,22 +145,23 @@ def _cseq_number(msg: SipRequest) -> int:
 def validate_request(data: bytes, msg: SipRequest, source: Addr, transport: str) -> Incoming:
     """Check what aiosipua leaves to us and read the routing fields (§8.2, §18.3)."""
     check_request_line(data)
+    store = header_store(msg)
     for name in ("via", "from", "to", "call-id", "cseq"):
-        if not msg.headers.get_first(name):
+        values = store.get(name)
+        if not values or not values[0]:
             raise SipParseError(f"missing {name}", status=400)
-    check_headers(data, msg)
+    via = check_headers(data, msg)
     if msg.uri.split(":", 1)[0].lower() not in _SCHEMES:
         raise SipParseError(f"unsupported URI scheme in {msg.uri!r}", status=416)  # §8.2.2.1
     declared = _declared_length(msg)
     if declared is not None and (declared < 0 or len(msg.body) < declared):
         raise SipParseError("body shorter than Content-Length", status=400)
     cseq = _cseq_number(msg)
-    via = parse_via(msg.headers.get("via")[0])
     if not via.host:
         raise SipParseError("Via without sent-by", status=400)
-    from_tag = parse_address(msg.headers.get("from")[0]).params.get("tag")
-    to_tag = parse_address(msg.headers.get("to")[0]).params.get("tag")
-    call_id = msg.headers.get("call-id")[0]
+    from_tag = tag_of(store["from"][0])
+    to_tag = tag_of(store["to"][0])
+    call_id = store["call-id"][0]
     reply_addr = stamp_via(msg, via, source)
     return Incoming(
         msg=msg, method=msg.method, call_id=call_id, cseq=cseq, from_tag=from_tag, to_tag=to_tag,
@@ -245,23 +256,17 @@ def build_response(
 
     The To-tag is appended to the raw To value, so the peer's own text is echoed unchanged.
     """
-    out = CaseInsensitiveDict()
-    for via in req.headers.get("via"):
-        out.append("Via", via)
-    out.append("From", req.headers.get("from")[0])
-    to = req.headers.get("to")[0]
+    get = req.headers.get
+    to = get("to")[0]
     if to_tag is not None and "tag=" not in to.lower():
         to = f"{to};tag={to_tag}"
-    out.append("To", to)
-    out.append("Call-ID", req.headers.get("call-id")[0])
-    out.append("CSeq", req.headers.get("cseq")[0])
-    for name, value in headers:
-        out.append(name, value)
-    out.append("Server", SERVER)
+    out = [("Via", via) for via in get("via")]
+    out += (("From", get("from")[0]), ("To", to), ("Call-ID", get("call-id")[0]), ("CSeq", get("cseq")[0]))
+    out += headers
+    out.append(("Server", SERVER))
     if content_type is not None:
-        out.append("Content-Type", content_type)
-    resp = SipResponse(headers=out, body=body, status_code=status, reason_phrase=reason or reason_for(status))
-    return bytes(resp)
+        out.append(("Content-Type", content_type))
+    return serialize_response(status, reason or reason_for(status), out, body)
 
 
 def capability_headers(contact: str | None) -> list[tuple[str, str]]:

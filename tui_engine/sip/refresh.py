@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
 from aiosipua.headers import CaseInsensitiveDict
 from aiosipua.message import SipMessage, SipRequest
 
+from tui_engine.obs.logging import get_logger
 from tui_engine.sip.call import CallState, EndReason, ServerCall
 from tui_engine.sip.message import ALLOW, Addr, Incoming
 from tui_engine.sip.session_timer import TIMER_TAG, Negotiated, TooSmall, negotiate, option_tags
@@ -29,7 +29,7 @@ from tui_engine.sip.session_timer import TIMER_TAG, Negotiated, TooSmall, negoti
 if TYPE_CHECKING:
     from tui_engine.sip.uas import UasCore
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 
 def send_session_refresh(core: UasCore, call: ServerCall, now: float) -> None:

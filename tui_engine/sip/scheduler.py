@@ -12,11 +12,10 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-import structlog
-
+from tui_engine.obs.logging import get_logger
 from tui_engine.sip.transaction import Timed
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 
 class DeadlineHeap:

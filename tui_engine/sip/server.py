@@ -14,8 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 
-import structlog
-
+from tui_engine.obs.logging import get_logger
 from tui_engine.runtime import DeadlineDriver
 from tui_engine.sip.call import CallHandler
 from tui_engine.sip.endpoint import SipEndpoint
@@ -24,7 +23,7 @@ from tui_engine.sip.message import Addr
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transport import StreamLimits, Transports
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 
 class LoopClock:

@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass
 
 from aiosipua.header_codec import parse_params
-from aiosipua.headers import Via, parse_address, parse_via, prettify_header_name
+from aiosipua.headers import Via, parse_address, prettify_header_name
 
 from tui_engine.sip.message import MAGIC_COOKIE, SERVER, reason_for, salvage_headers, transaction_id
+from tui_engine.sip.wire import tag_of, via_of
 
 _METHODS = (b"INVITE ", b"ACK ")
 #: the header names the quick read keeps, long and compact forms (RFC 3261 §7.3.3), lower case
@@ -123,6 +124,9 @@ def _request(data: bytes) -> QuickRequest | None:
     head = data if end < 0 else data[:end]
     if b"\n " in head or b"\n\t" in head:  # folded header lines (RFC 3261 §7.3.1): the full parser's
         return None
+    crlf = head.count(b"\r\n")
+    if head.count(b"\r") != crlf or head.count(b"\n") != crlf:  # a bare CR or LF: where lines end
+        return None  # is the full parser's call (it splits at either)
     line = head[: head.find(b"\r\n")].split(b" ")
     if len(line) != 3 or line[2] != b"SIP/2.0":
         return None
@@ -137,9 +141,9 @@ def _request(data: bytes) -> QuickRequest | None:
     if "," in top:  # several Via values in one header line
         return None
     try:
-        via = parse_via(top)
-        from_tag = parse_address(found["from"][0]).params.get("tag")
-        to_tag = parse_address(found["to"][0]).params.get("tag")
+        via = via_of(top)  # parse_via's and parse_address's results, read for less (.wire)
+        from_tag = tag_of(found["from"][0])
+        to_tag = tag_of(found["to"][0])
     except (ValueError, IndexError):
         return None
     if not via.host or not via.branch:

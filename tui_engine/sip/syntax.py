@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 
-from aiosipua.headers import parse_via
+from aiosipua.headers import Via
 from aiosipua.message import SipRequest
 
 from tui_engine.core.errors import RemoteError
+from tui_engine.sip.wire import header_store, via_of
 
 
 class SipParseError(RemoteError):
@@ -37,8 +38,9 @@ _TOKEN = re.compile(rb"[A-Za-z0-9\-.!%*_+`'~]+")
 #: RFC 3986 §3.1 scheme, then ":" (§19.1.1 absoluteURI); a leading "<" is a name-addr, not a URI
 _ABSOLUTE_URI = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>]*")
 _VERSION = re.compile(rb"SIP/\d+\.\d+", re.IGNORECASE)
-_BARE_CR = re.compile(rb"\r(?!\n)")
 _SENT_PROTOCOL = re.compile(r"SIP\s*/\s*\d+\.\d+\s*/\s*[A-Za-z0-9\-.!%*_+`'~]+\s+\S", re.IGNORECASE)
+#: tokens all (the method check skips its regex for them)
+_COMMON_METHODS = frozenset({b"INVITE", b"ACK", b"BYE", b"CANCEL", b"OPTIONS", b"INFO", b"UPDATE"})
 _CONTENT_LENGTH_NAMES = frozenset({b"content-length", b"l"})
 
 #: Headers whose grammar has no comma list (§7.3.1: only those may be repeated)
@@ -74,33 +76,47 @@ def check_request_line(data: bytes) -> None:
     if len(parts) != 3 or not all(parts):
         raise SipParseError("Request-Line is not Method SP Request-URI SP SIP-Version", status=400)
     method, uri, version = parts
-    if not is_token(method):
+    if method not in _COMMON_METHODS and not is_token(method):
         raise SipParseError("method is not a token", status=400)
     if not _ABSOLUTE_URI.fullmatch(uri):
         raise SipParseError("Request-URI is not an absolute URI", status=400)
     if uri[:4].lower() in (b"sip:", b"sips") and b"?" in uri.partition(b"@")[2 if b"@" in uri else 0]:
         raise SipParseError("headers in a SIP Request-URI", status=400)
+    if version == b"SIP/2.0":
+        return
     if not _VERSION.fullmatch(version):
         raise SipParseError("malformed SIP-Version", status=400)
     if version.upper() != b"SIP/2.0":
         raise SipParseError("unsupported SIP version", status=505)
 
 
-def check_headers(data: bytes, msg: SipRequest) -> None:
-    """Bare CRs, repeated single-valued headers and malformed Via values (see the module doc)."""
-    head = data.split(b"\r\n\r\n", 1)[0]
-    if _BARE_CR.search(head):
+def check_headers(data: bytes, msg: SipRequest) -> Via:
+    """Bare CRs, repeated single-valued headers and malformed Via values (see the module doc).
+
+    Returns the top Via, parsed (the caller needs it; parsing it again cost as much as checking).
+    """
+    end = data.find(b"\r\n\r\n")
+    head = data if end < 0 else data[:end]
+    crlf = head.count(b"\r\n")
+    if head.count(b"\r") != crlf:  # a CR that no LF follows
         raise SipParseError("bare CR in the header block", status=400)
-    if len(content_length_values(head)) > 1:
+    store = header_store(msg)
+    if head.count(b"\n") == crlf and b"\n " not in head and b"\n\t" not in head:
+        lengths = len(store.get("content-length", ()))  # one header a line: the parse counted them
+    else:
+        lengths = len(content_length_values(head))
+    if lengths > 1:
         raise SipParseError("Content-Length appears more than once", status=400)
     for name in SINGLE_VALUED:
-        if len(msg.headers.get(name)) > 1:
+        if len(store.get(name, ())) > 1:
             raise SipParseError(f"{name} appears more than once", status=400)
-    for value in msg.headers.get("via"):
-        check_via(value)
+    vias = [check_via(value) for value in store.get("via", ())]
+    if not vias:
+        raise SipParseError("missing via", status=400)
+    return vias[0]
 
 
-def check_via(value: str) -> None:
+def check_via(value: str) -> Via:
     """One Via value: ``sent-protocol LWS sent-by *( SEMI via-params )`` with a valid port."""
     sent, *params = value.split(";")
     if not _SENT_PROTOCOL.match(sent.strip()):
@@ -108,6 +124,6 @@ def check_via(value: str) -> None:
     if any(not p.strip() for p in params):
         raise SipParseError(f"empty Via parameter in {value!r}", status=400)
     try:
-        parse_via(value)
+        return via_of(value)
     except (ValueError, IndexError) as exc:
         raise SipParseError(f"malformed Via {value!r}", status=400) from exc

@@ -16,12 +16,11 @@ import enum
 from collections.abc import Callable
 from typing import Protocol
 
-import structlog
-
+from tui_engine.obs.logging import get_logger
 from tui_engine.sip.message import Addr
 from tui_engine.sip.timers import SipTimers
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 
 class Timed(Protocol):

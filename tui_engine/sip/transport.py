@@ -17,13 +17,12 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import cast
 
-import structlog
-
+from tui_engine.obs.logging import get_logger
 from tui_engine.runtime import DeadlineDriver
 from tui_engine.sip.message import Addr
 from tui_engine.sip.syntax import content_length_values
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 OnMessage = Callable[[bytes, Addr, str], None]
 #: ``(header block, peer, transport, reason)``: a stream message that cannot be framed (§18.3)

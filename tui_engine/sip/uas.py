@@ -9,15 +9,14 @@ adds the receiving side on top.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 from typing import Protocol
-
-import structlog
 
 from tui_engine.core.clock import Clock
 from tui_engine.core.errors import LocalError
 from tui_engine.obs.context import call_context
+from tui_engine.obs.logging import get_logger
 from tui_engine.sip.call import ACTION_STATES, CallHandler, CallState, EndReason, ServerCall
 from tui_engine.sip.dialog import uri_address
 from tui_engine.sip.message import (
@@ -35,7 +34,7 @@ from tui_engine.sip.session_timer import Negotiated, SessionTimer, SessionTimerP
 from tui_engine.sip.timers import SipTimers
 from tui_engine.sip.transaction import ClientTx, InviteServerTx, NonInviteServerTx, ServerTx, Timed
 
-log = structlog.get_logger("tui_engine.sip")
+log = get_logger("tui_engine.sip")
 
 RETRY_AFTER = "5"  # seconds a caller should wait after our 503 (RFC 3261 §20.33)
 
@@ -48,6 +47,26 @@ class Sender(Protocol):
     """Where the endpoint's datagrams go: the real transports, or a test's fake."""
 
     def send(self, data: bytes, addr: Addr, transport: str) -> None: ...
+
+
+class _Acting:
+    """The call's logging context and the time, for one application action (a class, not a
+    ``@contextmanager`` generator: one per answer, ring, hang-up; see :mod:`tui_engine.obs.context`)."""
+
+    __slots__ = ("_clock", "_context")
+
+    def __init__(self, call_id: str, clock: Clock) -> None:
+        self._context = call_context(call_id)
+        self._clock = clock
+
+    def __enter__(self) -> float:
+        self._context.__enter__()
+        return self._clock.now()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._context.__exit__(exc_type, exc, tb)
 
 
 class UasCore:
@@ -158,12 +177,12 @@ class UasCore:
 
     # ----- call actions (from ServerCall) -----
 
-    @contextmanager
-    def _acting(self, call: ServerCall, what: str) -> Iterator[float]:
+    def _acting(self, call: ServerCall, what: str) -> _Acting:
+        """``with self._acting(call, what) as now:``: refused in a state that does not allow
+        ``what``; the call's context bound inside."""
         if call.state not in ACTION_STATES[what]:
             raise SipStateError(f"cannot {what} a call in state {call.state.value}")
-        with call_context(call.call_id):
-            yield self.clock.now()
+        return _Acting(call.call_id, self.clock)
 
     def call_ringing(self, call: ServerCall) -> None:
         with self._acting(call, "ring") as now:

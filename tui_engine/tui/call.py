@@ -20,8 +20,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
-import structlog
-
 from tui_engine.media.dtmf import info_status
 from tui_engine.media.engine import MediaSession
 from tui_engine.media.errors import PromptError
@@ -55,11 +53,12 @@ from tui_engine.menus.record import StartRecording, StopRecording, keep_recordin
 from tui_engine.menus.runner import Phase
 from tui_engine.menus.speech import Rendered, spoken
 from tui_engine.menus.voicemail import Mailboxes, MailboxRequest, MailboxResult
+from tui_engine.obs.logging import get_logger
 from tui_engine.runtime import DeadlineDriver, TimerLoop
 from tui_engine.sip import ServerCall
 from tui_engine.tui.webhooks import WebhookError
 
-log = structlog.get_logger("tui_engine.call")
+log = get_logger("tui_engine.call")
 
 _FILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

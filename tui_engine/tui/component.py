@@ -13,8 +13,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
-
 from tui_engine.config import EngineConfig
 from tui_engine.core.overload import OverloadDetector, Refusal
 from tui_engine.media.dtmf import info_status
@@ -24,6 +22,7 @@ from tui_engine.media.recorder import RecordingSlots
 from tui_engine.media.session import MediaSession
 from tui_engine.media.tts import Synthesizer
 from tui_engine.menus import DialplanSet, load_dialplans
+from tui_engine.obs.logging import get_logger
 from tui_engine.runtime import DeadlineDriver
 from tui_engine.sip import EndReason, ServerCall, SipServer
 from tui_engine.sip.uas import RETRY_AFTER
@@ -33,7 +32,7 @@ from tui_engine.tui.settings import TuiSettings, tui_settings
 from tui_engine.tui.webhooks import WebhookClient
 from tui_engine.voicemail import Voicemail
 
-log = structlog.get_logger("tui_engine.tui")
+log = get_logger("tui_engine.tui")
 
 _SIP_END_REASON = {
     EndReason.CALLER_HANGUP: "caller-hangup",

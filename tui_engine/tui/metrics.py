@@ -14,6 +14,7 @@ class MetricsObserver(Observer):
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
         self._sip: dict[tuple[str, str], Counter] = {}  # label children, looked up once each
+        self._ended: dict[str, Counter] = {}
 
     def sip_message(self, direction: str, method: str) -> None:
         child = self._sip.get((direction, method))
@@ -39,7 +40,10 @@ class MetricsObserver(Observer):
         self._m.webhook_seconds.observe(seconds)
 
     def ended(self, reason: str) -> None:
-        self._m.calls_ended.labels(reason=reason).inc()
+        child = self._ended.get(reason)  # once per call: ``labels()`` takes a lock and builds a key
+        if child is None:
+            child = self._ended[reason] = self._m.calls_ended.labels(reason=reason)
+        child.inc()
 
     def refused(self, reason: str) -> None:
         self._m.sip_refused.labels(reason=reason).inc()

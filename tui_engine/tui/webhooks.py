@@ -26,11 +26,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
-import structlog
 
+from tui_engine.obs.logging import get_logger
 from tui_engine.tui.settings import WebhookSettings
 
-log = structlog.get_logger("tui_engine.webhooks")
+log = get_logger("tui_engine.webhooks")
 
 SIGNATURE_HEADER = "X-Tui-Signature"
 #: the most a webhook answer may be: a step or a menu is a few hundred bytes

@@ -17,11 +17,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import structlog
-
+from tui_engine.obs.logging import get_logger
 from tui_engine.web.store.cdrs import CallRecord, CdrStore
 
-log = structlog.get_logger("tui_engine.cdrs")
+log = get_logger("tui_engine.cdrs")
 
 PURGE_EVERY = 3600.0
 

@@ -6,9 +6,9 @@ import dataclasses
 import time
 from typing import Any
 
-import structlog
 from aiohttp import web
 
+from tui_engine.obs.logging import get_logger
 from tui_engine.voicemail import Voicemail
 from tui_engine.web.console import ConsoleSource
 from tui_engine.web.first_run import ensure_first_user
@@ -23,7 +23,7 @@ from tui_engine.web.static_files import StaticRoutes, add_security_headers
 from tui_engine.web.store import Store, open_store
 from tui_engine.web.store.cdrs import CdrStore, open_cdr_store
 
-log = structlog.get_logger("tui_engine.web")
+log = get_logger("tui_engine.web")
 
 # ``[applications.<portal>.<section>] <option>`` → (PortalSettings field, unit of bare numbers)
 _OPTIONS: dict[tuple[str, str], tuple[str, float | None]] = {

@@ -13,12 +13,11 @@ import secrets
 import sys
 from pathlib import Path
 
-import structlog
-
+from tui_engine.obs.logging import get_logger
 from tui_engine.web.store import ADMIN, Store, UserExists
 from tui_engine.web.users import add_user
 
-log = structlog.get_logger("tui_engine.web")
+log = get_logger("tui_engine.web")
 
 PASSWORD_FILE = "initial-admin-password"
 FIRST_USER = "admin"

@@ -31,6 +31,7 @@ from typing import Any
 import structlog
 
 from tui_engine.core import IdlePolicy
+from tui_engine.obs.logging import get_logger
 from tui_engine.runtime import MIN_REARM, DeadlineDriver, LatenessSink, TimerLoop
 from tui_engine.web import audit
 from tui_engine.web.decide import Action, SessionState, Verdict, decide
@@ -38,7 +39,7 @@ from tui_engine.web.security import id_hash, log_id, new_csrf_token, new_session
 from tui_engine.web.settings import PortalSettings
 from tui_engine.web.store import SessionRecord, Store
 
-log = structlog.get_logger("tui_engine.web")
+log = get_logger("tui_engine.web")
 
 WallClock = Callable[[], float]
 RETRY_AFTER_STORE_ERROR = 1.0  # seconds

@@ -1,0 +1,86 @@
+"""The log lines' timestamp and JSON are the text structlog's ``TimeStamper(fmt="iso", utc=True)``
+and ``json.dumps`` write (``tui_engine.obs.logging`` renders them for less)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from tui_engine.obs.logging import ModuleLogger, _dumps, configure_logging, get_logger, stamp_utc_iso, utc_iso
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 4_102_444_800 * 10**9), min_size=1, max_size=5))
+@example([1_764_606_250_000_000_000, 1_764_606_250_000_001_000, 1_764_606_250_999_999_999,
+          1_764_606_251_000_000_000, 1_764_606_250_500_000_000])
+def test_utc_iso_is_structlogs_iso_utc_text(instants: list[int]) -> None:
+    for ns in instants:  # in any order: the second kept must never leak into another
+        expected = (EPOCH + timedelta(microseconds=ns // 1000)).isoformat().replace("+00:00", "Z")
+        assert utc_iso(ns) == expected
+
+
+def test_stamp_is_now_in_structlogs_format() -> None:
+    ours = stamp_utc_iso(None, "info", {})["timestamp"]
+    theirs = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})["timestamp"]
+    assert ours.endswith("Z") and theirs.endswith("Z")
+    assert abs(datetime.fromisoformat(ours) - datetime.fromisoformat(theirs)) < timedelta(seconds=5)
+
+
+class _Odd:
+    def __repr__(self) -> str:
+        return "<odd>"
+
+
+_JSONABLE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    | st.builds(_Odd) | st.sampled_from([float("nan"), float("inf"), "é\u2028\x00\"\\"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), _JSONABLE, max_size=6))
+def test_json_lines_are_json_dumps_text(event: dict[str, Any]) -> None:
+    fallback = structlog.processors.JSONRenderer()._dumps_kw["default"]
+    renderer = structlog.processors.JSONRenderer(serializer=_dumps)
+    assert renderer(None, "info", dict(event)) == json.dumps(event, default=fallback)
+    sorted_text = json.dumps(event, default=fallback, sort_keys=True)
+    assert _dumps(event, default=fallback, sort_keys=True) == sorted_text
+
+
+def test_a_module_logger_logs_as_structlogs_proxy_before_and_after_configuration() -> None:
+    """The same lines as ``structlog.get_logger`` would give, whether structlog has cached the
+    logger yet or not; ``capture_logs`` (which edits the processors in place) still sees them."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()  # not configured: nothing cached, every call goes through the proxy
+    try:
+        _module_logger_cases()
+    finally:
+        structlog.configure(**saved)
+
+
+def _module_logger_cases() -> None:
+    ours, theirs = get_logger("t.ours"), structlog.get_logger("t.theirs")
+    with capture_logs() as logs:
+        ours.info("a", n=1)
+        theirs.info("a", n=1)
+    assert logs[0] == logs[1] == {"event": "a", "n": 1, "log_level": "info"}
+    assert "info" not in vars(ours)
+    configure_logging("warning", "json")
+    ours, theirs = ModuleLogger("t.ours2"), structlog.get_logger("t.theirs2")
+    with capture_logs() as logs:
+        for log in (ours, theirs):
+            log.info("filtered", n=2)
+            log.warning("kept", n=3)
+            log.bind(x=1).error("bound", n=4)
+    assert logs[:2] == logs[2:] and [e["event"] for e in logs[:2]] == ["kept", "bound"]
+    assert "warning" in vars(ours)  # looked up once, on the cached logger
