@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tui_engine.core.overload import OverloadDetector, Refusal
+from tui_engine.core.overload import BACKLOG_WINDOW, OverloadDetector, Refusal
 
 
 class CallAdmission:
@@ -36,7 +36,11 @@ class CallAdmission:
         """``SipEndpoint.shedding``: what :meth:`__call__` would answer now, counting nothing."""
         if self._free_ports() <= 0:
             return Refusal.RTP_PORTS
-        return self.detector.refusal(now, calls_in_setup=len(self.in_setup), queued=self._queued())
+        in_setup = len(self.in_setup)
+        # The backlog counts only from BACKLOG_WINDOW calls in set-up on: below that, no getsockopt
+        # (this runs twice per INVITE, the shedding peek and the admission).
+        queued = self._queued() if in_setup >= BACKLOG_WINDOW else 0
+        return self.detector.refusal(now, calls_in_setup=in_setup, queued=queued)
 
     def retransmitted_invite(self) -> None:
         """``SipEndpoint.on_invite_retransmission``: a caller repeated an INVITE we hold."""
