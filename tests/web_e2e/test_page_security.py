@@ -183,8 +183,15 @@ def test_background_requests_running_across_the_deadline_do_not_stretch_it(
 ) -> None:
     portal = portal_factory(inactivity_timeout="3s", warning="0")
     login(page, portal.url)
-    page.wait_for_timeout(300)  # the sign-in's own input has been reported by now
+    # The sign-in's own input reaches the server a moment later: read the deadline once it has
+    # stopped moving (two reads 400 ms apart agree), not after a fixed wait a loaded box can outrun.
     deadline = server_session(page, portal.url)["lock_at"]
+    for _ in range(10):
+        page.wait_for_timeout(400)
+        again = server_session(page, portal.url)["lock_at"]
+        if again == deadline:
+            break
+        deadline = again
     # No input from here on: only the page's own polling plus twelve non-stop pollers, so some
     # request is always running when the deadline comes.
     locked, polls, announced = page.evaluate(POLL_UNTIL_LOCKED, 30000)
