@@ -21,6 +21,10 @@ Workloads:
   ACKed: what shedding a call costs, to compare with ``calls``.
 * ``rtp_in N``: N PCMU packets handed to one call's RTP endpoint (``datagram_received``: parse,
   latch, DTMF detection), RFC 4733 off the path: the common case of a talking caller.
+* ``rtp_socket N``: N PCMU packets sent over loopback to 100 latched calls (one packet to each
+  call per round, as talking callers send) and read the way the engine reads them (the media
+  poller's tick when there is one, else the loop's watching of each socket): the read, the
+  checks and the wake, user-space side (the caller's ``sendto`` is in the count too).
 * ``frames N``: N 20 ms frames sent by the media clock over 100 calls playing a long prompt
   (``MediaClock`` tick → ``MediaSession.on_tick`` → RTP header → ``sendto`` on each call's socket).
 * ``sip_text N``: one INVITE (the ``calls`` caller's) read, validated and answered with a 200
@@ -53,6 +57,7 @@ from typing import Any
 
 SIZES: dict[str, tuple[int, int]] = {
     "calls": (50, 250), "refused": (50, 250), "rtp_in": (2000, 22000), "frames": (2000, 22000),
+    "rtp_socket": (2000, 22000),
     "sip_text": (200, 1200),
 }
 
@@ -255,6 +260,43 @@ async def rtp_in(n: int, work: Path, measured: Callable[[Awaitable[None]], Await
     await media.close()
 
 
+async def rtp_socket(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
+    import struct
+
+    streams = 100
+    media = _media_engine(work)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    caller.setblocking(False)
+    offer = _OFFER.format(port=caller.getsockname()[1])
+    sessions = [await media.open_session(offer, call_id=f"r{i}") for i in range(streams)]
+    targets = [("127.0.0.1", s.port) for s in sessions]
+    packets = [struct.pack("!BBHII", 0x80, 0, i, 160 * i, 0x1234) + b"\xff" * 160 for i in range(64)]
+    poller = getattr(media, "poller", None)
+
+    async def deliver(data: bytes, expected: int, *, by_loop: bool = False) -> None:
+        for target in targets:
+            caller.sendto(data, target)
+        if poller is not None and not by_loop:  # the poller's tick, at once instead of after its period
+            while sessions[-1].packets_received < expected:
+                if poller._handle is not None:
+                    poller._handle.cancel()  # as if it had just fired
+                poller._tick()
+            return
+        while sessions[-1].packets_received < expected:  # noqa: ASYNC110 (a socket gives no event)
+            await asyncio.sleep(0)  # the loop reads each socket
+
+    await deliver(packets[0], 1, by_loop=True)  # latched: what follows is the steady state
+
+    async def run() -> None:
+        for i in range(n // streams):
+            await deliver(packets[i & 63], i + 2)
+
+    await measured(run())
+    caller.close()
+    await media.close()
+
+
 async def frames(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
     """Sessions send to a local sink socket that nobody reads (the kernel drops what overflows)."""
     streams = 100
@@ -306,7 +348,8 @@ async def sip_text(n: int, work: Path, measured: Callable[[Awaitable[None]], Awa
     await measured(run())
 
 
-WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "frames": frames, "sip_text": sip_text}
+WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "rtp_socket": rtp_socket, "frames": frames,
+             "sip_text": sip_text}
 
 
 def run_native(name: str, n: int, *, profile: bool) -> None:

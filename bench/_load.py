@@ -332,9 +332,16 @@ class ProcSampler:
 
 
 # -- SIPp -------------------------------------------------------------------------------------
-def sipp_ports(media_block: int = 2) -> tuple[int, tuple[int, int]]:
-    """A SIP port for SIPp and an even block of media ports (rtp_stream binds a pair per call)."""
-    return free_port(socket.SOCK_DGRAM), free_port_block(max(2, media_block))
+#: SIPp binds ``-mp`` (audio) and ``-mp`` + 2 (video) at start, whatever the scenario: a block of
+#: two left the video port outside it, on the port the next pick handed out (ports come in order),
+#: and the next SIPp instance then failed with "Unable to bind main socket" — its calls never ran.
+SIPP_MEDIA_PORTS = 4
+
+
+def sipp_ports(media_block: int = SIPP_MEDIA_PORTS) -> tuple[int, tuple[int, int]]:
+    """A SIP port for SIPp and an even block of media ports: ``-mp`` and ``-mp`` + 2, and the
+    pairs ``rtp_stream`` binds per call in a larger block."""
+    return free_port(socket.SOCK_DGRAM), free_port_block(max(SIPP_MEDIA_PORTS, media_block))
 
 
 async def run_sipp_rtt(run: SippRun) -> tuple[SippResult, list[float]]:

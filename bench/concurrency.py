@@ -34,6 +34,7 @@ from bench._load import (
     GOODBYE_PROMPT_S,
     MENU_PROMPT_S,
     OK_PROMPT_S,
+    SIPP_MEDIA_PORTS,
     BenchEngine,
     Metric,
     ProcSampler,
@@ -247,7 +248,7 @@ async def _sipp(
     port: int, kind: str, count: int, shape: LoadShape, where: Path, scenario: str | Path
 ) -> tuple[str, SippResult, list[float]]:
     where.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (before SIPp starts: nothing waits on it)
-    sipp_port, media = sipp_ports(2 * count + 4 if kind == "no_input_rtp" else 2)
+    sipp_port, media = sipp_ports(2 * count + 4 if kind == "no_input_rtp" else SIPP_MEDIA_PORTS)
     extra: list[str] = ["-max_socket", str(max(1024, 2 * count + 64))]
     if kind == "no_input_rtp":
         caller_audio(where / "caller.ulaw")
@@ -316,6 +317,8 @@ def summarise(
     lateness = [ms - expected_ms for ms in silent_rtt]
     failed = sum(res.failed for res, _ in by_kind.values())
     succeeded = sum(res.successful for res, _ in by_kind.values())
+    #: calls of a SIPp instance that never started (a port taken): neither successful nor failed
+    not_run = max(0, shape.total - succeeded - failed)
     digit_res, digit_rtt = by_kind.get("digit", (None, []))
     # A digit call that ends before the first reprompt was due got its digit.
     digit_handled = sum(1 for ms in digit_rtt if ms < (MENU_PROMPT_S + shape.timeout_s) * 1000)
@@ -328,6 +331,7 @@ def summarise(
             shape.total, "calls", f"{shape.silent} silent, {shape.talking} talking, {shape.digit} digit"),
         "successful calls": metric(succeeded, "calls", "SIPp SuccessfulCall, all instances"),
         "failed calls": metric(failed, "calls", "target 0"),
+        "calls not run": metric(not_run, "calls", "a SIPp instance that could not start; target 0"),
         "hang-up lateness p50": metric(
             percentile(lateness, 50), "ms", f"expected {expected_ms:.0f} ms ACK→BYE"),
         "hang-up lateness p99": metric(percentile(lateness, 99), "ms", "target ≤ 10 ms"),
@@ -357,7 +361,8 @@ def summarise(
     for kind, (tally, _) in by_kind.items():
         if tally.errors:
             metrics[f"why {kind} calls failed"] = metric(None, "", f"SIPp: {tally.errors}")
-    holds = failed == 0 and (percentile(lateness, 99) or 1e9) <= HOLDS_P99_MS and len(lateness) > 0
+    holds = (failed == 0 and not_run == 0 and (percentile(lateness, 99) or 1e9) <= HOLDS_P99_MS
+             and len(lateness) > 0)
     return {
         "name": f"{shape.total:,} concurrent calls",
         "params": {"calls": shape.total, "rate_cps": shape.rate, "no_input_timeout_s": shape.timeout_s,

@@ -60,7 +60,7 @@ async def test_voice_is_counted_and_latched_but_only_events_and_inband_voice_are
     session = await engine.open_session(offer(40000), call_id="rx")
     endpoint = session._endpoint
     seen: list[int] = []
-    endpoint.on_packet = lambda packet, source: seen.append(packet.payload_type)
+    endpoint.on_packet = lambda packet: seen.append(packet.payload_type)
     voice, event = _header(0x80, 0, b"\xff" * 160), _header(0x80, 101, b"\x01\x80\x00\xa0")
     endpoint.datagram_received(voice, ("127.0.0.9", 4000))
     assert endpoint.received == 1 and endpoint.remote == ("127.0.0.9", 4000)  # latched on voice

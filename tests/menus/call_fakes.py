@@ -30,6 +30,9 @@ class FakeMedia:
         self._handle: FakeTimerHandle | None = None
         self._on_done: Any = None
         self.recorder: Recorder | None = None  # the test feeds it the caller's frames
+        #: digits that wait in the socket (not read yet): ``drain`` reports them, in order
+        self.waiting: list[str] = []
+        self.drains: list[float] = []  # when the call asked for what waits
 
     def play(self, prompts: Sequence[Prompt], on_done: Any, *, since: float | None = None) -> None:
         self.stop_playback()
@@ -54,6 +57,12 @@ class FakeMedia:
     def stop_recording(self) -> Recorder | None:
         recorder, self.recorder = self.recorder, None
         return recorder
+
+    def drain(self) -> None:
+        self.drains.append(self.loop.time())
+        waiting, self.waiting = self.waiting, []
+        for digit in waiting:
+            self.on_digit(digit, "rfc4733")
 
     def enable_inband(self, enabled: bool) -> None: ...
 

@@ -277,3 +277,20 @@ def test_a_prompt_end_told_late_is_logged_with_its_lateness_and_the_silence_runs
     assert finished["completed"] is True and finished["late_ms"] == 250.0
     # the 2 s prompt's audio ended at 1.75 s; the next prompt comes 10 s (no-input) after that
     assert media.played[1] == (pytest.approx(first_at + 1.75 + 10.0), ["short.wav"])
+
+
+def test_a_digit_waiting_in_the_socket_when_no_input_is_due_counts_before_it(base_plan: Dialplan) -> None:
+    # RTP is read in batches (media.poller): a digit that arrived just before the no-input
+    # deadline may still wait in the socket when the timer fires. The call reads it first.
+    session, loop, media, _, observer = make_call(base_plan, defaults())
+    session.start()
+    while session.runner.next_deadline() is None:  # the menu's prompts play
+        loop.advance(0.1)
+    deadline = session.runner.next_deadline()
+    assert deadline is not None
+    loop.advance(deadline - loop.time() - 0.001)
+    media.waiting.append("1")  # arrived, not read yet
+    loop.advance(0.001)
+    assert media.drains == [deadline]
+    assert media.played[-1] == (deadline, ["ask.wav"])  # choice 1: the account menu, no reprompt
+    assert [kind for kind, _ in observer.seen] == []

@@ -1,8 +1,9 @@
-"""The media engine of the process: port allocator, the one media clock, the prompt cache."""
+"""The media engine of the process: port allocator, the one media clock, the RTP poller, the prompt cache."""
 
 from __future__ import annotations
 
 from tui_engine.core.entropy import random_bits
+from tui_engine.media import poller
 from tui_engine.media.clock import MediaClock
 from tui_engine.media.prompts import PromptCache
 from tui_engine.media.rtp import PortAllocator, RtpEndpoint, open_endpoint
@@ -30,6 +31,8 @@ class MediaEngine:
         self.send_silence = send_silence
         self.ports = PortAllocator(*port_range)
         self.clock = MediaClock()
+        #: reads every latched call's RTP socket on one timer (None: no epoll, the loop watches each)
+        self.poller = poller.RtpPoller() if poller.available() else None
         self.prompts = PromptCache()
         self._sessions: set[MediaSession] = set()
 
@@ -45,7 +48,7 @@ class MediaEngine:
         """
         session_id = random_bits(32)
         offer = read_offer(offer_sdp, local_ip=self.media_address)  # judged before a port is taken
-        endpoint, port = await open_endpoint(self.ports, self.host)
+        endpoint, port = open_endpoint(self.ports, self.host, readers=self.poller)
         answer = offer.answer(local_port=port, session_id=session_id)
         session = MediaSession(
             call_id=call_id,
@@ -74,10 +77,12 @@ class MediaEngine:
         self.ports.release(session.port)
 
     async def close(self) -> None:
-        """Close every session (no playback callbacks) and stop the clock."""
+        """Close every session (no playback callbacks) and stop the clock and the poller."""
         for session in list(self._sessions):
             session.close()
         self.clock.close()
+        if self.poller is not None:
+            self.poller.close()
 
 
 __all__ = ["MediaEngine", "MediaSession", "RtpEndpoint"]

@@ -14,7 +14,7 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol
 
 from aiortp.packet import RtpPacket
 
@@ -92,7 +92,13 @@ class RtpSender:
         self._talkspurt = False
 
     def packet(self, payload: bytes, now: float) -> bytes:
-        """The datagram for the frame due at ``now``; advances sequence and timestamp.
+        """The datagram for the frame due at ``now``; advances sequence and timestamp."""
+        return bytes(self.pack_into(bytearray(_HEADER.size), payload, now))
+
+    def pack_into(self, buffer: bytearray, payload: bytes, now: float) -> bytearray:
+        """:meth:`packet` written into ``buffer`` (header, then ``payload``; resized to fit), which
+        is returned: the frames of every call go out of one buffer, nothing is allocated per frame
+        (``sendto`` has copied the datagram into the kernel before the next one is written).
 
         :meth:`_catch_up` and :meth:`_advance` written out: this runs for every frame sent.
         """
@@ -103,12 +109,13 @@ class RtpSender:
             if gap > 0:
                 stamp = (stamp + gap) & 0xFFFFFFFF
         marker = 0 if self._talkspurt else 0x80
-        header = _HEADER.pack(0x80, marker | self.payload_type, self.sequence, stamp, self.ssrc)
+        _HEADER.pack_into(buffer, 0, 0x80, marker | self.payload_type, self.sequence, stamp, self.ssrc)
+        buffer[12:] = payload
         self._talkspurt = True
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (stamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
         self._last_time = now
-        return header + payload
+        return buffer
 
     def skip(self, now: float) -> None:
         """A frame that is not sent (lateness beyond the burst, or hold): the timestamp still moves."""
@@ -138,7 +145,11 @@ def valid_rtp(data: bytes) -> bool:
     the CSRC list and the padding within the datagram), and not RTCP (RFC 5761 §4: packet
     types 192-208 in the second byte), without building anything; a packet with a header
     extension is checked by the parser itself."""
-    size = len(data)
+    return _valid(data, len(data))
+
+
+def _valid(data: bytes | bytearray, size: int) -> bool:
+    """:func:`valid_rtp` of the first ``size`` bytes of ``data`` (a receive buffer)."""
     if size < 12 or 192 <= data[1] <= 208:
         return False
     first = data[0]
@@ -149,18 +160,18 @@ def valid_rtp(data: bytes) -> bool:
         return False
     if first & 0x10:  # a header extension (rare with G.711): aiortp also reads its elements
         try:
-            RtpPacket.parse(data)
+            RtpPacket.parse(bytes(data[:size]))
         except ValueError:
             return False
         return True
     if first & 0x20:  # padding: the last byte says how much, at least 1, within the payload
-        padding = data[-1]
+        padding = data[size - 1]
         if not padding or padding > size - pos:
             return False
     return True
 
 
-PacketHandler = Callable[[RtpPacket, tuple[str, int]], None]
+PacketHandler = Callable[[RtpPacket], None]
 SendFailedHandler = Callable[[OSError], None]
 
 #: ``sendto`` errors that no retry can cure: the destination cannot be reached from this socket at
@@ -170,75 +181,172 @@ SendFailedHandler = Callable[[OSError], None]
 _PERMANENT = frozenset({errno.EAFNOSUPPORT, errno.EINVAL, errno.EACCES, errno.EPERM, errno.EADDRNOTAVAIL,
                         errno.EDESTADDRREQ})
 
+#: One receive buffer for every RTP socket of the process: datagrams are read into it and handled
+#: before the next read (one thread). The largest UDP payload fits: nothing is ever cut short.
+_RECEIVED = bytearray(65536)
+
 
 def permanent_send_error(exc: OSError) -> bool:
     return isinstance(exc, socket.gaierror) or exc.errno in _PERMANENT
 
 
-class RtpEndpoint(asyncio.DatagramProtocol):
+class Readers(Protocol):
+    """Who reads a latched endpoint's socket (``media.poller.RtpPoller``): the endpoint hands
+    itself over once the caller's address is known, and takes itself back when it is not."""
+
+    def add(self, endpoint: RtpEndpoint) -> None: ...
+
+    def discard(self, endpoint: RtpEndpoint) -> None: ...
+
+
+class RtpEndpoint:
     """The UDP socket of one call: sends prepared datagrams, hands parsed RTP to ``on_packet``.
 
     Symmetric RTP (RFC 4961): once a valid RTP packet arrives, we send to its source address,
-    whatever the SDP said, so callers behind NAT hear us. ``latch_reset`` re-arms this after a
+    whatever the SDP said, so callers behind NAT hear us. ``set_remote`` re-arms this after a
     re-INVITE changed the remote address.
+
+    The socket is read and written here, not through a loop transport: a transport's datagram
+    callback builds a ``bytes`` and a ``(host, port)`` tuple per datagram (the address formatted
+    as text) for the 50 packets a second a talking caller sends, which we mostly only count.
+    Until the first packet the loop watches the socket (the first packet's source is latched at
+    once, so the first prompt frames reach a caller behind NAT); from then on ``readers`` (one
+    epoll set for every latched call, read on a timer) does, and datagrams are read with
+    ``recv_into`` into one shared buffer, without their source. Without ``readers`` the loop
+    keeps watching.
     """
 
-    def __init__(self) -> None:
+    __slots__ = ("_fd", "_latched", "_loop", "_readers", "_reading", "_sock", "clock", "last_received_at",
+                 "on_packet", "on_send_failed", "parse_types", "received", "remote", "sent")
+
+    def __init__(
+        self, sock: socket.socket, *, loop: asyncio.AbstractEventLoop, readers: Readers | None = None
+    ) -> None:
         self.on_packet: PacketHandler = _ignore  #: set by the session that owns the endpoint
         #: told when sending can never work (see :func:`permanent_send_error`)
         self.on_send_failed: SendFailedHandler = _ignore_error
-        self.transport: asyncio.DatagramTransport | None = None
         self.remote: tuple[str, int] | None = None  #: where we send
-        self._latched = False
         self.received = 0  #: valid RTP packets received
-        #: the loop's clock, set by :func:`open_endpoint` (``None``: arrivals are not timed)
-        self.clock: Callable[[], float] | None = None
-        #: ``clock()`` when the last valid RTP packet arrived (``media-timeout`` reads it)
+        #: the loop's clock (``media-timeout`` reads arrivals against it)
+        self.clock: Callable[[], float] = loop.time
+        #: ``clock()`` when the last valid RTP packet was read (``media-timeout`` reads it)
         self.last_received_at: float | None = None
         self.sent = 0  #: datagrams sent
         #: payload types ``on_packet`` is told of (``None``: all); the others are only counted
         self.parse_types: frozenset[int] | None = None
+        self._sock: socket.socket | None = sock
+        self._fd = sock.fileno()
+        self._loop = loop
+        self._readers = readers
+        self._latched = False
+        self._reading: Readers | None = None  # the readers that have the socket (None: the loop)
+        loop.add_reader(self._fd, self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # CPython's selector datagram transport does not subclass DatagramTransport (3.11): cast.
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    @property
+    def fileno(self) -> int:
+        return self._fd
+
+    # -- receiving -----------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        """One datagram from ``addr``, as if read from the socket."""
+        self._handle(data, len(data), addr, self.clock())
+
+    def read(self, now: float) -> bool:
+        """Read one waiting datagram (the readers' side: the caller is latched, so its source is
+        not asked for); False when none was waiting or the socket failed."""
+        sock = self._sock
+        if sock is None:
+            return False
+        buffer = _RECEIVED
+        try:
+            if self._latched:
+                size = sock.recv_into(buffer)
+                addr = None
+            else:
+                size, addr = sock.recvfrom_into(buffer)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            self.error_received(exc)
+            return False
+        self._handle(buffer, size, addr, now)
+        return True
+
+    def drain(self, limit: int = 64) -> None:
+        """Read what waits now (at most ``limit`` datagrams): before a deadline of the call is
+        acted on, so a digit that arrived before it counts before it, as it did when the loop
+        read every datagram the moment it came."""
+        now = self.clock()
+        for _ in range(limit):
+            if not self.read(now):
+                return
+
+    def _readable(self) -> None:
+        self.read(self.clock())
+
+    def _handle(
+        self, data: bytes | bytearray, size: int, addr: tuple[str | Any, int] | None, now: float
+    ) -> None:
         # The common packet (a caller's voice while nobody listens for in-band DTMF) is only
-        # checked, counted and timed: building aiortp's RtpPacket for it was most of the
-        # per-packet cost (bench/_cpu_counts.py rtp_in), for a packet nobody reads.
-        if not valid_rtp(data):
+        # checked, counted and timed, in the receive buffer: no copy, no RtpPacket. A plain
+        # header (version 2, no padding, extension or CSRC: 0x80) that is not RTCP is valid as
+        # it stands; anything else gets every check.
+        if (size < 12 or data[0] != 0x80 or 192 <= data[1] <= 208) and not _valid(data, size):
             return
         self.received += 1
-        if self.clock is not None:
-            self.last_received_at = self.clock()
-        if not self._latched:
-            source = (str(addr[0]), addr[1])
-            self._latched = True
-            if source != self.remote:
-                log.debug("media.rtp_latched", remote=f"{source[0]}:{source[1]}")
-            self.remote = source
+        self.last_received_at = now
+        if addr is not None and not self._latched:
+            self._latch(addr)
         wanted = self.parse_types
-        if wanted is not None and data[1] & 0x7F not in wanted:
-            return
+        if wanted is None or data[1] & 0x7F in wanted:
+            self._deliver(bytes(data[:size]))
+
+    def _deliver(self, data: bytes) -> None:
         try:
             packet = RtpPacket.parse(data)
         except ValueError:  # valid_rtp checked what parse does: kept for safety
             return
-        self.on_packet(packet, (str(addr[0]), addr[1]))
+        self.on_packet(packet)
+
+    def _latch(self, addr: tuple[str | Any, int]) -> None:
+        source = (str(addr[0]), addr[1])
+        self._latched = True
+        if source != self.remote:
+            log.debug("media.rtp_latched", remote=f"{source[0]}:{source[1]}")
+        self.remote = source
+        readers = self._readers
+        if readers is not None and self._reading is None and self._sock is not None:
+            self._loop.remove_reader(self._fd)
+            self._reading = readers
+            readers.add(self)
+
+    def _unlatch(self) -> None:
+        self._latched = False
+        readers, self._reading = self._reading, None
+        if readers is not None:
+            readers.discard(self)
+            if self._sock is not None:
+                self._loop.add_reader(self._fd, self._readable)
 
     def error_received(self, exc: Exception) -> None:
-        # asyncio reports a failed sendto here rather than raising it
+        """A failed ``sendto`` or ``recv`` on the socket."""
         if isinstance(exc, OSError) and permanent_send_error(exc):
             self.on_send_failed(exc)
         else:
             log.debug("media.rtp_socket_error", error=str(exc))  # ICMP unreachable: the peer went away
 
-    def send(self, data: bytes) -> None:
-        if self.transport is not None and self.remote is not None:
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(self, data: bytes | bytearray) -> None:
+        sock, remote = self._sock, self.remote
+        if sock is not None and remote is not None:
             try:
-                self.transport.sendto(data, self.remote)
-            except OSError as exc:  # uvloop raises what asyncio hands to error_received
+                sock.sendto(data, remote)
+            except BlockingIOError:  # the socket's send buffer is full: this frame is lost, as on the wire
+                log.debug("media.rtp_send_dropped", remote=f"{remote[0]}:{remote[1]}")
+                return
+            except OSError as exc:
                 self.error_received(exc)
                 return
             self.sent += 1
@@ -246,18 +354,24 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def set_remote(self, remote: tuple[str, int] | None) -> None:
         """The address from the SDP; symmetric latching starts over."""
         self.remote = remote
-        self._latched = False
+        self._unlatch()
 
     def close(self) -> None:
         """Close the socket and drop the owner's handler (a cycle with the owner otherwise)."""
         self.on_packet = _ignore
         self.on_send_failed = _ignore_error
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        readers, self._reading = self._reading, None
+        if readers is not None:
+            readers.discard(self)
+        elif not self._loop.is_closed():
+            self._loop.remove_reader(self._fd)
+        sock.close()
 
 
-def _ignore(packet: RtpPacket, source: tuple[str, int]) -> None:
+def _ignore(packet: RtpPacket) -> None:
     """Packets that arrive before a session owns the endpoint."""
 
 
@@ -265,14 +379,14 @@ def _ignore_error(exc: OSError) -> None:
     """Send failures before a session owns the endpoint (none: it sends nothing then)."""
 
 
-async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoint, int]:
+def open_endpoint(
+    allocator: PortAllocator, host: str, *, readers: Readers | None = None
+) -> tuple[RtpEndpoint, int]:
     """Bind an endpoint on the next free even port; ports held by other programs are skipped.
 
-    The socket is made and bound here and handed to the loop ready (``sock=``): given
-    ``local_addr`` instead, the loop resolves the address and builds the socket itself on every
-    call, 3× the work (77 µs against 23 µs per call set-up on uvloop, measured); ``host`` is
-    always an address literal (``engine.sip-listen``), so there is nothing to resolve. A port
-    another program holds fails in ``bind`` before the loop sees the socket.
+    ``host`` is always an address literal (``engine.sip-listen``): nothing to resolve. A port
+    another program holds fails in ``bind``. Call it with the loop running (the endpoint's
+    socket is watched by it until the caller's first packet).
     """
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -282,15 +396,14 @@ async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoin
         try:
             sock.setblocking(False)
             sock.bind((host, port))
-            _, protocol = await loop.create_datagram_endpoint(RtpEndpoint, sock=sock)
+            endpoint = RtpEndpoint(sock, loop=loop, readers=readers)
         except OSError:
             sock.close()
             allocator.release(port)  # goes to the back of the list: the next try gets another port
             continue
-        except BaseException:  # cancelled while binding (engine stopping): the port is not lost
+        except BaseException:
             sock.close()
             allocator.release(port)
             raise
-        protocol.clock = loop.time
-        return protocol, port
+        return endpoint, port
     raise PortsExhausted(f"no bindable RTP port in {allocator.first}-{allocator.last} on {host}")

@@ -37,6 +37,8 @@ FailureHandler = Callable[[str], None]
 MAX_BURST = 3  #: frames sent back to back when the loop was late; older periods become a gap
 _SILENT_FRAME = {codec: bytes([code]) * 160 for codec, code in SILENCE.items()}
 _DECODE = {"PCMU": codecs.ulaw_to_samples, "PCMA": codecs.alaw_to_samples}
+#: every call's frames are written here, then sent (``sendto`` copies them out before the next)
+_FRAME = bytearray(172)
 
 
 class MediaSession:
@@ -233,7 +235,7 @@ class MediaSession:
             self._slot = now
             payload = self._next_payload()
             if payload is not None:
-                self._endpoint.send(self._sender.packet(payload, now))
+                self._endpoint.send(self._sender.pack_into(_FRAME, payload, now))
         else:
             self._owed(now, due)
         wants_clock = self.failed is None and (
@@ -254,7 +256,7 @@ class MediaSession:
             if payload is None:
                 break
             if self._sends:
-                self._endpoint.send(self._sender.packet(payload, frame_time))
+                self._endpoint.send(self._sender.pack_into(_FRAME, payload, frame_time))
             else:
                 self._sender.skip(frame_time)
 
@@ -289,7 +291,13 @@ class MediaSession:
 
     # -- driven by the endpoint ------------------------------------------------------------------
 
-    def _on_packet(self, packet: RtpPacket, source: tuple[str, int]) -> None:
+    def drain(self) -> None:
+        """Handle the caller's datagrams that wait in the socket now (see ``media.poller``): the
+        call does this before acting on a deadline, so what arrived before it counts first."""
+        if not self._closed:
+            self._endpoint.drain()
+
+    def _on_packet(self, packet: RtpPacket) -> None:
         if packet.payload_type == self.telephone_event_pt:
             digit = self._rfc4733.feed(ssrc=packet.ssrc, timestamp=packet.timestamp, payload=packet.payload)
             if digit is not None:

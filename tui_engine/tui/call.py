@@ -582,7 +582,11 @@ class CallSession:
                 return False
             self._send_bye(now)
             return True
+        woke_for = self._driver.timer.armed_at
+        self.media.drain()  # a digit (or a packet for the media guard) that came before the deadline
+        if self._done:
+            return True
         self._media_seen(now)  # lazily: what arrived since the last event
         actions = self.runner.poll(now)
-        self._run(actions, due=min(self._driver.timer.armed_at, now))
+        self._run(actions, due=min(woke_for, now))
         return bool(actions)
