@@ -24,6 +24,17 @@ def test_header_fields_advance_per_frame() -> None:
     assert {p.payload_type for p in packets} == {0}
 
 
+@pytest.mark.parametrize("size", [0, 1, 80, 159, 160, 161, 320])
+def test_a_payload_of_any_length_goes_out_as_it_is(size: int) -> None:
+    # the 160-byte frame takes a packing of its own: other lengths must be neither padded nor cut
+    payload = bytes(range(256))[:size] if size <= 256 else b"\x7f" * size
+    sender, twin = RtpSender(0), RtpSender(0)
+    twin.ssrc, twin.sequence, twin.timestamp = sender.ssrc, sender.sequence, sender.timestamp
+    data = sender.packet(payload, 0.0)
+    assert len(data) == 12 + size and RtpPacket.parse(data).payload == payload
+    assert data[:12] == twin.packet(b"", 0.0)[:12]  # the same header whatever the payload
+
+
 def test_ssrc_sequence_and_timestamp_start_random() -> None:
     senders = [RtpSender(8) for _ in range(8)]
     assert len({s.ssrc for s in senders}) > 1

@@ -37,8 +37,6 @@ FailureHandler = Callable[[str], None]
 MAX_BURST = 3  #: frames sent back to back when the loop was late; older periods become a gap
 _SILENT_FRAME = {codec: bytes([code]) * 160 for codec, code in SILENCE.items()}
 _DECODE = {"PCMU": codecs.ulaw_to_samples, "PCMA": codecs.alaw_to_samples}
-#: every call's frames are written here, then sent (``sendto`` copies them out before the next)
-_FRAME = bytearray(172)
 
 
 class MediaSession:
@@ -235,7 +233,7 @@ class MediaSession:
             self._slot = now
             payload = self._next_payload()
             if payload is not None:
-                self._endpoint.send(self._sender.pack_into(_FRAME, payload, now))
+                self._endpoint.send(self._sender.packet(payload, now))
         else:
             self._owed(now, due)
         wants_clock = self.failed is None and (
@@ -256,7 +254,7 @@ class MediaSession:
             if payload is None:
                 break
             if self._sends:
-                self._endpoint.send(self._sender.pack_into(_FRAME, payload, frame_time))
+                self._endpoint.send(self._sender.packet(payload, frame_time))
             else:
                 self._sender.skip(frame_time)
 
