@@ -241,7 +241,8 @@ class TuiComponent:
         if self._admission is not None:
             self._admission.in_setup.add(call.call_id)
         self._observer.started()
-        log.info("call.started", caller=info.caller, dialplan=plan.name, source=call.remote_addr[0])
+        log.info("call.started", caller=info.caller, dialled=info.dialled, dialplan=plan.name,
+                 source=call.remote_addr[0])
         self._setup[call.call_id] = self._loop.create_task(self._answer(call, info))
 
     async def _answer(self, call: ServerCall, info: CallInfo) -> None:
