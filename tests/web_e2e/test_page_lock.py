@@ -78,10 +78,13 @@ def test_a_locked_session_stays_locked_after_a_reload(page: Page, portal_factory
 
 
 def test_no_lock_while_the_user_keeps_moving(page: Page, portal_factory: PortalFactory) -> None:
-    portal = portal_factory(inactivity_timeout="2s", warning="1s")
+    # 3 s, warning 1 s: the page reports input every 0.75 s (a quarter of the timeout), so a report
+    # may take 1.25 s to come back before the warning is due. (With 2 s it had 0.5 s: a loaded
+    # machine's round trip could let the warning flash up under a moving mouse.)
+    portal = portal_factory(inactivity_timeout="3s", warning="1s")
     login(page, portal.url)
 
-    keep_moving(page, 6.0)  # three times the timeout
+    keep_moving(page, 6.0)  # twice the timeout
 
     assert lock_count(page) == 0
     assert view(page) == "active"
