@@ -32,6 +32,8 @@ class FakeMedia:
         self.recorder: Recorder | None = None  # the test feeds it the caller's frames
         #: digits that wait in the socket (not read yet): ``drain`` reports them, in order
         self.waiting: list[str] = []
+        #: the caller's frames that wait in the socket: ``drain`` feeds them to the recorder
+        self.waiting_frames: list[bytes] = []
         self.drains: list[float] = []  # when the call asked for what waits
 
     def play(self, prompts: Sequence[Prompt], on_done: Any, *, since: float | None = None) -> None:
@@ -60,9 +62,14 @@ class FakeMedia:
 
     def drain(self) -> None:
         self.drains.append(self.loop.time())
+        frames, self.waiting_frames = self.waiting_frames, []
+        for payload in frames:
+            if self.recorder is not None:
+                self.recorder.feed(payload, self.loop.time())
         waiting, self.waiting = self.waiting, []
         for digit in waiting:
-            self.on_digit(digit, "rfc4733")
+            if self.on_digit is not None:  # as MediaSession: no handler, no report
+                self.on_digit(digit, "rfc4733")
 
     def enable_inband(self, enabled: bool) -> None: ...
 

@@ -70,6 +70,20 @@ async def test_a_caller_who_hangs_up_mid_message_keeps_it(tmp_path: Path) -> Non
     assert message.caller == "alice" and message.length == 3.0
 
 
+async def test_a_caller_who_hangs_up_mid_message_keeps_the_frames_still_in_the_socket(tmp_path: Path) -> None:
+    # RTP is read in batches (media.poller, every 10 ms): when the BYE is handled, the last
+    # frames the caller sent before it may still wait in the socket. They belong to the message.
+    vm = Voicemail(tmp_path)
+    session, loop, media, _, _ = make_call(load_dialplans(BUNDLED)["leave-message"], MenuDefaults(), vm)
+    await into_recording(session, loop, media)
+    frames(loop, media, VOICE, 2.0)
+    media.waiting_frames = [VOICE] * 5  # 100 ms sent before the BYE, not read yet
+    session.end()  # the caller's BYE
+    await until(lambda: bool(vm.store.messages("7")))
+    [message] = vm.store.messages("7")
+    assert message.length == 2.1
+
+
 async def test_silence_after_speech_ends_the_recording_and_the_call_goes_on(tmp_path: Path) -> None:
     vm = Voicemail(tmp_path)
     session, loop, media, call, _ = make_call(load_dialplans(BUNDLED)["leave-message"], MenuDefaults(), vm)
