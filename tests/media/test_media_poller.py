@@ -11,6 +11,7 @@ import struct
 from collections.abc import Iterator
 
 import pytest
+import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 from media_helpers import offer, wait_until
@@ -19,6 +20,8 @@ from tui_engine.media import poller as poller_module
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.poller import RtpPoller
 from tui_engine.media.rtp import RtpEndpoint, _valid, valid_rtp
+from tui_engine.media.session import MediaSession
+from tui_engine.obs.context import call_context
 
 
 def _packet(seq: int, pt: int = 0, payload: bytes = b"\xff" * 160, *, stamp: int | None = None) -> bytes:
@@ -155,6 +158,41 @@ async def test_an_endpoint_that_fails_does_not_stop_the_others(
     assert engine.poller._handle is not None  # still ticking
     bad.close()
     good.close()
+
+
+async def test_a_packet_read_by_the_poller_is_handled_in_its_own_calls_context(
+    engine: MediaEngine, caller: socket.socket
+) -> None:
+    # call_id is bound with structlog's contextvars (obs/context.py): a digit's log lines
+    # (dtmf.received, menu.entered...) carry the call_id of the context the packet is handled in.
+    # The poller's one timer was scheduled from the first latched call's context.
+    sessions: dict[str, MediaSession] = {}
+    seen: list[tuple[str, object]] = []
+
+    async def open_call(call_id: str) -> None:
+        session = sessions[call_id] = await engine.open_session(offer(40000), call_id=call_id)
+        session.on_digit = lambda digit, method: seen.append(
+            (call_id, structlog.contextvars.get_contextvars().get("call_id"))
+        )
+
+    for call_id in ("first", "second"):
+        with call_context(call_id):  # as the SIP layer opens a call's media (tui/component.py)
+            await asyncio.get_running_loop().create_task(open_call(call_id))
+    for session in sessions.values():  # latched in turn: the first one's context starts the timer
+        caller.sendto(_packet(1), ("127.0.0.1", session.port))
+        await wait_until(lambda s=session: s.packets_received == 1)
+    assert len(engine.poller or ()) == 2
+    for seq, session in enumerate(sessions.values(), start=2):
+        caller.sendto(_packet(seq, 101, bytes([5, 0x0A, 0, 160]), stamp=320), ("127.0.0.1", session.port))
+        await wait_until(lambda s=session: s.packets_received == 2)
+    session = sessions["second"]
+    caller.sendto(_packet(9, 101, bytes([6, 0x0A, 0, 160]), stamp=640), ("127.0.0.1", session.port))
+    await asyncio.to_thread(lambda: None)
+    with call_context("first"):
+        session.drain()  # read from inside another call's work: still its own context
+    assert seen == [("first", "first"), ("second", "second"), ("second", "second")]
+    for session in sessions.values():
+        session.close()
 
 
 def test_a_poller_with_nothing_to_read_holds_no_timer() -> None:

@@ -24,6 +24,7 @@ can keep the loop busy with a flood: each gets a fair share).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import select
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,11 @@ log = get_logger("tui_engine.media")
 
 PERIOD = 0.01  #: seconds between two reads of the latched sockets
 ROUNDS = 4  #: datagrams read per socket and period, at most (a 50 pps caller sends 0.5 a period)
+
+
+#: the timer's context: it reads every call's socket, so no call's (each packet is handled in its
+#: endpoint's own, see ``RtpEndpoint``); not the context of whichever call latched first
+_NO_CALL = contextvars.Context()
 
 
 def available() -> bool:
@@ -69,7 +75,7 @@ class RtpPoller:
         self._endpoints[fd] = endpoint
         if self._handle is None:
             self._loop = asyncio.get_running_loop()
-            self._handle = self._loop.call_later(self.period, self._tick)
+            self._handle = self._loop.call_later(self.period, self._tick, context=_NO_CALL)
 
     def discard(self, endpoint: RtpEndpoint) -> None:
         """Stop reading ``endpoint``'s socket (before it is closed, or given back to the loop)."""
@@ -115,4 +121,4 @@ class RtpPoller:
                         log.exception("media.rtp_read_failed")
         finally:
             if endpoints and self._handle is None:
-                self._handle = loop.call_later(self.period, self._tick)
+                self._handle = loop.call_later(self.period, self._tick, context=_NO_CALL)

@@ -9,6 +9,7 @@ wants them to follow the sampling clock through silences too.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import socket
 import struct
@@ -216,8 +217,9 @@ class RtpEndpoint:
     keeps watching.
     """
 
-    __slots__ = ("_fd", "_latched", "_loop", "_readers", "_reading", "_sock", "clock", "last_received_at",
-                 "on_packet", "on_send_failed", "parse_types", "received", "remote", "sent")
+    __slots__ = ("_context", "_fd", "_latched", "_loop", "_readers", "_reading", "_sock", "clock",
+                 "last_received_at", "on_packet", "on_send_failed", "parse_types", "received", "remote",
+                 "sent")
 
     def __init__(
         self, sock: socket.socket, *, loop: asyncio.AbstractEventLoop, readers: Readers | None = None
@@ -240,6 +242,10 @@ class RtpEndpoint:
         self._readers = readers
         self._latched = False
         self._reading: Readers | None = None  # the readers that have the socket (None: the loop)
+        #: the call's context (``call_id`` bound for its log lines, obs/context.py), where the
+        #: endpoint is made: packets are handled in it, whoever reads them (the poller's timer
+        #: runs for every call, in no call's context)
+        self._context = contextvars.copy_context()
         loop.add_reader(self._fd, self._readable)
 
     @property
@@ -307,7 +313,8 @@ class RtpEndpoint:
             packet = RtpPacket.parse(data)
         except ValueError:  # valid_rtp checked what parse does: kept for safety
             return
-        self.on_packet(packet)
+        # a copy: a context cannot be entered twice, and a handler may read the socket again (drain)
+        self._context.copy().run(self.on_packet, packet)
 
     def _latch(self, addr: tuple[str | Any, int]) -> None:
         source = (str(addr[0]), addr[1])
