@@ -134,6 +134,26 @@ async def test_a_flooding_caller_does_not_hold_up_the_others(
     flood.close()
 
 
+async def test_a_late_tick_reads_every_period_it_covers(engine: MediaEngine, caller: socket.socket) -> None:
+    # ROUNDS is a share per period: a tick that ran three periods late (a loaded loop) reads
+    # four periods' worth, or a caller sending more than ROUNDS a tick falls behind for good
+    # (its socket fills, the kernel drops its packets, digits among them).
+    assert engine.poller is not None
+    engine.poller.period = 3600.0  # the test runs the ticks itself
+    session = await engine.open_session(offer(40000), call_id="late")
+    caller.sendto(_packet(1), ("127.0.0.1", session.port))
+    await wait_until(lambda: len(engine.poller or ()) == 1)
+    for seq in range(2, 102):
+        caller.sendto(_packet(seq), ("127.0.0.1", session.port))
+    await asyncio.to_thread(lambda: None)
+    engine.poller._due = asyncio.get_running_loop().time() - 3 * engine.poller.period
+    engine.poller._tick()
+    assert session.packets_received == 1 + 4 * poller_module.ROUNDS
+    engine.poller._tick()  # on time: one period's share
+    assert session.packets_received == 1 + 5 * poller_module.ROUNDS
+    session.close()
+
+
 async def test_an_endpoint_that_fails_does_not_stop_the_others(
     engine: MediaEngine, caller: socket.socket
 ) -> None:

@@ -17,8 +17,9 @@ before it, as it did when every datagram was read the moment it came. RFC 4733 e
 50 ms and more and are sent several times; :data:`PERIOD` is a fraction of that.
 
 Level-triggered: one datagram is read per ready socket per round and the set is asked again,
-for at most :data:`ROUNDS` rounds a period; what is left waits for the next period (no caller
-can keep the loop busy with a flood: each gets a fair share).
+for at most :data:`ROUNDS` rounds a period (a tick that ran late reads the periods it covers,
+up to :data:`MAX_LATE_PERIODS` more); what is left waits for the next tick (no caller can keep
+the loop busy with a flood: each gets a fair share).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ log = get_logger("tui_engine.media")
 
 PERIOD = 0.01  #: seconds between two reads of the latched sockets
 ROUNDS = 4  #: datagrams read per socket and period, at most (a 50 pps caller sends 0.5 a period)
+MAX_LATE_PERIODS = 10  #: a late tick reads this many periods more, at most (a flood costs 11× a share then)
 
 
 #: the timer's context: it reads every call's socket, so no call's (each packet is handled in its
@@ -59,6 +61,7 @@ class RtpPoller:
         self._endpoints: dict[int, RtpEndpoint] = {}  # fd → endpoint
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0  # loop time the pending tick is scheduled for
         self.ticks = 0  #: periods run (for tests and the curious)
 
     def __len__(self) -> int:
@@ -75,7 +78,7 @@ class RtpPoller:
         self._endpoints[fd] = endpoint
         if self._handle is None:
             self._loop = asyncio.get_running_loop()
-            self._handle = self._loop.call_later(self.period, self._tick, context=_NO_CALL)
+            self._schedule(self._loop)
 
     def discard(self, endpoint: RtpEndpoint) -> None:
         """Stop reading ``endpoint``'s socket (before it is closed, or given back to the loop)."""
@@ -106,8 +109,12 @@ class RtpPoller:
         self.ticks += 1
         now = loop.time()
         endpoints = self._endpoints
+        # A late tick (a loaded loop) covers more than a period: it reads that many periods'
+        # shares, or a caller sending more than ``rounds`` a tick (10 ms ptime on a loop 30 ms
+        # late) falls behind for good and the kernel drops its packets, digits among them.
+        late = min(int((now - self._due) / self.period), MAX_LATE_PERIODS) if now > self._due else 0
         try:
-            for _ in range(self.rounds):
+            for _ in range(self.rounds * (1 + late)):
                 ready = epoll.poll(0)
                 if not ready:
                     break
@@ -121,4 +128,8 @@ class RtpPoller:
                         log.exception("media.rtp_read_failed")
         finally:
             if endpoints and self._handle is None:
-                self._handle = loop.call_later(self.period, self._tick, context=_NO_CALL)
+                self._schedule(loop)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._due = loop.time() + self.period
+        self._handle = loop.call_later(self.period, self._tick, context=_NO_CALL)
