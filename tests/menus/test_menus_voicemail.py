@@ -21,6 +21,7 @@ from tui_engine.menus import (
 from tui_engine.menus.actions import Action
 from tui_engine.menus.record import FILE_WORK_TIMEOUT, StartRecording
 from tui_engine.menus.testing import MenuHarness
+from tui_engine.menus.voicemail import MailboxRequest
 from tui_engine.voicemail import Voicemail
 
 BUNDLED = Path(__file__).resolve().parents[2] / "tui_engine" / "dialplans"
@@ -172,3 +173,24 @@ def test_the_mailbox_operation_holds_the_no_input_timer(vm: Voicemail) -> None:
     assert call.runner.phase is Phase.MAILBOX and call.runner.next_deadline() is not None
     assert actions and call.advance(FILE_WORK_TIMEOUT - 1) == []  # held, up to the work's own deadline
     assert call.advance(1) and call.runner.phase is not Phase.MAILBOX  # then it failed
+
+
+def test_a_full_mailbox_is_said_before_the_tone_not_after_the_message(vm: Voicemail) -> None:
+    """Before: the caller heard the greeting and the tone, spoke, and only then "not saved"."""
+    vm.store.max_messages = 1
+    leave_message(vm, "1000", 2.0).press("#")
+    call = MenuHarness(PLANS["leave-message"], mailboxes=vm, variables={"caller": "bob"})
+    call.start()
+    actions = call.press("1000#")
+    assert names(actions) == ["not-saved"] and not any(isinstance(a, StartRecording) for a in actions)
+    assert MenuEntered(menu="mailbox") in call.finish_prompt()  # the number again: another mailbox
+    call.press("1001#")  # one with room: the greeting, the tone, the recording as usual
+    call.finish_prompt()
+    assert isinstance(call.finish_prompt()[-1], StartRecording)
+    assert [m.caller for m in vm.store.messages("1000")] == ["alice"]
+
+
+def test_a_mailbox_number_that_cannot_be_a_mailbox_is_refused_before_the_tone(vm: Voicemail) -> None:
+    result = vm.perform(MailboxRequest(op="room", mailbox="../x", variables={}))
+    assert not result.ok and "InvalidMailbox" in result.why
+    assert vm.perform(MailboxRequest(op="room", mailbox="1000", variables={})).ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 import signal
+import time
 import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,3 +176,51 @@ def test_a_count_of_new_messages_that_is_not_a_number_neither_breaks_play_nor_de
     deleted = vm.perform(MailboxRequest(op="delete", mailbox="201", variables=variables))
     assert deleted.ok and deleted.values["new_messages"] == "0"
     assert vm.store.messages("201") == [vm.store.message("201", first.id)]
+
+
+def test_two_deposits_finishing_at_once_do_not_push_a_mailbox_past_its_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deposits run in worker threads; a slow disk widened the window between the room check and
+    the write, and both callers' messages went into the last place."""
+    import threading
+
+    from tui_engine.voicemail import store as store_module
+
+    real_write = store_module.write_wav
+
+    def slow_write(path: Path, pcm16: bytes) -> None:
+        time.sleep(0.2)
+        real_write(path, pcm16)
+
+    monkeypatch.setattr(store_module, "write_wav", slow_write)
+    store = VoicemailStore(tmp_path, max_messages=1)
+    outcomes: list[str] = []
+
+    def deposit(caller: str) -> None:
+        try:
+            store.deposit("201", PCM, caller=caller)
+            outcomes.append("saved")
+        except MailboxFull:
+            outcomes.append("full")
+
+    threads = [threading.Thread(target=deposit, args=(c,)) for c in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["full", "saved"] and store.count("201") == 1
+
+
+def test_a_message_whose_metadata_cannot_be_written_leaves_no_wav(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = VoicemailStore(tmp_path)
+
+    def broken(meta: Path, message: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_meta", broken)
+    with pytest.raises(OSError):
+        store.deposit("201", PCM, caller="x")
+    assert not list(tmp_path.rglob("*.wav")) and store.messages("201") == []

@@ -8,7 +8,8 @@ runs the no-input timer is held (the system is working, not the caller silent).
 Operations (Asterisk ``VoiceMailMain``'s, reduced): ``open`` (counts: ``new_messages``,
 ``old_messages``, ``messages``; ``message`` = 1, the first new message first), ``play`` (the current
 message, which becomes old), ``next``, ``delete`` (the current one), ``greeting`` (play the
-mailbox's greeting) and ``save-greeting`` (the last ``record``'s ``{recording}`` becomes it).
+mailbox's greeting), ``save-greeting`` (the last ``record``'s ``{recording}`` becomes it) and
+``room`` (fails when the mailbox, the store or the disk cannot take another message).
 A failed operation (no such message, no greeting, a disk error) runs ``on-failure``.
 """
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from tui_engine.menus.model import Step
     from tui_engine.menus.record import StopRecording
 
-OPERATIONS = ("open", "play", "next", "delete", "greeting", "save-greeting")
+OPERATIONS = ("open", "play", "next", "delete", "greeting", "save-greeting", "room")
 #: the variables ``voicemail`` operations set (for ``check``'s known names)
 VOICEMAIL_VARIABLES = (
     "new_messages", "old_messages", "messages", "message", "message_ids", "message_from", "message_length",

@@ -52,7 +52,7 @@ class Voicemail:
         self.min_free_bytes = min_free_bytes
         self._ops: dict[str, _Op] = {
             "open": self._open, "play": self._play, "next": self._next, "delete": self._delete,
-            "greeting": self._greeting, "save-greeting": self._save_greeting,
+            "greeting": self._greeting, "save-greeting": self._save_greeting, "room": self._room,
         }
 
     def perform(self, request: MailboxRequest) -> MailboxResult:
@@ -137,6 +137,12 @@ class Voicemail:
         if message.new:
             values["new_messages"] = self._one_fewer_new(request)
         return MailboxResult(ok=True, values=values)
+
+    def _room(self, request: MailboxRequest) -> MailboxResult:
+        """Before the tone, not after the message: a caller learns a mailbox is full (or the disk
+        is) before speaking into it, as Asterisk's VoiceMail says "mailbox full" at once."""
+        self.store.check_room(request.mailbox)
+        return MailboxResult(ok=True)
 
     def _greeting(self, request: MailboxRequest) -> MailboxResult:
         path = self.store.greeting(request.mailbox)

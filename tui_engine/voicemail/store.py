@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -80,6 +81,9 @@ class VoicemailStore:
         self.max_messages = max_messages
         self.max_total_messages = max_total_messages
         self.min_free_bytes = min_free_bytes
+        # Deposits run in worker threads: the room check and the write are one step, or two
+        # callers finishing at once both find room for the last message and both write it.
+        self._depositing = threading.Lock()
 
     # -- paths -------------------------------------------------------------------------
     def mailbox_dir(self, mailbox: str) -> Path:
@@ -99,23 +103,32 @@ class VoicemailStore:
 
     # -- writing -----------------------------------------------------------------------
     def deposit(self, mailbox: str, pcm16: bytes, *, caller: str, received: float | None = None) -> Message:
-        """A new message; the WAV is written first, so a listing never shows one without audio."""
+        """A new message; the WAV is written first, so a listing never shows one without audio,
+        and removed again when its metadata cannot be written (no WAV without a message)."""
         at = time.time() if received is None else received
-        if self.count(mailbox) >= self.max_messages:
-            raise MailboxFull(f"mailbox {mailbox} holds {self.max_messages} messages")
-        self._check_room(len(pcm16))
-        message_id = f"{int(at * 1000):013d}-{secrets.token_hex(4)}"
-        audio, meta = self._message_paths(mailbox, message_id)
-        write_wav(audio, pcm16)
-        message = Message(
-            id=message_id, mailbox=mailbox, caller=caller, received=at, length=round(pcm_seconds(pcm16), 2),
-            new=True, audio=audio,
-        )
-        self._write_meta(meta, message)
+        with self._depositing:
+            self.check_room(mailbox, len(pcm16))
+            message_id = f"{int(at * 1000):013d}-{secrets.token_hex(4)}"
+            audio, meta = self._message_paths(mailbox, message_id)
+            write_wav(audio, pcm16)
+            message = Message(
+                id=message_id, mailbox=mailbox, caller=caller, received=at,
+                length=round(pcm_seconds(pcm16), 2), new=True, audio=audio,
+            )
+            try:
+                self._write_meta(meta, message)
+            except BaseException:
+                audio.unlink(missing_ok=True)
+                raise
         return message
 
-    def _check_room(self, size: int) -> None:
-        """Store-wide bounds (a deposit is rare and runs in a worker thread: one glob is cheap)."""
+    def check_room(self, mailbox: str, size: int = 0) -> None:
+        """:class:`MailboxFull` unless ``mailbox`` can take a message of ``size`` bytes: its own
+        cap, the store-wide cap, the disk (a deposit is rare and runs in a worker thread: one glob
+        is cheap). :class:`InvalidMailbox` for a name that cannot be a mailbox."""
+        self.mailbox_dir(mailbox)
+        if self.count(mailbox) >= self.max_messages:
+            raise MailboxFull(f"mailbox {mailbox} holds {self.max_messages} messages")
         if sum(1 for _ in self.root.glob("*/messages/*.json")) >= self.max_total_messages:
             raise MailboxFull(f"the voicemail store holds {self.max_total_messages} messages")
         check_free_space(self.root, size, self.min_free_bytes, "voicemail")
