@@ -93,3 +93,9 @@ def test_a_flood_of_refusals_is_one_line_then_one_summary_a_second() -> None:
     log.on_timer(13.0)  # a second with no refusal: no line, and the next is logged in full again
     assert len(lines) == 2 and log.deadline is None
     assert log.refused("loop-lag", 20.0) and scheduled[-1] == 21.0
+
+
+def test_with_no_room_nothing_is_remembered() -> None:
+    refusals = StatelessRefusals(capacity=0)
+    refusals.remember(b"via\ncall", INVITE, b"503", ADDR, "UDP", now=0.0)
+    assert len(refusals) == 0 and refusals.repeated(b"via\ncall", INVITE, now=0.0) is None

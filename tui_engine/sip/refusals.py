@@ -116,7 +116,7 @@ class StatelessRefusals:
         entries = self._entries
         entries.pop(key, None)
         entries[key] = Refused(invite, response, addr, transport, now + self.lifetime)
-        while len(entries) > self.capacity or next(iter(entries.values())).expires <= now:
+        while entries and (len(entries) > self.capacity or next(iter(entries.values())).expires <= now):
             entries.popitem(last=False)
 
 
