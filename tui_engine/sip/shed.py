@@ -168,10 +168,23 @@ def quick_response(
     header dictionary and message class."""
     found = req.headers
     to = found["to"][0]
-    lines = [f"SIP/2.0 {status} {reason_for(status)}", f"Via: {top_via}"]
-    lines += [f"Via: {via}" for via in found["via"][1:]]
-    lines += [f"From: {found['from'][0]}", f"To: {to if 'tag=' in to.lower() else f'{to};tag={to_tag}'}",
-              f"Call-ID: {req.call_id}", f"CSeq: {found['cseq'][0]}"]
-    lines += [f"{prettify_header_name(name)}: {value}" for name, value in headers]
-    lines += [f"Server: {SERVER}", "Content-Length: 0", "", ""]
-    return "\r\n".join(lines).encode("utf-8")
+    if "tag=" not in to.lower():
+        to = f"{to};tag={to_tag}"
+    vias = found["via"]
+    parts = [f"SIP/2.0 {status} {reason_for(status)}\r\nVia: {top_via}\r\n"]
+    if len(vias) > 1:
+        parts.extend(f"Via: {via}\r\n" for via in vias[1:])
+    parts.append(f"From: {found['from'][0]}\r\nTo: {to}\r\nCall-ID: {req.call_id}\r\n"
+                 f"CSeq: {found['cseq'][0]}\r\n")
+    for name, value in headers:
+        pretty = _PRETTY.get(name)
+        if pretty is None:
+            pretty = _PRETTY[name] = prettify_header_name(name)
+        parts.append(f"{pretty}: {value}\r\n")
+    parts.append(_END)
+    return "".join(parts).encode("utf-8")
+
+
+#: header names as written, by the name given (only the engine's own: Retry-After, so it stays small)
+_PRETTY: dict[str, str] = {}
+_END = f"Server: {SERVER}\r\nContent-Length: 0\r\n\r\n"
