@@ -12,7 +12,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from tui_engine.obs.logging import ModuleLogger, _dumps, configure_logging, get_logger, stamp_utc_iso, utc_iso
+from tui_engine.obs.logging import (
+    JsonLine,
+    ModuleLogger,
+    _add_node,
+    _dumps,
+    configure_logging,
+    get_logger,
+    stamp_utc_iso,
+    utc_iso,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -84,3 +93,54 @@ def _module_logger_cases() -> None:
             log.bind(x=1).error("bound", n=4)
     assert logs[:2] == logs[2:] and [e["event"] for e in logs[:2]] == ["kept", "bound"]
     assert "warning" in vars(ours)  # looked up once, on the cached logger
+
+
+def _chain(node: str | None, ns: int) -> list[Any]:
+    """What configure_logging ran for JSON before JsonLine: the processors one by one."""
+    def stamp(_logger: object, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+        event["timestamp"] = utc_iso(ns)
+        return event
+
+    return [
+        *([_add_node(node)] if node else []), structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level, stamp, structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(serializer=_dumps),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["event", "a", "level", "node", "call_id", "exc_info", "é"]), _JSONABLE,
+                    max_size=5),
+    st.dictionaries(st.sampled_from(["call_id", "session_id", "a", "node"]), _JSONABLE, max_size=3),
+    st.sampled_from(["info", "warn", "warning", "exception", "error", "debug", "critical"]),
+    st.none() | st.sampled_from(["n1", ""]),
+    st.integers(min_value=0, max_value=2**62),
+    st.booleans(),
+)
+def test_a_json_line_is_the_text_of_the_processor_chain(
+    event: dict[str, Any], bound: dict[str, Any], method: str, node: str | None, ns: int, raised: bool
+) -> None:
+    def render(processors: list[Any], kept: dict[str, Any]) -> str:
+        for proc in processors:
+            kept = proc(None, method, kept)
+        assert isinstance(kept, str)
+        return kept
+
+    def both() -> tuple[str, str]:
+        return render([JsonLine(node, now_ns=lambda: ns)], dict(event)), render(_chain(node, ns), dict(event))
+
+    tokens = structlog.contextvars.bind_contextvars(**bound)
+    try:
+        if raised:  # rendered while the exception is being handled: its traceback is in the line
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                event = {**event, "exc_info": True}
+                ours, theirs = both()
+            assert "boom" in ours
+        else:
+            ours, theirs = both()
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+    assert ours == theirs

@@ -26,6 +26,11 @@ from tui_engine.testing.sipp import SippResult, SippRun, run_sipp
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+#: The SIP layer's per-message lines (``sip.invite``, ``sip.answered``, ``sip.confirmed``, ...)
+#: are logged at debug: a test that reads them runs its engine with these options.
+SIP_TRACE: dict[str, object] = {"logging.level": "debug"}
+
+
 class RtpCapture(asyncio.DatagramProtocol):
     """The phone's RTP socket: keeps the payload of every PCMU packet by its RTP timestamp."""
 

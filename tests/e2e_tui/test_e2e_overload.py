@@ -18,7 +18,7 @@ from tui_engine.testing import free_port_block
 from tui_engine.testing.raw_sip import ack_for, final_response, in_dialog, raw_invite
 
 from .conftest import StartEngine
-from .helpers import call_ids, place_call, wait_no_calls
+from .helpers import SIP_TRACE, call_ids, place_call, wait_no_calls
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def caller() -> socket.socket:
 async def test_a_call_in_setup_makes_the_next_invite_a_503_and_its_retransmission_the_same_503(
     tui: StartEngine,
 ) -> None:
-    engine = await tui({"engine.max-calls-in-setup": 1})
+    engine = await tui({"engine.max-calls-in-setup": 1, **SIP_TRACE})  # sip.invite is a debug line
     target = ("127.0.0.1", engine.sip_port)
     with caller() as a, caller() as b, caller() as c:
         invite_a = raw_invite(engine.sip_port, "ov-a", via_port=a.getsockname()[1])
@@ -64,6 +64,7 @@ async def test_a_call_in_setup_makes_the_next_invite_a_503_and_its_retransmissio
     assert call_ids(engine) == ["ov-a", "ov-c"]  # b never reached the application
     rejected = engine.find_events("sip.rejected", call_id="ov-b")
     assert [(e["status"], e["reason"]) for e in rejected] == [(503, "calls-in-setup")]  # once
+    assert engine.find_events("sip.invite", call_id="ov-a")  # the line is on: its absence below counts
     assert not engine.find_events("sip.invite", call_id="ov-b")
     assert not engine.find_events("media.session_opened", call_id="ov-b")
     samples = await wait_no_calls(engine)

@@ -20,7 +20,7 @@ from pyVoIP.VoIP import CallState, VoIPPhone
 from tui_engine.testing import free_port, free_port_block
 
 from .conftest import StartEngine
-from .helpers import call_events, call_ids, wait_no_calls
+from .helpers import SIP_TRACE, call_events, call_ids, wait_no_calls
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +87,7 @@ def call_until_hung_up(
 
 
 async def test_pyvoip_caller_is_hung_up_after_the_no_input_cycles(tui: StartEngine, tmp_path: Path) -> None:
-    engine = await tui()
+    engine = await tui(SIP_TRACE)
     first, _ = free_port_block(20)
     states = await asyncio.to_thread(
         call_until_hung_up, engine.sip_port, local_port=free_port(), rtp=(first, first + 19), within=30.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import StartEngine
-from .helpers import assert_sipp_ok, call_events, call_ids, names, place_call, wait_no_calls
+from .helpers import SIP_TRACE, assert_sipp_ok, call_events, call_ids, names, place_call, wait_no_calls
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ async def test_cancel_while_ringing_gets_487_and_frees_the_port_at_once(
 ) -> None:
     # answer-delay far longer than the test: the CANCEL lands while the call rings, never racing
     # the 200; the fixture's teardown then finds the call's RTP port closed long before the delay.
-    engine = await tui({"phone.tui.answer-delay": "20s"})
+    engine = await tui({"phone.tui.answer-delay": "20s", **SIP_TRACE})
     result = await place_call(engine, tmp_path, "uac_cancel")  # waits for the 180, then CANCELs
     assert_sipp_ok(result)
     assert result.message_counts("180") == [(1, 0)]
@@ -52,7 +52,7 @@ async def test_cancel_while_ringing_gets_487_and_frees_the_port_at_once(
 
 
 async def test_answer_delay_rings_first_then_the_menu_runs_as_usual(tui: StartEngine, tmp_path: Path) -> None:
-    engine = await tui({"phone.tui.answer-delay": "300ms"})
+    engine = await tui({"phone.tui.answer-delay": "300ms", **SIP_TRACE})
     result = await place_call(engine, tmp_path, "uac_ring_then_answer")  # 180 required before the 200
     assert_sipp_ok(result)
     (call_id,) = call_ids(engine)
@@ -88,7 +88,7 @@ async def test_options_is_answered_200_with_allow(tui: StartEngine, tmp_path: Pa
 async def test_a_lost_ack_makes_the_200_come_again_and_the_call_still_works(
     tui: StartEngine, tmp_path: Path
 ) -> None:
-    engine = await tui()
+    engine = await tui(SIP_TRACE)
     result = await place_call(engine, tmp_path, "uac_late_ack")
     assert_sipp_ok(result)
     received, retransmitted = result.message_counts("200")[0]  # the 200 <---- row (then our 200 to BYE)
@@ -105,7 +105,7 @@ async def test_a_lost_ack_makes_the_200_come_again_and_the_call_still_works(
 
 
 async def test_a_lost_answer_to_our_bye_makes_the_bye_come_again(tui: StartEngine, tmp_path: Path) -> None:
-    engine = await tui()
+    engine = await tui(SIP_TRACE)
     result = await place_call(engine, tmp_path, "uac_late_bye_response")
     assert_sipp_ok(result)
     ((received, retransmitted),) = result.message_counts("BYE")
@@ -117,7 +117,7 @@ async def test_a_lost_answer_to_our_bye_makes_the_bye_come_again(tui: StartEngin
 
 
 async def test_a_retransmitted_invite_makes_one_call(tui: StartEngine, tmp_path: Path) -> None:
-    engine = await tui()
+    engine = await tui(SIP_TRACE)
     result = await place_call(engine, tmp_path, "uac_invite_retransmit")
     assert_sipp_ok(result)
     ended = await engine.wait_event("call.ended")  # the call's last line: all are in

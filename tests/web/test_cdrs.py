@@ -13,6 +13,7 @@ import pytest
 from web_helpers import Browser, NodeFactory
 
 from tui_engine.web import PortalSettings
+from tui_engine.web import cdrs as cdr_writer
 from tui_engine.web.cdrs import CSV_COLUMNS, CallRecorder, csv_cell, csv_lines
 from tui_engine.web.store.cdrs import CallRecord, CdrFilter, CdrStore, open_cdr_store
 
@@ -154,6 +155,25 @@ async def test_records_of_a_burst_are_written_in_batches_and_a_failed_batch_lose
         recorder.record(rec(n).to_json())
     await recorder.stop()  # stop writes what is left
     assert store.batches == [["c0"], ["c1", "c2", "c3", "c4", "c5"]]
+
+
+async def test_calls_ending_just_after_a_batch_share_the_next_one_and_stop_ends_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cdr_writer, "BATCH_LINGER", 3600.0, raising=False)  # only stop() can end the wait
+    store = _CountingStore()
+    recorder = CallRecorder(store, retention=0)  # type: ignore[arg-type]
+    recorder.record(rec(0).to_json())  # written at once: no one waits for the linger ...
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert store.batches == [["c0"]]
+    for n in range(1, 4):  # ... and the calls that end after it wait for one another
+        recorder.record(rec(n).to_json())
+        for _ in range(5):
+            await asyncio.sleep(0)
+    assert store.batches == [["c0"]]
+    await asyncio.wait_for(recorder.stop(), 5)  # the linger ends: what is left is written
+    assert store.batches == [["c0"], ["c1", "c2", "c3"]]
 
 
 # -- over HTTP ---------------------------------------------------------------------------------------

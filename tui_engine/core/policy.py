@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from dataclasses import dataclass
 
@@ -53,9 +54,14 @@ class IdlePolicy:
         return self.timeout * self.max_attempts
 
 
+@functools.lru_cache(maxsize=256, typed=True)
 def call_policy(no_input_timeout: float, max_attempts: int) -> IdlePolicy:
     """Phone menus: ``max_attempts`` silent periods of ``no_input_timeout``, then disconnect
-    (goodbye + BYE). Also the shape of a call-wide guard (one period, no re-prompt)."""
+    (goodbye + BYE). Also the shape of a call-wide guard (one period, no re-prompt).
+
+    Cached: each call asks for four (its start menu's and its guards'), from a handful of
+    configured values, and an :class:`IdlePolicy` is frozen, so one object serves them all
+    (a value it refuses raises each time: exceptions are not cached)."""
     return IdlePolicy(timeout=no_input_timeout, max_attempts=max_attempts, final=FinalAction.DISCONNECT)
 
 

@@ -265,6 +265,11 @@ def _ignore_error(exc: OSError) -> None:
     """Send failures before a session owns the endpoint (none: it sends nothing then)."""
 
 
+#: Non-blocking from the start where the kernel offers it (Linux): one ``ioctl`` per call set-up
+#: less than ``setblocking(False)`` after ``socket()``; Python reads the flag as a timeout of 0.
+_DGRAM_NONBLOCK = socket.SOCK_DGRAM | getattr(socket, "SOCK_NONBLOCK", 0)
+
+
 async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoint, int]:
     """Bind an endpoint on the next free even port; ports held by other programs are skipped.
 
@@ -278,9 +283,10 @@ async def open_endpoint(allocator: PortAllocator, host: str) -> tuple[RtpEndpoin
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(allocator.capacity):
         port = allocator.acquire()
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock = socket.socket(family, _DGRAM_NONBLOCK)
         try:
-            sock.setblocking(False)
+            if _DGRAM_NONBLOCK == socket.SOCK_DGRAM:
+                sock.setblocking(False)
             sock.bind((host, port))
             _, protocol = await loop.create_datagram_endpoint(RtpEndpoint, sock=sock)
         except OSError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiortp.packet import RtpPacket
 
@@ -79,8 +80,17 @@ class MediaSession:
         #: audio ended, which a late loop learns only later; None until one completes.
         self.finished_at: float | None = None
         self._closed = False
-        self._log = log.bind(call_id=call_id)
+        self._bound_log: Any = None  # log.bind(call_id=...), made on its first line (most calls log none)
         self._apply(answer)
+
+    @property
+    def _log(self) -> Any:
+        """This call's logger (``call_id`` bound), made on first use: ``bind`` through the
+        module's lazy proxy builds a logger (13× a filtered line, timeit), and most calls never
+        log a line here."""
+        if self._bound_log is None:
+            self._bound_log = log.bind(call_id=self.call_id)
+        return self._bound_log
 
     # -- what the telephony glue calls ---------------------------------------------------------
 

@@ -506,8 +506,10 @@ class MenuRunner:
     def _enter(self, name: str, now: float) -> list[Action]:
         self.variables.update(clock_values(now + self.epoch_offset, self._zone))
         answer = self._answer_menu
-        self._menu = answer if answer is not None and answer.name == name else self.dialplan.menus[name]
-        self._eff = self._effective(self._menu)
+        menu = answer if answer is not None and answer.name == name else self.dialplan.menus[name]
+        if self.phase is not Phase.NEW or menu is not self._menu:  # the start menu's: from __init__
+            self._eff = self._effective(menu)  # (or from update_defaults, which recomputes it)
+        self._menu = menu
         self._session = IdleSession(self._eff.idle_policy())
         self._session.send(Started(now=now))
         self._visits = 0

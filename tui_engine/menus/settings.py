@@ -63,7 +63,28 @@ class Effective:
 
 
 def effective(defaults: MenuDefaults, *layers: Settings) -> Effective:
-    """Apply ``layers`` (dialplan, then menu) over ``defaults``; the last non-``None`` wins."""
+    """Apply ``layers`` (dialplan, then menu) over ``defaults``; the last non-``None`` wins.
+
+    Remembered by the objects' identity: every menu entered asks, with the same frozen
+    defaults and settings objects each time (they change only on a reload). The cache holds
+    the objects themselves, so an ``id`` in it cannot be reused by another object meanwhile.
+    """
+    key = (id(defaults), *map(id, layers))
+    found = _EFFECTIVE.get(key)
+    if found is not None:
+        return found[1]
+    result = _apply(defaults, layers)
+    if len(_EFFECTIVE) >= _EFFECTIVE_SIZE:  # reloads leave old objects behind: start afresh
+        _EFFECTIVE.clear()
+    _EFFECTIVE[key] = ((defaults, *layers), result)
+    return result
+
+
+_EFFECTIVE: dict[tuple[int, ...], tuple[tuple[object, ...], Effective]] = {}
+_EFFECTIVE_SIZE = 4096
+
+
+def _apply(defaults: MenuDefaults, layers: tuple[Settings, ...]) -> Effective:
     values = {
         "no_input_timeout": defaults.no_input_timeout,
         "max_attempts": defaults.max_attempts,

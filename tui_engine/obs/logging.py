@@ -6,10 +6,12 @@ code that owns a call or a web request, and merged into every event logged under
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
 import time
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +69,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, node: str | Non
     ]
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        # JSON: the same chain folded into one processor (JsonLine), the same text
+        processors=(
+            [*shared, structlog.processors.format_exc_info, renderer] if use_console else [JsonLine(node)]
+        ),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
@@ -144,6 +149,44 @@ def _dumps(obj: Any, **options: Any) -> str:
     if encoder is None:
         encoder = _encoders[default] = json.JSONEncoder(default=default)
     return encoder.encode(obj)
+
+
+#: structlog's own fallback for values JSON cannot encode (``__structlog__``, else ``repr``)
+_FALLBACK = structlog.processors.JSONRenderer()._dumps_kw["default"]
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}  #: structlog's ``add_log_level`` mapping
+
+
+class JsonLine:
+    """``[node?, merge_contextvars, add_log_level, stamp_utc_iso, format_exc_info,
+    JSONRenderer(serializer=_dumps)]`` as one processor, with the same text (the tests compare).
+
+    Why: at ``info`` each call still writes four lines, and one line cost ~63 000 instructions
+    through the chain, 55 000 through this (callgrind, ``log.info`` under ``call_context`` to
+    /dev/null). The console renderer keeps the chain (a terminal is not the hot path).
+    """
+
+    __slots__ = ("_encode", "_node", "_now_ns")
+
+    def __init__(self, node: str | None = None, *, now_ns: Any = time.time_ns) -> None:
+        self._node = node
+        self._now_ns = now_ns
+        self._encode = json.JSONEncoder(default=_FALLBACK).encode
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
+        if self._node:
+            event.setdefault("node", self._node)
+        context = contextvars.copy_context()
+        for var in context:  # structlog.contextvars.merge_contextvars
+            name = var.name
+            if name.startswith("structlog_"):
+                value = context[var]
+                if value is not Ellipsis:
+                    event.setdefault(name[10:], value)
+        event["level"] = _LEVEL_NAMES.get(method, method)
+        event["timestamp"] = utc_iso(self._now_ns())
+        if "exc_info" in event:
+            event = structlog.processors.format_exc_info(logger, method, event)
+        return self._encode(event)
 
 
 def _add_node(node: str) -> Any:

@@ -24,7 +24,7 @@ def bye(core: UasCore, call: ServerCall, inc: Incoming, now: float) -> None:
     if call.state in (CallState.OFFERED, CallState.RINGING):
         core.respond_invite(call, 487, "", None, now)
     call.deadline = None  # a BYE also ends any 2xx retransmission
-    log.info("sip.bye_received")
+    log.debug("sip.bye_received")
     core.end_call(call, EndReason.CALLER_HANGUP)
     core.forget_when_idle(call)
 

@@ -193,7 +193,7 @@ class UasCore:
                 log.exception("sip.internal_error")
                 self.fail_setup(call)
                 return
-            log.info("sip.ringing")
+            log.debug("sip.ringing")
 
     def call_answer(self, call: ServerCall, sdp: str) -> None:
         with self._acting(call, "answer") as now:
@@ -217,7 +217,7 @@ class UasCore:
         self.start_2xx(call, data, call.invite.cseq, now)
         if call.session is not None:
             self.start_session_timer(call, call.session, now)
-        log.info("sip.answered")
+        log.debug("sip.answered")
 
     def call_reject(self, call: ServerCall, status: int, reason: str, headers: dict[str, str] | None) -> None:
         if not 300 <= status <= 699:
@@ -314,7 +314,7 @@ class UasCore:
 
         def final(status: int) -> None:
             call.open_client_txs -= 1
-            log.info("sip.bye_answered", status=status)
+            log.debug("sip.bye_answered", status=status)
             self.end_call(call, reason)
             self.forget_when_idle(call)
 
@@ -387,7 +387,7 @@ class UasCore:
         call.ended_reported = True
         if call.session_timer is not None:
             call.session_timer.stop()
-        log.info("sip.call_ended", reason=reason.value)
+        log.debug("sip.call_ended", reason=reason.value)
         try:
             self.handler.call_ended(call, reason)
         except Exception:

@@ -241,7 +241,8 @@ class TuiComponent:
         if self._admission is not None:
             self._admission.in_setup.add(call.call_id)
         self._observer.started()
-        log.info("call.started", caller=info.caller, dialplan=plan.name, source=call.remote_addr[0])
+        log.info("call.started", caller=info.caller, dialled=info.dialled, dialplan=plan.name,
+                 source=call.remote_addr[0])
         self._setup[call.call_id] = self._loop.create_task(self._answer(call, info))
 
     async def _answer(self, call: ServerCall, info: CallInfo) -> None:
@@ -335,7 +336,8 @@ class TuiComponent:
         session = self._sessions.get(call.call_id)
         if session is not None and session.runner.current_menu == "":
             session.start()
-            self._webhooks.report(status_event("call.started", session.info))
+            if self._webhooks.reporting:  # the event is built only for a status webhook
+                self._webhooks.report(status_event("call.started", session.info))
 
     def call_info(self, call: ServerCall, content_type: str, body: bytes) -> int:
         session = self._sessions.get(call.call_id)
@@ -406,7 +408,8 @@ class TuiComponent:
         )
         self._observer.ended(why)
         info.end_reason = why
-        if session is not None and session.runner.current_menu:  # it was started: it ends
+        # it was started: it ends (the event is built only for a status webhook)
+        if session is not None and session.runner.current_menu and self._webhooks.reporting:
             ended = {"reason": why, "duration": round(duration, 3), "attempts": attempts}
             ended |= {"menus": list(info.menus), "no_input": info.no_input, "digits": info.digits}
             self._webhooks.report({**status_event("call.ended", info), **ended})

@@ -154,6 +154,11 @@ class WebhookClient:
             raise WebhookError(f"connection failed: {type(exc).__name__}: {exc}") from None
 
     # -- the status webhook ---------------------------------------------------------------
+    @property
+    def reporting(self) -> bool:
+        """Whether :meth:`report` sends anything: a caller can skip building the event."""
+        return bool(self.settings.status_url) and self._session is not None
+
     def report(self, event: Mapping[str, Any]) -> None:
         """Send a status event, fire-and-forget; never raises, never waits."""
         url = self.settings.status_url

@@ -24,6 +24,11 @@ log = get_logger("tui_engine.cdrs")
 
 PURGE_EVERY = 3600.0
 
+#: After a batch, the writer waits this long for more records before it stops: under load the
+#: calls that end meanwhile share the next batch (one thread hop, one commit for all of them).
+#: A record still waits for no one: the first of a quiet period is written at once.
+BATCH_LINGER = 0.05
+
 CSV_COLUMNS = (
     "call_id", "started_at", "answered_at", "ended_at", "duration", "caller", "dialled", "dialplan",
     "menus", "digits", "no_input", "end_reason", "sip_status",
@@ -73,6 +78,8 @@ class CallRecorder:
         #: records waiting for the writer; one write (one thread hop, one transaction) takes them all
         self._queue: list[CallRecord] = []
         self._writer: asyncio.Task[None] | None = None
+        self._stopping = False  #: stop() waits for the writer: no lingering then
+        self._lingering: asyncio.Future[None] | None = None
         self._purger: asyncio.Task[None] | None = None
 
     # -- what the telephony component calls -----------------------------------------------------
@@ -93,7 +100,9 @@ class CallRecorder:
         Why batches: one write per call cost a worker-thread hop and a transaction (an fsync of
         the WAL) each, and under load the loop's thread waited for the GIL behind every one
         (0.4 ms per call set-up, measured with bench/_cpu_counts.py). Records that end while a
-        batch is being written form the next batch.
+        batch is being written form the next batch; once nothing is left the writer lingers
+        :data:`BATCH_LINGER` for more: at 1 000 calls/s a batch written in 0.2 ms would
+        otherwise hold one or two records, and the hop and the commit came back per call.
         """
         try:
             while self._queue:
@@ -104,8 +113,21 @@ class CallRecorder:
                     log.exception(
                         "cdr.write_failed", records=len(batch), call_ids=[r.call_id for r in batch[:5]]
                     )
+                if not self._queue and not self._stopping:
+                    await self._linger()
         finally:
             self._writer = None
+
+    async def _linger(self) -> None:
+        """:data:`BATCH_LINGER`, or less: :meth:`stop` ends the wait."""
+        loop = asyncio.get_running_loop()
+        self._lingering = waiting = loop.create_future()
+        timer = loop.call_later(BATCH_LINGER, _settle, waiting)
+        try:
+            await waiting
+        finally:
+            timer.cancel()
+            self._lingering = None
 
     # -- Component ------------------------------------------------------------------------------
     def setup_http(self, app: object) -> None:
@@ -117,6 +139,9 @@ class CallRecorder:
     async def stop(self) -> None:
         if self._purger is not None:
             self._purger.cancel()
+        self._stopping = True
+        if self._lingering is not None:
+            _settle(self._lingering)
         if self._writer is not None:  # the last calls' records (hung up by the shutdown) are written
             await asyncio.gather(self._writer, return_exceptions=True)
         await self.store.aclose()
@@ -142,3 +167,8 @@ class CallRecorder:
             except Exception:
                 log.exception("cdr.purge_failed")
             await asyncio.sleep(PURGE_EVERY)
+
+
+def _settle(waiting: asyncio.Future[None]) -> None:
+    if not waiting.done():
+        waiting.set_result(None)
