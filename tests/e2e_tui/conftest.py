@@ -22,7 +22,8 @@ from tui_engine.testing.engine import EngineFactory, EngineProcess
 from .helpers import bound_udp_ports, wait_no_calls
 
 #: Prompt lengths (seconds) of the short copy of the main dialplan; every other prompt is 0.3 s.
-#: The main options stay long enough for a digit sent 300 ms after the ACK to barge in.
+#: The main options stay long enough for a digit sent 300 ms (INFO) or 800 ms (RFC 4733) after
+#: the ACK to barge in.
 SHORT_PROMPTS = {"main-options.wav": 1.5}
 SHORT_DEFAULT = 0.3
 ULAW_8K = ("-r", "8000", "-c", "1", "-e", "mu-law")  #: sox output options: the bundled prompts' format

@@ -1,7 +1,10 @@
 """Digits reach the menu end to end: RFC 4733 events replayed from SIPp's pcaps, and SIP INFO.
 
-The first digit of every scenario is sent 300 ms after the ACK, while the greeting plays, so each
-test also checks barge-in: that prompt finishes with ``completed=false`` and the choice follows.
+The first digit of every scenario is sent while the greeting (1.8 s) plays, so each test also
+checks barge-in: that prompt finishes with ``completed=false`` and the choice follows. An INFO
+digit goes 300 ms after the ACK, on the ACK's socket (read after it, whatever the load); an
+RFC 4733 digit goes 800 ms after it, on the RTP socket, so that an engine late by a few hundred
+ms still starts the greeting before it reads the digit.
 """
 
 from __future__ import annotations

@@ -152,16 +152,25 @@ def test_the_export_is_formula_safe_csv_of_the_real_calls(
 def test_a_running_export_holds_the_lock_off(page: Page, portal_factory: PortalFactory) -> None:
     """The export of a large history takes longer than the timeout: no lock while it runs.
 
-    2 s: the clicks before the export are the last input, and on a loaded CI box a step of the
-    browser can take a second; the session must not lock before the export has even started.
-    400 000 records: a fast CI machine exported 120 000 in 2.5 s, too close to the 2.5 s the test
-    needs to show anything; at ~50 000 records/s on such a machine this takes ~8 s."""
-    timeout = 2.0
-    n = 400_000
+    The page downloads at most 2 MB/s (Chromium's network emulation), so the export of 150 000
+    records (23 MB, far more than the sockets buffer) runs for 11 s and more however fast the
+    machine: it no longer needs a slow machine to last (a fast CI machine exported 120 000 records
+    in 2.49 s at full speed). 4 s: the engine renews the export's lease every second, so its
+    event loop may be 3 s late before the session locks under a running export (with 2 s, 1.5 s
+    late was too much on a loaded machine: the lock came in the middle of the export); and the
+    clicks before the export, the last input, are followed by a browser step that can take a
+    second on a loaded CI box."""
+    timeout = 4.0
+    n = 150_000
     portal = portal_factory(inactivity_timeout=f"{timeout:g}s", warning="0")
     _seed(portal, n)
     login(page, portal.url)
     go(page, "History")
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": 2_000_000, "uploadThroughput": -1,
+    })
     started = time.monotonic()
     page.get_by_role("button", name="Export CSV").click()
     expect(page.get_by_text("Exporting…")).to_be_visible()

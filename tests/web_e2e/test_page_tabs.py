@@ -24,13 +24,15 @@ pytestmark = pytest.mark.e2e
 def test_activity_in_tab_b_keeps_tab_a_unlocked(
     page: Page, context: BrowserContext, portal_factory: PortalFactory
 ) -> None:
-    portal = portal_factory(inactivity_timeout="2s", warning="0")
+    # 5 s: tab B must open and load before the session locks (1.5 s after the sign-in on a loaded
+    # machine here; with 2 s the lock could come first, then B never saw the console).
+    portal = portal_factory(inactivity_timeout="5s", warning="0")
     login(page, portal.url)
     tab_b = context.new_page()
     tab_b.goto(portal.url)
     expect(tab_b.get_by_role("heading", name="Live calls")).to_be_visible()
 
-    keep_moving(tab_b, 6.0)  # only tab B sees input; tab A is left alone for 3 timeouts
+    keep_moving(tab_b, 7.0)  # only tab B sees input; tab A's last input is 7 s (and more) old
 
     assert lock_count(page) == 0
     assert view(page) == "active"
@@ -71,7 +73,9 @@ def test_back_from_the_confirmation_shows_the_lock_dialog(page: Page, portal_fac
 def test_unlock_in_one_tab_unlocks_the_other(
     page: Page, context: BrowserContext, portal_factory: PortalFactory
 ) -> None:
-    portal = portal_factory(inactivity_timeout="3s", warning="0")
+    # 5 s: tab B opens, loads and takes the typing before the lock (up to 1.8 s after the sign-in
+    # on a loaded machine here: too close to the 3 s this test had).
+    portal = portal_factory(inactivity_timeout="5s", warning="0")
     login(page, portal.url)
     tab_b = context.new_page()
     tab_b.goto(portal.url)
