@@ -182,3 +182,13 @@ def test_a_backlog_in_the_socket_lets_only_a_window_of_calls_be_in_set_up_until_
     assert d.refusal(clock.now(), calls_in_setup=full, queued=0) is None  # read: admitted at once
     _, off = detector(max_lag=0.0, max_setup=0)
     assert off.refusal(clock.now(), calls_in_setup=full, queued=10 * BACKLOG_LIMIT) is None
+
+
+def test_a_backlog_a_caller_hears_us_behind_within_t1_refuses_no_call() -> None:
+    """600 datagrams (~1.3 KiB each in the kernel's count) take ~250 ms to read at 800 calls/s
+    (3 datagrams a call): the INVITE behind them is answered within T1, no caller retransmits,
+    so no call is refused for it (512 KiB refused 2 274 calls at 1x with 0 retransmissions)."""
+    clock, d = detector()
+    probe(clock, d, 0.001)
+    assert d.refusal(clock.now(), calls_in_setup=BACKLOG_WINDOW, queued=600 * 1300) is None
+    assert d.refusal(clock.now(), calls_in_setup=BACKLOG_WINDOW, queued=1000 * 1300) is Refusal.SOCKET_BACKLOG

@@ -181,17 +181,22 @@ def test_retransmitted_invites_are_reported_and_shed_new_calls_as_late_answers()
     assert refused == ["late-answers"]
 
 
-def _parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The datagrams the endpoint gives its full parser from now on."""
+def _reads(monkeypatch: pytest.MonkeyPatch, name: str = "parse_datagram") -> list[bytes]:
+    """The datagrams the endpoint gives its reader ``name`` from now on: its full parser
+    (``parse_datagram``) or the quick read of ``sip/shed.py`` (``quick_request``)."""
     seen: list[bytes] = []
-    full = endpoint_module.parse_datagram
+    reader = getattr(endpoint_module, name)
 
     def counting(data: bytes) -> object:
         seen.append(data)
-        return full(data)
+        return reader(data)
 
-    monkeypatch.setattr(endpoint_module, "parse_datagram", counting)
+    monkeypatch.setattr(endpoint_module, name, counting)
     return seen
+
+
+def _parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    return _reads(monkeypatch)
 
 
 def test_under_overload_refusing_its_retransmission_and_its_ack_need_no_full_parse(
@@ -261,3 +266,72 @@ def test_a_backlog_in_the_socket_refuses_with_503_once_its_window_is_in_set_up()
     handler.queued[0] = 0
     assert [s.status for s in net.inject(invite("c"))] == [100, 200]
     assert [c.call_id for c in handler.calls] == ["b", "c"]
+
+
+def test_a_quick_refusal_is_stateless_never_resent_and_its_ack_is_not_read(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 3261 §8.2.7 on the quick path: no transaction and no timer for it; a retransmission
+    gets the same 503; the ACK is ignored (found by its Via and Call-ID, not read). The full
+    path (an INVITE of unusual shape) keeps its INVITE server transaction and Timer G."""
+    quick = path == "quick path"
+    net, handler, refused = overloadable(max_setup=1)
+    net.inject(invite("a"))
+    before = net.endpoint.tracked_transactions
+    [refusal] = net.inject(invite("b"))
+    assert refusal.status == 503
+    assert net.endpoint.tracked_transactions == before + (0 if quick else 1)
+    resent = [s for s in net.advance(5.0) if s.data == refusal.data]
+    assert (resent == []) == quick  # no Timer G when stateless
+    assert [s.data for s in net.inject(invite("b"))] == [refusal.data]
+    reads = _reads(monkeypatch, "quick_request")
+    assert net.inject(ack("b", to_tag(refusal))) == []
+    assert (reads == []) == quick and len(net.endpoint.refusals) == 0
+    assert refused == ["calls-in-setup"] and [c.call_id for c in handler.calls] == ["a"]
+
+
+def test_a_refused_invite_repeated_once_the_overload_is_over_is_refused_again(path: str) -> None:
+    net, handler, refused = overloadable(max_setup=1)
+    [_, ok] = net.inject(invite("a"))
+    [refusal] = net.inject(invite("b"))
+    net.inject(ack("a", to_tag(ok)))  # a is confirmed: no call in set-up, no overload
+    assert [s.data for s in net.inject(invite("b"))] == [refusal.data]  # not admitted now
+    assert [c.call_id for c in handler.calls] == ["a"] and refused == ["calls-in-setup"]
+    assert [s.status for s in net.inject(invite("c"))] == [100, 200]
+
+
+def test_a_broken_request_with_a_refused_invites_via_and_call_id_gets_the_full_paths_answer(
+    path: str,
+) -> None:
+    net, _, _ = overloadable(max_setup=1)
+    net.inject(invite("a"))
+    net.inject(invite("b"))
+    broken = invite("b").replace(b"CSeq: 1 INVITE", b"CSeq: one INVITE")
+    assert [s.status for s in net.inject(broken)] == [400]
+
+
+def test_a_flood_of_refusals_is_logged_once_then_summed_up_each_second(path: str) -> None:
+    net, _, refused = overloadable(max_setup=1)
+    net.inject(invite("a"))
+    with capture_logs() as logs:
+        for n in range(20):
+            assert [s.status for s in net.inject(invite(f"f{n}"))] == [503]
+        net.advance(1.0)
+        net.advance(1.5)
+        assert [s.status for s in net.inject(invite("later"))] == [503]
+    assert refused == ["calls-in-setup"] * 21  # the metric counts every one
+    rejected = [e for e in logs if e["event"] == "sip.rejected"]
+    assert len(rejected) == 2  # the first, and the first after a quiet second: in full
+    [summary] = [e for e in logs if e["event"] == "sip.rejected_summary"]
+    assert summary["refused"] == 19 and summary["reasons"] == {"calls-in-setup": 19}
+
+
+def test_under_a_backlog_the_socket_is_read_once_per_invite(path: str) -> None:
+    net, handler, _ = overloadable(max_setup=0)
+    assert handler.admission is not None
+    handler.admission.in_setup.update(f"held-{i}" for i in range(BACKLOG_WINDOW))
+    reads: list[int] = []
+    handler.admission._queued = lambda: reads.append(1) or BACKLOG_LIMIT + 1  # type: ignore[misc]
+    for n in range(3):
+        assert [s.status for s in net.inject(invite(f"q{n}"))] == [503]
+    assert len(reads) == 3  # the endpoint's peek and its admission share one reading

@@ -45,6 +45,19 @@ def test_what_sipp_sends_takes_the_shortcut_and_reads_the_same() -> None:
     assert ack is not None and ack.to_tag == "5085e2dd4f397ab4" and ack.method == "ACK"
 
 
+def test_invites_in_other_orders_and_with_more_lines_take_the_shortcut() -> None:
+    proxy = b"\r\nVia: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bKp"
+    behind_proxy = SIPP_INVITE.replace(b"\r\nVia: ", proxy + b"\r\nVia: ", 1)
+    lines = SIPP_INVITE.split(b"\r\n")
+    reordered = b"\r\n".join([lines[0], *reversed(lines[1:-2]), b"", b""])
+    blanks = SIPP_INVITE.replace(b"CSeq: 1 INVITE", b"CSeq: 1 INVITE \t").replace(b"Call-ID: ", b"Call-ID:  ")
+    lookalikes = SIPP_INVITE.replace(b"\r\nContact:", b"\r\nCall-Info: <http://a>\r\nSubject: x\r\nContact:")
+    for data in (behind_proxy, reordered, blanks, lookalikes):
+        common = shed._common_request(data)
+        assert common is not None and common == shed._request(data)
+    assert shed._common_request(behind_proxy).headers["via"][1].startswith("SIP/2.0/UDP 127.0.0.1")  # type: ignore[union-attr]
+
+
 def test_shapes_the_shortcut_leaves_to_the_general_read() -> None:
     folded = SIPP_INVITE.replace(b"\r\nCall-ID:", b"\r\nSubject: a\r\n b\r\nCall-ID:")
     bare_lf = SIPP_INVITE.replace(b"\r\nCSeq:", b"\nCSeq:")
@@ -52,7 +65,9 @@ def test_shapes_the_shortcut_leaves_to_the_general_read() -> None:
     tagged = SIPP_INVITE.replace(b"To: <sip:200@127.0.0.1:5060>", b"To: <sip:200@127.0.0.1:5060>;tag=x")
     ipv6 = SIPP_INVITE.replace(b"UDP 127.0.0.1:5999", b"UDP [::1]:5999")
     latin = SIPP_INVITE.replace(b'"sipp"', '"Jos\u00e9"'.encode())
-    for data in (folded, bare_lf, rfc2543, tagged, ipv6, latin):
+    apart = SIPP_INVITE.replace(b"\r\nCSeq: 1 INVITE", b"\r\nCSeq: 1 INV\rITE").replace(b"Max-", b"Max\n-")
+    control = SIPP_INVITE.replace(b"Max-Forwards: 70", b"Max-Forwards: 7\x7f")
+    for data in (folded, bare_lf, rfc2543, tagged, ipv6, latin, apart, control):
         assert shed._common_request(data) is None
         assert shed.quick_request(data) == shed._request(data)
     assert shed.quick_request(rfc2543) is not None and shed.quick_request(tagged) is not None

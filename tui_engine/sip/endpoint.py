@@ -41,6 +41,7 @@ from tui_engine.sip.message import (
     validate_request,
 )
 from tui_engine.sip.negotiation import offer_refusal
+from tui_engine.sip.refusals import RefusalLog, StatelessRefusals, refusal_key
 from tui_engine.sip.scheduler import DeadlineHeap
 from tui_engine.sip.session_timer import TIMER_TAG, SessionTimerPolicy, TooSmall, option_tags
 from tui_engine.sip.session_timer import negotiate as negotiate_session_timer
@@ -92,6 +93,10 @@ class SipEndpoint(UasCore):
         #: set by :meth:`shutdown`: new calls and OPTIONS probes get 503, so a dispatcher in front
         #: (Kamailio) fails the call over and marks this engine down while its calls get their BYE.
         self.draining = False
+        #: the 503s of the quick path, sent without a transaction (§8.2.7, :mod:`.refusals`)
+        self.refusals = StatelessRefusals(lifetime=self.timers.transaction_timeout)
+        #: overload refusals logged one in full, then summed up once a second (:mod:`.refusals`)
+        self.refusal_log = RefusalLog(_summarize, self.heap.push)
 
     # ----- counters, limits, time -----
 
@@ -142,15 +147,16 @@ class SipEndpoint(UasCore):
             log.exception("sip.internal_error", source=f"{source[0]}:{source[1]}")
 
     def _receive(self, data: bytes, source: Addr, transport: str, now: float) -> None:
-        if not data.strip():
+        if not data or (data[0] in _BLANK and not data.strip()):
             return  # RFC 5626 §3.5.1 keep-alive (CRLF) or empty datagram
         if self.count_message is not None:
             self.count_message("in", message_label(data))
         if data.startswith(b"ACK "):
-            if self._quick_ack(data, now):
+            if self._refusal_acked(data) or self._quick_ack(data, now):
                 return
-        elif self._shedding(data, now) and self._shed(data, source, transport, now):
-            return
+        elif self.shedding is not None and data.startswith(b"INVITE "):
+            if self._shed(data, source, transport, now):
+                return
         try:
             msg = parse_datagram(data)
             if isinstance(msg, SipResponse):
@@ -172,14 +178,32 @@ class SipEndpoint(UasCore):
         with call_context(req.call_id):
             return self._ack_of(req.tx_id, req.call_id, req.cseq, req.to_tag, now)
 
-    def _shedding(self, data: bytes, now: float) -> bool:
-        """Whether ``data`` (not an ACK) may be one for the quick path of :meth:`_shed`."""
-        if self.shedding is not None and data.startswith(b"INVITE "):
-            return len(self.calls) >= self.limits.max_calls or self.shedding(now) is not None
-        return False
+    def _refusal_acked(self, data: bytes) -> bool:
+        """The ACK of a 503 sent statelessly (:mod:`.refusals`): ignored, as §8.2.7 says, and
+        read no further than its top Via and Call-ID."""
+        if not self.refusals:
+            return False
+        key = refusal_key(data)
+        return key is not None and self.refusals.acked(key)
 
     def _shed(self, data: bytes, source: Addr, transport: str, now: float) -> bool:
-        """The quick path of :mod:`.shed`; False: the full path is to handle ``data``."""
+        """An INVITE while overloaded (``shedding`` gives a reason, or max-calls is reached):
+        refused from a quick read (:mod:`.shed`) and answered statelessly (:mod:`.refusals`), a
+        retransmission of one refused so answered again. False: the full path is to handle it."""
+        key = refusal_key(data) if self.refusals else None
+        if key is not None and (repeated := self.refusals.repeated(key, data, now)) is not None:
+            self.send(repeated.response, repeated.addr, repeated.transport)  # as the first time
+            if not repeated.repeated:
+                self._late_answer(source)
+            return True
+        why: dict[str, object] = {}
+        if len(self.calls) >= self.limits.max_calls:
+            reason: str | None = "max-calls"
+            why["max_calls"] = self.limits.max_calls
+        elif self.shedding is None or self.shedding(now) is None:
+            return False
+        else:
+            reason = None  # asked below, once the INVITE is known to be a new call
         req = quick_request(data)
         if req is None:
             return False
@@ -192,29 +216,36 @@ class SipEndpoint(UasCore):
             return False  # a re-INVITE, a stopping engine, a loop: the full path's answers
         if not self._trust.trusts(source[0]):
             return False
-        why: dict[str, object] = {}
-        if len(self.calls) >= self.limits.max_calls:
-            reason: str | None = "max-calls"
-            why["max_calls"] = self.limits.max_calls
-        elif self.admission is not None:
-            reason = self.admission(now)  # counts the INVITE, as the full path would
-        else:
-            return False
         if reason is None:
-            return False
-        with call_context(req.call_id):
-            log.info("sip.rejected", status=503, reason=reason, **why)
-            top_via, reply_addr = stamped_via(req.via, source)
-            data = quick_response(req, 503, top_via=top_via or req.headers["via"][0], to_tag=new_tag(),
-                                  headers=[("Retry-After", RETRY_AFTER)])
-            key = (req.tx_id, "INVITE")
-            to = reply_addr if transport == "UDP" else source
-            itx = InviteServerTx(self, key, to, transport, req.call_id)
-            self.server_txs[key] = itx
-            itx.respond(data, 503, now)
+            if self.admission is None:
+                return False
+            reason = self.admission(now)  # counts the INVITE, as the full path would
+            if reason is None:
+                return False
+        top_via, reply_addr = stamped_via(req.via, source)
+        to = reply_addr if transport == "UDP" else source
+        if key is None:
+            key = refusal_key(data)
+        tag = new_tag() if key is None else self.refusals.tag(key)
+        answer = quick_response(req, 503, top_via=top_via or req.headers["via"][0], to_tag=tag,
+                                headers=[("Retry-After", RETRY_AFTER)])
+        if key is None:  # an unusual spelling: a transaction absorbs its retransmissions and ACK
+            tx_key = (req.tx_id, "INVITE")
+            itx = self.server_txs[tx_key] = InviteServerTx(self, tx_key, to, transport, req.call_id)
+            itx.respond(answer, 503, now)
+        else:
+            self.refusals.remember(key, data, answer, to, transport, now)
+            self.send(answer, to, transport)
+        self._refused(reason, req.call_id, now, why)
+        return True
+
+    def _refused(self, reason: str, call_id: str, now: float, why: dict[str, object]) -> None:
+        """Log (in summary under a flood, :class:`.refusals.RefusalLog`) and count a 503 refusal."""
+        if self.refusal_log.refused(reason, now):
+            with call_context(call_id):
+                log.info("sip.rejected", status=503, reason=reason, **why)
         if self.on_refused is not None:
             self.on_refused(reason)
-        return True
 
     def _late_answer(self, source: Addr) -> None:
         """The overload detector's "late answers": once per INVITE transaction, and only from a
@@ -327,10 +358,8 @@ class SipEndpoint(UasCore):
     def _refuse(self, inc: Incoming, reason: str, now: float, **why: object) -> None:
         """503 + Retry-After through a server transaction: a retransmitted INVITE gets the same
         503 again (§17.2.1) and is never processed as a new call."""
-        log.info("sip.rejected", status=503, reason=reason, **why)
         self.reply(inc, 503, now, headers=[("Retry-After", RETRY_AFTER)])
-        if self.on_refused is not None:
-            self.on_refused(reason)
+        self._refused(reason, inc.call_id, now, why)
 
     def _release_setup(self, inc: Incoming, tx: InviteServerTx, exc: Exception) -> None:
         """An INVITE that failed before the application saw it leaves no call, slot or timer behind."""
@@ -445,6 +474,14 @@ class SipEndpoint(UasCore):
             fn(now)
         except Exception:
             log.exception("sip.internal_error")
+
+
+_BLANK = frozenset(b" \t\r\n\x0b\x0c")  #: what ``bytes.strip`` strips
+
+
+def _summarize(counts: dict[str, int], seconds: float) -> None:
+    log.info("sip.rejected_summary", status=503, refused=sum(counts.values()), reasons=counts,
+             seconds=seconds)
 
 
 def _branch_param(via: str) -> str | None:

@@ -15,7 +15,7 @@ from tui_engine.core.overload import BACKLOG_WINDOW, OverloadDetector, Refusal
 class CallAdmission:
     """``SipEndpoint.admission``: ``(now) -> reason | None``; ``in_setup`` is kept by the component."""
 
-    __slots__ = ("_free_ports", "_queued", "detector", "in_setup")
+    __slots__ = ("_free_ports", "_peeked", "_queued", "detector", "in_setup")
 
     def __init__(
         self, detector: OverloadDetector, free_ports: Callable[[], int],
@@ -27,13 +27,27 @@ class CallAdmission:
         self._queued = queued
         #: Call-IDs admitted whose ACK has not arrived yet (nor has the call ended)
         self.in_setup: set[str] = set()
+        #: the last answer of :meth:`shedding`: ``(now, calls in set-up, reason)``
+        self._peeked: tuple[float, int, str | None] | None = None
 
     def __call__(self, now: float) -> str | None:
+        """``SipEndpoint.admission``: counts the INVITE and decides. The endpoint asks
+        :meth:`shedding` about the same INVITE just before (at the same ``now``, nothing taken
+        in between): that answer is used again rather than computed twice (a socket-option read
+        and the detector per INVITE, under overload)."""
         self.detector.invite(retransmission=False)
-        return self.shedding(now)
+        peeked, self._peeked = self._peeked, None
+        if peeked is not None and peeked[0] == now and peeked[1] == len(self.in_setup):
+            return peeked[2]
+        return self._decide(now)
 
     def shedding(self, now: float) -> str | None:
         """``SipEndpoint.shedding``: what :meth:`__call__` would answer now, counting nothing."""
+        reason = self._decide(now)
+        self._peeked = (now, len(self.in_setup), reason)
+        return reason
+
+    def _decide(self, now: float) -> str | None:
         if self._free_ports() <= 0:
             return Refusal.RTP_PORTS
         in_setup = len(self.in_setup)

@@ -15,6 +15,7 @@ class MetricsObserver(Observer):
         self._m = metrics
         self._sip: dict[tuple[str, str], Counter] = {}  # label children, looked up once each
         self._ended: dict[str, Counter] = {}
+        self._refused: dict[str, Counter] = {}
 
     def sip_message(self, direction: str, method: str) -> None:
         child = self._sip.get((direction, method))
@@ -46,4 +47,7 @@ class MetricsObserver(Observer):
         child.inc()
 
     def refused(self, reason: str) -> None:
-        self._m.sip_refused.labels(reason=reason).inc()
+        child = self._refused.get(reason)  # once per refusal, thousands a second under a flood
+        if child is None:
+            child = self._refused[reason] = self._m.sip_refused.labels(reason=reason)
+        child.inc()
