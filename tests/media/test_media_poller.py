@@ -215,6 +215,21 @@ async def test_a_packet_read_by_the_poller_is_handled_in_its_own_calls_context(
         session.close()
 
 
+async def test_a_send_that_fails_for_good_is_reported_in_its_own_calls_context(engine: MediaEngine) -> None:
+    # frames go out from the shared media clock's timer, scheduled from some call's context
+    with call_context("lost"):
+        opening = engine.open_session(offer(40000), call_id="lost")
+        session = await asyncio.get_running_loop().create_task(opening)
+    seen: list[object] = []
+    session.on_failed = lambda why: seen.append(structlog.contextvars.get_contextvars().get("call_id"))
+    session._endpoint.remote = ("255.255.255.255", 9)  # broadcast: EACCES, no retry can cure it
+    with call_context("other"):
+        session._endpoint.send(b"frame")
+    await wait_until(lambda: bool(seen))
+    assert seen == ["lost"]  # call.media_failed and the hang-up it starts log this call's id
+    session.close()
+
+
 def test_a_poller_with_nothing_to_read_holds_no_timer() -> None:
     poller = RtpPoller()
     assert len(poller) == 0 and poller._handle is None

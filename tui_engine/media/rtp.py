@@ -339,7 +339,7 @@ class RtpEndpoint:
     def error_received(self, exc: Exception) -> None:
         """A failed ``sendto`` or ``recv`` on the socket."""
         if isinstance(exc, OSError) and permanent_send_error(exc):
-            self.on_send_failed(exc)
+            self._context.copy().run(self.on_send_failed, exc)  # sent from the shared media clock
         else:
             log.debug("media.rtp_socket_error", error=str(exc))  # ICMP unreachable: the peer went away
 
