@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import structlog
 from aiortp.packet import RtpPacket
 from media_helpers import (
     PCAP_DIR,
@@ -25,6 +27,7 @@ from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import DtmfError, NoCommonCodec, PortsExhausted
 from tui_engine.media.prompts import Prompt
 from tui_engine.media.session import MediaSession
+from tui_engine.obs.context import call_context
 from tui_engine.testing import free_port_block
 
 
@@ -352,3 +355,29 @@ async def test_a_stalled_loop_sends_a_burst_and_turns_the_rest_into_a_timestamp_
     ]
     assert [p.payload for p in packets] == list(prompt.payloads("PCMU")[:4])  # no audio lost
     session.close()
+
+
+async def test_a_prompt_end_is_told_in_its_own_calls_context(engine: MediaEngine, prompt: Prompt) -> None:
+    # Calls that start playing together share one media-clock timer, scheduled from the first
+    # call's context; call_id reaches log lines through contextvars, and prompt.finished and
+    # what the menu does next run in the on_done callback.
+    sessions: dict[str, MediaSession] = {}
+    for call_id in ("first", "second"):
+        with call_context(call_id):
+            opening = engine.open_session(offer(40000), call_id=call_id)
+            sessions[call_id] = await asyncio.get_running_loop().create_task(opening)
+    seen: list[tuple[str, object]] = []
+    done = asyncio.get_running_loop().create_future()
+
+    def on_done(call_id: str) -> Callable[[bool], None]:
+        def told(completed: bool) -> None:
+            seen.append((call_id, structlog.contextvars.get_contextvars().get("call_id")))
+            if len(seen) == len(sessions) and not done.done():
+                done.set_result(None)
+        return told
+
+    for call_id, session in sessions.items():  # in one loop iteration: one phase of the clock
+        with call_context(call_id):
+            session.play([prompt], on_done(call_id))
+    await asyncio.wait_for(done, 5)
+    assert sorted(seen) == [("first", "first"), ("second", "second")]

@@ -7,6 +7,7 @@ plays (or sends comfort packets), and the endpoint calls ``_on_packet`` per rece
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,6 +81,9 @@ class MediaSession:
         #: audio ended, which a late loop learns only later; None until one completes.
         self.finished_at: float | None = None
         self._closed = False
+        #: the call's context (``call_id`` bound for its log lines, obs/context.py): a playback's
+        #: end is told in it, not in the shared media clock's (scheduled from whichever call)
+        self._context = contextvars.copy_context()
         self._bound_log: Any = None  # log.bind(call_id=...), made on its first line (most calls log none)
         self._apply(answer)
 
@@ -293,7 +297,7 @@ class MediaSession:
 
     def _notify(self, on_done: DoneHandler, completed: bool) -> None:
         try:
-            on_done(completed)
+            self._context.copy().run(on_done, completed)  # a copy: the callback may nest another
         except Exception:
             self._log.exception("media.on_done_failed")
 
