@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from tui_engine.media.dtmf import parse_info_body
 from tui_engine.media.prompts import Prompt, PromptCache
 from tui_engine.media.recorder import Recorder
 from tui_engine.menus import Dialplan, MenuDefaults
@@ -59,6 +60,13 @@ class FakeMedia:
     def stop_recording(self) -> Recorder | None:
         recorder, self.recorder = self.recorder, None
         return recorder
+
+    def info_digit(self, content_type: str, body: bytes) -> str:
+        """As MediaSession: parse the INFO body (the real parser) and report its digit."""
+        digit = parse_info_body(content_type, body)
+        if self.on_digit is not None:
+            self.on_digit(digit, "info")
+        return digit
 
     def drain(self) -> None:
         self.drains.append(self.loop.time())

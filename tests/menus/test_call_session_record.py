@@ -9,12 +9,14 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from call_fakes import FakeMedia, make_call
 
 from tui_engine.core import CallLimits
 from tui_engine.media.codecs import pcm16_to_ulaw, samples_to_pcm16
 from tui_engine.media.recorder import RecordingSlots
 from tui_engine.menus import MenuDefaults, Phase, load_dialplans
+from tui_engine.menus.record import KEY_TRIM
 from tui_engine.testing import FakeLoop
 from tui_engine.tui.call import CallSession
 from tui_engine.voicemail import Voicemail
@@ -70,18 +72,34 @@ async def test_a_caller_who_hangs_up_mid_message_keeps_it(tmp_path: Path) -> Non
     assert message.caller == "alice" and message.length == 3.0
 
 
-async def test_a_caller_who_hangs_up_mid_message_keeps_the_frames_still_in_the_socket(tmp_path: Path) -> None:
-    # RTP is read in batches (media.poller, every 10 ms): when the BYE is handled, the last
-    # frames the caller sent before it may still wait in the socket. They belong to the message.
+def _hang_up(session: CallSession) -> None:
+    session.end()  # the caller's BYE
+
+
+def _info_hash(session: CallSession) -> None:
+    assert session.info_digit("application/dtmf-relay", b"Signal=#\r\nDuration=160\r\n") == 200
+
+
+@pytest.mark.parametrize(
+    ("end", "kept"),
+    [(_hang_up, 2.1), (_info_hash, round(2.1 - KEY_TRIM, 2))],  # an end key: less the key's own tail
+    ids=["bye", "info-hash"],
+)
+async def test_what_waits_in_the_socket_when_a_message_ends_belongs_to_it(
+    tmp_path: Path, end: Callable[[CallSession], None], kept: float
+) -> None:
+    """RTP is read in batches (media.poller, every 10 ms): when the BYE or an INFO "#" (both on
+    the SIP socket, read at once) is handled, the last frames the caller sent before it may
+    still wait in the media socket. They belong to the message."""
     vm = Voicemail(tmp_path)
     session, loop, media, _, _ = make_call(load_dialplans(BUNDLED)["leave-message"], MenuDefaults(), vm)
     await into_recording(session, loop, media)
     frames(loop, media, VOICE, 2.0)
-    media.waiting_frames = [VOICE] * 5  # 100 ms sent before the BYE, not read yet
-    session.end()  # the caller's BYE
+    media.waiting_frames = [VOICE] * 5  # 100 ms sent before the BYE or INFO, not read yet
+    end(session)
     await until(lambda: bool(vm.store.messages("7")))
     [message] = vm.store.messages("7")
-    assert message.length == 2.1
+    assert message.length == kept
 
 
 async def test_silence_after_speech_ends_the_recording_and_the_call_goes_on(tmp_path: Path) -> None:

@@ -263,7 +263,12 @@ class CallSession:
         if status != 200:
             log.warning("dtmf.info_rejected", content_type=content_type, status=status)
         elif body and not self._done:
-            self.media.info_digit(content_type, body)
+            # RTP is read in batches (media.poller): what the caller sent before this INFO and
+            # still waits in the socket comes first, its audio (a recording an INFO "#" ends
+            # keeps it) and its RFC 4733 digits (an entry keeps its order).
+            self.media.drain()
+            if not self._done:
+                self.media.info_digit(content_type, body)
         return status
 
     def _on_media_failed(self, why: str) -> None:
