@@ -248,3 +248,23 @@ def test_a_datagram_is_counted_exactly_when_it_is_valid_rtp(data: bytes) -> None
     finally:
         sock.close()
         loop.close()
+
+
+async def test_a_socket_the_poller_cannot_take_stays_watched_by_the_loop(
+    engine: MediaEngine, caller: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """epoll's register can fail (the user's max_user_watches, ENOMEM): the socket was taken from
+    the loop first, so nobody read it and the caller's digits came only at the call's deadlines."""
+    assert engine.poller is not None
+
+    def full(endpoint: RtpEndpoint) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine.poller, "add", full)
+    session = await engine.open_session(offer(40000), call_id="full")
+    caller.sendto(_packet(1), ("127.0.0.1", session.port))
+    await wait_until(lambda: session.packets_received == 1)
+    for seq in range(2, 6):
+        caller.sendto(_packet(seq), ("127.0.0.1", session.port))
+    await wait_until(lambda: session.packets_received == 5)  # read as they come, by the loop
+    session.close()

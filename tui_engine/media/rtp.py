@@ -324,9 +324,13 @@ class RtpEndpoint:
         self.remote = source
         readers = self._readers
         if readers is not None and self._reading is None and self._sock is not None:
+            try:
+                readers.add(self)
+            except OSError as exc:  # epoll full (max_user_watches, ENOMEM): the loop keeps watching
+                log.warning("media.rtp_poller_full", error=str(exc))
+                return
             self._loop.remove_reader(self._fd)
             self._reading = readers
-            readers.add(self)
 
     def _unlatch(self) -> None:
         self._latched = False
