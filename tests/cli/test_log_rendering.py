@@ -48,9 +48,17 @@ class _Odd:
         return "<odd>"
 
 
+class _Structured:
+    """A value that tells structlog how to render it."""
+
+    def __structlog__(self) -> dict[str, int]:
+        return {"structured": 1}
+
+
 _JSONABLE = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
-    | st.builds(_Odd) | st.sampled_from([float("nan"), float("inf"), "é\u2028\x00\"\\"]),
+    | st.builds(_Odd) | st.builds(_Structured)
+    | st.sampled_from([float("nan"), float("inf"), "é\u2028\x00\"\\"]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
     max_leaves=12,
 )

@@ -151,8 +151,15 @@ def _dumps(obj: Any, **options: Any) -> str:
     return encoder.encode(obj)
 
 
-#: structlog's own fallback for values JSON cannot encode (``__structlog__``, else ``repr``)
-_FALLBACK = structlog.processors.JSONRenderer()._dumps_kw["default"]
+def _fallback(obj: Any) -> Any:
+    """What structlog's JSONRenderer does with a value JSON cannot encode: ``__structlog__()``,
+    else ``repr`` (written here: structlog keeps its own handler private, and it is unpinned)."""
+    try:
+        return obj.__structlog__()
+    except AttributeError:
+        return repr(obj)
+
+
 _LEVEL_NAMES = {"warn": "warning", "exception": "error"}  #: structlog's ``add_log_level`` mapping
 
 
@@ -170,7 +177,7 @@ class JsonLine:
     def __init__(self, node: str | None = None, *, now_ns: Any = time.time_ns) -> None:
         self._node = node
         self._now_ns = now_ns
-        self._encode = json.JSONEncoder(default=_FALLBACK).encode
+        self._encode = json.JSONEncoder(default=_fallback).encode
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
         if self._node:

@@ -52,7 +52,7 @@ class CallAdmission:
             return Refusal.RTP_PORTS
         in_setup = len(self.in_setup)
         # The backlog counts only from BACKLOG_WINDOW calls in set-up on: below that, no getsockopt
-        # (this runs twice per INVITE, the shedding peek and the admission).
+        # (once per INVITE: the admission reuses the shedding peek's answer).
         queued = self._queued() if in_setup >= BACKLOG_WINDOW else 0
         return self.detector.refusal(now, calls_in_setup=in_setup, queued=queued)
 

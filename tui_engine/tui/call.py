@@ -208,15 +208,15 @@ class CallSession:
         """The dialog is over (whoever ended it): stop timers, media and pending work."""
         if self._done:
             return
-        if self.runner.phase is Phase.RECORDING:
+        if self.runner.phase is Phase.RECORDING:  # the caller hung up mid-message: it is kept
             # the message's last frames may still wait in the socket (RTP is read in batches,
             # media.poller); a key pressed among them no longer matters: the caller is gone
             self.media.on_digit = None
             self.media.drain()
-        if self.runner.phase is Phase.RECORDING:  # the caller hung up mid-message: it is kept
-            for action in self.runner.caller_hangup(self._loop.time()):
-                if isinstance(action, StopRecording):
-                    self._stop_recording(action)
+            if self.runner.phase is Phase.RECORDING:  # those frames may have reached max-length
+                for action in self.runner.caller_hangup(self._loop.time()):
+                    if isinstance(action, StopRecording):
+                        self._stop_recording(action)
         self._done = True
         if self._slot is not None:  # a recording the runner never stopped: not kept, slot back
             self._slot.release()
