@@ -6,10 +6,15 @@ import pytest
 
 from tui_engine.core.clock import FakeClock
 from tui_engine.core.overload import (
+    BACKLOG_HIGH,
     BACKLOG_LIMIT,
+    BACKLOG_NOISE,
     BACKLOG_WINDOW,
     LATE_HOLD,
+    MIN_RATE,
     PROBE_INTERVAL,
+    RATE_DECREASE,
+    RATE_INCREASE,
     SMOOTHING,
     OverloadDetector,
     OverloadPolicy,
@@ -171,17 +176,103 @@ def test_late_answers_are_not_judged_with_the_timing_checks_off() -> None:
     assert d.refusal(clock.now(), calls_in_setup=0) is None
 
 
-def test_a_backlog_in_the_socket_lets_only_a_window_of_calls_be_in_set_up_until_it_is_read() -> None:
+def offer(
+    clock: FakeClock, d: OverloadDetector, *, seconds: float, rate: float, setup: int, queued: int | None
+) -> list[Refusal | None]:
+    """INVITEs at ``rate`` for ``seconds`` (the probe runs on time): each admitted one is taken,
+    and calls leave set-up as fast as they come in (``setup`` stays the same)."""
+    answers: list[Refusal | None] = []
+    end = clock.now() + seconds
+    while clock.now() + 1 / rate <= end + 1e-9:
+        clock.advance(1 / rate)
+        deadline = d.next_deadline()
+        if deadline is not None and deadline <= clock.now():
+            d.poll(clock.now())
+        reason = d.refusal(clock.now(), calls_in_setup=setup, queued=queued)
+        if reason is None:
+            d.admitted(clock.now())
+        answers.append(reason)
+    return answers
+
+
+def taken(answers: list[Refusal | None]) -> int:
+    return sum(a is None for a in answers)
+
+
+def test_behind_a_backlog_calls_are_taken_at_the_rate_they_have_been_leaving_set_up() -> None:
     clock, d = detector()
-    probe(clock, d, 0.001)  # a punctual loop: lag says nothing
-    full = BACKLOG_WINDOW
-    assert d.refusal(clock.now(), calls_in_setup=full, queued=BACKLOG_LIMIT) is None
-    assert d.refusal(clock.now(), calls_in_setup=full, queued=BACKLOG_LIMIT + 1) is Refusal.SOCKET_BACKLOG
-    # the window: while fewer calls await their ACK, one more is taken even behind the backlog
-    assert d.refusal(clock.now(), calls_in_setup=full - 1, queued=BACKLOG_LIMIT + 1) is None
-    assert d.refusal(clock.now(), calls_in_setup=full, queued=0) is None  # read: admitted at once
+    assert taken(offer(clock, d, seconds=2.0, rate=800, setup=BACKLOG_WINDOW, queued=0)) == 1600
+    assert d.admission_rate is None  # no backlog: nothing limits the calls taken
+    # 4x arrives and the socket backs up: 800/s still come in (and a little more while it holds)
+    answers = offer(clock, d, seconds=1.0, rate=3200, setup=BACKLOG_WINDOW, queued=BACKLOG_LIMIT + 1)
+    assert 700 <= taken(answers) <= 1000, taken(answers)
+    assert set(answers) == {None, Refusal.SOCKET_BACKLOG}
+    # the window: while fewer calls await their ACK, the backlog is not even read, all are taken
+    assert taken(offer(clock, d, seconds=0.5, rate=3200, setup=BACKLOG_WINDOW - 1, queued=None)) == 1600
+    assert d.admission_rate is None
+
+
+def test_a_growing_backlog_lowers_the_rate_a_holding_one_raises_it_and_one_read_down_ends_it() -> None:
+    clock, d = detector()
+    offer(clock, d, seconds=2.0, rate=800, setup=BACKLOG_WINDOW, queued=0)
+    queued = BACKLOG_LIMIT + 1
+    offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=queued)
+    start = d.admission_rate
+    assert start is not None and start == pytest.approx(800, rel=0.1)
+    rates = []
+    for _ in range(5):  # the queue grows by 200 KiB a probe interval
+        queued += 200 * 1024
+        offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=queued)
+        rates.append(d.admission_rate)
+    assert rates == pytest.approx([start * RATE_DECREASE ** n for n in range(1, 6)], rel=1e-6)
+    for _ in range(3):  # it holds (within the noise of the loop's batched reads)
+        queued += BACKLOG_NOISE // 2
+        offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=queued)
+    assert d.admission_rate == pytest.approx(rates[-1] + 3 * RATE_INCREASE)
+    before = d.admission_rate
+    offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=BACKLOG_HIGH + 1)
+    offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=BACKLOG_HIGH + 1)
+    # one interval it grew to past HIGH, the next it held there: down both times
+    assert d.admission_rate == pytest.approx(before * RATE_DECREASE ** 2)
+    # read down to the limit: no rate any more, every call taken
+    answers = offer(clock, d, seconds=2 * PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW,
+                    queued=BACKLOG_LIMIT)
+    assert d.admission_rate is None and set(answers[-100:]) == {None}
+
+
+def test_a_backlog_that_grows_for_ever_still_lets_calls_in_at_the_floor_rate() -> None:
+    """Refusing every INVITE behind a backlog starved a CPU-starved engine of calls altogether."""
+    clock, d = detector()
+    queued = BACKLOG_LIMIT + 1
+    answers: list[Refusal | None] = []
+    for _ in range(50):  # 5 s, the queue growing all the while, from a start with no call done
+        queued += 100 * 1024
+        answers = offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=queued)
+    assert d.admission_rate == MIN_RATE
+    last_second = []
+    for _ in range(10):
+        queued += 100 * 1024
+        last_second += offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=queued)
+    assert MIN_RATE - 2 <= taken(last_second) <= MIN_RATE + 2, taken(last_second)
+    assert answers
+
+
+def test_asking_twice_takes_one_token() -> None:
+    """The endpoint asks once to decide the quick path and once to take the call: one token."""
+    clock, d = detector()
+    probe(clock, d, 0.001)
+
+    def behind() -> Refusal | None:
+        return d.refusal(clock.now(), calls_in_setup=BACKLOG_WINDOW, queued=BACKLOG_LIMIT + 1)
+
+    assert behind() is None
+    assert behind() is None
+    d.admitted(clock.now())
+    assert behind() is Refusal.SOCKET_BACKLOG
+    clock.advance(1.01 / MIN_RATE)  # the floor rate's next token
+    assert behind() is None
     _, off = detector(max_lag=0.0, max_setup=0)
-    assert off.refusal(clock.now(), calls_in_setup=full, queued=10 * BACKLOG_LIMIT) is None
+    assert off.refusal(clock.now(), calls_in_setup=BACKLOG_WINDOW, queued=10 * BACKLOG_LIMIT) is None
 
 
 def test_a_backlog_a_caller_hears_us_behind_within_t1_refuses_no_call() -> None:
@@ -189,6 +280,7 @@ def test_a_backlog_a_caller_hears_us_behind_within_t1_refuses_no_call() -> None:
     (3 datagrams a call): the INVITE behind them is answered within T1, no caller retransmits,
     so no call is refused for it (512 KiB refused 2 274 calls at 1x with 0 retransmissions)."""
     clock, d = detector()
-    probe(clock, d, 0.001)
-    assert d.refusal(clock.now(), calls_in_setup=BACKLOG_WINDOW, queued=600 * 1300) is None
-    assert d.refusal(clock.now(), calls_in_setup=BACKLOG_WINDOW, queued=1000 * 1300) is Refusal.SOCKET_BACKLOG
+    assert set(offer(clock, d, seconds=1.0, rate=800, setup=BACKLOG_WINDOW, queued=600 * 1300)) == {None}
+    assert d.admission_rate is None
+    answers = offer(clock, d, seconds=1.0, rate=3200, setup=BACKLOG_WINDOW, queued=1000 * 1300)
+    assert Refusal.SOCKET_BACKLOG in answers

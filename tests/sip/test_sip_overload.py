@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import tui_engine.sip.endpoint as endpoint_module
-from tui_engine.core.overload import BACKLOG_LIMIT, BACKLOG_WINDOW, OverloadDetector, OverloadPolicy
+from tui_engine.core.overload import BACKLOG_LIMIT, BACKLOG_WINDOW, MIN_RATE, OverloadDetector, OverloadPolicy
 from tui_engine.sip import EndReason, ServerCall
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
 from tui_engine.tui.admission import CallAdmission
@@ -253,19 +253,27 @@ def test_an_unusual_invite_under_overload_takes_the_full_path_and_is_refused_too
     assert refused == ["calls-in-setup"] and len(parsed) == 1
 
 
-def test_a_backlog_in_the_socket_refuses_with_503_once_its_window_is_in_set_up() -> None:
+def test_a_backlog_in_the_socket_takes_calls_at_a_rate_and_refuses_the_rest_with_503() -> None:
+    """Behind a backlog, with its window of calls in set-up, calls come in at the admission rate
+    (the detector's token bucket, here at its floor: no call has left set-up yet); the rest get
+    503. Below the window, or once the socket is read down, every call comes in."""
     net, handler, refused = overloadable(max_setup=0)
     assert handler.admission is not None
     handler.admission.in_setup.update(f"held-{i}" for i in range(BACKLOG_WINDOW))  # awaiting ACKs
     handler.queued[0] = BACKLOG_LIMIT + 1
-    [refusal] = net.inject(invite("a"))
+    assert [s.status for s in net.inject(invite("a"))] == [100, 200]  # the bucket's one token
+    [refusal] = net.inject(invite("b"))
     assert refusal.status == 503 and refusal.header("retry-after") == "5"
-    assert refused == ["socket-backlog"] and handler.calls == []
-    handler.admission.in_setup.discard("held-0")  # one ACK read: one more call may come in
-    assert [s.status for s in net.inject(invite("b"))] == [100, 200]
-    handler.queued[0] = 0
+    assert refused == ["socket-backlog"] and [c.call_id for c in handler.calls] == ["a"]
+    net.advance(1.01 / MIN_RATE)  # the next token of the floor rate
     assert [s.status for s in net.inject(invite("c"))] == [100, 200]
-    assert [c.call_id for c in handler.calls] == ["b", "c"]
+    assert [s.status for s in net.inject(invite("d"))] == [503]
+    handler.admission.in_setup.difference_update({"held-0", "held-1", "held-2", "a", "c"})
+    assert [s.status for s in net.inject(invite("e"))] == [100, 200]  # below the window
+    handler.queued[0] = 0
+    assert [s.status for s in net.inject(invite("f"))] == [100, 200]
+    assert [c.call_id for c in handler.calls] == ["a", "c", "e", "f"]
+    assert refused == ["socket-backlog"] * 2
 
 
 def test_a_quick_refusal_is_stateless_never_resent_and_its_ack_is_not_read(
@@ -332,6 +340,6 @@ def test_under_a_backlog_the_socket_is_read_once_per_invite(path: str) -> None:
     handler.admission.in_setup.update(f"held-{i}" for i in range(BACKLOG_WINDOW))
     reads: list[int] = []
     handler.admission._queued = lambda: reads.append(1) or BACKLOG_LIMIT + 1  # type: ignore[misc]
-    for n in range(3):
-        assert [s.status for s in net.inject(invite(f"q{n}"))] == [503]
-    assert len(reads) == 3  # the endpoint's peek and its admission share one reading
+    statuses = [[s.status for s in net.inject(invite(f"q{n}"))] for n in range(4)]
+    assert statuses == [[100, 200], [503], [503], [503]]  # the admission rate's one token, then 503
+    assert len(reads) == 4  # the endpoint's peek and its admission share one reading

@@ -27,12 +27,17 @@ Three cheap signals:
   caller of :meth:`refusal` (the kernel's count, read for each new INVITE). More than
   :data:`BACKLOG_LIMIT` means whatever arrives now (the ACK and BYE of a call taken now among
   it) waits behind that much work, and a socket that fills drops datagrams of calls already
-  taken. While the queue is that long, only :data:`BACKLOG_WINDOW` calls may be in set-up at
-  once: each further one waits for one of those to be confirmed (its ACK read), so the calls
-  taken are clocked by how fast the engine really reads its socket. Refusing every INVITE
-  instead starved a CPU-starved engine of calls altogether (the queue never got short: 44
-  calls/s at 4x in one bench run), while taking calls at the normal pace let the socket fill
-  and drop their ACKs and BYEs.
+  taken. While the queue is that long and at least :data:`BACKLOG_WINDOW` calls are in set-up,
+  calls are taken at a **rate** (a token bucket, RFC 7415's rate-based control applied to our
+  own queue): it starts at the rate calls left set-up (their ACK read: what the engine really
+  completes), and each probe interval the queue's trend moves it, down by
+  :data:`RATE_DECREASE` while the queue grows (or is past :data:`BACKLOG_HIGH`), up by
+  :data:`RATE_INCREASE` while it holds or shrinks, never below :data:`MIN_RATE`. Refusing every
+  INVITE behind a backlog starved a CPU-starved engine of calls (the queue never got short: 44
+  calls/s at 4x in one bench run); taking calls at the normal pace let the socket fill and drop
+  their ACKs and BYEs; a fixed window of calls in set-up (the last round) took at most that
+  window per queue delay (~50 / 0.11 s at 4x), 29-66 % of the 0-failure rate, and less the
+  longer the queue.
 - **pending work**: calls in set-up (INVITE admitted, ACK not yet received), told by the
   caller of :meth:`refusal`; each one is work the loop owes, and a growing number is the
   first sign that answers leave late.
@@ -67,7 +72,24 @@ LATE_HOLD = 0.3
 #: dropped, i.e. before any caller was kept waiting a T1.
 BACKLOG_LIMIT = 1024 * 1024
 #: calls that may be in set-up (INVITE taken, ACK not read) while the socket is backlogged
+#: before the admission rate applies (below it the backlog is not even read: no syscall)
 BACKLOG_WINDOW = 50
+#: bytes waiting in the SIP socket beyond which the admission rate falls whatever the trend: half
+#: the 8 MiB buffer, ~0.45 s of reading at 4x (7 000 datagrams/s), near a caller's T1
+BACKLOG_HIGH = 4 * BACKLOG_LIMIT
+#: the admission rate's factor for a probe interval in which the backlog grew (or passed
+#: :data:`BACKLOG_HIGH`); 0.1 s intervals: a rate twice too high is halved in ~0.7 s
+RATE_DECREASE = 0.9
+#: calls/s added to the admission rate for a probe interval in which the backlog did not grow
+#: (200 calls/s per second: a rate halved too far comes back to 800/s in ~2 s)
+RATE_INCREASE = 20.0
+#: the backlog must have grown by more than this (bytes) since the last probe to count as growing
+#: (the loop reads the socket in batches of datagrams: a few of them are noise)
+BACKLOG_NOISE = 64 * 1024
+#: the admission rate's floor (calls/s): a starved engine still takes calls
+MIN_RATE = 50.0
+#: the token bucket's depth, in seconds of the admission rate (at least one call)
+BURST = 0.02
 
 
 class Refusal(enum.StrEnum):
@@ -98,7 +120,11 @@ class OverloadPolicy:
 class OverloadDetector:
     """Lag probe + admission decision; see the module docstring."""
 
-    __slots__ = ("_late_until", "_new", "_overloaded", "_probe_at", "_retransmitted", "lag", "policy")
+    __slots__ = (
+        "_admitted", "_backlog", "_backlog_before", "_completed", "_late_until", "_new", "_overloaded",
+        "_probe_at", "_probed_at", "_rate", "_retransmitted", "_setup", "_setup_before", "_tokens",
+        "_tokens_at", "lag", "policy",
+    )
 
     def __init__(self, policy: OverloadPolicy, *, now: float) -> None:
         self.policy = policy
@@ -106,13 +132,28 @@ class OverloadDetector:
         self.lag = 0.0
         self._overloaded = False
         self._probe_at = now + PROBE_INTERVAL
+        self._probed_at = now  # when the current probe interval began
         self._new = self._retransmitted = 0  # INVITEs of the current probe interval
         self._late_until = now
+        # -- the admission rate under a socket backlog (see "socket backlog") --
+        self._admitted = 0  # calls taken in the current probe interval
+        self._setup = self._setup_before = 0  # calls in set-up: last told, and at the last probe
+        self._completed = 0.0  # calls/s that left set-up (their ACK read), smoothed over probes
+        self._backlog: int | None = None  # the last backlog told in this interval (None: none)
+        self._backlog_before = 0  # ... and in the interval before
+        self._rate: float | None = None  # calls/s taken behind a backlog; None: not limiting
+        self._tokens = 0.0
+        self._tokens_at = now
 
     @property
     def overloaded(self) -> bool:
         """True while the smoothed lag says so (between the limit and half of it, the last state holds)."""
         return self._overloaded
+
+    @property
+    def admission_rate(self) -> float | None:
+        """Calls/s taken while the socket is backlogged, or None while no backlog limits them."""
+        return self._rate
 
     def next_deadline(self) -> float | None:
         return self._probe_at if self.policy.max_lag > 0 else None
@@ -123,8 +164,48 @@ class OverloadDetector:
             return False
         self.observe_lag(now - self._probe_at)
         self._judge_answers(now)
+        self._judge_backlog(now)
         self._probe_at = now + PROBE_INTERVAL
         return True
+
+    def admitted(self, now: float) -> None:
+        """A call was taken at ``now`` (:meth:`refusal` gave None and the caller took the call)."""
+        self._admitted += 1
+        if self._rate is not None:
+            self._refill(now)
+            self._tokens -= 1.0
+
+    def _refill(self, now: float) -> None:
+        assert self._rate is not None
+        burst = max(1.0, self._rate * BURST)
+        self._tokens = min(burst, self._tokens + (now - self._tokens_at) * self._rate)
+        self._tokens_at = now
+
+    def _judge_backlog(self, now: float) -> None:
+        """Once per probe: the completion rate, and the admission rate from the backlog's trend."""
+        elapsed = now - self._probed_at
+        if elapsed > 0:
+            left = max(0, self._admitted + self._setup_before - self._setup)
+            self._completed += SMOOTHING * (left / elapsed - self._completed)
+        backlog = self._backlog
+        if backlog is None or backlog <= BACKLOG_LIMIT:
+            self._rate = None  # read down (or not read: fewer than the window in set-up)
+        elif self._rate is None:
+            self._start_rate(now)
+        elif backlog > BACKLOG_HIGH or backlog > self._backlog_before + BACKLOG_NOISE:
+            self._rate = max(MIN_RATE, self._rate * RATE_DECREASE)
+        else:
+            self._rate += RATE_INCREASE
+        self._backlog_before = backlog or 0
+        self._backlog = None
+        self._admitted = 0
+        self._setup_before = self._setup
+        self._probed_at = now
+
+    def _start_rate(self, now: float) -> None:
+        """A backlog begins: calls are taken at the rate they have been leaving set-up."""
+        self._rate = max(MIN_RATE, self._completed)
+        self._tokens, self._tokens_at = 1.0, now
 
     def invite(self, *, retransmission: bool) -> None:
         """An INVITE arrived: a new one, or a retransmission of one we know (see "late answers")."""
@@ -150,21 +231,33 @@ class OverloadDetector:
         elif self.lag < limit / 2:
             self._overloaded = False
 
-    def refusal(self, now: float, *, calls_in_setup: int, queued: int = 0) -> Refusal | None:
-        """Why a new call arriving at ``now`` must be refused, or None to admit it; ``queued``:
-        bytes waiting unread in the SIP socket (a timing signal: off with the lag check)."""
+    def refusal(self, now: float, *, calls_in_setup: int, queued: int | None = None) -> Refusal | None:
+        """Why a new call arriving at ``now`` must be refused, or None to admit it (then the caller
+        tells :meth:`admitted`); ``queued``: bytes waiting unread in the SIP socket, None when not
+        read (a timing signal: off with the lag check). Counts nothing: asking twice is safe."""
         policy = self.policy
         if policy.max_calls_in_setup and calls_in_setup >= policy.max_calls_in_setup:
             return Refusal.CALLS_IN_SETUP
         if policy.max_lag <= 0:
             return None
-        if queued > BACKLOG_LIMIT and calls_in_setup >= BACKLOG_WINDOW:
-            return Refusal.SOCKET_BACKLOG
+        self._setup = calls_in_setup
+        if queued is not None:
+            self._backlog = queued if self._backlog is None else max(self._backlog, queued)
+            if queued > BACKLOG_LIMIT and calls_in_setup >= BACKLOG_WINDOW and not self._token(now):
+                return Refusal.SOCKET_BACKLOG
         if self._overloaded or now - self._probe_at > policy.max_lag / SMOOTHING:
             return Refusal.LOOP_LAG
         if now < self._late_until:
             return Refusal.LATE_ANSWERS
         return None
+
+    def _token(self, now: float) -> bool:
+        """Behind a backlog: may one more call be taken now, at the admission rate?"""
+        if self._rate is None:  # the probe has not seen this backlog yet: its trend starts here
+            self._start_rate(now)
+            self._backlog_before = self._backlog or 0
+        self._refill(now)
+        return self._tokens >= 1.0
 
     def update_policy(self, policy: OverloadPolicy, now: float) -> None:
         """A reload: new limits from the next sample and the next INVITE on."""

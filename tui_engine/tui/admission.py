@@ -38,8 +38,12 @@ class CallAdmission:
         self.detector.invite(retransmission=False)
         peeked, self._peeked = self._peeked, None
         if peeked is not None and peeked[0] == now and peeked[1] == len(self.in_setup):
-            return peeked[2]
-        return self._decide(now)
+            reason = peeked[2]
+        else:
+            reason = self._decide(now)
+        if reason is None:
+            self.detector.admitted(now)  # the admission rate's token, behind a backlog
+        return reason
 
     def shedding(self, now: float) -> str | None:
         """``SipEndpoint.shedding``: what :meth:`__call__` would answer now, counting nothing."""
@@ -53,7 +57,7 @@ class CallAdmission:
         in_setup = len(self.in_setup)
         # The backlog counts only from BACKLOG_WINDOW calls in set-up on: below that, no getsockopt
         # (once per INVITE: the admission reuses the shedding peek's answer).
-        queued = self._queued() if in_setup >= BACKLOG_WINDOW else 0
+        queued = self._queued() if in_setup >= BACKLOG_WINDOW else None
         return self.detector.refusal(now, calls_in_setup=in_setup, queued=queued)
 
     def retransmitted_invite(self) -> None:
