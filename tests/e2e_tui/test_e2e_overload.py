@@ -9,11 +9,15 @@ fast anything happened.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import socket
 from pathlib import Path
 
 import pytest
 
+from tui_engine.core.overload import BACKLOG_LIMIT, BACKLOG_WINDOW
 from tui_engine.testing import free_port_block
 from tui_engine.testing.raw_sip import ack_for, final_response, in_dialog, raw_invite
 
@@ -121,3 +125,75 @@ async def test_no_bindable_rtp_port_is_a_503_with_one_log_line_and_no_traceback(
     assert not [text for text in engine.other_output if "Traceback" in text]
     samples = await wait_no_calls(engine)
     assert samples[("tui_sip_refused_total", (("reason", "rtp-ports"),))] == 1
+
+
+async def test_behind_a_real_socket_backlog_the_first_call_past_the_window_is_still_taken(
+    tui: StartEngine,
+) -> None:
+    """The engine is stopped (SIGSTOP) while 1 500 INVITEs (~2 MiB in the kernel's count) queue
+    in its SIP socket, then resumed: it reads them in order. The first ``BACKLOG_WINDOW`` come in
+    (the backlog is not read below the window); the next one, with that window in set-up and well
+    over ``BACKLOG_LIMIT`` behind it, is taken too, at the admission rate's first token (the fixed
+    window refused it and every INVITE after it until the queue was read down). ``max-calls-in-setup``
+    is one more than the window, so from there on every INVITE is refused whatever the backlog:
+    which call got which answer does not depend on how fast anything ran. The lag check is set
+    out of reach (a stopped process is one long lag sample); no ACK is sent until every INVITE
+    has its answer. Every INVITE gets 200 or 503; the calls taken are completed."""
+    rmem_max = _rmem_max()
+    assert rmem_max >= 2 * BACKLOG_LIMIT, f"net.core.rmem_max {rmem_max}: no socket backlog that long"
+    window = BACKLOG_WINDOW
+    engine = await tui({"engine.max-calls-in-setup": window + 1, "engine.overload-lag": "10s"})
+    pid = int((await engine.wait_event("engine.ready"))["pid"])
+    target = ("127.0.0.1", engine.sip_port)
+    count = 1500
+    answers: dict[str, bytes] = {}
+    with caller() as sock:
+        port = sock.getsockname()[1]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        names = [f"bl-{n:04d}" for n in range(count)]
+        invites = {name: raw_invite(engine.sip_port, name, via_port=port) for name in names}
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for data in invites.values():
+                sock.sendto(data, target)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        async with asyncio.timeout(30):
+            while len(answers) < count:
+                data = await loop.sock_recv(sock, 65535)
+                if not data.startswith(b"SIP/2.0 1"):
+                    answers.setdefault(_call_id(data), data)
+        statuses = {call_id: int(data.split(b" ", 2)[1]) for call_id, data in answers.items()}
+        assert set(statuses.values()) <= {200, 503}, set(statuses.values())
+        order = list(invites)
+        taken = [call_id for call_id in order if statuses[call_id] == 200]
+        assert taken == order[: window + 1], taken[:60]  # the window, and one more behind the backlog
+        for call_id in order:
+            if statuses[call_id] == 503:
+                sock.sendto(ack_for(invites[call_id], answers[call_id]), target)
+        for call_id in taken:
+            sock.sendto(in_dialog(invites[call_id], answers[call_id], "ACK", 1), target)
+            sock.sendto(in_dialog(invites[call_id], answers[call_id], "BYE", 2), target)
+        byes: set[str] = set()
+        async with asyncio.timeout(30):
+            while len(byes) < len(taken):
+                data = await loop.sock_recv(sock, 65535)
+                if data.startswith(b"SIP/2.0 200") and b" BYE\r\n" in data:
+                    byes.add(_call_id(data))
+    samples = await wait_no_calls(engine)
+    by_reason = {dict(labels)["reason"]: value for (name, labels), value in samples.items()
+                 if name == "tui_sip_refused_total"}
+    assert sum(by_reason.values()) == count - window - 1, by_reason
+    assert set(by_reason) <= {"socket-backlog", "calls-in-setup"}, by_reason
+
+
+def _rmem_max() -> int:
+    """The kernel's cap on a socket's receive buffer (the engine asks for 4 MiB)."""
+    return int(Path("/proc/sys/net/core/rmem_max").read_text())
+
+
+def _call_id(response: bytes) -> str:
+    line = next(x for x in response.split(b"\r\n") if x.lower().startswith(b"call-id:"))
+    return line.split(b":", 1)[1].strip().decode()
