@@ -301,9 +301,9 @@ def test_asking_twice_takes_one_token() -> None:
 
 
 def test_a_backlog_a_caller_hears_us_behind_within_t1_refuses_no_call() -> None:
-    """An INVITE that waited 150 ms is still answered well within T1: nothing limits the calls."""
+    """An INVITE that waited 80 ms is still answered well within T1: nothing limits the calls."""
     clock, d = detector()
-    assert set(offer(clock, d, seconds=1.0, rate=800, setup=BACKLOG_WINDOW, waited=0.15)) == {None}
+    assert set(offer(clock, d, seconds=1.0, rate=800, setup=BACKLOG_WINDOW, waited=0.08)) == {None}
     assert d.admission_rate is None
-    answers = offer(clock, d, seconds=1.0, rate=3200, setup=BACKLOG_WINDOW, waited=0.3)
+    answers = offer(clock, d, seconds=1.0, rate=3200, setup=BACKLOG_WINDOW, waited=0.2)
     assert Refusal.SOCKET_BACKLOG in answers

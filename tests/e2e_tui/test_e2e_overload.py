@@ -189,7 +189,7 @@ async def test_behind_a_real_socket_backlog_the_first_call_past_the_window_is_st
     assert set(by_reason) <= {"socket-backlog", "calls-in-setup"}, by_reason
 
 
-#: how long the stopped engine leaves the INVITEs unread: twice ``BACKLOG_LIMIT`` (200 ms)
+#: how long the stopped engine leaves the INVITEs unread: well over ``BACKLOG_LIMIT`` (100 ms)
 HELD = 0.4
 
 

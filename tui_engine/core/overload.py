@@ -66,14 +66,16 @@ LATE_HOLD = 0.3
 
 
 #: seconds an INVITE may have waited unread in the SIP socket before calls are taken at a rate:
-#: with what the engine then does for it, the answer still leaves well within the caller's T1
-#: (500 ms), so the caller does not retransmit
-BACKLOG_LIMIT = 0.2
+#: its answer still leaves well within the caller's T1 (500 ms). About the true backlog the old
+#: byte limit (1 MiB, overstated by up to 2 MiB) let stand at 4x: ~800 datagrams at ~7 000/s.
+#: 200 ms let the wait stand near T1 in bench runs: more INVITE retransmissions, each more work
+BACKLOG_LIMIT = 0.1
 #: calls that may be in set-up (INVITE taken, ACK not read) before a backlog limits them (below
 #: it the backlog is not even asked: no syscall)
 BACKLOG_WINDOW = 50
-#: the wait beyond which the admission rate falls whatever the trend: near a caller's T1
-BACKLOG_HIGH = 0.4
+#: the wait beyond which the admission rate falls whatever the trend: with the answer's own
+#: work, a caller whose INVITE waited longer comes near its T1
+BACKLOG_HIGH = 0.3
 #: the admission rate's factor for a probe interval in which the wait grew (or passed
 #: :data:`BACKLOG_HIGH`); 0.1 s intervals: a rate twice too high is halved in ~0.7 s
 RATE_DECREASE = 0.9
