@@ -21,10 +21,8 @@ Three cheap signals:
   us within T1) counted by the probe against new INVITEs. The loop can be punctual while the
   SIP socket's receive queue grows (each loop iteration reads a bounded number of datagrams):
   then the lag stays low, yet callers retransmit. More than :data:`RETRANSMISSION_SHARE` of
-  the INVITEs of a probe interval being retransmissions limits new calls to the admission
-  rate (see "socket backlog"; lowered for each such interval) for :data:`LATE_HOLD` seconds; a
-  lost 100 Trying now and then stays far below that. (Refusing them all for that time starved
-  the engine: behind a queue longer than T1 every interval has late answers.)
+  the INVITEs of a probe interval being retransmissions refuses new calls for
+  :data:`LATE_HOLD` seconds; a lost 100 Trying now and then stays far below that.
 - **socket backlog**: how long the INVITE being handled waited unread in the SIP socket (the
   kernel's arrival stamp of that datagram), told by the caller of :meth:`refusal`. More than
   :data:`BACKLOG_LIMIT` means whatever arrives now (the ACK and BYE of a call taken now among
@@ -185,14 +183,12 @@ class OverloadDetector:
         if elapsed > 0:
             left = max(0, self._admitted + self._setup_before - self._setup)
             self._completed += SMOOTHING * (left / elapsed - self._completed)
-        backlog, late = self._backlog, now < self._late_until
-        behind = backlog is not None and backlog > BACKLOG_LIMIT
-        if not behind and not late:
-            self._rate = None  # read down (or not asked: fewer than the window in set-up)
+        backlog = self._backlog
+        if backlog is None or backlog <= BACKLOG_LIMIT:
+            self._rate = None  # read down (or not read: fewer than the window in set-up)
         elif self._rate is None:
             self._start_rate(now)
-        elif late or (backlog is not None and (
-                backlog > BACKLOG_HIGH or backlog > self._backlog_before + BACKLOG_NOISE)):
+        elif backlog > BACKLOG_HIGH or backlog > self._backlog_before + BACKLOG_NOISE:
             self._rate = max(MIN_RATE, self._rate * RATE_DECREASE)
         else:
             self._rate += RATE_INCREASE
@@ -247,7 +243,7 @@ class OverloadDetector:
                 return Refusal.SOCKET_BACKLOG
         if self._overloaded or now - self._probe_at > policy.max_lag / SMOOTHING:
             return Refusal.LOOP_LAG
-        if now < self._late_until and not self._token(now):
+        if now < self._late_until:
             return Refusal.LATE_ANSWERS
         return None
 
