@@ -46,7 +46,8 @@ _CALL_ID = b"\r\nCall-ID: "
 
 def refusal_key(data: bytes) -> bytes | None:
     """The top ``Via:`` and first ``Call-ID:`` values of the request ``data``, as sent; None when
-    its header block lacks either line in that spelling (the full transaction handles it)."""
+    its header block lacks either line in that spelling, or has its top Via in another one (the
+    full transaction handles it)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -54,6 +55,8 @@ def refusal_key(data: bytes) -> bytes | None:
     call = data.find(_CALL_ID, 0, end)
     if via < 0 or call < 0:
         return None
+    if data.find(b"\r\nv", 0, via) >= 0 or data.find(b"\r\nV", 0, via) >= 0:
+        return None  # a Via in another spelling above it (``v:``, ``VIA``): that one is the top
     via += len(_VIA)
     call += len(_CALL_ID)
     return data[via : data.find(b"\r\n", via)] + b"\n" + data[call : data.find(b"\r\n", call)]
@@ -96,18 +99,23 @@ class StatelessRefusals:
         same bytes; anything else with that key is a new request for the usual path. Its
         ``repeated`` is False the first time only (late answers count a transaction once)."""
         entry = self._entries.get(key)
-        if entry is None or entry.invite != data:
+        if entry is None:
             return None
-        if entry.expires <= now:
+        if entry.invite != data or entry.expires <= now:
+            # Gone, or another request with this key (a new CSeq on a reused branch, a proxy's
+            # new branch above the same Via): it is decided anew and, if refused, remembered
+            # anew. Kept, the entry would take the ACK of that request's 2xx for its own.
             del self._entries[key]
             return None
         if not entry.repeated:
             self._entries[key] = entry._replace(repeated=True)
         return entry
 
-    def acked(self, key: bytes) -> bool:
-        """An ACK with ``key`` came: True (and forgotten) if it is the ACK of a refusal here."""
-        return self._entries.pop(key, None) is not None
+    def acked(self, key: bytes, now: float) -> bool:
+        """An ACK with ``key`` came at ``now``: True (and forgotten) if it is the ACK of a refusal
+        here, one still within its lifetime (an older one is no longer ours to absorb)."""
+        entry = self._entries.pop(key, None)
+        return entry is not None and entry.expires > now
 
     def remember(
         self, key: bytes, invite: bytes, response: bytes, addr: Addr, transport: str, now: float
