@@ -4,6 +4,8 @@ one To tag per request; and the refusal log that sums a flood up once a second."
 
 from __future__ import annotations
 
+from structlog.testing import capture_logs
+
 from tui_engine.sip.refusals import RefusalLog, StatelessRefusals, refusal_key
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
 
@@ -162,3 +164,22 @@ def test_a_request_with_a_refusals_key_but_other_bytes_replaces_it() -> None:
     other = INVITE.replace(b"CSeq: 1 INVITE", b"CSeq: 2 INVITE")
     assert refusals.repeated(key, other, now=1.0) is None
     assert not refusals.acked(key, now=1.0)  # the new request decides; the old refusal is gone
+
+
+def test_the_refusals_of_the_last_second_are_summed_up_when_the_endpoint_stops() -> None:
+    """``SipServer.stop`` ends with ``abandon()``, which drops the heap and the summary's timer
+    with it: the refusals held back in that last second were never logged."""
+    net, _ = _endpoint([True])
+    with capture_logs() as logs:
+        for n in range(3):
+            invite = sip_request("INVITE", call_id=f"s{n}", branch=f"z9hG4bK-s{n}", body=OFFER_SDP,
+                                 content_type="application/sdp")
+            assert [s.status for s in net.inject(invite)] == [503]
+        net.advance(0.5)
+        net.endpoint.shutdown()
+        net.endpoint.abandon()
+    assert [e["event"] for e in logs if e["event"].startswith("sip.rejected")] == [
+        "sip.rejected", "sip.rejected_summary"]
+    [summary] = [e for e in logs if e["event"] == "sip.rejected_summary"]
+    assert summary["refused"] == 2 and summary["reasons"] == {"loop-lag": 2}
+    assert net.endpoint.refusal_log.deadline is None  # the next refusal is logged in full again

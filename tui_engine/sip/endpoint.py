@@ -468,6 +468,7 @@ class SipEndpoint(UasCore):
         self.server_txs.clear()
         self.client_txs.clear()
         self.heap.clear()
+        self.refusal_log.flush(self.clock.now())  # its timer went with the heap: the last summary now
 
     def _guarded(self, fn: Callable[[float], None], now: float) -> None:
         try:

@@ -163,11 +163,19 @@ class RefusalLog:
 
     def on_timer(self, now: float) -> None:
         """The second is over: its summary, if refusals were held back, and the next second."""
-        if not self._counts:
-            self.deadline = None
+        if not self.flush(now):
             return
-        counts, self._counts = self._counts, {}
-        self._emit(counts, round(now - self._since, 3))
         self._since = now
         self.deadline = now + self.interval
         self._schedule(self)
+
+    def flush(self, now: float) -> bool:
+        """The summary of the refusals held back so far, now (the timer's, or the endpoint's at
+        its end: its heap is dropped then, and with it this timer); True if there were any.
+        After it, the next refusal is logged in full."""
+        self.deadline = None
+        if not self._counts:
+            return False
+        counts, self._counts = self._counts, {}
+        self._emit(counts, round(now - self._since, 3))
+        return True
