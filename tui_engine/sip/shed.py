@@ -34,7 +34,7 @@ from tui_engine.sip.message import (
 )
 from tui_engine.sip.negotiation import SDP, accepts_sdp, media_type
 from tui_engine.sip.session_timer import TIMER_TAG
-from tui_engine.sip.syntax import SipParseError, check_request_line, check_via
+from tui_engine.sip.syntax import SipParseError, check_request_uri, check_via, check_via_grammar
 from tui_engine.sip.wire import tag_of, via_of
 
 _METHODS = (b"INVITE ", b"ACK ")
@@ -51,6 +51,7 @@ _JUDGED = {b"content-length": "content-length", b"l": "content-length", b"conten
 _HEADER = re.compile(
     rb"\r\n(via|v|from|f|to|t|call-id|i|cseq|content-length|l|content-type|c|content-encoding|e"
     rb"|max-forwards|accept|require)[ \t]*:[ \t]*([^\r]*)", re.IGNORECASE)
+_SCHEMES = frozenset(scheme.encode() for scheme in SCHEMES)
 #: the bytes of an ordinary header line: printable ASCII and HT (``bytes.translate`` deletes them)
 _PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t"
 
@@ -89,7 +90,8 @@ def _common_request(data: bytes) -> QuickRequest | None:
     # Left when the ordinary bytes are deleted: the line ends, which must be that many CRLFs
     # (else a bare CR or LF), and nothing else (else a control byte or one beyond ASCII). One
     # pass in C: a regular expression over the header block cost four times as much.
-    if head.translate(None, _PRINTABLE) != b"\r\n" * head.count(b"\r\n"):
+    lines = head.count(b"\r\n")
+    if head.translate(None, _PRINTABLE) != b"\r\n" * lines:
         return None
     if b"\r\n " in head or b"\r\n\t" in head:
         return None  # a folded line (RFC 3261 §7.3.1)
@@ -118,7 +120,7 @@ def _common_request(data: bytes) -> QuickRequest | None:
     to = found["to"][0]
     if via is None or (method == "INVITE" and "tag" in to.lower()):
         return None
-    if not _judged_alike(data, end, method, found["via"], judged):
+    if not _judged_alike(start[1], lines, len(data) - end - 4, method, found["via"], judged):
         return None
     try:
         to_tag = parse_address(to).params.get("tag") if method == "ACK" else None
@@ -182,7 +184,8 @@ def _request(data: bytes) -> QuickRequest | None:
         return None
     if not via.host or not via.branch:
         return None
-    if not _judged_alike(data, end if end >= 0 else len(data), method, found["via"], _judged_lines(head)):
+    body = len(data) - end - 4 if end >= 0 else -1  # no end of the header block: no body
+    if not _judged_alike(line[1], crlf, body, method, found["via"], _judged_lines(head)):
         return None
     call_id = found["call-id"][0]
     return QuickRequest(
@@ -202,29 +205,31 @@ def _judged_lines(head: bytes) -> dict[str, list[str]]:
 
 
 def _judged_alike(
-    data: bytes, end: int, method: str, vias: list[str], judged: dict[str, list[str]]
+    uri: bytes, lines: int, body: int, method: str, vias: list[str], judged: dict[str, list[str]]
 ) -> bool:
     """True when the full path would answer this request as the quick path does: none of the
     checks it makes before overload control fails (its answer would be a 400, 416, 505, 420,
     415 or 406, never a 503, and an ACK that fails them is dropped, never matched). False sends
     the request the full way, which gives that answer: a caller must not be told to retry
     later (503 + Retry-After) what will never be taken, nor learn less than without overload.
-    The same checks as ``validate_request`` and ``_new_call``, on the few lines read here."""
-    if data.count(b"\r\n", 0, end) > MAX_HEADERS:
-        return False  # more header lines than aiosipua reads: its parser refuses the request
+    The same checks as ``validate_request`` and ``_new_call``, on what was read here: the
+    Request-URI, the number of header ``lines``, the ``body`` length after the header block
+    (the rest of the request line is the caller's: three parts, SIP/2.0, INVITE or ACK)."""
+    if lines > MAX_HEADERS or body < 0:
+        return False  # more header lines than aiosipua reads (its parser refuses them), no end
     try:
-        check_request_line(data)
-        for value in vias:
+        check_request_uri(uri)
+        check_via_grammar(vias[0])  # the top one: parsed by the caller already, as via_of does
+        for value in vias[1:]:
             check_via(value)
     except SipParseError:
         return False
-    uri = data[: data.find(b"\r\n")].split(b" ")[1]  # the line has three parts: checked above
-    if uri.partition(b":")[0].lower().decode("ascii", "replace") not in SCHEMES:
+    if uri.partition(b":")[0].lower() not in _SCHEMES:
         return False  # 416
     for name in ("content-length", "content-type", "max-forwards"):
         if len(judged.get(name, ())) > 1:
             return False  # single-valued, repeated: 400
-    rest = len(data) - end - 4
+    rest = body
     lengths = judged.get("content-length")
     if lengths:
         declared = lengths[0]

@@ -79,16 +79,33 @@ def check_request_line(data: bytes) -> None:
     method, uri, version = parts
     if method not in _COMMON_METHODS and not is_token(method):
         raise SipParseError("method is not a token", status=400)
-    if not _ABSOLUTE_URI.fullmatch(uri):
-        raise SipParseError("Request-URI is not an absolute URI", status=400)
-    if uri[:4].lower() in (b"sip:", b"sips") and b"?" in uri.partition(b"@")[2 if b"@" in uri else 0]:
-        raise SipParseError("headers in a SIP Request-URI", status=400)
+    check_request_uri(uri)
     if version == b"SIP/2.0":
         return
     if not _VERSION.fullmatch(version):
         raise SipParseError("malformed SIP-Version", status=400)
     if version.upper() != b"SIP/2.0":
         raise SipParseError("unsupported SIP version", status=505)
+
+
+def check_via_grammar(value: str) -> None:
+    """:func:`check_via` short of parsing the value (for a caller that parses it its own way)."""
+    sent, *params = value.split(";")
+    sent = sent.strip()
+    # the usual spelling (a subset of what the regex takes: stripped, so a sent-by follows)
+    # needs no regex; anything else is matched in full
+    if not (sent.startswith(_USUAL_SENT) and len(sent) > 12) and not _SENT_PROTOCOL.match(sent):
+        raise SipParseError(f"malformed Via {value!r}", status=400)
+    if any(not p.strip() for p in params):
+        raise SipParseError(f"empty Via parameter in {value!r}", status=400)
+
+
+def check_request_uri(uri: bytes) -> None:
+    """The Request-URI part of :func:`check_request_line`."""
+    if not _ABSOLUTE_URI.fullmatch(uri):
+        raise SipParseError("Request-URI is not an absolute URI", status=400)
+    if uri[:4].lower() in (b"sip:", b"sips") and b"?" in uri.partition(b"@")[2 if b"@" in uri else 0]:
+        raise SipParseError("headers in a SIP Request-URI", status=400)
 
 
 def check_headers(data: bytes, msg: SipRequest) -> Via:
@@ -119,14 +136,7 @@ def check_headers(data: bytes, msg: SipRequest) -> Via:
 
 def check_via(value: str) -> Via:
     """One Via value: ``sent-protocol LWS sent-by *( SEMI via-params )`` with a valid port."""
-    sent, *params = value.split(";")
-    sent = sent.strip()
-    # the usual spelling (a subset of what the regex takes: stripped, so a sent-by follows)
-    # needs no regex; anything else is matched in full
-    if not (sent.startswith(_USUAL_SENT) and len(sent) > 12) and not _SENT_PROTOCOL.match(sent):
-        raise SipParseError(f"malformed Via {value!r}", status=400)
-    if any(not p.strip() for p in params):
-        raise SipParseError(f"empty Via parameter in {value!r}", status=400)
+    check_via_grammar(value)
     try:
         return via_of(value)
     except (ValueError, IndexError) as exc:
