@@ -183,3 +183,18 @@ def test_the_refusals_of_the_last_second_are_summed_up_when_the_endpoint_stops()
     [summary] = [e for e in logs if e["event"] == "sip.rejected_summary"]
     assert summary["refused"] == 2 and summary["reasons"] == {"loop-lag": 2}
     assert net.endpoint.refusal_log.deadline is None  # the next refusal is logged in full again
+
+
+def test_large_invites_are_remembered_within_a_byte_budget_too() -> None:
+    """8 192 refusals of 64 KiB INVITEs (and their 503s, which echo the large headers) held a
+    gigabyte: the count alone bounded them, not their size."""
+    refusals = StatelessRefusals()
+    big = INVITE.replace(b"\r\nCall-ID:", b"\r\nSubject: " + b"x" * 60_000 + b"\r\nCall-ID:")
+    for n in range(400):
+        key = f"via-{n}\ncall".encode()
+        refusals.remember(key, big + key, b"503 " + b"y" * 30_000, ADDR, "UDP", now=n / 100)
+    assert 0 < len(refusals) * (len(big) + 30_000) <= 16 * 1024 * 1024
+    assert refusals.repeated(b"via-399\ncall", big + b"via-399\ncall", now=4.0) is not None  # the newest stay
+    for n in range(400):
+        refusals.acked(f"via-{n}\ncall".encode(), now=4.0)
+    assert len(refusals) == 0 and refusals.nbytes == 0

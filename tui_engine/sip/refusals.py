@@ -8,10 +8,11 @@ request, and answers a retransmission again as it answered the request. So a ref
 only as its ready 503, keyed by the INVITE's top ``Via:`` and ``Call-ID:`` lines as sent (the ACK
 of a non-2xx repeats the INVITE's top Via, §17.1.1.3, and every retransmission and ACK repeats
 the Call-ID): a retransmission (the same bytes) gets the same 503 from here, its ACK is absorbed
-after two ``find`` and one dict lookup, nothing is parsed and no timer runs. An entry goes at the
+after four ``find`` and one dict lookup, nothing is parsed and no timer runs. An entry goes at the
 ACK (after it the caller sends no more INVITEs: its client transaction is completed), after
 :data:`LIFETIME` (64*T1, when the caller's Timer B has ended its retransmissions), or oldest
-first beyond :data:`CAPACITY` (INVITEs that are never ACKed hold a bounded amount of memory).
+first beyond :data:`CAPACITY` or :data:`MAX_BYTES` (INVITEs that are never ACKed hold a bounded
+amount of memory, whatever their size).
 The To tag is a keyed hash of the key, so an INVITE refused again after its entry went gets the
 same tag, as §8.2.7 asks. A request of another shape (compact or other-case header names) has no
 key here and goes through a transaction as before.
@@ -37,6 +38,10 @@ from tui_engine.sip.message import Addr
 LIFETIME = 32.0
 #: refusals remembered at most (each holds its INVITE and its 503: ~1.5 KiB, ~12 MiB in all)
 CAPACITY = 8192
+#: and the bytes they hold at most (INVITE, 503 and key): a datagram may be 64 KiB and its 503
+#: echoes its Via, From and To, so the count alone let large INVITEs (sent through a trusted
+#: proxy under a flood) hold a gigabyte
+MAX_BYTES = 16 * 1024 * 1024
 #: how often a flood of refusals is summed up in the log
 SUMMARY_INTERVAL = 1.0
 
@@ -76,15 +81,18 @@ class Refused(NamedTuple):
 class StatelessRefusals:
     """The 503s sent without a transaction; see the module docstring."""
 
-    __slots__ = ("_entries", "_secret", "capacity", "lifetime")
+    __slots__ = ("_entries", "_secret", "capacity", "lifetime", "max_bytes", "nbytes")
 
     def __init__(
-        self, *, capacity: int = CAPACITY, lifetime: float = LIFETIME, secret: bytes | None = None
+        self, *, capacity: int = CAPACITY, lifetime: float = LIFETIME, secret: bytes | None = None,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self._entries: OrderedDict[bytes, Refused] = OrderedDict()  # oldest first: O(1) to drop
         self._secret = secret if secret is not None else random_bytes(16)
         self.capacity = capacity
         self.lifetime = lifetime
+        self.max_bytes = max_bytes
+        self.nbytes = 0  #: what the entries hold (:func:`_size`), at most :attr:`max_bytes`
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -105,7 +113,7 @@ class StatelessRefusals:
             # Gone, or another request with this key (a new CSeq on a reused branch, a proxy's
             # new branch above the same Via): it is decided anew and, if refused, remembered
             # anew. Kept, the entry would take the ACK of that request's 2xx for its own.
-            del self._entries[key]
+            self._forget(key)
             return None
         if not entry.repeated:
             self._entries[key] = entry._replace(repeated=True)
@@ -114,7 +122,7 @@ class StatelessRefusals:
     def acked(self, key: bytes, now: float) -> bool:
         """An ACK with ``key`` came at ``now``: True (and forgotten) if it is the ACK of a refusal
         here, one still within its lifetime (an older one is no longer ours to absorb)."""
-        entry = self._entries.pop(key, None)
+        entry = self._forget(key)
         return entry is not None and entry.expires > now
 
     def remember(
@@ -122,10 +130,23 @@ class StatelessRefusals:
     ) -> None:
         """The 503 ``response`` went to ``addr`` for ``invite`` (with ``key``) at ``now``."""
         entries = self._entries
-        entries.pop(key, None)
-        entries[key] = Refused(invite, response, addr, transport, now + self.lifetime)
-        while entries and (len(entries) > self.capacity or next(iter(entries.values())).expires <= now):
-            entries.popitem(last=False)
+        self._forget(key)
+        entries[key] = entry = Refused(invite, response, addr, transport, now + self.lifetime)
+        self.nbytes += _size(key, entry)
+        while entries and (len(entries) > self.capacity or self.nbytes > self.max_bytes
+                           or next(iter(entries.values())).expires <= now):
+            old, gone = entries.popitem(last=False)
+            self.nbytes -= _size(old, gone)
+
+    def _forget(self, key: bytes) -> Refused | None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.nbytes -= _size(key, entry)
+        return entry
+
+
+def _size(key: bytes, entry: Refused) -> int:
+    return len(key) + len(entry.invite) + len(entry.response)
 
 
 class RefusalLog:
