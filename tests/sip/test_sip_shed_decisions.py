@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from tui_engine.testing.sip_fake import OFFER_SDP, FakeSipNetwork, RecordingHandler
+from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
 
 CORPUS = Path(__file__).parent / "rfc4475"
 SOURCE = ("127.0.0.1", 5999)
@@ -152,3 +154,24 @@ def test_the_common_shape_does_take_the_quick_path() -> None:
         data = invite.bytes()
         assert shed.quick_request(data) is not None, names
         assert answers(data, shedding=True) == ([b"SIP/2.0 503 Service Unavailable"], 0)
+
+
+@pytest.mark.parametrize("change", [
+    lambda ack: ack.replace(b"Content-Length: 0", b"Content-Length: 9"),
+    lambda ack: ack.replace(b"ACK sip:", b"ACK <sip:", 1).replace(b" SIP/2.0\r\n", b"> SIP/2.0\r\n", 1),
+    lambda ack: ack.replace(b"Max-Forwards: 70", b"Max-Forwards: 70\r\nMax-Forwards: 69"),
+], ids=["Content-Length too big", "name-addr Request-URI", "Max-Forwards twice"])
+def test_a_malformed_ack_is_dropped_by_the_quick_read_as_by_the_full_path(change: Any) -> None:
+    """Every ACK is read quickly first (``_quick_ack``); one the full path refuses as malformed
+    (dropped: an ACK is never answered) must not confirm the call either."""
+    handler = RecordingHandler(auto_answer=ANSWER_SDP)
+    net = FakeSipNetwork(handler)
+    answer = net.inject(sip_request("INVITE", call_id="m1", branch="z9hG4bK-m1", body=OFFER_SDP,
+                                    content_type="application/sdp"))
+    tag = str(answer[-1].header("to")).split("tag=")[1]
+    ack = sip_request("ACK", call_id="m1", branch="z9hG4bK-m1a", to_tag=tag)
+    with capture_logs() as logs:
+        assert net.inject(change(ack)) == []
+    assert handler.confirmed == [] and [e["event"] for e in logs] == ["sip.malformed"]
+    net.inject(ack)  # the well-formed one still confirms it
+    assert [c.call_id for c in handler.confirmed] == ["m1"]
