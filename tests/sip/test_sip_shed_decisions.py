@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from tui_engine.sip import syntax
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
 
 CORPUS = Path(__file__).parent / "rfc4475"
@@ -175,3 +176,18 @@ def test_a_malformed_ack_is_dropped_by_the_quick_read_as_by_the_full_path(change
     assert handler.confirmed == [] and [e["event"] for e in logs] == ["sip.malformed"]
     net.inject(ack)  # the well-formed one still confirms it
     assert [c.call_id for c in handler.confirmed] == ["m1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"sip:", b"SIP:", b"sips:", b"tel:", b"sip", b""]),
+       st.binary(max_size=12) | st.text("ab@?;=:<> \t.%\x7f\u00e9", max_size=12).map(str.encode))
+def test_the_usual_request_uri_skips_the_regex_only_where_it_takes_it(scheme: bytes, rest: bytes) -> None:
+    uri = scheme + rest
+    slow_ok = syntax._ABSOLUTE_URI.fullmatch(uri) is not None and not (
+        uri[:4].lower() in (b"sip:", b"sips") and b"?" in uri.partition(b"@")[2 if b"@" in uri else 0])
+    try:
+        syntax.check_request_uri(uri)
+    except syntax.SipParseError:
+        assert not slow_ok
+    else:
+        assert slow_ok
