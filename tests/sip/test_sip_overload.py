@@ -26,7 +26,7 @@ class SetupTracking(RecordingHandler):
 
     admission: CallAdmission | None = None
     ports: list[int] = field(default_factory=lambda: [10])
-    waited: list[float] = field(default_factory=lambda: [0.0])  #: the INVITE's wait in the SIP socket
+    queued: list[int] = field(default_factory=lambda: [0])  #: bytes unread in the SIP socket
 
     def incoming_call(self, call: ServerCall) -> None:
         assert self.admission is not None
@@ -60,7 +60,7 @@ def overloadable(*, max_lag: float = 0.05, max_setup: int = 1) -> Overloadable:
     net = FakeSipNetwork(handler)
     policy = OverloadPolicy(max_lag=max_lag, max_calls_in_setup=max_setup)
     detector = OverloadDetector(policy, now=net.clock.now())
-    handler.admission = CallAdmission(detector, lambda: handler.ports[0], lambda: handler.waited[0])
+    handler.admission = CallAdmission(detector, lambda: handler.ports[0], lambda: handler.queued[0])
     net.endpoint.admission = handler.admission
     if _QUICK["on"]:
         net.endpoint.shedding = handler.admission.shedding
@@ -260,7 +260,7 @@ def test_a_backlog_in_the_socket_takes_calls_at_a_rate_and_refuses_the_rest_with
     net, handler, refused = overloadable(max_setup=0)
     assert handler.admission is not None
     handler.admission.in_setup.update(f"held-{i}" for i in range(BACKLOG_WINDOW))  # awaiting ACKs
-    handler.waited[0] = BACKLOG_LIMIT + 0.1
+    handler.queued[0] = BACKLOG_LIMIT + 1
     assert [s.status for s in net.inject(invite("a"))] == [100, 200]  # the bucket's one token
     [refusal] = net.inject(invite("b"))
     assert refusal.status == 503 and refusal.header("retry-after") == "5"
@@ -270,7 +270,7 @@ def test_a_backlog_in_the_socket_takes_calls_at_a_rate_and_refuses_the_rest_with
     assert [s.status for s in net.inject(invite("d"))] == [503]
     handler.admission.in_setup.difference_update({"held-0", "held-1", "held-2", "a", "c"})
     assert [s.status for s in net.inject(invite("e"))] == [100, 200]  # below the window
-    handler.waited[0] = 0.0
+    handler.queued[0] = 0
     assert [s.status for s in net.inject(invite("f"))] == [100, 200]
     assert [c.call_id for c in handler.calls] == ["a", "c", "e", "f"]
     assert refused == ["socket-backlog"] * 2
@@ -334,12 +334,12 @@ def test_a_flood_of_refusals_is_logged_once_then_summed_up_each_second(path: str
     assert summary["refused"] == 19 and summary["reasons"] == {"calls-in-setup": 19}
 
 
-def test_under_a_backlog_the_socket_is_asked_once_per_invite(path: str) -> None:
+def test_under_a_backlog_the_socket_is_read_once_per_invite(path: str) -> None:
     net, handler, _ = overloadable(max_setup=0)
     assert handler.admission is not None
     handler.admission.in_setup.update(f"held-{i}" for i in range(BACKLOG_WINDOW))
     reads: list[int] = []
-    handler.admission._waited = lambda: reads.append(1) or BACKLOG_LIMIT + 0.1  # type: ignore[misc]
+    handler.admission._queued = lambda: reads.append(1) or BACKLOG_LIMIT + 1  # type: ignore[misc]
     statuses = [[s.status for s in net.inject(invite(f"q{n}"))] for n in range(4)]
     assert statuses == [[100, 200], [503], [503], [503]]  # the admission rate's one token, then 503
     assert len(reads) == 4  # the endpoint's peek and its admission share one reading

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -101,37 +100,28 @@ async def test_stop_sends_bye_to_live_calls_and_waits_for_the_answer() -> None:
     assert server.active_calls == 0 and server.tracked_transactions == 0
 
 
-async def test_the_queue_delay_is_how_long_the_datagram_in_hand_waited_unread() -> None:
-    """What overload control's ``socket-backlog`` reads: the kernel's arrival stamp of the
-    datagram being handled, against now. The loop is held (a blocking sleep) while three
-    datagrams arrive, so each waited at least that long; outside a datagram there is no answer."""
-    transports = Transports()
-    waits: list[float | None] = []
-    address = await transports.open("127.0.0.1", 0, lambda *_: waits.append(transports.queue_delay()),
-                                     lambda *_: None)
+async def test_the_receive_queue_counts_datagrams_not_yet_read_and_none_once_read() -> None:
+    """What overload control's ``socket-backlog`` reads: the kernel's count of what waits."""
+    server = SipServer(RecordingHandler(), host="127.0.0.1", port=free_port(), max_calls=5,
+                       trusted=["127.0.0.1/32"])
+    await server.start()
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.bind(("127.0.0.1", 0))
     try:
-        assert transports.queue_delay() is None
-        peer.sendto(b"OPTIONS", address)
+        assert server.receive_queue() == 0
+        options = sip_request("OPTIONS", source=peer.getsockname())
+        for _ in range(20):  # sent with no await between: the loop has not read any of them
+            peer.sendto(options, server.address)
+        assert server.receive_queue() >= 20 * len(options)
         for _ in range(100):
             await asyncio.sleep(0.01)
-            if waits:
+            if server.receive_queue() == 0:
                 break
-        assert waits and waits[0] is not None and waits[0] >= 0
-        for _ in range(3):
-            peer.sendto(b"OPTIONS", address)
-        time.sleep(0.3)  # noqa: ASYNC251 - the loop held on purpose: the datagrams wait unread
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if len(waits) == 4:
-                break
-        assert all(w is not None and w >= 0.29 for w in waits[1:]), waits
-        assert transports.queue_delay() is None
+        assert server.receive_queue() == 0
     finally:
         peer.close()
-        await transports.close()
-    assert transports.queue_delay() is None  # closed: no answer, no error
+        await server.stop()
+    assert server.receive_queue() == 0  # closed: nothing to read, no error
 
 
 # --- no host name reaches sendto (a blocking getaddrinfo on the event loop) ---------------------

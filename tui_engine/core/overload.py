@@ -23,21 +23,21 @@ Three cheap signals:
   then the lag stays low, yet callers retransmit. More than :data:`RETRANSMISSION_SHARE` of
   the INVITEs of a probe interval being retransmissions refuses new calls for
   :data:`LATE_HOLD` seconds; a lost 100 Trying now and then stays far below that.
-- **socket backlog**: how long the INVITE being handled waited unread in the SIP socket (the
-  kernel's arrival stamp of that datagram), told by the caller of :meth:`refusal`. More than
+- **socket backlog**: the bytes of datagrams waiting unread in the SIP socket, told by the
+  caller of :meth:`refusal` (the kernel's count, read for each new INVITE). More than
   :data:`BACKLOG_LIMIT` means whatever arrives now (the ACK and BYE of a call taken now among
-  it) waits that long too, and a socket that fills drops datagrams of calls already taken.
-  While INVITEs wait that long and at least :data:`BACKLOG_WINDOW` calls are in set-up, calls
-  are taken at a **rate** (a token bucket: RFC 7415's rate-based control, applied to our own
-  queue): it starts at the rate calls have been leaving set-up (their ACK read: what the engine
-  really completes), and each probe interval the queue's trend moves it: the shortest wait of
-  the interval (the standing queue, not a burst: CoDel's reading) is compared with the last
-  interval's; down by :data:`RATE_DECREASE` while it grows (or passes :data:`BACKLOG_HIGH`),
-  up by :data:`RATE_INCREASE` while it holds or shrinks, never below :data:`MIN_RATE`.
-  Refusing every INVITE behind a backlog starved a CPU-starved engine of calls (the queue never
-  got short: 44 calls/s at 4x in one bench run); taking calls at the normal pace let the socket
-  fill and drop their ACKs and BYEs; a fixed window of calls in set-up (the last round) took at
-  most that window per queue delay, and less the longer the queue.
+  it) waits behind that much work, and a socket that fills drops datagrams of calls already
+  taken. While the queue is that long and at least :data:`BACKLOG_WINDOW` calls are in set-up,
+  calls are taken at a **rate** (a token bucket, RFC 7415's rate-based control applied to our
+  own queue): it starts at the rate calls left set-up (their ACK read: what the engine really
+  completes), and each probe interval the queue's trend moves it, down by
+  :data:`RATE_DECREASE` while the queue grows (or is past :data:`BACKLOG_HIGH`), up by
+  :data:`RATE_INCREASE` while it holds or shrinks, never below :data:`MIN_RATE`. Refusing every
+  INVITE behind a backlog starved a CPU-starved engine of calls (the queue never got short: 44
+  calls/s at 4x in one bench run); taking calls at the normal pace let the socket fill and drop
+  their ACKs and BYEs; a fixed window of calls in set-up (the last round) took at most that
+  window per queue delay (~50 / 0.11 s at 4x), 29-66 % of the 0-failure rate, and less the
+  longer the queue.
 - **pending work**: calls in set-up (INVITE admitted, ACK not yet received), told by the
   caller of :meth:`refusal`; each one is work the loop owes, and a growing number is the
   first sign that answers leave late.
@@ -63,25 +63,29 @@ MIN_INVITES = 10
 LATE_HOLD = 0.3
 
 
-#: seconds an INVITE may have waited unread in the SIP socket before calls are taken at a rate:
-#: its answer still leaves well within the caller's T1 (500 ms). About the true backlog the old
-#: byte limit (1 MiB, overstated by up to 2 MiB) let stand at 4x: ~800 datagrams at ~7 000/s.
-#: 200 ms let the wait stand near T1 in bench runs: more INVITE retransmissions, each more work
-BACKLOG_LIMIT = 0.1
-#: calls that may be in set-up (INVITE taken, ACK not read) before a backlog limits them (below
-#: it the backlog is not even asked: no syscall)
+#: bytes waiting in the SIP socket beyond which new calls are refused: about 800 datagrams (the
+#: kernel counts ~1.3 KiB each), some 330 ms of reading at the 2 400 datagrams/s of 800 calls/s
+#: (the 0-failure rate of one engine on a 2-core box): a caller whose INVITE waits behind that
+#: still hears us within T1 (500 ms), so it does not retransmit, and the 8 MiB receive buffer
+#: (the 4 MiB the engine asks for, doubled by the kernel) is an eighth full. It was 512 KiB:
+#: at 1x (800/s, 20 s) that refused 2 274 calls with 0 INVITE retransmissions and 0 datagrams
+#: dropped, i.e. before any caller was kept waiting a T1.
+BACKLOG_LIMIT = 1024 * 1024
+#: calls that may be in set-up (INVITE taken, ACK not read) while the socket is backlogged
+#: before the admission rate applies (below it the backlog is not even read: no syscall)
 BACKLOG_WINDOW = 50
-#: the wait beyond which the admission rate falls whatever the trend: with the answer's own
-#: work, a caller whose INVITE waited longer comes near its T1
-BACKLOG_HIGH = 0.3
-#: the admission rate's factor for a probe interval in which the wait grew (or passed
+#: bytes waiting in the SIP socket beyond which the admission rate falls whatever the trend: half
+#: the 8 MiB buffer, ~0.45 s of reading at 4x (7 000 datagrams/s), near a caller's T1
+BACKLOG_HIGH = 4 * BACKLOG_LIMIT
+#: the admission rate's factor for a probe interval in which the backlog grew (or passed
 #: :data:`BACKLOG_HIGH`); 0.1 s intervals: a rate twice too high is halved in ~0.7 s
 RATE_DECREASE = 0.9
-#: calls/s added to the admission rate for a probe interval in which the wait did not grow
+#: calls/s added to the admission rate for a probe interval in which the backlog did not grow
 #: (200 calls/s per second: a rate halved too far comes back to 800/s in ~2 s)
 RATE_INCREASE = 20.0
-#: the wait must have grown by more than this (seconds) since the last probe to count as growing
-BACKLOG_NOISE = 0.01
+#: the backlog must have grown by more than this (bytes) since the last probe to count as growing
+#: (the loop reads the socket in batches of datagrams: a few of them are noise)
+BACKLOG_NOISE = 64 * 1024
 #: the admission rate's floor (calls/s): a starved engine still takes calls
 MIN_RATE = 50.0
 #: the token bucket's depth, in seconds of the admission rate (at least one call)
@@ -94,7 +98,7 @@ class Refusal(enum.StrEnum):
     MAX_CALLS = "max-calls"  #: ``engine.max-calls`` calls are in progress
     LOOP_LAG = "loop-lag"  #: the event loop runs later than ``engine.overload-lag``
     LATE_ANSWERS = "late-answers"  #: callers retransmit their INVITEs: our answers leave too late
-    #: INVITEs wait unread in the socket longer than :data:`BACKLOG_LIMIT` (and :data:`BACKLOG_WINDOW`
+    #: more than :data:`BACKLOG_LIMIT` bytes wait unread in the socket (and :data:`BACKLOG_WINDOW`
     #: calls are in set-up)
     SOCKET_BACKLOG = "socket-backlog"
     CALLS_IN_SETUP = "calls-in-setup"  #: ``engine.max-calls-in-setup`` INVITEs await their ACK
@@ -135,8 +139,8 @@ class OverloadDetector:
         self._admitted = 0  # calls taken in the current probe interval
         self._setup = self._setup_before = 0  # calls in set-up: last told, and at the last probe
         self._completed = 0.0  # calls/s that left set-up (their ACK read), smoothed over probes
-        self._backlog: float | None = None  # the shortest wait told in this interval (None: none)
-        self._backlog_before = 0.0  # ... and in the interval before
+        self._backlog: int | None = None  # the last backlog told in this interval (None: none)
+        self._backlog_before = 0  # ... and in the interval before
         self._rate: float | None = None  # calls/s taken behind a backlog; None: not limiting
         self._tokens = 0.0
         self._tokens_at = now
@@ -178,7 +182,7 @@ class OverloadDetector:
         self._tokens_at = now
 
     def _judge_backlog(self, now: float) -> None:
-        """Once per probe: the completion rate, and the admission rate from the wait's trend."""
+        """Once per probe: the completion rate, and the admission rate from the backlog's trend."""
         elapsed = now - self._probed_at
         if elapsed > 0:
             left = max(0, self._admitted + self._setup_before - self._setup)
@@ -192,7 +196,7 @@ class OverloadDetector:
             self._rate = max(MIN_RATE, self._rate * RATE_DECREASE)
         else:
             self._rate += RATE_INCREASE
-        self._backlog_before = backlog or 0.0
+        self._backlog_before = backlog or 0
         self._backlog = None
         self._admitted = 0
         self._setup_before = self._setup
@@ -227,19 +231,19 @@ class OverloadDetector:
         elif self.lag < limit / 2:
             self._overloaded = False
 
-    def refusal(self, now: float, *, calls_in_setup: int, waited: float | None = None) -> Refusal | None:
+    def refusal(self, now: float, *, calls_in_setup: int, queued: int | None = None) -> Refusal | None:
         """Why a new call arriving at ``now`` must be refused, or None to admit it (then the caller
-        tells :meth:`admitted`); ``waited``: seconds its INVITE waited unread in the SIP socket,
-        None when not asked (a timing signal: off with the lag check). Asking twice is safe."""
+        tells :meth:`admitted`); ``queued``: bytes waiting unread in the SIP socket, None when not
+        read (a timing signal: off with the lag check). Counts nothing: asking twice is safe."""
         policy = self.policy
         if policy.max_calls_in_setup and calls_in_setup >= policy.max_calls_in_setup:
             return Refusal.CALLS_IN_SETUP
         if policy.max_lag <= 0:
             return None
         self._setup = calls_in_setup
-        if waited is not None:
-            self._backlog = waited if self._backlog is None else min(self._backlog, waited)
-            if waited > BACKLOG_LIMIT and calls_in_setup >= BACKLOG_WINDOW and not self._token(now):
+        if queued is not None:
+            self._backlog = queued if self._backlog is None else max(self._backlog, queued)
+            if queued > BACKLOG_LIMIT and calls_in_setup >= BACKLOG_WINDOW and not self._token(now):
                 return Refusal.SOCKET_BACKLOG
         if self._overloaded or now - self._probe_at > policy.max_lag / SMOOTHING:
             return Refusal.LOOP_LAG
@@ -251,7 +255,7 @@ class OverloadDetector:
         """Behind a backlog: may one more call be taken now, at the admission rate?"""
         if self._rate is None:  # the probe has not seen this backlog yet: its trend starts here
             self._start_rate(now)
-            self._backlog_before = self._backlog or 0.0
+            self._backlog_before = self._backlog or 0
         self._refill(now)
         return self._tokens >= 1.0
 

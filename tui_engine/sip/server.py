@@ -69,9 +69,9 @@ class SipServer:
     def active_calls(self) -> int:
         return self._endpoint.active_calls if self._endpoint else 0
 
-    def queue_delay(self) -> float | None:
-        """How long the datagram being handled waited unread (see :meth:`Transports.queue_delay`)."""
-        return self._transports.queue_delay()
+    def receive_queue(self) -> int:
+        """Bytes waiting unread in the UDP socket (see :meth:`Transports.receive_queue`)."""
+        return self._transports.receive_queue()
 
     @property
     def tracked_transactions(self) -> int:

@@ -15,17 +15,16 @@ from tui_engine.core.overload import BACKLOG_WINDOW, OverloadDetector, Refusal
 class CallAdmission:
     """``SipEndpoint.admission``: ``(now) -> reason | None``; ``in_setup`` is kept by the component."""
 
-    __slots__ = ("_free_ports", "_peeked", "_waited", "detector", "in_setup")
+    __slots__ = ("_free_ports", "_peeked", "_queued", "detector", "in_setup")
 
     def __init__(
         self, detector: OverloadDetector, free_ports: Callable[[], int],
-        waited: Callable[[], float | None] = lambda: None,
+        queued: Callable[[], int] = lambda: 0,
     ) -> None:
         self.detector = detector
         self._free_ports = free_ports
-        #: seconds the INVITE being handled waited unread in the SIP socket, None where unknown
-        #: (``SipServer.queue_delay``)
-        self._waited = waited
+        #: bytes waiting unread in the SIP socket (``SipServer.receive_queue``)
+        self._queued = queued
         #: Call-IDs admitted whose ACK has not arrived yet (nor has the call ended)
         self.in_setup: set[str] = set()
         #: the last answer of :meth:`shedding`: ``(now, calls in set-up, reason)``
@@ -56,10 +55,10 @@ class CallAdmission:
         if self._free_ports() <= 0:
             return Refusal.RTP_PORTS
         in_setup = len(self.in_setup)
-        # The backlog counts only from BACKLOG_WINDOW calls in set-up on: below that, no ioctl
+        # The backlog counts only from BACKLOG_WINDOW calls in set-up on: below that, no getsockopt
         # (once per INVITE: the admission reuses the shedding peek's answer).
-        waited = self._waited() if in_setup >= BACKLOG_WINDOW else None
-        return self.detector.refusal(now, calls_in_setup=in_setup, waited=waited)
+        queued = self._queued() if in_setup >= BACKLOG_WINDOW else None
+        return self.detector.refusal(now, calls_in_setup=in_setup, queued=queued)
 
     def retransmitted_invite(self) -> None:
         """``SipEndpoint.on_invite_retransmission``: a caller repeated an INVITE we hold."""

@@ -139,7 +139,7 @@ class TuiComponent:
         detector = OverloadDetector(self.settings.overload, now=self._loop.time())
         # the ports left once the media set-ups under way have taken theirs
         admission = CallAdmission(detector, lambda: ports.capacity - ports.in_use - len(setup),
-                                  waited=sip.queue_delay)
+                                  queued=sip.receive_queue)
         self._admission = admission
         self._probe = DeadlineDriver(self._loop, detector)  # the lag probe: the one timer driver
         self._probe.arm()
