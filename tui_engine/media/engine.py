@@ -49,18 +49,23 @@ class MediaEngine:
         session_id = random_bits(32)
         offer = read_offer(offer_sdp, local_ip=self.media_address)  # judged before a port is taken
         endpoint, port = open_endpoint(self.ports, self.host, readers=self.poller)
-        answer = offer.answer(local_port=port, session_id=session_id)
-        session = MediaSession(
-            call_id=call_id,
-            answer=answer,
-            endpoint=endpoint,
-            port=port,
-            session_id=session_id,
-            local_ip=self.media_address,
-            clock=self.clock,
-            send_silence=self.send_silence,
-            on_close=self._closed,
-        )
+        try:
+            answer = offer.answer(local_port=port, session_id=session_id)
+            session = MediaSession(
+                call_id=call_id,
+                answer=answer,
+                endpoint=endpoint,
+                port=port,
+                session_id=session_id,
+                local_ip=self.media_address,
+                clock=self.clock,
+                send_silence=self.send_silence,
+                on_close=self._closed,
+            )
+        except BaseException:  # nobody owns the socket yet: unclosed, its port never comes back
+            endpoint.close()
+            self.ports.release(port)
+            raise
         self._sessions.add(session)
         log.debug(
             "media.session_opened",
