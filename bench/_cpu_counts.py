@@ -29,6 +29,9 @@ Workloads:
   (``MediaClock`` tick → ``MediaSession.on_tick`` → RTP header → ``sendto`` on each call's socket).
 * ``sip_text N``: one INVITE (the ``calls`` caller's) read, validated and answered with a 200
   N times, the engine's SIP text work alone (no sockets, no loop).
+* ``stream_drip N``: a SIP message over a stream (TCP, TLS) fed to the framer one byte at a time,
+  a 10 KiB header block (50 long Via headers) and a body of N bytes: the work per byte of a
+  slow sender, which must not grow with the header block (``StreamFramer``).
 * ``CPU_COUNTS_LOG_LEVEL=info`` with ``calls``/``refused``: the engine logs at ``info`` (the
   default level; the load benches use ``warning``), so each call's JSON lines are rendered.
 
@@ -59,6 +62,7 @@ SIZES: dict[str, tuple[int, int]] = {
     "calls": (50, 250), "refused": (50, 250), "rtp_in": (2000, 22000), "frames": (2000, 22000),
     "rtp_socket": (2000, 22000),
     "sip_text": (200, 1200),
+    "stream_drip": (4000, 24000),
 }
 
 _OFFER = (
@@ -348,8 +352,27 @@ async def sip_text(n: int, work: Path, measured: Callable[[Awaitable[None]], Awa
     await measured(run())
 
 
+async def stream_drip(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
+    from tui_engine.sip.transport import StreamFramer
+
+    hops = "".join(f"Via: SIP/2.0/TCP 10.0.0.{i}:5060;branch=z9hG4bK-{i:0160d}\r\n" for i in range(50))
+    message = (
+        "MESSAGE sip:ivr@127.0.0.1 SIP/2.0\r\n" + hops + "From: <sip:a@127.0.0.1>;tag=1\r\n"
+        "To: <sip:ivr@127.0.0.1>\r\nCall-ID: drip\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"
+        f"Content-Type: text/plain\r\nContent-Length: {n}\r\n\r\n"
+    ).encode() + b"x" * n
+    chunks = [message[i : i + 1] for i in range(len(message))]
+
+    async def run() -> None:
+        framer = StreamFramer()
+        got = [m for chunk in chunks for m in framer.feed(chunk)]
+        assert got == [message]
+
+    await measured(run())
+
+
 WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "rtp_socket": rtp_socket, "frames": frames,
-             "sip_text": sip_text}
+             "sip_text": sip_text, "stream_drip": stream_drip}
 
 
 def run_native(name: str, n: int, *, profile: bool) -> None:

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiosipua.message import SipMessage, SipResponse
 
-from tui_engine.sip import SipServer
-from tui_engine.sip.transport import FramingError, StreamFramer, StreamLimits
+from tui_engine.sip import SipServer, transport
+from tui_engine.sip.transport import FramingError, StreamFramer, StreamLimits, stream_body_length
 from tui_engine.testing import free_port
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, RecordingHandler, sip_request
 
@@ -57,6 +57,24 @@ def test_a_byte_at_a_time_stream_gives_each_message_exactly_once() -> None:
     framer = StreamFramer()
     got = [m for i in range(len(stream)) for m in framer.feed(stream[i : i + 1])]
     assert got == messages
+
+
+def test_a_byte_at_a_time_body_reads_its_header_block_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The work per byte must not grow with the header block: a 1-byte-at-a-time sender of a large
+    message (a long header block, a 60 KiB body) cost one read of the whole block per byte."""
+    reads: list[int] = []
+
+    def counted(head: bytes) -> int:
+        reads.append(len(head))
+        return stream_body_length(head)
+
+    monkeypatch.setattr(transport, "stream_body_length", counted)
+    body = b"x" * 60_000
+    message = sip_request("MESSAGE", body=body.decode(), content_type="text/plain", headers=HOPS[:50])
+    framer = StreamFramer()
+    got = [m for i in range(len(message)) for m in framer.feed(message[i : i + 1])]
+    assert got == [message]
+    assert len(reads) == 1 and reads[0] > 5_000  # once, however many reads the body took
 
 
 @pytest.mark.parametrize(

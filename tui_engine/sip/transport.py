@@ -97,14 +97,19 @@ class StreamFramer:
     The header block ends at the first empty line; its Content-Length, wherever it stands and
     in either form, gives the body size. Any number of messages may arrive in one read, and a
     message may arrive over any number of reads: the search for the empty line resumes where
-    the previous read left off, so a byte-at-a-time sender costs linear time.
+    the previous read left off, and a header block is read once, when it is whole (its message's
+    size is kept until the body is), so a byte-at-a-time sender costs linear time.
     """
 
-    __slots__ = ("_buf", "_scanned")
+    __slots__ = ("_buf", "_scanned", "_size")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._scanned = 0  #: bytes of ``_buf`` known to hold no end of header block
+        #: the size of the message whose header block is whole and whose body is not (0: none):
+        #: its header block is not read again for every chunk of the body (up to 64 Ki reads of
+        #: a 64 KiB block for a byte-at-a-time sender: quadratic)
+        self._size = 0
 
     @property
     def pending(self) -> bool:
@@ -116,24 +121,26 @@ class StreamFramer:
         self._buf += data
         out: list[bytes] = []
         while True:
-            # §7.5: CRLFs before a start line are ignored (also RFC 5626 keep-alives).
-            while self._buf[:2] == b"\r\n":
-                del self._buf[:2]
-                self._scanned = max(0, self._scanned - 2)
-            try:
-                end = self._header_end()
-                if end < 0:
-                    return out
-                total = end + 4 + stream_body_length(bytes(self._buf[:end]))
-            except FramingError as exc:
-                exc.framed = out
-                raise
+            total = self._size
+            if not total:
+                # §7.5: CRLFs before a start line are ignored (also RFC 5626 keep-alives).
+                while self._buf[:2] == b"\r\n":
+                    del self._buf[:2]
+                    self._scanned = max(0, self._scanned - 2)
+                try:
+                    end = self._header_end()
+                    if end < 0:
+                        return out
+                    total = end + 4 + stream_body_length(bytes(self._buf[:end]))
+                except FramingError as exc:
+                    exc.framed = out
+                    raise
             if len(self._buf) < total:
-                self._scanned = end
+                self._size = total
                 return out
             out.append(bytes(self._buf[:total]))
             del self._buf[:total]
-            self._scanned = 0
+            self._scanned = self._size = 0
 
     def _header_end(self) -> int:
         end = self._buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
