@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiosipua.message import SipMessage, SipResponse
+from structlog.testing import capture_logs
 
 from tui_engine.sip import SipServer, transport
 from tui_engine.sip.transport import FramingError, StreamFramer, StreamLimits, stream_body_length
@@ -290,6 +291,53 @@ async def test_connections_beyond_the_cap_are_refused_and_a_slot_comes_back_when
     assert [r.status_code for r in await read_responses(reader, 1)] == [200]
     for _, w in [*held[1:], (reader, writer)]:
         w.close()
+    await sip.stop()
+
+
+async def test_one_source_cannot_take_every_connection_slot() -> None:
+    """``max_per_source``: a host at its limit is refused (logged once), another host is still
+    served, and the host gets a slot again once one of its connections closes."""
+    sip = await limited(StreamLimits(max_connections=6, max_per_source=3))
+
+    async def served(source: str, branch: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection(*sip.address, local_addr=(source, 0))
+        writer.write(sip_request("OPTIONS", branch=branch))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+        return reader, writer
+
+    hog = [await served("127.0.0.2", f"z9hG4bK-h{i}") for i in range(3)]
+    with capture_logs() as logs:
+        refused = [await asyncio.open_connection(*sip.address, local_addr=("127.0.0.2", 0)) for _ in range(2)]
+        for reader, _ in refused:
+            with contextlib.suppress(ConnectionResetError):
+                assert await closed_by_engine(reader) == b""  # closed at once, unread
+    assert [(e["event"], e.get("max_per_source")) for e in logs if e["event"].startswith("sip.stream")] == [
+        ("sip.stream_refused", 3)
+    ]
+    other = await served("127.0.0.3", "z9hG4bK-o")  # 4 of 6 slots taken: another host gets one
+    hog[0][1].close()
+    async with asyncio.timeout(10):
+        while len(sip._transports.tcp) > 3:  # noqa: ASYNC110 - the engine signals nothing: poll
+            await asyncio.sleep(0.01)
+    again = await served("127.0.0.2", "z9hG4bK-again")  # its slot came back
+    for _, writer in [*hog[1:], *refused, other, again]:
+        writer.close()
+    await sip.stop()
+
+
+async def test_a_header_block_that_never_ends_is_cut_off_at_its_limit_not_after_the_timeout() -> None:
+    """A message that grows without end (no empty line, ever): closed once past 64 KiB, long
+    before the 32 s an unfinished message may take; nothing buffered beyond the limit."""
+    sip = await limited(StreamLimits())  # the engine's own 32 s message timeout
+    reader, writer = await asyncio.open_connection(*sip.address)
+    writer.write(b"OPTIONS sip:ivr@127.0.0.1 SIP/2.0\r\n")
+    with contextlib.suppress(ConnectionResetError):
+        for i in range(100):  # 100 x 1 KiB header lines
+            writer.write(f"X-Grow-{i}: {'y' * 1000}\r\n".encode())
+            await writer.drain()
+        assert await closed_by_engine(reader) == b""
+    writer.close()
+    assert sip.tracked_transactions == 0
     await sip.stop()
 
 
