@@ -19,6 +19,7 @@ import pytest
 from tui_engine.config.loader import apply_overrides, embedded_default
 from tui_engine.testing.net import free_port, free_port_block
 from tui_engine.testing.sip_fake import OFFER_SDP, sip_request
+from tui_engine.tui import component as component_module
 from tui_engine.tui.component import TuiComponent
 from tui_engine.tui.settings import TuiSettings, tui_settings
 
@@ -197,6 +198,26 @@ async def test_an_engine_stop_mid_set_up_leaves_no_rtp_socket_in_the_process(rig
         await rig.component.stop()
     assert bound_udp_ports(os.getpid(), *rig.rtp) == [], "RTP socket left open by the stop"
     assert rig.ports_in_use == 0 and rig.component.active_calls == 0
+
+
+@pytest.mark.parametrize("rig", ["0s", "300ms"], indirect=True)
+async def test_a_call_whose_session_cannot_be_built_gets_500_and_gives_everything_back(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault while answering (here the call's session, injected), answered at once or after
+    ringing: the caller gets a 500, and the call's max-calls slot, in-setup count and RTP socket
+    come back; no call is left unanswered for ever."""
+
+    def broken(**kw: object) -> None:
+        raise RuntimeError("injected: a bug building the call's session")
+
+    monkeypatch.setattr(component_module, "CallSession", broken)
+    rig.send("INVITE", "broken")
+    await rig.caller.status(500)
+    assert rig.component.active_calls == 0 and rig.in_setup == set() and rig.ports_in_use == 0
+    assert bound_udp_ports(os.getpid(), *rig.rtp) == []
+    sip = rig.component._sip
+    assert sip is not None and sip.active_calls == 0  # the max-calls slot
 
 
 @pytest.mark.parametrize("rig", ["300ms"], indirect=True)

@@ -286,13 +286,19 @@ class TuiComponent:
             handle = self._loop.call_later(delay, self._ring_over, call, info, media)
             self._ringing[call.call_id] = (handle, media)
             return
-        self._answer_now(call, info, media)
+        self._answer_or_fail(call, info, media)
 
     def _ring_over(self, call: ServerCall, info: CallInfo, media: MediaSession) -> None:
-        """``answer-delay`` is over: answer. A fault here must not leave the call ringing for ever."""
+        """``answer-delay`` is over: answer."""
         self._ringing.pop(call.call_id, None)
         if self._admission is not None:
             self._admission.in_setup.add(call.call_id)  # the 200 goes out: set-up again until the ACK
+        self._answer_or_fail(call, info, media)
+
+    def _answer_or_fail(self, call: ServerCall, info: CallInfo, media: MediaSession) -> None:
+        """Answer; a fault here (the call's session cannot be built) must not leave the call
+        unanswered for ever, holding its max-calls slot, its in-setup count and its RTP port: it
+        gets a 500 and its media is closed, with or without ``answer-delay``."""
         try:
             self._answer_now(call, info, media)
         except Exception:
