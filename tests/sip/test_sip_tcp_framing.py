@@ -16,7 +16,14 @@ from aiosipua.message import SipMessage, SipResponse
 from structlog.testing import capture_logs
 
 from tui_engine.sip import SipServer, transport
-from tui_engine.sip.transport import FramingError, StreamFramer, StreamLimits, stream_body_length
+from tui_engine.sip.transport import (
+    FramingError,
+    StreamFramer,
+    StreamLimits,
+    TcpConnection,
+    Transports,
+    stream_body_length,
+)
 from tui_engine.testing import free_port
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, RecordingHandler, sip_request
 
@@ -323,6 +330,48 @@ async def test_one_source_cannot_take_every_connection_slot() -> None:
     for _, writer in [*hog[1:], *refused, other, again]:
         writer.close()
     await sip.stop()
+
+
+class _Wire(asyncio.Transport):
+    """The registry's view of one accepted socket: its peer, and whether it was aborted. (Two
+    live connections with one four-tuple cannot be made on loopback: the second is what a peer
+    that rebooted without a FIN opens, while the first still looks open here.)"""
+
+    def __init__(self, peer: tuple[str, int]) -> None:
+        super().__init__()
+        self.peer, self.aborted = peer, False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.peer if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_a_peer_reconnecting_from_the_same_port_replaces_its_dead_connection() -> None:
+    """A phone bound to port 5060 reboots (no FIN) and connects again from the same address and
+    port: the old connection is aborted (no timeout could reach it once replaced: its fd for
+    ever), and the per-source count stays exact, so the phone is not refused by its own ghost."""
+    transports = Transports(limits=StreamLimits(max_per_source=2))
+
+    def connect(port: int) -> tuple[TcpConnection, _Wire]:
+        conn = TcpConnection(lambda *a: None, lambda *a: None, transports)
+        wire = _Wire(("10.0.0.9", port))
+        conn.connection_made(wire)
+        return conn, wire
+
+    old, old_wire = connect(5060)
+    new, new_wire = connect(5060)  # rebooted: the same four-tuple again
+    assert old_wire.aborted and not new_wire.aborted and transports.tcp == {("10.0.0.9", 5060): new}
+    old.connection_lost(None)  # the ghost's end, whenever it comes, frees nothing twice
+    other, other_wire = connect(40000)  # the phone's second connection: 2 of 2, accepted
+    assert not other_wire.aborted
+    for conn in (new, other):
+        conn.connection_lost(None)
+    assert transports.tcp == {} and transports._per_source == {}
 
 
 async def test_a_header_block_that_never_ends_is_cut_off_at_its_limit_not_after_the_timeout() -> None:

@@ -401,13 +401,22 @@ class Transports:
         """A new stream: refused (closed at once) beyond ``max_per_source`` from its address or
         beyond ``max_connections`` in all, else registered."""
         host = conn.peer[0]
+        stale = self.tcp.get(conn.peer)
+        if stale is not None:
+            # The peer connects again from the same address and port: its side of the old
+            # connection is gone (a phone that rebooted without a FIN, bound to port 5060), or
+            # the kernel would not have let the same four-tuple connect. Replaced in ``tcp``
+            # without this, the old one would be reached by no timeout again: its fd for ever.
+            log.info("sip.stream_replaced", transport=conn.name, source=f"{host}:{conn.peer[1]}")
+            self.forget(stale)
+            self._abort(stale)
         per_source = self.limits.max_per_source
         if per_source and self._per_source.get(host, 0) >= per_source:
             if host not in self._refused_sources:
                 self._refused_sources.add(host)
                 log.warning("sip.stream_refused", transport=conn.name, source=f"{host}:{conn.peer[1]}",
                             connections_from_source=self._per_source[host], max_per_source=per_source)
-            self._refuse(conn)
+            self._abort(conn)
             return
         conn.trusted = self.trusts(host)
         if len(self.tcp) >= self.limits.max_connections and not self._evict_for(conn):
@@ -416,7 +425,7 @@ class Transports:
                 log.warning("sip.stream_refused", transport=conn.name,
                             source=f"{host}:{conn.peer[1]}", connections=len(self.tcp),
                             max_connections=self.limits.max_connections)
-            self._refuse(conn)
+            self._abort(conn)
             return
         self._refusing = False
         self.tcp[conn.peer] = conn
@@ -425,7 +434,7 @@ class Transports:
         self.waiting(conn)  # a connection that never sends a message is closed too
 
     @staticmethod
-    def _refuse(conn: TcpConnection) -> None:
+    def _abort(conn: TcpConnection) -> None:
         if conn.transport is not None:
             conn.transport.abort()  # the fd now, not after a flush: there is nothing to flush
 
