@@ -85,6 +85,7 @@ class CallRecorder:
         #: the batch being written, in a task of its own: a cancelled writer still waits for it
         self._writing: asyncio.Task[None] | None = None
         self._writing_size = 0
+        self._cut_off = 0  #: records of writes cancelled themselves (not known to be stored)
         self._stopping = False  #: stop() waits for the writer: no lingering then
         self._lingering: asyncio.Future[None] | None = None
         self._purger: asyncio.Task[None] | None = None
@@ -130,7 +131,9 @@ class CallRecorder:
         :meth:`stop` that ran out of time): the records queued while it lingered, and the batch
         being written, are still written, for at most :data:`FLUSH_GRACE` seconds; what a second
         cancellation or that grace leaves unwritten is logged once (``cdr.lost``), with its
-        count. A loop closed with the writer still pending (``GeneratorExit``) can write
+        count. A write cancelled itself (a runner cancels every task, that one too) may or may
+        not have reached the store: counted there as ``in_flight``; the records behind it are
+        still written. A loop closed with the writer still pending (``GeneratorExit``) can write
         nothing: that loss is logged the same way. A killed process (SIGKILL) logs nothing: at
         most the records of the last :data:`BATCH_LINGER` and the batch in flight are lost.
         """
@@ -155,7 +158,15 @@ class CallRecorder:
                 self._writing = asyncio.get_running_loop().create_task(self._add(batch))
             # shielded: cancelling the writer must not cancel a write half done (a Redis command
             # half sent, a SQLite insert its thread completes anyway): the batch is waited for
-            await asyncio.shield(self._writing)
+            writing = self._writing
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                if not writing.cancelled():
+                    raise  # the writer was cancelled: its caller goes on (see _write)
+                # the write itself was cancelled (a loop cancelling every task as it ends): it may
+                # or may not be in the store; the records queued behind it are still written
+                self._cut_off += self._writing_size
             self._writing = None
             if linger and not self._queue and not self._stopping:
                 await self._linger()
@@ -170,6 +181,7 @@ class CallRecorder:
         """The writer ends with records unwritten (see :meth:`_write`): say so, once, with the count."""
         writing, self._writing = self._writing, None
         unsure = 0 if writing is None or (writing.done() and not writing.cancelled()) else self._writing_size
+        unsure, self._cut_off = unsure + self._cut_off, 0
         lost, self._queue = self._queue, []
         if lost or unsure:
             log.error("cdr.lost", records=len(lost) + unsure, in_flight=unsure,
