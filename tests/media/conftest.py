@@ -19,9 +19,9 @@ BOTH_LOOPS = frozenset({"test_media_poller.py"})
 
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
-) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]] | None:
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     if item.path.name not in BOTH_LOOPS:
-        return None  # the default loop only
+        return {"asyncio": asyncio.new_event_loop}  # the standard loop only (one factory: no test id)
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
