@@ -278,10 +278,10 @@ def test_a_loop_ending_mid_write_still_writes_the_records_queued_behind_it(
     with capture_logs() as logs:
         asyncio.run(a_write_in_flight_then_the_program_returns())
     found = asyncio.run(stored())
-    assert {"c1", "c2", "c3"} <= found
     lost = [e for e in logs if e["event"] == "cdr.lost"]
-    assert [(e["records"], e["in_flight"]) for e in lost] in ([], [(1, 1)])
-    assert "c0" in found or lost  # never silently missing
+    assert {"c1", "c2", "c3"} <= found, (found, logs)
+    assert [(e["records"], e["in_flight"]) for e in lost] in ([], [(1, 1)]), logs
+    assert "c0" in found or lost, (found, logs)  # never silently missing
 
 
 class _StalledStore:

@@ -162,10 +162,13 @@ class CallRecorder:
             try:
                 await asyncio.shield(writing)
             except asyncio.CancelledError:
-                if not writing.cancelled():
-                    raise  # the writer was cancelled: its caller goes on (see _write)
-                # the write itself was cancelled (a loop cancelling every task as it ends): it may
-                # or may not be in the store; the records queued behind it are still written
+                # The writer itself asked to stop (``cancelling()``: a runner cancels every task,
+                # the write too) goes to _write's recovery, unless this is that recovery already.
+                writer = asyncio.current_task()
+                if not writing.cancelled() or (linger and writer is not None and writer.cancelling()):
+                    raise
+                # the write itself was cancelled: it may or may not be in the store; the records
+                # queued behind it are still written
                 self._cut_off += self._writing_size
             self._writing = None
             if linger and not self._queue and not self._stopping:
