@@ -90,18 +90,24 @@ async def held(n: int, work: Path, *, top: int) -> dict[str, Any]:
         return round(sum(s.size_diff for s in stats) / n, 1)
 
     held_by_line = during.compare_to(before, "lineno")
+    left_by_line = after.compare_to(before, "lineno")
     held_by_trace = during.compare_to(before, "traceback")
     objects = {k: round((types1[k] - types0[k]) / n, 2) for k in types1 if types1[k] - types0[k] >= n // 2}
     return {
         "calls": n,
         "bytes_per_call_in_flight": per_call(held_by_line),
-        "bytes_per_call_left_after_bye": per_call(after.compare_to(before, "lineno")),
+        "bytes_per_call_left_after_bye": per_call(left_by_line),
         "objects_per_call": dict(sorted(objects.items(), key=lambda kv: -kv[1])),
         "objects_per_call_total": round(sum((types1 - types0).values()) / n, 1),
         "top_lines": [
             {"bytes_per_call": round(s.size_diff / n, 1), "count_per_call": round(s.count_diff / n, 2),
              "at": f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}"}
             for s in held_by_line[:top]
+        ],
+        "top_lines_left_after_bye": [
+            {"bytes_per_call": round(s.size_diff / n, 1),
+             "at": f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}"}
+            for s in left_by_line[: top // 2]
         ],
         "top_tracebacks": [
             {"bytes_per_call": round(s.size_diff / n, 1),
