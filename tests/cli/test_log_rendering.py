@@ -152,3 +152,32 @@ def test_a_json_line_is_the_text_of_the_processor_chain(
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
     assert ours == theirs
+
+
+class _NoRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class _BadStructlog:
+    def __structlog__(self) -> object:
+        raise ValueError("no structure")
+
+
+def test_a_value_json_cannot_take_never_fails_the_caller_nor_loses_the_line() -> None:
+    """Through the chain (and JsonLine before) these raised into the caller, so the line was
+    lost, and a line logged in an ``except`` lost the error it was to report as well."""
+    cycle: list[object] = []
+    cycle.append(cycle)
+    hostile = {"keys": {(1, 2): 3}, "cycle": cycle, "no_repr": _NoRepr(), "structlog": _BadStructlog(),
+               "long_int": 10**5000, "surrogate": "\ud800", "bytes": b"\xff\x00"}
+    for name, value in hostile.items():
+        line = JsonLine("n1", now_ns=lambda: 0)(None, "warn", {"event": "odd", "a": 1, name: value})
+        parsed = json.loads(line)
+        assert parsed["event"] == "odd" and parsed["a"] == 1 and parsed["level"] == "warning", name
+        assert parsed["node"] == "n1" and parsed["timestamp"].startswith("1970-01-01T00:00:00"), name
+        assert name in parsed, name
+        line.encode("ascii")  # printable on any stdout, a lone surrogate too
+    no_repr = JsonLine()(None, "info", {"event": "e", "x": _NoRepr()})
+    assert json.loads(no_repr)["x"] == "<_NoRepr: repr failed>"
+    assert "Circular" in json.loads(JsonLine()(None, "info", {"event": "e", "c": cycle}))["log_error"]

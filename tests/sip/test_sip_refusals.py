@@ -4,8 +4,10 @@ one To tag per request; and the refusal log that sums a flood up once a second."
 
 from __future__ import annotations
 
+from structlog.testing import capture_logs
+
 from tui_engine.sip.refusals import RefusalLog, StatelessRefusals, refusal_key
-from tui_engine.testing.sip_fake import sip_request
+from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
 
 INVITE = sip_request("INVITE", call_id="k1", branch="z9hG4bK-k1", body="v=0\r\n",
                      content_type="application/sdp")
@@ -23,6 +25,8 @@ def test_an_invite_and_the_ack_of_its_refusal_have_one_key_other_transactions_an
 
 def test_other_spellings_have_no_key_and_keep_their_transaction() -> None:
     assert refusal_key(INVITE.replace(b"\r\nVia: ", b"\r\nv: ")) is None
+    for top in (b"v: SIP/2.0/UDP p;branch=z9hG4bKp", b"VIA: SIP/2.0/UDP p;branch=z9hG4bKp"):
+        assert refusal_key(INVITE.replace(b"\r\nVia: ", b"\r\n" + top + b"\r\nVia: ", 1)) is None
     assert refusal_key(INVITE.replace(b"\r\nCall-ID: ", b"\r\ni: ")) is None
     assert refusal_key(INVITE.replace(b"\r\nCall-ID: ", b"\r\nCALL-ID: ")) is None
     assert refusal_key(INVITE.split(b"\r\n\r\n")[0]) is None  # no end of the header block
@@ -48,9 +52,9 @@ def test_the_ack_forgets_a_refusal_and_an_unknown_ack_is_not_one() -> None:
     refusals = StatelessRefusals()
     key = refusal_key(INVITE)
     assert key is not None
-    assert not refusals.acked(key)
+    assert not refusals.acked(key, now=0.0)
     refusals.remember(key, INVITE, b"503", ADDR, "UDP", now=0.0)
-    assert refusals.acked(key) and len(refusals) == 0
+    assert refusals.acked(key, now=1.0) and len(refusals) == 0
     assert refusals.repeated(key, INVITE, now=0.1) is None
 
 
@@ -99,3 +103,98 @@ def test_with_no_room_nothing_is_remembered() -> None:
     refusals = StatelessRefusals(capacity=0)
     refusals.remember(b"via\ncall", INVITE, b"503", ADDR, "UDP", now=0.0)
     assert len(refusals) == 0 and refusals.repeated(b"via\ncall", INVITE, now=0.0) is None
+
+
+def _endpoint(overloaded: list[bool]) -> tuple[FakeSipNetwork, RecordingHandler]:
+    """An endpoint that sheds (as the telephony component wires it) while ``overloaded[0]``."""
+    handler = RecordingHandler(auto_answer=ANSWER_SDP)
+    net = FakeSipNetwork(handler)
+    net.endpoint.admission = lambda now: "loop-lag" if overloaded[0] else None
+    net.endpoint.shedding = net.endpoint.admission
+    return net, handler
+
+
+def _request(method: str, cseq: int, *, top: str = "", to_tag: str | None = None) -> bytes:
+    """A request of call ``r1`` that keeps one branch (a client that breaks §8.1.1.7, as SIPp's
+    and old clients' ACKs of a 2xx do); ``top``: a proxy's Via line above the caller's."""
+    data = sip_request(method, call_id="r1", branch="z9hG4bK-r1", cseq=cseq, to_tag=to_tag,
+                       body=OFFER_SDP if method == "INVITE" else "",
+                       content_type="application/sdp" if method == "INVITE" else None)
+    return data.replace(b"\r\nVia: ", f"\r\n{top}\r\nVia: ".encode(), 1) if top else data
+
+
+def test_the_ack_of_a_call_taken_is_never_absorbed_as_the_ack_of_an_earlier_refusal() -> None:
+    """A 503 sent statelessly whose ACK was lost leaves its entry; a new INVITE with the same top
+    Via and Call-ID (another CSeq: the caller retrying, or a proxy failing over to us again
+    with a new branch of its own above the caller's Via) is taken once the overload is over.
+    The ACK of its 2xx, with that same Via, must confirm the call, not be dropped as the ACK of
+    the old 503 (it was, and the call waited for the next 2xx retransmission or lost its ACK)."""
+    for first, second in ((_request("INVITE", 1), _request("INVITE", 2)),
+                          (_request("INVITE", 1, top="v: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bKp1"),
+                           _request("INVITE", 1, top="v: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bKp2"))):
+        overloaded = [True]
+        net, handler = _endpoint(overloaded)
+        assert [s.status for s in net.inject(first)] == [503]  # stateless; its ACK never comes
+        overloaded[0] = False
+        net.advance(1.0)
+        answer = net.inject(second)
+        assert [s.status for s in answer] == [100, 200]
+        tag = str(answer[1].header("to")).split("tag=")[1]
+        cseq = int(second.split(b"CSeq: ")[1].split(b" ")[0])
+        ack = _request("ACK", cseq, to_tag=tag)
+        if b"\r\nv: " in second:
+            ack = ack.replace(b"\r\nVia: ", b"\r\nv: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bKp3\r\nVia: ", 1)
+        net.inject(ack)
+        assert [c.call_id for c in handler.confirmed] == ["r1"]
+
+
+def test_a_refusal_past_its_lifetime_absorbs_no_ack() -> None:
+    refusals = StatelessRefusals(lifetime=32.0)
+    key = refusal_key(INVITE)
+    assert key is not None
+    refusals.remember(key, INVITE, b"503", ADDR, "UDP", now=0.0)
+    assert not refusals.acked(key, now=32.0) and len(refusals) == 0
+
+
+def test_a_request_with_a_refusals_key_but_other_bytes_replaces_it() -> None:
+    refusals = StatelessRefusals()
+    key = refusal_key(INVITE)
+    assert key is not None
+    refusals.remember(key, INVITE, b"503", ADDR, "UDP", now=0.0)
+    other = INVITE.replace(b"CSeq: 1 INVITE", b"CSeq: 2 INVITE")
+    assert refusals.repeated(key, other, now=1.0) is None
+    assert not refusals.acked(key, now=1.0)  # the new request decides; the old refusal is gone
+
+
+def test_the_refusals_of_the_last_second_are_summed_up_when_the_endpoint_stops() -> None:
+    """``SipServer.stop`` ends with ``abandon()``, which drops the heap and the summary's timer
+    with it: the refusals held back in that last second were never logged."""
+    net, _ = _endpoint([True])
+    with capture_logs() as logs:
+        for n in range(3):
+            invite = sip_request("INVITE", call_id=f"s{n}", branch=f"z9hG4bK-s{n}", body=OFFER_SDP,
+                                 content_type="application/sdp")
+            assert [s.status for s in net.inject(invite)] == [503]
+        net.advance(0.5)
+        net.endpoint.shutdown()
+        net.endpoint.abandon()
+    assert [e["event"] for e in logs if e["event"].startswith("sip.rejected")] == [
+        "sip.rejected", "sip.rejected_summary"]
+    [summary] = [e for e in logs if e["event"] == "sip.rejected_summary"]
+    assert summary["refused"] == 2 and summary["reasons"] == {"loop-lag": 2}
+    assert net.endpoint.refusal_log.deadline is None  # the next refusal is logged in full again
+
+
+def test_large_invites_are_remembered_within_a_byte_budget_too() -> None:
+    """8 192 refusals of 64 KiB INVITEs (and their 503s, which echo the large headers) held a
+    gigabyte: the count alone bounded them, not their size."""
+    refusals = StatelessRefusals()
+    big = INVITE.replace(b"\r\nCall-ID:", b"\r\nSubject: " + b"x" * 60_000 + b"\r\nCall-ID:")
+    for n in range(400):
+        key = f"via-{n}\ncall".encode()
+        refusals.remember(key, big + key, b"503 " + b"y" * 30_000, ADDR, "UDP", now=n / 100)
+    assert 0 < len(refusals) * (len(big) + 30_000) <= 16 * 1024 * 1024
+    assert refusals.repeated(b"via-399\ncall", big + b"via-399\ncall", now=4.0) is not None  # the newest stay
+    for n in range(400):
+        refusals.acked(f"via-{n}\ncall".encode(), now=4.0)
+    assert len(refusals) == 0 and refusals.nbytes == 0

@@ -193,7 +193,33 @@ class JsonLine:
         event["timestamp"] = utc_iso(self._now_ns())
         if "exc_info" in event:
             event = structlog.processors.format_exc_info(logger, method, event)
-        return self._encode(event)
+        try:
+            return self._encode(event)
+        except Exception as exc:  # a line is never lost, nor its caller failed by it
+            return self._encode(self._salvaged(event, exc))
+
+    def _salvaged(self, event: MutableMapping[str, Any], exc: Exception) -> dict[str, Any]:
+        """``event`` with each value JSON cannot take even through :func:`_fallback` (a dict
+        with keys that are not strings, a cycle, a ``repr`` or ``__structlog__`` that raises, an
+        int too long for ``str``) replaced by its ``repr``, or by its type when that raises too;
+        ``log_error`` says why. The chain raised into the caller for these (a log line inside
+        ``except`` then lost the error it was to report)."""
+        safe: dict[str, Any] = {}
+        for key, value in event.items():
+            try:
+                self._encode(value)
+            except Exception:
+                value = _safe_repr(value)
+            safe[key if isinstance(key, str) else _safe_repr(key)] = value
+        safe["log_error"] = _safe_repr(exc)
+        return safe
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__}: repr failed>"
 
 
 def _add_node(node: str) -> Any:

@@ -152,7 +152,7 @@ class SipEndpoint(UasCore):
         if self.count_message is not None:
             self.count_message("in", message_label(data))
         if data.startswith(b"ACK "):
-            if self._refusal_acked(data) or self._quick_ack(data, now):
+            if self._refusal_acked(data, now) or self._quick_ack(data, now):
                 return
         elif self.shedding is not None and data.startswith(b"INVITE "):
             if self._shed(data, source, transport, now):
@@ -178,13 +178,13 @@ class SipEndpoint(UasCore):
         with call_context(req.call_id):
             return self._ack_of(req.tx_id, req.call_id, req.cseq, req.to_tag, now)
 
-    def _refusal_acked(self, data: bytes) -> bool:
+    def _refusal_acked(self, data: bytes, now: float) -> bool:
         """The ACK of a 503 sent statelessly (:mod:`.refusals`): ignored, as §8.2.7 says, and
         read no further than its top Via and Call-ID."""
         if not self.refusals:
             return False
         key = refusal_key(data)
-        return key is not None and self.refusals.acked(key)
+        return key is not None and self.refusals.acked(key, now)
 
     def _shed(self, data: bytes, source: Addr, transport: str, now: float) -> bool:
         """An INVITE while overloaded (``shedding`` gives a reason, or max-calls is reached):
@@ -468,6 +468,7 @@ class SipEndpoint(UasCore):
         self.server_txs.clear()
         self.client_txs.clear()
         self.heap.clear()
+        self.refusal_log.flush(self.clock.now())  # its timer went with the heap: the last summary now
 
     def _guarded(self, fn: Callable[[float], None], now: float) -> None:
         try:

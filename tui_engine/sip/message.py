@@ -42,7 +42,7 @@ ALLOWED_METHODS = frozenset(m.strip() for m in ALLOW.split(","))
 #: (§8.2.1). Any other method is unknown to us: 501 Not Implemented (§21.5.2).
 KNOWN_METHODS = ALLOWED_METHODS | {"REGISTER", "SUBSCRIBE", "MESSAGE", "PRACK", "PUBLISH"}
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
-_SCHEMES = frozenset({"sip", "sips", "tel"})
+SCHEMES = frozenset({"sip", "sips", "tel"})  #: Request-URI schemes we take (else 416, §8.2.2.1)
 
 REASONS: dict[int, str] = {
     100: "Trying", 180: "Ringing", 200: "OK", 202: "Accepted", 302: "Moved Temporarily",
@@ -151,7 +151,7 @@ def validate_request(data: bytes, msg: SipRequest, source: Addr, transport: str)
         if not values or not values[0]:
             raise SipParseError(f"missing {name}", status=400)
     via = check_headers(data, msg)
-    if msg.uri.split(":", 1)[0].lower() not in _SCHEMES:
+    if msg.uri.split(":", 1)[0].lower() not in SCHEMES:
         raise SipParseError(f"unsupported URI scheme in {msg.uri!r}", status=416)  # §8.2.2.1
     declared = _declared_length(msg)
     if declared is not None and (declared < 0 or len(msg.body) < declared):

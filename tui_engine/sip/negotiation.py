@@ -41,7 +41,12 @@ def offer_refusal(msg: SipRequest) -> Refusal | None:
         if encoding != "identity":
             return Refusal(status=415, headers=[("Accept-Encoding", "identity")])
     accept = msg.headers.get("accept")
-    ranges = {media_type(item) for value in accept for item in value.split(",")}
-    if accept and not ranges & _SDP_RANGES:
+    if accept and not accepts_sdp(accept):
         return Refusal(status=406, headers=[])
     return None
+
+
+def accepts_sdp(accept: list[str]) -> bool:
+    """Whether ``Accept`` values (comma lists, several lines) take SDP (else 406, §21.4.7)."""
+    ranges = {media_type(item) for value in accept for item in value.split(",")}
+    return not ranges.isdisjoint(_SDP_RANGES)

@@ -8,10 +8,11 @@ request, and answers a retransmission again as it answered the request. So a ref
 only as its ready 503, keyed by the INVITE's top ``Via:`` and ``Call-ID:`` lines as sent (the ACK
 of a non-2xx repeats the INVITE's top Via, §17.1.1.3, and every retransmission and ACK repeats
 the Call-ID): a retransmission (the same bytes) gets the same 503 from here, its ACK is absorbed
-after two ``find`` and one dict lookup, nothing is parsed and no timer runs. An entry goes at the
+after four ``find`` and one dict lookup, nothing is parsed and no timer runs. An entry goes at the
 ACK (after it the caller sends no more INVITEs: its client transaction is completed), after
 :data:`LIFETIME` (64*T1, when the caller's Timer B has ended its retransmissions), or oldest
-first beyond :data:`CAPACITY` (INVITEs that are never ACKed hold a bounded amount of memory).
+first beyond :data:`CAPACITY` or :data:`MAX_BYTES` (INVITEs that are never ACKed hold a bounded
+amount of memory, whatever their size).
 The To tag is a keyed hash of the key, so an INVITE refused again after its entry went gets the
 same tag, as §8.2.7 asks. A request of another shape (compact or other-case header names) has no
 key here and goes through a transaction as before.
@@ -37,6 +38,10 @@ from tui_engine.sip.message import Addr
 LIFETIME = 32.0
 #: refusals remembered at most (each holds its INVITE and its 503: ~1.5 KiB, ~12 MiB in all)
 CAPACITY = 8192
+#: and the bytes they hold at most (INVITE, 503 and key): a datagram may be 64 KiB and its 503
+#: echoes its Via, From and To, so the count alone let large INVITEs (sent through a trusted
+#: proxy under a flood) hold a gigabyte
+MAX_BYTES = 16 * 1024 * 1024
 #: how often a flood of refusals is summed up in the log
 SUMMARY_INTERVAL = 1.0
 
@@ -46,7 +51,8 @@ _CALL_ID = b"\r\nCall-ID: "
 
 def refusal_key(data: bytes) -> bytes | None:
     """The top ``Via:`` and first ``Call-ID:`` values of the request ``data``, as sent; None when
-    its header block lacks either line in that spelling (the full transaction handles it)."""
+    its header block lacks either line in that spelling, or has its top Via in another one (the
+    full transaction handles it)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -54,6 +60,8 @@ def refusal_key(data: bytes) -> bytes | None:
     call = data.find(_CALL_ID, 0, end)
     if via < 0 or call < 0:
         return None
+    if data.find(b"\r\nv", 0, via) >= 0 or data.find(b"\r\nV", 0, via) >= 0:
+        return None  # a Via in another spelling above it (``v:``, ``VIA``): that one is the top
     via += len(_VIA)
     call += len(_CALL_ID)
     return data[via : data.find(b"\r\n", via)] + b"\n" + data[call : data.find(b"\r\n", call)]
@@ -73,15 +81,18 @@ class Refused(NamedTuple):
 class StatelessRefusals:
     """The 503s sent without a transaction; see the module docstring."""
 
-    __slots__ = ("_entries", "_secret", "capacity", "lifetime")
+    __slots__ = ("_entries", "_secret", "capacity", "lifetime", "max_bytes", "nbytes")
 
     def __init__(
-        self, *, capacity: int = CAPACITY, lifetime: float = LIFETIME, secret: bytes | None = None
+        self, *, capacity: int = CAPACITY, lifetime: float = LIFETIME, secret: bytes | None = None,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self._entries: OrderedDict[bytes, Refused] = OrderedDict()  # oldest first: O(1) to drop
         self._secret = secret if secret is not None else random_bytes(16)
         self.capacity = capacity
         self.lifetime = lifetime
+        self.max_bytes = max_bytes
+        self.nbytes = 0  #: what the entries hold (:func:`_size`), at most :attr:`max_bytes`
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -96,28 +107,46 @@ class StatelessRefusals:
         same bytes; anything else with that key is a new request for the usual path. Its
         ``repeated`` is False the first time only (late answers count a transaction once)."""
         entry = self._entries.get(key)
-        if entry is None or entry.invite != data:
+        if entry is None:
             return None
-        if entry.expires <= now:
-            del self._entries[key]
+        if entry.invite != data or entry.expires <= now:
+            # Gone, or another request with this key (a new CSeq on a reused branch, a proxy's
+            # new branch above the same Via): it is decided anew and, if refused, remembered
+            # anew. Kept, the entry would take the ACK of that request's 2xx for its own.
+            self._forget(key)
             return None
         if not entry.repeated:
             self._entries[key] = entry._replace(repeated=True)
         return entry
 
-    def acked(self, key: bytes) -> bool:
-        """An ACK with ``key`` came: True (and forgotten) if it is the ACK of a refusal here."""
-        return self._entries.pop(key, None) is not None
+    def acked(self, key: bytes, now: float) -> bool:
+        """An ACK with ``key`` came at ``now``: True (and forgotten) if it is the ACK of a refusal
+        here, one still within its lifetime (an older one is no longer ours to absorb)."""
+        entry = self._forget(key)
+        return entry is not None and entry.expires > now
 
     def remember(
         self, key: bytes, invite: bytes, response: bytes, addr: Addr, transport: str, now: float
     ) -> None:
         """The 503 ``response`` went to ``addr`` for ``invite`` (with ``key``) at ``now``."""
         entries = self._entries
-        entries.pop(key, None)
-        entries[key] = Refused(invite, response, addr, transport, now + self.lifetime)
-        while entries and (len(entries) > self.capacity or next(iter(entries.values())).expires <= now):
-            entries.popitem(last=False)
+        self._forget(key)
+        entries[key] = entry = Refused(invite, response, addr, transport, now + self.lifetime)
+        self.nbytes += _size(key, entry)
+        while entries and (len(entries) > self.capacity or self.nbytes > self.max_bytes
+                           or next(iter(entries.values())).expires <= now):
+            old, gone = entries.popitem(last=False)
+            self.nbytes -= _size(old, gone)
+
+    def _forget(self, key: bytes) -> Refused | None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.nbytes -= _size(key, entry)
+        return entry
+
+
+def _size(key: bytes, entry: Refused) -> int:
+    return len(key) + len(entry.invite) + len(entry.response)
 
 
 class RefusalLog:
@@ -155,11 +184,19 @@ class RefusalLog:
 
     def on_timer(self, now: float) -> None:
         """The second is over: its summary, if refusals were held back, and the next second."""
-        if not self._counts:
-            self.deadline = None
+        if not self.flush(now):
             return
-        counts, self._counts = self._counts, {}
-        self._emit(counts, round(now - self._since, 3))
         self._since = now
         self.deadline = now + self.interval
         self._schedule(self)
+
+    def flush(self, now: float) -> bool:
+        """The summary of the refusals held back so far, now (the timer's, or the endpoint's at
+        its end: its heap is dropped then, and with it this timer); True if there were any.
+        After it, the next refusal is logged in full."""
+        self.deadline = None
+        if not self._counts:
+            return False
+        counts, self._counts = self._counts, {}
+        self._emit(counts, round(now - self._since, 3))
+        return True

@@ -41,6 +41,9 @@ _VERSION = re.compile(rb"SIP/\d+\.\d+", re.IGNORECASE)
 _SENT_PROTOCOL = re.compile(r"SIP\s*/\s*\d+\.\d+\s*/\s*[A-Za-z0-9\-.!%*_+`'~]+\s+\S", re.IGNORECASE)
 #: tokens all (the method check skips its regex for them)
 _USUAL_SENT = ("SIP/2.0/UDP ", "SIP/2.0/TCP ", "SIP/2.0/TLS ")  #: 12 characters each
+#: the bytes of a ``sip:`` URI that needs neither regex nor header check: printable ASCII but
+#: SP, "<", ">" (``_ABSOLUTE_URI``) and "?" (a headers part); ``bytes.translate`` deletes them
+_PLAIN_URI = bytes(sorted(set(range(0x21, 0x7F)) - set(b"<>?")))
 _COMMON_METHODS = frozenset({b"INVITE", b"ACK", b"BYE", b"CANCEL", b"OPTIONS", b"INFO", b"UPDATE"})
 _CONTENT_LENGTH_NAMES = frozenset({b"content-length", b"l"})
 
@@ -79,16 +82,35 @@ def check_request_line(data: bytes) -> None:
     method, uri, version = parts
     if method not in _COMMON_METHODS and not is_token(method):
         raise SipParseError("method is not a token", status=400)
-    if not _ABSOLUTE_URI.fullmatch(uri):
-        raise SipParseError("Request-URI is not an absolute URI", status=400)
-    if uri[:4].lower() in (b"sip:", b"sips") and b"?" in uri.partition(b"@")[2 if b"@" in uri else 0]:
-        raise SipParseError("headers in a SIP Request-URI", status=400)
+    check_request_uri(uri)
     if version == b"SIP/2.0":
         return
     if not _VERSION.fullmatch(version):
         raise SipParseError("malformed SIP-Version", status=400)
     if version.upper() != b"SIP/2.0":
         raise SipParseError("unsupported SIP version", status=505)
+
+
+def check_via_grammar(value: str) -> None:
+    """:func:`check_via` short of parsing the value (for a caller that parses it its own way)."""
+    sent, *params = value.split(";")
+    sent = sent.strip()
+    # the usual spelling (a subset of what the regex takes: stripped, so a sent-by follows)
+    # needs no regex; anything else is matched in full
+    if not (sent.startswith(_USUAL_SENT) and len(sent) > 12) and not _SENT_PROTOCOL.match(sent):
+        raise SipParseError(f"malformed Via {value!r}", status=400)
+    if "" in map(str.strip, params):
+        raise SipParseError(f"empty Via parameter in {value!r}", status=400)
+
+
+def check_request_uri(uri: bytes) -> None:
+    """The Request-URI part of :func:`check_request_line`."""
+    if uri.startswith(b"sip:") and not uri.translate(None, _PLAIN_URI):
+        return  # the usual spelling: what both checks below take, without the regex
+    if not _ABSOLUTE_URI.fullmatch(uri):
+        raise SipParseError("Request-URI is not an absolute URI", status=400)
+    if uri[:4].lower() in (b"sip:", b"sips") and b"?" in uri.partition(b"@")[2 if b"@" in uri else 0]:
+        raise SipParseError("headers in a SIP Request-URI", status=400)
 
 
 def check_headers(data: bytes, msg: SipRequest) -> Via:
@@ -119,14 +141,7 @@ def check_headers(data: bytes, msg: SipRequest) -> Via:
 
 def check_via(value: str) -> Via:
     """One Via value: ``sent-protocol LWS sent-by *( SEMI via-params )`` with a valid port."""
-    sent, *params = value.split(";")
-    sent = sent.strip()
-    # the usual spelling (a subset of what the regex takes: stripped, so a sent-by follows)
-    # needs no regex; anything else is matched in full
-    if not (sent.startswith(_USUAL_SENT) and len(sent) > 12) and not _SENT_PROTOCOL.match(sent):
-        raise SipParseError(f"malformed Via {value!r}", status=400)
-    if any(not p.strip() for p in params):
-        raise SipParseError(f"empty Via parameter in {value!r}", status=400)
+    check_via_grammar(value)
     try:
         return via_of(value)
     except (ValueError, IndexError) as exc:
