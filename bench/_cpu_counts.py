@@ -165,17 +165,18 @@ async def refused(n: int, work: Path, measured: Callable[[Awaitable[None]], Awai
 
 @contextlib.asynccontextmanager
 async def engine_and_caller(
-    work: Path, *, max_calls: int = 32, ports: int = 64
+    work: Path, *, max_calls: int = 32, ports: int = 64, options: dict[str, Any] | None = None
 ) -> AsyncIterator[tuple[Any, asyncio.DatagramTransport, _Caller, int, int]]:
     """The whole engine (``wiring.build_engine``) on loopback with the bench dialplan, and the
-    minimal caller: ``(engine, transport, caller, engine's SIP port, caller's port)``."""
+    minimal caller: ``(engine, transport, caller, engine's SIP port, caller's port)``;
+    ``options`` are added to (or replace) the engine's."""
     from tui_engine.app import load_and_check
     from tui_engine.testing import free_port, free_port_block
     from tui_engine.wiring import build_engine
 
     sip, http = free_port(socket.SOCK_DGRAM), free_port()
     first, last = free_port_block(ports)
-    options = {
+    settings = {
         "engine.sip-listen": f"127.0.0.1:{sip}", "engine.http-listen": f"127.0.0.1:{http}",
         "engine.data-dir": str(work / "data"), "engine.rtp-ports": f"{first}-{last}",
         "engine.max-calls": max_calls, "logging.level": _log_level(),
@@ -183,9 +184,10 @@ async def engine_and_caller(
         "engine.overload-lag": "0s", "engine.max-calls-in-setup": 0,
         "phone.tui.dialplans": str(_write_dialplan(work / "dialplans")),
         "phone.tui.default-dialplan": "bench",
+        **(options or {}),
     }
     config, _ = load_and_check(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
-                                      for k, v in options.items()])
+                                      for k, v in settings.items()])
     from tui_engine.obs.logging import configure_logging
 
     configure_logging(_log_level())
