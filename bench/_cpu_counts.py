@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import math
@@ -54,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,26 +167,31 @@ async def refused(n: int, work: Path, measured: Callable[[Awaitable[None]], Awai
     await _calls(n, work, measured, refuse=True)
 
 
-async def _calls(
-    n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]], *, refuse: bool
-) -> None:
+@contextlib.asynccontextmanager
+async def engine_and_caller(
+    work: Path, *, max_calls: int = 32, ports: int = 64, options: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[Any, asyncio.DatagramTransport, _Caller, int, int]]:
+    """The whole engine (``wiring.build_engine``) on loopback with the bench dialplan, and the
+    minimal caller: ``(engine, transport, caller, engine's SIP port, caller's port)``;
+    ``options`` are added to (or replace) the engine's."""
     from tui_engine.app import load_and_check
     from tui_engine.testing import free_port, free_port_block
     from tui_engine.wiring import build_engine
 
     sip, http = free_port(socket.SOCK_DGRAM), free_port()
-    first, last = free_port_block(64)
-    options = {
+    first, last = free_port_block(ports)
+    settings = {
         "engine.sip-listen": f"127.0.0.1:{sip}", "engine.http-listen": f"127.0.0.1:{http}",
         "engine.data-dir": str(work / "data"), "engine.rtp-ports": f"{first}-{last}",
-        "engine.max-calls": 32, "logging.level": _log_level(),
+        "engine.max-calls": max_calls, "logging.level": _log_level(),
         # under valgrind the loop runs ~50× slower: its lag must not shed the calls being counted
         "engine.overload-lag": "0s", "engine.max-calls-in-setup": 0,
         "phone.tui.dialplans": str(_write_dialplan(work / "dialplans")),
         "phone.tui.default-dialplan": "bench",
+        **(options or {}),
     }
     config, _ = load_and_check(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
-                                      for k, v in options.items()])
+                                      for k, v in settings.items()])
     from tui_engine.obs.logging import configure_logging
 
     configure_logging(_log_level())
@@ -194,6 +200,24 @@ async def _calls(
     loop = asyncio.get_running_loop()
     transport, caller = await loop.create_datagram_endpoint(_Caller, local_addr=("127.0.0.1", 0))
     me = transport.get_extra_info("sockname")[1]
+    try:
+        yield engine, transport, caller, sip, me
+    finally:
+        transport.close()
+        await engine.stop()
+
+
+async def _calls(
+    n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]], *, refuse: bool
+) -> None:
+    async with engine_and_caller(work) as (engine, transport, caller, sip, me):
+        await _run_calls(n, measured, engine, transport, caller, sip, me, refuse=refuse)
+
+
+async def _run_calls(
+    n: int, measured: Callable[[Awaitable[None]], Awaitable[None]], engine: Any,
+    transport: asyncio.DatagramTransport, caller: _Caller, sip: int, me: int, *, refuse: bool
+) -> None:
     offer = _OFFER.format(port=me + 2)
     if os.environ.get("CPU_COUNTS_NULL"):  # the caller's own share: a responder that only echoes
         tui = next(c for c in engine.components if type(c).__name__ == "TuiComponent")
@@ -228,11 +252,7 @@ async def _calls(
             transport.sendto(_request("BYE", i, 2, engine=sip, me=me, to_tag=to_tag), ("127.0.0.1", sip))
             await asyncio.wait_for(bye_ok, 30)
 
-    try:
-        await measured(run())
-    finally:
-        transport.close()
-        await engine.stop()
+    await measured(run())
 
 
 def _media_engine(work: Path) -> Any:

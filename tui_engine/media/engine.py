@@ -40,7 +40,7 @@ class MediaEngine:
     def active_sessions(self) -> int:
         return len(self._sessions)
 
-    async def open_session(self, offer_sdp: str, *, call_id: str) -> MediaSession:
+    def open(self, offer_sdp: str, *, call_id: str) -> MediaSession:
         """Negotiate ``offer_sdp`` and open the call's RTP port.
 
         Raises ``NoCommonCodec``/``SdpError`` (status 488) before any port is taken, and
@@ -76,6 +76,10 @@ class MediaEngine:
             direction=answer.direction.value,
         )
         return session
+
+    async def open_session(self, offer_sdp: str, *, call_id: str) -> MediaSession:
+        """:meth:`open` for a coroutine (nothing in it waits: a call's answer opens it directly)."""
+        return self.open(offer_sdp, call_id=call_id)
 
     def _closed(self, session: MediaSession) -> None:
         self._sessions.discard(session)
