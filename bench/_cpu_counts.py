@@ -29,6 +29,9 @@ Workloads:
   (``MediaClock`` tick → ``MediaSession.on_tick`` → RTP header → ``sendto`` on each call's socket).
 * ``sip_text N``: one INVITE (the ``calls`` caller's) read, validated and answered with a 200
   N times, the engine's SIP text work alone (no sockets, no loop).
+* ``stream_drip N``: a SIP message over a stream (TCP, TLS) fed to the framer one byte at a time,
+  a 10 KiB header block (50 long Via headers) and a body of N bytes: the work per byte of a
+  slow sender, which must not grow with the header block (``StreamFramer``).
 * ``CPU_COUNTS_LOG_LEVEL=info`` with ``calls``/``refused``: the engine logs at ``info`` (the
   default level; the load benches use ``warning``), so each call's JSON lines are rendered.
 
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import math
@@ -51,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,7 @@ SIZES: dict[str, tuple[int, int]] = {
     "calls": (50, 250), "refused": (50, 250), "rtp_in": (2000, 22000), "frames": (2000, 22000),
     "rtp_socket": (2000, 22000),
     "sip_text": (200, 1200),
+    "stream_drip": (4000, 24000),
 }
 
 _OFFER = (
@@ -162,26 +167,31 @@ async def refused(n: int, work: Path, measured: Callable[[Awaitable[None]], Awai
     await _calls(n, work, measured, refuse=True)
 
 
-async def _calls(
-    n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]], *, refuse: bool
-) -> None:
+@contextlib.asynccontextmanager
+async def engine_and_caller(
+    work: Path, *, max_calls: int = 32, ports: int = 64, options: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[Any, asyncio.DatagramTransport, _Caller, int, int]]:
+    """The whole engine (``wiring.build_engine``) on loopback with the bench dialplan, and the
+    minimal caller: ``(engine, transport, caller, engine's SIP port, caller's port)``;
+    ``options`` are added to (or replace) the engine's."""
     from tui_engine.app import load_and_check
     from tui_engine.testing import free_port, free_port_block
     from tui_engine.wiring import build_engine
 
     sip, http = free_port(socket.SOCK_DGRAM), free_port()
-    first, last = free_port_block(64)
-    options = {
+    first, last = free_port_block(ports)
+    settings = {
         "engine.sip-listen": f"127.0.0.1:{sip}", "engine.http-listen": f"127.0.0.1:{http}",
         "engine.data-dir": str(work / "data"), "engine.rtp-ports": f"{first}-{last}",
-        "engine.max-calls": 32, "logging.level": _log_level(),
+        "engine.max-calls": max_calls, "logging.level": _log_level(),
         # under valgrind the loop runs ~50× slower: its lag must not shed the calls being counted
         "engine.overload-lag": "0s", "engine.max-calls-in-setup": 0,
         "phone.tui.dialplans": str(_write_dialplan(work / "dialplans")),
         "phone.tui.default-dialplan": "bench",
+        **(options or {}),
     }
     config, _ = load_and_check(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
-                                      for k, v in options.items()])
+                                      for k, v in settings.items()])
     from tui_engine.obs.logging import configure_logging
 
     configure_logging(_log_level())
@@ -190,6 +200,24 @@ async def _calls(
     loop = asyncio.get_running_loop()
     transport, caller = await loop.create_datagram_endpoint(_Caller, local_addr=("127.0.0.1", 0))
     me = transport.get_extra_info("sockname")[1]
+    try:
+        yield engine, transport, caller, sip, me
+    finally:
+        transport.close()
+        await engine.stop()
+
+
+async def _calls(
+    n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]], *, refuse: bool
+) -> None:
+    async with engine_and_caller(work) as (engine, transport, caller, sip, me):
+        await _run_calls(n, measured, engine, transport, caller, sip, me, refuse=refuse)
+
+
+async def _run_calls(
+    n: int, measured: Callable[[Awaitable[None]], Awaitable[None]], engine: Any,
+    transport: asyncio.DatagramTransport, caller: _Caller, sip: int, me: int, *, refuse: bool
+) -> None:
     offer = _OFFER.format(port=me + 2)
     if os.environ.get("CPU_COUNTS_NULL"):  # the caller's own share: a responder that only echoes
         tui = next(c for c in engine.components if type(c).__name__ == "TuiComponent")
@@ -224,11 +252,7 @@ async def _calls(
             transport.sendto(_request("BYE", i, 2, engine=sip, me=me, to_tag=to_tag), ("127.0.0.1", sip))
             await asyncio.wait_for(bye_ok, 30)
 
-    try:
-        await measured(run())
-    finally:
-        transport.close()
-        await engine.stop()
+    await measured(run())
 
 
 def _media_engine(work: Path) -> Any:
@@ -348,8 +372,27 @@ async def sip_text(n: int, work: Path, measured: Callable[[Awaitable[None]], Awa
     await measured(run())
 
 
+async def stream_drip(n: int, work: Path, measured: Callable[[Awaitable[None]], Awaitable[None]]) -> None:
+    from tui_engine.sip.transport import StreamFramer
+
+    hops = "".join(f"Via: SIP/2.0/TCP 10.0.0.{i}:5060;branch=z9hG4bK-{i:0160d}\r\n" for i in range(50))
+    message = (
+        "MESSAGE sip:ivr@127.0.0.1 SIP/2.0\r\n" + hops + "From: <sip:a@127.0.0.1>;tag=1\r\n"
+        "To: <sip:ivr@127.0.0.1>\r\nCall-ID: drip\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"
+        f"Content-Type: text/plain\r\nContent-Length: {n}\r\n\r\n"
+    ).encode() + b"x" * n
+    chunks = [message[i : i + 1] for i in range(len(message))]
+
+    async def run() -> None:
+        framer = StreamFramer()
+        got = [m for chunk in chunks for m in framer.feed(chunk)]
+        assert got == [message]
+
+    await measured(run())
+
+
 WORKLOADS = {"calls": calls, "refused": refused, "rtp_in": rtp_in, "rtp_socket": rtp_socket, "frames": frames,
-             "sip_text": sip_text}
+             "sip_text": sip_text, "stream_drip": stream_drip}
 
 
 def run_native(name: str, n: int, *, profile: bool) -> None:

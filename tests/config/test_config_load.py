@@ -167,7 +167,8 @@ def test_negative_minutes_name_file_line_option_value_and_allowed(tmp_path: Path
 @pytest.mark.parametrize(
     ("line", "allowed"),
     [('sip-tcp-idle-timeout = "0s"', "from 1s to 24h"), ('sip-tcp-idle-timeout = "2d"', "from 1s to 24h"),
-     ("sip-tcp-max-connections = 0", "an integer >= 1")],
+     ("sip-tcp-max-connections = 0", "an integer >= 1"),
+     ("sip-tcp-max-connections-per-source = -1", "an integer >= 0 (0: no limit per source)")],
 )
 def test_sip_tcp_limits_out_of_range_name_the_option_and_what_is_allowed(line: str, allowed: str) -> None:
     [issue] = errors_of(f"[engine]\n{line}\n" + MINIMAL).issues
@@ -177,9 +178,10 @@ def test_sip_tcp_limits_out_of_range_name_the_option_and_what_is_allowed(line: s
 
 def test_the_stream_and_recording_limits_reach_the_telephony_settings() -> None:
     text = '[engine]\nsip-tcp-idle-timeout = "5m"\nsip-tcp-max-connections = 64\nmax-recordings = 7\n'
+    text += "sip-tcp-max-connections-per-source = 8\n"
     settings = tui_settings(load_config_text(text + '[applications.phone]\ntype = "tui"\n'))
     assert settings is not None and settings.max_recordings == 7
-    assert settings.streams == StreamLimits(idle_timeout=300.0, max_connections=64)
+    assert settings.streams == StreamLimits(idle_timeout=300.0, max_connections=64, max_per_source=8)
 
 
 def test_unknown_option_is_an_error_with_a_did_you_mean_hint() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,11 @@ import pytest
 from tui_engine.config.loader import apply_overrides, embedded_default
 from tui_engine.testing.net import free_port, free_port_block
 from tui_engine.testing.sip_fake import OFFER_SDP, sip_request
+from tui_engine.tui import component as component_module
 from tui_engine.tui.component import TuiComponent
 from tui_engine.tui.settings import TuiSettings, tui_settings
+
+from .helpers import bound_udp_ports
 
 
 class Caller(asyncio.DatagramProtocol):
@@ -159,6 +163,61 @@ async def test_an_engine_stop_while_calls_ring_answers_503_and_frees_every_port(
     assert rig.ports_in_use == 0 and rig.component.active_calls == 0
     assert sorted((r["call_id"], r["end_reason"]) for r in rig.records) == [
         ("s1", "shutdown"), ("s2", "shutdown")]
+
+
+@pytest.mark.parametrize(("rig", "moment"), [("20s", "ringing"), ("0s", "answered"), ("0s", "set-up")],
+                         indirect=["rig"])
+async def test_an_engine_stop_mid_set_up_leaves_no_rtp_socket_in_the_process(rig: Rig, moment: str) -> None:
+    """Engine stop while a call is in set-up (its answer task not yet run, ringing, or answered
+    and waiting for its ACK): every RTP socket of the range is closed when stop() returns, in
+    this process (the e2e fixtures see a leak only while an engine runs; a stopped in-process
+    engine keeps its sockets until the process ends)."""
+    if moment == "set-up":  # stop() starts in the read that makes the call: its answer task waits
+        incoming = rig.component.incoming_call
+        stopping: list[asyncio.Task[None]] = []
+
+        def and_stop(call: Any) -> None:
+            incoming(call)
+            setup = rig.component._setup.get(call.call_id)
+            assert setup is not None and not setup.done()
+            coro = rig.component.stop()
+            stopping.append(asyncio.get_running_loop().create_task(coro))
+
+        rig.component.incoming_call = and_stop  # type: ignore[method-assign]
+        rig.send("INVITE", "mid")
+        async with asyncio.timeout(10):
+            while not stopping:  # noqa: ASYNC110 - the engine signals nothing: poll
+                await asyncio.sleep(0.005)
+            await stopping[0]
+    else:
+        if moment == "ringing":
+            await rig.ringing("mid")
+        else:
+            rig.send("INVITE", "mid")
+            await rig.caller.status(200)  # no ACK: the call is still in set-up
+        await rig.component.stop()
+    assert bound_udp_ports(os.getpid(), *rig.rtp) == [], "RTP socket left open by the stop"
+    assert rig.ports_in_use == 0 and rig.component.active_calls == 0
+
+
+@pytest.mark.parametrize("rig", ["0s", "300ms"], indirect=True)
+async def test_a_call_whose_session_cannot_be_built_gets_500_and_gives_everything_back(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault while answering (here the call's session, injected), answered at once or after
+    ringing: the caller gets a 500, and the call's max-calls slot, in-setup count and RTP socket
+    come back; no call is left unanswered for ever."""
+
+    def broken(**kw: object) -> None:
+        raise RuntimeError("injected: a bug building the call's session")
+
+    monkeypatch.setattr(component_module, "CallSession", broken)
+    rig.send("INVITE", "broken")
+    await rig.caller.status(500)
+    assert rig.component.active_calls == 0 and rig.in_setup == set() and rig.ports_in_use == 0
+    assert bound_udp_ports(os.getpid(), *rig.rtp) == []
+    sip = rig.component._sip
+    assert sip is not None and sip.active_calls == 0  # the max-calls slot
 
 
 @pytest.mark.parametrize("rig", ["300ms"], indirect=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,8 @@ from media_helpers import (
     wait_until,
 )
 
-from tui_engine.media import codecs
+from tui_engine.media import codecs, sdp
+from tui_engine.media import engine as media_engine
 from tui_engine.media.engine import MediaEngine
 from tui_engine.media.errors import DtmfError, NoCommonCodec, PortsExhausted
 from tui_engine.media.prompts import Prompt
@@ -307,6 +309,45 @@ async def test_no_common_codec_takes_no_port(engine: MediaEngine, phone: Capture
         await engine.open_session(offer(phone.port, "18 101"), call_id="g729")
     assert caught.value.status == 488
     assert engine.ports.in_use == 0 and engine.active_sessions == 0
+
+
+def _answer_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: object, **kw: object) -> None:
+        raise RuntimeError("injected: the answer could not be built")
+
+    monkeypatch.setattr(sdp.Offer, "answer", fail)
+
+
+def _session_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(**kw: object) -> None:
+        raise MemoryError("injected: no session object")
+
+    monkeypatch.setattr(media_engine, "MediaSession", fail)
+
+
+@pytest.mark.parametrize("inject", [_answer_fails, _session_fails], ids=["answer", "session"])
+async def test_a_failure_after_the_bind_gives_the_socket_and_its_port_back(
+    phone: Capture, monkeypatch: pytest.MonkeyPatch, inject: Callable[[pytest.MonkeyPatch], None],
+) -> None:
+    """Anything that raises once the RTP port is bound (``offer.answer()``, the session object):
+    the socket is closed and the port is free again, or that slot never comes back."""
+    first, _ = free_port_block(2)
+    engine = MediaEngine(host="127.0.0.1", port_range=(first, first + 1))  # one port: one call
+    try:
+        with monkeypatch.context() as m:
+            inject(m)
+            with pytest.raises((RuntimeError, MemoryError), match="injected"):
+                await engine.open_session(offer(phone.port), call_id="broken")
+        assert engine.ports.in_use == 0 and engine.active_sessions == 0
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind(("127.0.0.1", first))  # the engine's socket is closed: the port is free
+        finally:
+            probe.close()
+        session = await engine.open_session(offer(phone.port), call_id="next")  # the slot came back
+        assert session.port == first
+    finally:
+        await engine.close()
 
 
 async def test_exhausted_ports_are_a_clear_error(phone: Capture) -> None:

@@ -15,6 +15,7 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 from media_helpers import offer, wait_until
+from structlog.testing import capture_logs
 
 from tui_engine.media import poller as poller_module
 from tui_engine.media.engine import MediaEngine
@@ -159,8 +160,10 @@ async def test_an_endpoint_that_fails_does_not_stop_the_others(
 ) -> None:
     assert engine.poller is not None
     engine.poller.period = 3600.0
-    bad = await engine.open_session(offer(40000), call_id="bad")
-    good = await engine.open_session(offer(40000), call_id="good")
+    with call_context("bad"):  # as the SIP layer opens a call's media (tui/component.py)
+        bad = await engine.open_session(offer(40000), call_id="bad")
+    with call_context("good"):
+        good = await engine.open_session(offer(40000), call_id="good")
     for session in (bad, good):
         caller.sendto(_packet(1), ("127.0.0.1", session.port))
     await wait_until(lambda: len(engine.poller or ()) == 2)
@@ -173,9 +176,13 @@ async def test_an_endpoint_that_fails_does_not_stop_the_others(
     for session in (bad, good):
         caller.sendto(_packet(2), ("127.0.0.1", session.port))
     await asyncio.to_thread(lambda: None)
-    engine.poller._tick()
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        engine.poller._tick()
     assert good.packets_received == 2
     assert engine.poller._handle is not None  # still ticking
+    # the tick runs in no call's context: the failure is logged with the failing call's id
+    failed = [e for e in logs if e["event"] == "media.rtp_read_failed"]
+    assert [e.get("call_id") for e in failed] == ["bad"] and failed[0]["exc_info"] is True
     bad.close()
     good.close()
 

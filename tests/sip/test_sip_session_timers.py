@@ -158,6 +158,19 @@ def test_as_refresher_we_send_update_at_half_the_interval_and_bye_when_it_is_una
     assert net.endpoint.active_calls == 0 and net.endpoint.tracked_transactions == 0
 
 
+def test_the_invite_is_let_go_at_the_ack_and_its_allow_still_picks_the_refresh() -> None:
+    """A confirmed call keeps no parsed INVITE (the largest thing a call held: ~3.5 KiB of
+    the ~15 KiB per call in flight), yet the caller's Allow still says UPDATE."""
+    net, handler, _ = answered([*TIMER, ("Allow", "INVITE, ACK"), ("Allow", "BYE, update"),
+                                ("Session-Expires", "200")])
+    call = handler.calls[0]
+    assert call.invite is not None  # answerable until the ACK
+    confirm(net, handler)
+    assert call.invite is None and call.ok_response is None
+    (update,) = net.advance(100.0)
+    assert update.method == "UPDATE"
+
+
 def test_a_refresh_answered_481_ends_the_call() -> None:
     net, handler, _ = answered([*TIMER, *ALLOW_UPDATE, ("Session-Expires", "90")])
     confirm(net, handler)

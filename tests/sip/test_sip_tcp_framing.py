@@ -13,9 +13,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiosipua.message import SipMessage, SipResponse
+from structlog.testing import capture_logs
 
-from tui_engine.sip import SipServer
-from tui_engine.sip.transport import FramingError, StreamFramer, StreamLimits
+from tui_engine.sip import SipServer, transport
+from tui_engine.sip.transport import (
+    FramingError,
+    StreamFramer,
+    StreamLimits,
+    TcpConnection,
+    Transports,
+    stream_body_length,
+)
 from tui_engine.testing import free_port
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, RecordingHandler, sip_request
 
@@ -57,6 +65,24 @@ def test_a_byte_at_a_time_stream_gives_each_message_exactly_once() -> None:
     framer = StreamFramer()
     got = [m for i in range(len(stream)) for m in framer.feed(stream[i : i + 1])]
     assert got == messages
+
+
+def test_a_byte_at_a_time_body_reads_its_header_block_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The work per byte must not grow with the header block: a 1-byte-at-a-time sender of a large
+    message (a long header block, a 60 KiB body) cost one read of the whole block per byte."""
+    reads: list[int] = []
+
+    def counted(head: bytes) -> int:
+        reads.append(len(head))
+        return stream_body_length(head)
+
+    monkeypatch.setattr(transport, "stream_body_length", counted)
+    body = b"x" * 60_000
+    message = sip_request("MESSAGE", body=body.decode(), content_type="text/plain", headers=HOPS[:50])
+    framer = StreamFramer()
+    got = [m for i in range(len(message)) for m in framer.feed(message[i : i + 1])]
+    assert got == [message]
+    assert len(reads) == 1 and reads[0] > 5_000  # once, however many reads the body took
 
 
 @pytest.mark.parametrize(
@@ -272,6 +298,95 @@ async def test_connections_beyond_the_cap_are_refused_and_a_slot_comes_back_when
     assert [r.status_code for r in await read_responses(reader, 1)] == [200]
     for _, w in [*held[1:], (reader, writer)]:
         w.close()
+    await sip.stop()
+
+
+async def test_one_source_cannot_take_every_connection_slot() -> None:
+    """``max_per_source``: a host at its limit is refused (logged once), another host is still
+    served, and the host gets a slot again once one of its connections closes."""
+    sip = await limited(StreamLimits(max_connections=6, max_per_source=3))
+
+    async def served(source: str, branch: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection(*sip.address, local_addr=(source, 0))
+        writer.write(sip_request("OPTIONS", branch=branch))
+        assert [r.status_code for r in await read_responses(reader, 1)] == [200]
+        return reader, writer
+
+    hog = [await served("127.0.0.2", f"z9hG4bK-h{i}") for i in range(3)]
+    with capture_logs() as logs:
+        refused = [await asyncio.open_connection(*sip.address, local_addr=("127.0.0.2", 0)) for _ in range(2)]
+        for reader, _ in refused:
+            with contextlib.suppress(ConnectionResetError):
+                assert await closed_by_engine(reader) == b""  # closed at once, unread
+    assert [(e["event"], e.get("max_per_source")) for e in logs if e["event"].startswith("sip.stream")] == [
+        ("sip.stream_refused", 3)
+    ]
+    other = await served("127.0.0.3", "z9hG4bK-o")  # 4 of 6 slots taken: another host gets one
+    hog[0][1].close()
+    async with asyncio.timeout(10):
+        while len(sip._transports.tcp) > 3:  # noqa: ASYNC110 - the engine signals nothing: poll
+            await asyncio.sleep(0.01)
+    again = await served("127.0.0.2", "z9hG4bK-again")  # its slot came back
+    for _, writer in [*hog[1:], *refused, other, again]:
+        writer.close()
+    await sip.stop()
+
+
+class _Wire(asyncio.Transport):
+    """The registry's view of one accepted socket: its peer, and whether it was aborted. (Two
+    live connections with one four-tuple cannot be made on loopback: the second is what a peer
+    that rebooted without a FIN opens, while the first still looks open here.)"""
+
+    def __init__(self, peer: tuple[str, int]) -> None:
+        super().__init__()
+        self.peer, self.aborted = peer, False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.peer if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_a_peer_reconnecting_from_the_same_port_replaces_its_dead_connection() -> None:
+    """A phone bound to port 5060 reboots (no FIN) and connects again from the same address and
+    port: the old connection is aborted (no timeout could reach it once replaced: its fd for
+    ever), and the per-source count stays exact, so the phone is not refused by its own ghost."""
+    transports = Transports(limits=StreamLimits(max_per_source=2))
+
+    def connect(port: int) -> tuple[TcpConnection, _Wire]:
+        conn = TcpConnection(lambda *a: None, lambda *a: None, transports)
+        wire = _Wire(("10.0.0.9", port))
+        conn.connection_made(wire)
+        return conn, wire
+
+    old, old_wire = connect(5060)
+    new, new_wire = connect(5060)  # rebooted: the same four-tuple again
+    assert old_wire.aborted and not new_wire.aborted and transports.tcp == {("10.0.0.9", 5060): new}
+    old.connection_lost(None)  # the ghost's end, whenever it comes, frees nothing twice
+    other, other_wire = connect(40000)  # the phone's second connection: 2 of 2, accepted
+    assert not other_wire.aborted
+    for conn in (new, other):
+        conn.connection_lost(None)
+    assert transports.tcp == {} and transports._per_source == {}
+
+
+async def test_a_header_block_that_never_ends_is_cut_off_at_its_limit_not_after_the_timeout() -> None:
+    """A message that grows without end (no empty line, ever): closed once past 64 KiB, long
+    before the 32 s an unfinished message may take; nothing buffered beyond the limit."""
+    sip = await limited(StreamLimits())  # the engine's own 32 s message timeout
+    reader, writer = await asyncio.open_connection(*sip.address)
+    writer.write(b"OPTIONS sip:ivr@127.0.0.1 SIP/2.0\r\n")
+    with contextlib.suppress(ConnectionResetError):
+        for i in range(100):  # 100 x 1 KiB header lines
+            writer.write(f"X-Grow-{i}: {'y' * 1000}\r\n".encode())
+            await writer.drain()
+        assert await closed_by_engine(reader) == b""
+    writer.close()
+    assert sip.tracked_transactions == 0
     await sip.stop()
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 from web_helpers import Browser, NodeFactory
 
 from tui_engine.web import PortalSettings
@@ -174,6 +175,145 @@ async def test_calls_ending_just_after_a_batch_share_the_next_one_and_stop_ends_
     assert store.batches == [["c0"]]
     await asyncio.wait_for(recorder.stop(), 5)  # the linger ends: what is left is written
     assert store.batches == [["c0"], ["c1", "c2", "c3"]]
+
+
+async def _until_stored(store: CdrStore, n: int) -> None:
+    async with asyncio.timeout(5):
+        for _ in range(1000):  # polls the store itself: no event to wait for
+            if (await store.query(CdrFilter(), limit=1)).total >= n:
+                return
+            await asyncio.sleep(0.005)
+
+
+async def test_a_writer_cancelled_while_it_lingers_still_writes_what_queued_meanwhile(
+    cdrs: tuple[CdrStore, CdrStore], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task cancelled at shutdown, without ``stop()``: the calls that ended in the linger."""
+    monkeypatch.setattr(cdr_writer, "BATCH_LINGER", 3600.0, raising=False)
+    a, b = cdrs
+    recorder = CallRecorder(a, retention=0)
+    recorder.record(rec(0).to_json())
+    await _until_stored(b, 1)  # written at once; now the writer lingers ...
+    for n in range(1, 4):
+        recorder.record(rec(n).to_json())  # ... and these wait for it
+    writer = recorder._writer
+    assert writer is not None and not writer.done()
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    page = await b.query(CdrFilter(), limit=10)
+    assert sorted(r.call_id for r in page.records) == ["c0", "c1", "c2", "c3"]
+
+
+async def test_a_writer_cancelled_before_its_first_step_leaves_its_records_to_another(
+    cdrs: tuple[CdrStore, CdrStore],
+) -> None:
+    a, b = cdrs
+    recorder = CallRecorder(a, retention=0)
+    recorder.record(rec(0).to_json())
+    first = recorder._writer
+    assert first is not None
+    first.cancel()  # before it ran at all: its body, and its ``finally``, never run
+    await asyncio.gather(first, return_exceptions=True)
+    recorder.record(rec(1).to_json())
+    await _until_stored(b, 2)
+    page = await b.query(CdrFilter(), limit=10)
+    assert sorted(r.call_id for r in page.records) == ["c0", "c1"]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_records_queued_when_the_loop_ends_without_stop_reach_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop: str,
+) -> None:
+    """``asyncio.run`` (or the engine's uvloop runner) ending with the writer in its linger: the
+    runner cancels every task left; the records queued meanwhile are written, not dropped."""
+    monkeypatch.setattr(cdr_writer, "BATCH_LINGER", 3600.0, raising=False)
+    uvloop = pytest.importorskip("uvloop") if loop == "uvloop" else None
+
+    async def calls_end_then_the_program_returns() -> None:
+        recorder = CallRecorder(open_cdr_store("sqlite", tmp_path), retention=0)
+        recorder.record(rec(0).to_json())
+        await _until_stored(recorder.store, 1)
+        for n in range(1, 4):
+            recorder.record(rec(n).to_json())
+
+    async def stored() -> list[str]:
+        store = open_cdr_store("sqlite", tmp_path)
+        try:
+            return sorted(r.call_id for r in (await store.query(CdrFilter(), limit=10)).records)
+        finally:
+            await store.aclose()
+
+    with asyncio.Runner(loop_factory=None if uvloop is None else uvloop.new_event_loop) as runner:
+        runner.run(calls_end_then_the_program_returns())
+    assert asyncio.run(stored()) == ["c0", "c1", "c2", "c3"]
+
+
+def test_a_loop_ending_mid_write_still_writes_the_records_queued_behind_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The runner cancels every task, the write in flight too: that batch may or may not be in
+    the store (logged lost, ``in_flight``, when it is not known); the ones queued behind it are
+    written, not given up with it."""
+    monkeypatch.setattr(cdr_writer, "BATCH_LINGER", 3600.0, raising=False)
+
+    async def a_write_in_flight_then_the_program_returns() -> None:
+        recorder = CallRecorder(open_cdr_store("sqlite", tmp_path), retention=0)
+        recorder.record(rec(0).to_json())
+        for _ in range(100):
+            if recorder._writing is not None:
+                break
+            await asyncio.sleep(0)
+        assert recorder._writing is not None and not recorder._writing.done()
+        for n in range(1, 4):
+            recorder.record(rec(n).to_json())
+
+    async def stored() -> set[str]:
+        store = open_cdr_store("sqlite", tmp_path)
+        try:
+            return {r.call_id for r in (await store.query(CdrFilter(), limit=10)).records}
+        finally:
+            await store.aclose()
+
+    with capture_logs() as logs:
+        asyncio.run(a_write_in_flight_then_the_program_returns())
+    found = asyncio.run(stored())
+    lost = [e for e in logs if e["event"] == "cdr.lost"]
+    assert {"c1", "c2", "c3"} <= found, (found, logs)
+    assert [(e["records"], e["in_flight"]) for e in lost] in ([], [(1, 1)]), logs
+    assert "c0" in found or lost, (found, logs)  # never silently missing
+
+
+class _StalledStore:
+    """A store whose writes never finish (a Redis that stopped answering) until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def add(self, *records: CallRecord) -> None:
+        await self.release.wait()
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_records_a_stalled_store_never_takes_are_logged_lost_once_with_their_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cdr_writer, "FLUSH_GRACE", 0.05, raising=False)
+    store = _StalledStore()
+    recorder = CallRecorder(store, retention=0)  # type: ignore[arg-type]
+    recorder.record(rec(0).to_json())  # in flight for ever ...
+    await asyncio.sleep(0)
+    for n in range(1, 3):
+        recorder.record(rec(n).to_json())  # ... and these behind it
+    with capture_logs() as logs, pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):  # the engine's STOP_GRACE, run out
+            await recorder.stop()
+    store.release.set()
+    lost = [e for e in logs if e["event"] == "cdr.lost"]
+    assert len(lost) == 1 and (lost[0]["records"], lost[0]["in_flight"]) == (3, 1)
+    assert lost[0]["call_ids"] == ["c1", "c2"]
 
 
 # -- over HTTP ---------------------------------------------------------------------------------------

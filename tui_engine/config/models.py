@@ -245,6 +245,12 @@ class EngineSection(_Section):
         "Open SIP TCP connections at most; a connection beyond it is closed at once.",
         ge=1,
     )
+    sip_tcp_max_connections_per_source: StrictInt = option(
+        256,
+        "an integer >= 0 (0: no limit per source)",
+        "Open SIP TCP connections from one source address at most; one beyond it is closed at once.",
+        ge=0,
+    )
     node_name: Annotated[StrictStr, StringConstraints(max_length=64)] = option(
         "",
         'a short name, or "" (HOSTNAME:SIP-PORT)',

@@ -40,7 +40,7 @@ class MediaEngine:
     def active_sessions(self) -> int:
         return len(self._sessions)
 
-    async def open_session(self, offer_sdp: str, *, call_id: str) -> MediaSession:
+    def open(self, offer_sdp: str, *, call_id: str) -> MediaSession:
         """Negotiate ``offer_sdp`` and open the call's RTP port.
 
         Raises ``NoCommonCodec``/``SdpError`` (status 488) before any port is taken, and
@@ -49,18 +49,23 @@ class MediaEngine:
         session_id = random_bits(32)
         offer = read_offer(offer_sdp, local_ip=self.media_address)  # judged before a port is taken
         endpoint, port = open_endpoint(self.ports, self.host, readers=self.poller)
-        answer = offer.answer(local_port=port, session_id=session_id)
-        session = MediaSession(
-            call_id=call_id,
-            answer=answer,
-            endpoint=endpoint,
-            port=port,
-            session_id=session_id,
-            local_ip=self.media_address,
-            clock=self.clock,
-            send_silence=self.send_silence,
-            on_close=self._closed,
-        )
+        try:
+            answer = offer.answer(local_port=port, session_id=session_id)
+            session = MediaSession(
+                call_id=call_id,
+                answer=answer,
+                endpoint=endpoint,
+                port=port,
+                session_id=session_id,
+                local_ip=self.media_address,
+                clock=self.clock,
+                send_silence=self.send_silence,
+                on_close=self._closed,
+            )
+        except BaseException:  # nobody owns the socket yet: unclosed, its port never comes back
+            endpoint.close()
+            self.ports.release(port)
+            raise
         self._sessions.add(session)
         log.debug(
             "media.session_opened",
@@ -71,6 +76,10 @@ class MediaEngine:
             direction=answer.direction.value,
         )
         return session
+
+    async def open_session(self, offer_sdp: str, *, call_id: str) -> MediaSession:
+        """:meth:`open` for a coroutine (nothing in it waits: a call's answer opens it directly)."""
+        return self.open(offer_sdp, call_id=call_id)
 
     def _closed(self, session: MediaSession) -> None:
         self._sessions.discard(session)

@@ -125,7 +125,7 @@ class RtpPoller:
                     try:
                         endpoint.read(now)
                     except Exception:  # one call's failure must not stop the others' reading
-                        log.exception("media.rtp_read_failed")
+                        endpoint.in_call(log.exception, "media.rtp_read_failed")  # with its call_id
         finally:
             if endpoints and self._handle is None:
                 self._schedule(loop)

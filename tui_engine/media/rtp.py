@@ -288,6 +288,11 @@ class RtpEndpoint:
             if not self.read(now):
                 return
 
+    def in_call(self, fn: Callable[[str], object], event: str) -> None:
+        """``fn(event)`` in the call's context (its ``call_id`` in the log line), from a reader
+        that runs in no call's (the poller's timer): e.g. its failure logged while handled."""
+        self._context.copy().run(fn, event)
+
     def _readable(self) -> None:
         self.read(self.clock())
 

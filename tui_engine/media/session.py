@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,8 +42,21 @@ _SILENT_FRAME = {codec: bytes([code]) * 160 for codec, code in SILENCE.items()}
 _DECODE = {"PCMU": codecs.ulaw_to_samples, "PCMA": codecs.alaw_to_samples}
 
 
+@functools.lru_cache(maxsize=512)
+def _packet_types(*types: int | None) -> frozenset[int]:
+    """One frozen set per combination of payload types (few), shared by every call that wants it."""
+    return frozenset(t for t in types if t is not None)
+
+
 class MediaSession:
     """The media half of one call (see ``MediaEngine.open_session``)."""
+
+    __slots__ = (
+        "_arbiter", "_bound_log", "_clock", "_closed", "_context", "_endpoint", "_inband", "_local_ip",
+        "_on_close", "_playback", "_recorder", "_rfc4733", "_send_silence", "_sender", "_sends",
+        "_session_id", "_slot", "_version", "answer", "answer_sdp", "call_id", "codec", "failed",
+        "finished_at", "on_digit", "on_failed", "port", "telephone_event_pt",
+    )
 
     def __init__(
         self,
@@ -176,10 +190,9 @@ class MediaSession:
     def _want_packets(self) -> None:
         """Tell the endpoint which payload types to hand over: RFC 4733 events, and the voice
         too while in-band detection is on or a recording runs (every other packet is only counted)."""
-        wanted = {self.telephone_event_pt} if self.telephone_event_pt is not None else set()
-        if self._inband is not None or self._recorder is not None:
-            wanted.add(self.answer.payload_type)
-        self._endpoint.parse_types = frozenset(wanted)
+        voice = self._inband is not None or self._recorder is not None
+        self._endpoint.parse_types = _packet_types(self.telephone_event_pt,
+                                                   self.answer.payload_type if voice else None)
 
     def set_dtmf_methods(self, methods: Sequence[str] = DTMF_METHODS) -> None:
         """Which DTMF methods count, most preferred first (see ``DtmfArbiter``); a new call starts over."""

@@ -30,7 +30,6 @@ Timing rules (after VoiceXML 2.1 §4.1.7 and FreeSWITCH ``ivr_menu``):
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -141,6 +140,16 @@ class MenuRunner:
     * after a :class:`Hangup` every method returns ``[]``.
     """
 
+    #: one call's runner: slots, not an instance dict (~1.2 KiB less a call in flight)
+    __slots__ = (
+        "_answer_menu", "_auth_failures", "_barge_in", "_buffer", "_closing", "_defaults", "_eff", "_entry",
+        "_guards", "_invalid", "_last_digit_at", "_menu", "_no_speech", "_passes", "_pending_auth",
+        "_pending_mailbox", "_record_kept", "_record_step", "_recording", "_rendering", "_routes", "_session",
+        "_speak_id", "_stopping", "_then", "_transfer_deadline", "_transfer_uri", "_visits", "_webhook",
+        "_webhook_chain", "_webhooks_sent", "_work_deadline", "_zone", "dialplan", "epoch_offset",
+        "hangup_reason", "phase", "variables",
+    )
+
     def __init__(
         self,
         dialplan: Dialplan,
@@ -166,7 +175,7 @@ class MenuRunner:
         self._session = IdleSession(self._eff.idle_policy())
         self._visits = 0  # menu prompt plays in this visit (escalation index)
         self._invalid = 0  # invalid entries in this visit
-        self._buffer: deque[str] = deque()  # type-ahead digits not yet used
+        self._buffer: list[str] = []  # type-ahead digits not yet used (a few: a list, not a deque)
         self._entry = ""  # digits of a collect entry so far
         self._last_digit_at: float | None = None
         self._then: _Then | None = None  # what follows the playing prompts
@@ -594,7 +603,7 @@ class MenuRunner:
         self._webhook_chain = 0  # the no-input timer runs again (and max-silence-total counts it)
         actions: list[Action] = []
         while self._buffer and self.phase is Phase.WAITING:
-            actions += self._input(self._buffer.popleft(), now)
+            actions += self._input(self._buffer.pop(0), now)
         return actions
 
     def _announced(self, menu: Menu, step: Step, now: float) -> list[Action]:

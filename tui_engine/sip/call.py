@@ -86,7 +86,8 @@ class ServerCall:
     __slots__ = (
         "_ep", "bye_at", "bye_reason", "call_id", "deadline", "dialog", "ended_reported", "from_uri",
         "from_user", "hangup_after_ack", "invite", "invite_tx", "local_sdp", "offer_sdp", "ok_cseq",
-        "ok_give_up", "ok_interval", "ok_response", "open_client_txs", "refer_pending", "refer_wanted",
+        "ok_give_up", "ok_interval", "ok_response", "open_client_txs", "peer_allow", "refer_pending",
+        "refer_wanted",
         "remote_addr", "request_user", "session", "session_timer", "state", "to_uri", "transport",
     )
 
@@ -95,7 +96,10 @@ class ServerCall:
     ) -> None:
         msg = inc.msg
         self._ep = endpoint
-        self.invite = inc
+        #: the INVITE while it may still be answered; let go at the ACK (:meth:`confirmed`)
+        self.invite: Incoming | None = inc
+        #: the caller's ``Allow`` values, kept past the INVITE (a session refresh picks UPDATE by them)
+        self.peer_allow: list[str] = msg.headers.get("allow")
         self.invite_tx = invite_tx
         self.call_id = inc.call_id
         self.dialog = Dialog(inc, local_tag)
@@ -131,6 +135,19 @@ class ServerCall:
     @property
     def local_tag(self) -> str:
         return self.dialog.local_tag
+
+    def invite_request(self) -> Incoming:
+        """The INVITE, to answer it (180, 200, a final): only before :meth:`confirmed`."""
+        if self.invite is None:
+            raise RuntimeError(f"the INVITE of call {self.call_id} was let go at its ACK")
+        return self.invite
+
+    def confirmed(self) -> None:
+        """The ACK of our 2xx came: the INVITE is answered for good, so its parsed text (the
+        largest thing a call holds, ~3.5 KiB) is let go; the dialog keeps what it needs."""
+        self.state = CallState.CONFIRMED
+        self.invite = None
+        self.ok_response = None  # no more 2xx retransmissions (the transaction keeps its copy)
 
     def ringing(self) -> None:
         """180 Ringing (it carries our To-tag, so an early dialog exists)."""

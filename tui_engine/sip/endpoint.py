@@ -414,7 +414,7 @@ class SipEndpoint(UasCore):
             log.warning("sip.ack_mismatched_tag", expected=call.local_tag, got=to_tag)
         call.deadline = None
         if call.state is CallState.ANSWERED:
-            call.state = CallState.CONFIRMED
+            call.confirmed()
             log.debug("sip.confirmed")
             self.hand_to_app(call, self.handler.call_confirmed)
             if call.hangup_after_ack:

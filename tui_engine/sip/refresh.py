@@ -24,7 +24,7 @@ from aiosipua.message import SipMessage, SipRequest
 from tui_engine.obs.logging import get_logger
 from tui_engine.sip.call import CallState, EndReason, ServerCall
 from tui_engine.sip.message import ALLOW, Addr, Incoming
-from tui_engine.sip.session_timer import TIMER_TAG, Negotiated, TooSmall, negotiate, option_tags
+from tui_engine.sip.session_timer import TIMER_TAG, Negotiated, TooSmall, negotiate, tags_of
 
 if TYPE_CHECKING:
     from tui_engine.sip.uas import UasCore
@@ -37,7 +37,7 @@ def send_session_refresh(core: UasCore, call: ServerCall, now: float) -> None:
     session = call.session
     if session is None:
         return
-    method = "UPDATE" if "update" in option_tags(call.invite.msg, "allow") else "INVITE"
+    method = "UPDATE" if "update" in tags_of(call.peer_allow) else "INVITE"
     headers = [
         ("Session-Expires", f"{session.interval};refresher=uas"),
         ("Min-SE", str(core.session_policy.min_se)),

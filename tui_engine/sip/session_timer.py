@@ -74,7 +74,11 @@ class TooSmall:
 
 def option_tags(msg: SipMessage, name: str, compact: str | None = None) -> list[str]:
     """The option tags of ``Supported``/``Require`` (comma lists, several header lines)."""
-    values = msg.headers.get(name) + (msg.headers.get(compact) if compact else [])
+    return tags_of(msg.headers.get(name) + (msg.headers.get(compact) if compact else []))
+
+
+def tags_of(values: list[str]) -> list[str]:
+    """The option tags of comma-list header values (``Allow``, ``Supported``, ``Require``)."""
     return [tag.strip().lower() for value in values for tag in value.split(",") if tag.strip()]
 
 

@@ -47,6 +47,11 @@ STREAM_MESSAGE_TIMEOUT = 32.0
 STREAM_IDLE_TIMEOUT = 120.0
 #: Open streams at most; an accept beyond it is closed at once (Kamailio ``tcp_max_connections``).
 MAX_STREAM_CONNECTIONS = 2048
+#: Open streams from one source address at most (0: no such limit), so that one host cannot take
+#: every slot of :data:`MAX_STREAM_CONNECTIONS` (what ``iptables connlimit`` or Kamailio's
+#: ``pike`` do in front of a SIP server): a proxy reuses a few connections (RFC 5923), a peer that
+#: opens one per call (SIPp ``-t tn``) needs it raised.
+MAX_STREAM_CONNECTIONS_PER_SOURCE = 256
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,9 +61,11 @@ class StreamLimits:
     message_timeout: float = STREAM_MESSAGE_TIMEOUT  #: owing a whole message (half-sent, or none yet)
     idle_timeout: float = STREAM_IDLE_TIMEOUT  #: quiet after whole messages, with no dialog on it
     max_connections: int = MAX_STREAM_CONNECTIONS
+    max_per_source: int = MAX_STREAM_CONNECTIONS_PER_SOURCE  #: from one address (0: no limit)
 
     def __post_init__(self) -> None:
-        if self.message_timeout <= 0 or self.idle_timeout <= 0 or self.max_connections < 1:
+        if (self.message_timeout <= 0 or self.idle_timeout <= 0 or self.max_connections < 1
+                or self.max_per_source < 0):
             raise ValueError(f"stream limits must be positive, got {self}")
 
 
@@ -97,14 +104,19 @@ class StreamFramer:
     The header block ends at the first empty line; its Content-Length, wherever it stands and
     in either form, gives the body size. Any number of messages may arrive in one read, and a
     message may arrive over any number of reads: the search for the empty line resumes where
-    the previous read left off, so a byte-at-a-time sender costs linear time.
+    the previous read left off, and a header block is read once, when it is whole (its message's
+    size is kept until the body is), so a byte-at-a-time sender costs linear time.
     """
 
-    __slots__ = ("_buf", "_scanned")
+    __slots__ = ("_buf", "_scanned", "_size")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._scanned = 0  #: bytes of ``_buf`` known to hold no end of header block
+        #: the size of the message whose header block is whole and whose body is not (0: none):
+        #: its header block is not read again for every chunk of the body (up to 64 Ki reads of
+        #: a 64 KiB block for a byte-at-a-time sender: quadratic)
+        self._size = 0
 
     @property
     def pending(self) -> bool:
@@ -116,24 +128,26 @@ class StreamFramer:
         self._buf += data
         out: list[bytes] = []
         while True:
-            # §7.5: CRLFs before a start line are ignored (also RFC 5626 keep-alives).
-            while self._buf[:2] == b"\r\n":
-                del self._buf[:2]
-                self._scanned = max(0, self._scanned - 2)
-            try:
-                end = self._header_end()
-                if end < 0:
-                    return out
-                total = end + 4 + stream_body_length(bytes(self._buf[:end]))
-            except FramingError as exc:
-                exc.framed = out
-                raise
+            total = self._size
+            if not total:
+                # §7.5: CRLFs before a start line are ignored (also RFC 5626 keep-alives).
+                while self._buf[:2] == b"\r\n":
+                    del self._buf[:2]
+                    self._scanned = max(0, self._scanned - 2)
+                try:
+                    end = self._header_end()
+                    if end < 0:
+                        return out
+                    total = end + 4 + stream_body_length(bytes(self._buf[:end]))
+                except FramingError as exc:
+                    exc.framed = out
+                    raise
             if len(self._buf) < total:
-                self._scanned = end
+                self._size = total
                 return out
             out.append(bytes(self._buf[:total]))
             del self._buf[:total]
-            self._scanned = 0
+            self._scanned = self._size = 0
 
     def _header_end(self) -> int:
         end = self._buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
@@ -269,8 +283,7 @@ class TcpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.waiting_since = None
-        if self._owner.tcp.get(self.peer) is self:
-            del self._owner.tcp[self.peer]
+        self._owner.forget(self)
 
     def pause_writing(self) -> None:
         """The peer does not read what we send (asyncio's buffer for it is past its high-water
@@ -359,6 +372,10 @@ class Transports:
         #: place (those only ever get 403), so strangers cannot lock the engine's proxies out
         self.trusts = trusts
         self._refusing = False  #: at the connection cap: the refusal is logged once per episode
+        #: open streams per source address (``max_per_source``)
+        self._per_source: dict[str, int] = {}
+        #: sources at their cap whose refusal is logged already (once until they drop below it)
+        self._refused_sources: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._driver: DeadlineDriver | None = None
         self._queue: socket.socket | None = None
@@ -381,21 +398,59 @@ class Transports:
             self._driver.arm()
 
     def accept(self, conn: TcpConnection) -> None:
-        """A new stream: refused (closed at once) beyond ``max_connections``, else registered."""
-        conn.trusted = self.trusts(conn.peer[0])
+        """A new stream: refused (closed at once) beyond ``max_per_source`` from its address or
+        beyond ``max_connections`` in all, else registered."""
+        host = conn.peer[0]
+        stale = self.tcp.get(conn.peer)
+        if stale is not None:
+            # The peer connects again from the same address and port: its side of the old
+            # connection is gone (a phone that rebooted without a FIN, bound to port 5060), or
+            # the kernel would not have let the same four-tuple connect. Replaced in ``tcp``
+            # without this, the old one would be reached by no timeout again: its fd for ever.
+            log.info("sip.stream_replaced", transport=conn.name, source=f"{host}:{conn.peer[1]}")
+            self.forget(stale)
+            self._abort(stale)
+        per_source = self.limits.max_per_source
+        if per_source and self._per_source.get(host, 0) >= per_source:
+            if host not in self._refused_sources:
+                self._refused_sources.add(host)
+                log.warning("sip.stream_refused", transport=conn.name, source=f"{host}:{conn.peer[1]}",
+                            connections_from_source=self._per_source[host], max_per_source=per_source)
+            self._abort(conn)
+            return
+        conn.trusted = self.trusts(host)
         if len(self.tcp) >= self.limits.max_connections and not self._evict_for(conn):
             if not self._refusing:
                 self._refusing = True
                 log.warning("sip.stream_refused", transport=conn.name,
-                            source=f"{conn.peer[0]}:{conn.peer[1]}", connections=len(self.tcp),
+                            source=f"{host}:{conn.peer[1]}", connections=len(self.tcp),
                             max_connections=self.limits.max_connections)
-            if conn.transport is not None:
-                conn.transport.abort()  # the fd now, not after a flush: there is nothing to flush
+            self._abort(conn)
             return
         self._refusing = False
         self.tcp[conn.peer] = conn
+        self._per_source[host] = self._per_source.get(host, 0) + 1
         self.touch(conn)
         self.waiting(conn)  # a connection that never sends a message is closed too
+
+    @staticmethod
+    def _abort(conn: TcpConnection) -> None:
+        if conn.transport is not None:
+            conn.transport.abort()  # the fd now, not after a flush: there is nothing to flush
+
+    def forget(self, conn: TcpConnection) -> None:
+        """``conn`` is gone (closed, or evicted): its slot, and its source's, come back."""
+        if self.tcp.get(conn.peer) is not conn:
+            return  # refused at accept, or forgotten already
+        del self.tcp[conn.peer]
+        host = conn.peer[0]
+        left = self._per_source.get(host, 1) - 1
+        if left > 0:
+            self._per_source[host] = left
+        else:
+            self._per_source.pop(host, None)
+        if left < self.limits.max_per_source:
+            self._refused_sources.discard(host)
 
     def _evict_for(self, conn: TcpConnection) -> bool:
         """Make room for a trusted peer: close the untrusted connection quiet the longest."""
@@ -408,7 +463,7 @@ class Transports:
         if not strangers:
             return False
         victim = min(strangers, key=lambda c: c.last_active)
-        del self.tcp[victim.peer]
+        self.forget(victim)
         log.warning("sip.stream_evicted", transport=victim.name,
                     source=f"{victim.peer[0]}:{victim.peer[1]}", for_source=f"{conn.peer[0]}:{conn.peer[1]}",
                     max_connections=self.limits.max_connections)

@@ -207,14 +207,15 @@ class UasCore:
     def _answer(self, call: ServerCall, sdp: str, now: float) -> None:
         body = sdp.encode()
         session = call.session.response_headers() if call.session is not None else []
+        invite = call.invite_request()
         data = build_response(
-            call.invite.msg, 200, to_tag=call.local_tag, body=body, content_type="application/sdp",
+            invite.msg, 200, to_tag=call.local_tag, body=body, content_type="application/sdp",
             headers=[*self.dialog_headers(call), *session],
         )
         call.state = CallState.ANSWERED
         call.local_sdp = sdp
         call.invite_tx.respond(data, 200, now)
-        self.start_2xx(call, data, call.invite.cseq, now)
+        self.start_2xx(call, data, invite.cseq, now)
         if call.session is not None:
             self.start_session_timer(call, call.session, now)
         log.debug("sip.answered")
@@ -264,7 +265,7 @@ class UasCore:
 
     def dialog_headers(self, call: ServerCall) -> list[tuple[str, str]]:
         """§12.1.1: Record-Route copied into dialog-creating responses, plus our Contact."""
-        rr = [("Record-Route", v) for v in call.invite.msg.headers.get("record-route")]
+        rr = [("Record-Route", v) for v in call.invite_request().msg.headers.get("record-route")]
         return [*rr, *capability_headers(self.contact(call.transport))]
 
     def respond_invite(
@@ -272,7 +273,8 @@ class UasCore:
     ) -> None:
         extra = self.dialog_headers(call) if status < 300 else []
         extra += list((headers or {}).items())
-        data = build_response(call.invite.msg, status, reason=reason, to_tag=call.local_tag, headers=extra)
+        data = build_response(call.invite_request().msg, status, reason=reason, to_tag=call.local_tag,
+                              headers=extra)
         call.invite_tx.respond(data, status, now)
 
     def final(

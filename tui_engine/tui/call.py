@@ -140,6 +140,13 @@ def call_variables(info: CallInfo) -> dict[str, str]:
 class CallSession:
     """Runs one dialplan on one answered call."""
 
+    __slots__ = (
+        "_bye_allowance", "_bye_at", "_ctx", "_done", "_driver", "_follow_up", "_loop", "_mailboxes",
+        "_observer", "_playing", "_post_webhook", "_prompt_ended_at", "_prompts", "_recording_slots",
+        "_recordings", "_saves", "_slot", "_speech", "_speech_failed", "_tasks", "_verify_pin",
+        "_webhook_sent_at", "_webhook_task", "call", "info", "media", "runner",
+    )
+
     def __init__(
         self,
         *,
@@ -175,9 +182,10 @@ class CallSession:
         self._speech_failed = False  # a failure is logged once per call, not per prompt
         self._observer = observer
         self._loop = loop
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: the call's tasks (a PIN check, a webhook...): made with the first (most calls have none)
+        self._tasks: set[asyncio.Task[None]] | None = None
         #: recordings being written: not cancelled when the call ends (a hung-up caller's message is kept)
-        self._saves: set[asyncio.Task[None]] = set()
+        self._saves: set[asyncio.Task[None]] | None = None
         self._mailboxes = mailboxes
         self._recordings = 0
         self._recording_slots = recording_slots  # engine-wide (max-recordings); None: no bound
@@ -223,7 +231,7 @@ class CallSession:
             self._slot = None
         self._driver.close()  # breaks the cycle through its bound method: freed without a full GC
         self.runner.call_ended(self._loop.time())
-        for task in self._tasks:
+        for task in self._tasks or ():
             task.cancel()
         self.media.on_digit = None
         self.media.on_failed = None
@@ -511,7 +519,7 @@ class CallSession:
             "record.stopped", reason=stop.reason, keep=stop.keep, seconds=round(seconds, 2),
             mailbox=stop.mailbox,
         )
-        self._spawn(self._save(save, stop, seconds, slot), self._saves)
+        self._spawn(self._save(save, stop, seconds, slot), kept=True)
 
     async def _save(
         self, save: Callable[[], str], stop: StopRecording, seconds: float, slot: RecordingSlot | None
@@ -550,12 +558,14 @@ class CallSession:
             return MailboxResult(ok=False, why=str(exc))
         return dataclasses.replace(result, audio=audio)
 
-    def _spawn(
-        self, coro: Awaitable[None], tasks: set[asyncio.Task[None]] | None = None
-    ) -> asyncio.Task[None]:
+    def _spawn(self, coro: Awaitable[None], *, kept: bool = False) -> asyncio.Task[None]:
+        """A task of the call, cancelled when it ends; ``kept``: one that outlives it (a save)."""
         loop = asyncio.get_running_loop()  # a PIN check is I/O: only a real loop runs one
         task: asyncio.Task[None] = loop.create_task(coro, context=self._ctx)  # type: ignore[arg-type]
-        held = self._tasks if tasks is None else tasks
+        if kept:
+            held = self._saves = self._saves if self._saves is not None else set()
+        else:
+            held = self._tasks = self._tasks if self._tasks is not None else set()
         held.add(task)
         task.add_done_callback(held.discard)
         return task

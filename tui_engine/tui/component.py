@@ -81,7 +81,8 @@ class TuiComponent:
         self._voicemail = Voicemail(settings.data_dir)
         self._recording_slots = RecordingSlots(settings.max_recordings)
         self._infos: dict[str, CallInfo] = {}
-        self._setup: dict[str, asyncio.Task[None]] = {}
+        #: calls whose answer (media opened, then 200 or 180) is due on the loop's next turn
+        self._setup: dict[str, asyncio.Handle] = {}
         #: calls ringing for ``answer-delay``: the timer that answers them and their media
         self._ringing: dict[str, tuple[asyncio.TimerHandle, MediaSession]] = {}
         self.endings: deque[dict[str, Any]] = deque(maxlen=history)
@@ -152,8 +153,9 @@ class TuiComponent:
         if self._probe is not None:
             self._probe.close()
             self._probe = None
-        for task in list(self._setup.values()):
-            task.cancel()
+        for answer in self._setup.values():
+            answer.cancel()
+        self._setup.clear()
         for handle, media in self._ringing.values():
             handle.cancel()
             media.close()
@@ -243,12 +245,17 @@ class TuiComponent:
         self._observer.started()
         log.info("call.started", caller=info.caller, dialled=info.dialled, dialplan=plan.name,
                  source=call.remote_addr[0])
-        self._setup[call.call_id] = self._loop.create_task(self._answer(call, info))
+        # The answer is a loop callback, not a task: it runs after this returns (the 100 Trying
+        # has left) and waits for nothing, so a coroutine, its task and its step cost for nothing.
+        self._setup[call.call_id] = self._loop.call_soon(self._answer, call, info)
 
-    async def _answer(self, call: ServerCall, info: CallInfo) -> None:
+    def _answer(self, call: ServerCall, info: CallInfo) -> None:
+        """Open the call's media and answer (or ring first); the call's context is bound."""
+        if self._setup.pop(call.call_id, None) is None:
+            return  # ended before its turn came (``call_ended``): nothing was opened
         assert self._media is not None
         try:
-            media = await self._media.open_session(call.offer_sdp or "", call_id=call.call_id)
+            media = self._media.open(call.offer_sdp or "", call_id=call.call_id)
         except NoCommonCodec as exc:
             info.end_reason, info.sip_status = "error", 488
             log.info("call.rejected", status=488, why=str(exc))
@@ -265,13 +272,6 @@ class TuiComponent:
             log.exception("call.media_failed")
             call.reject(503, "Service Unavailable", {"Retry-After": RETRY_AFTER})
             return
-        finally:
-            self._setup.pop(call.call_id, None)
-        if self._infos.get(call.call_id) is not info:
-            # The caller hung up (CANCEL, RFC 3261 §9.2) while the port was being opened: close
-            # the session we now own, or its RTP port would stay bound for the life of the engine.
-            media.close()
-            return
         delay = self.settings.answer_delay
         if delay > 0:
             # Ring first. The wait is a timer, not a task: a CANCEL meanwhile (``call_ended``)
@@ -286,13 +286,19 @@ class TuiComponent:
             handle = self._loop.call_later(delay, self._ring_over, call, info, media)
             self._ringing[call.call_id] = (handle, media)
             return
-        self._answer_now(call, info, media)
+        self._answer_or_fail(call, info, media)
 
     def _ring_over(self, call: ServerCall, info: CallInfo, media: MediaSession) -> None:
-        """``answer-delay`` is over: answer. A fault here must not leave the call ringing for ever."""
+        """``answer-delay`` is over: answer."""
         self._ringing.pop(call.call_id, None)
         if self._admission is not None:
             self._admission.in_setup.add(call.call_id)  # the 200 goes out: set-up again until the ACK
+        self._answer_or_fail(call, info, media)
+
+    def _answer_or_fail(self, call: ServerCall, info: CallInfo, media: MediaSession) -> None:
+        """Answer; a fault here (the call's session cannot be built) must not leave the call
+        unanswered for ever, holding its max-calls slot, its in-setup count and its RTP port: it
+        gets a 500 and its media is closed, with or without ``answer-delay``."""
         try:
             self._answer_now(call, info, media)
         except Exception:
@@ -363,10 +369,9 @@ class TuiComponent:
             session.transfer_failed(status)
 
     def call_ended(self, call: ServerCall, reason: EndReason) -> None:
-        # A media set-up still running is not cancelled: a cancellation landing inside
-        # ``open_session`` would lose the socket it just bound. ``_answer`` sees the call gone
-        # (its info popped below) and closes the session itself.
-        self._setup.pop(call.call_id, None)
+        answer = self._setup.pop(call.call_id, None)
+        if answer is not None:  # ended before its answer's turn: no media is opened for it
+            answer.cancel()
         ringing = self._ringing.pop(call.call_id, None)
         if ringing is not None:  # CANCELled (or refused) while ringing: no answer, the port freed now
             ringing[0].cancel()

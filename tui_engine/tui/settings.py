@@ -50,7 +50,7 @@ class TuiSettings:
     webhooks: WebhookSettings = WebhookSettings()
     #: ``[engine] max-recordings``: recordings in memory at once, engine-wide
     max_recordings: int = MAX_RECORDINGS
-    #: ``sip-tcp-idle-timeout``, ``sip-tcp-max-connections``
+    #: ``sip-tcp-idle-timeout``, ``sip-tcp-max-connections``, ``sip-tcp-max-connections-per-source``
     streams: StreamLimits = field(default_factory=StreamLimits)
     #: ``answer-delay``: ring (180) this long before the 200 OK; 0 answers at once
     answer_delay: float = 0.0
@@ -85,7 +85,8 @@ def tui_settings(config: EngineConfig) -> TuiSettings | None:
         webhooks=webhook_settings(app),
         max_recordings=engine.max_recordings,
         streams=StreamLimits(idle_timeout=engine.sip_tcp_idle_timeout,
-                             max_connections=engine.sip_tcp_max_connections),
+                             max_connections=engine.sip_tcp_max_connections,
+                             max_per_source=engine.sip_tcp_max_connections_per_source),
         answer_delay=t.answer_delay,
     )
 

@@ -10,6 +10,7 @@ at start and then every :data:`PURGE_EVERY` seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -28,6 +29,9 @@ PURGE_EVERY = 3600.0
 #: calls that end meanwhile share the next batch (one thread hop, one commit for all of them).
 #: A record still waits for no one: the first of a quiet period is written at once.
 BATCH_LINGER = 0.05
+#: Seconds a cancelled writer still spends writing what it holds (see ``CallRecorder._write``):
+#: a healthy store needs milliseconds; a stalled one must not hold a stopping engine for ever.
+FLUSH_GRACE = 2.0
 
 CSV_COLUMNS = (
     "call_id", "started_at", "answered_at", "ended_at", "duration", "caller", "dialled", "dialplan",
@@ -78,6 +82,10 @@ class CallRecorder:
         #: records waiting for the writer; one write (one thread hop, one transaction) takes them all
         self._queue: list[CallRecord] = []
         self._writer: asyncio.Task[None] | None = None
+        #: the batch being written, in a task of its own: a cancelled writer still waits for it
+        self._writing: asyncio.Task[None] | None = None
+        self._writing_size = 0
+        self._cut_off = 0  #: records of writes cancelled themselves (not known to be stored)
         self._stopping = False  #: stop() waits for the writer: no lingering then
         self._lingering: asyncio.Future[None] | None = None
         self._purger: asyncio.Task[None] | None = None
@@ -92,7 +100,22 @@ class CallRecorder:
             return
         self._queue.append(record)
         if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+            self._start_writer(asyncio.get_running_loop())
+
+    def _start_writer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._writer = writer = loop.create_task(self._write())
+        writer.add_done_callback(self._writer_done)
+
+    def _writer_done(self, writer: asyncio.Task[None]) -> None:
+        """A writer cancelled before its first step never ran its ``finally``: the records it was
+        started for are still queued. Another writer takes them while the loop runs (a cancelled
+        task is not a stopped loop); see :meth:`_write` for the loop that closes first."""
+        if writer is not self._writer:
+            return  # it ended normally (its ``finally`` let go of it)
+        self._writer = None
+        loop = writer.get_loop()
+        if self._queue and not loop.is_closed():
+            self._start_writer(loop)
 
     async def _write(self) -> None:
         """Write what has queued up, in batches, until nothing is left.
@@ -103,20 +126,69 @@ class CallRecorder:
         batch is being written form the next batch; once nothing is left the writer lingers
         :data:`BATCH_LINGER` for more: at 1 000 calls/s a batch written in 0.2 ms would
         otherwise hold one or two records, and the hop and the commit came back per call.
+
+        Cancelled (a task cancelled at shutdown, ``asyncio.run`` ending without :meth:`stop`, a
+        :meth:`stop` that ran out of time): the records queued while it lingered, and the batch
+        being written, are still written, for at most :data:`FLUSH_GRACE` seconds; what a second
+        cancellation or that grace leaves unwritten is logged once (``cdr.lost``), with its
+        count. A write cancelled itself (a runner cancels every task, that one too) may or may
+        not have reached the store: counted there as ``in_flight``; the records behind it are
+        still written. A loop closed with the writer still pending (``GeneratorExit``) can write
+        nothing: that loss is logged the same way. A killed process (SIGKILL) logs nothing: at
+        most the records of the last :data:`BATCH_LINGER` and the batch in flight are lost.
         """
         try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                try:
-                    await self.store.add(*batch)
-                except Exception:
-                    log.exception(
-                        "cdr.write_failed", records=len(batch), call_ids=[r.call_id for r in batch[:5]]
-                    )
-                if not self._queue and not self._stopping:
-                    await self._linger()
+            try:
+                await self._drain(linger=True)
+            except asyncio.CancelledError:
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    async with asyncio.timeout(FLUSH_GRACE):
+                        await self._drain(linger=False)
+                raise
         finally:
-            self._writer = None
+            if self._writer is _current_task():
+                self._writer = None
+            self._lost()
+
+    async def _drain(self, *, linger: bool) -> None:
+        while self._queue or self._writing is not None:
+            if self._writing is None:
+                batch, self._queue = self._queue, []
+                self._writing_size = len(batch)
+                self._writing = asyncio.get_running_loop().create_task(self._add(batch))
+            # shielded: cancelling the writer must not cancel a write half done (a Redis command
+            # half sent, a SQLite insert its thread completes anyway): the batch is waited for
+            writing = self._writing
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                # The writer itself asked to stop (``cancelling()``: a runner cancels every task,
+                # the write too) goes to _write's recovery, unless this is that recovery already.
+                writer = asyncio.current_task()
+                if not writing.cancelled() or (linger and writer is not None and writer.cancelling()):
+                    raise
+                # the write itself was cancelled: it may or may not be in the store; the records
+                # queued behind it are still written
+                self._cut_off += self._writing_size
+            self._writing = None
+            if linger and not self._queue and not self._stopping:
+                await self._linger()
+
+    async def _add(self, batch: list[CallRecord]) -> None:
+        try:
+            await self.store.add(*batch)
+        except Exception:  # a failed batch loses only itself (logged with its count)
+            log.exception("cdr.write_failed", records=len(batch), call_ids=[r.call_id for r in batch[:5]])
+
+    def _lost(self) -> None:
+        """The writer ends with records unwritten (see :meth:`_write`): say so, once, with the count."""
+        writing, self._writing = self._writing, None
+        unsure = 0 if writing is None or (writing.done() and not writing.cancelled()) else self._writing_size
+        unsure, self._cut_off = unsure + self._cut_off, 0
+        lost, self._queue = self._queue, []
+        if lost or unsure:
+            log.error("cdr.lost", records=len(lost) + unsure, in_flight=unsure,
+                      call_ids=[r.call_id for r in lost[:5]])
 
     async def _linger(self) -> None:
         """:data:`BATCH_LINGER`, or less: :meth:`stop` ends the wait."""
@@ -134,6 +206,7 @@ class CallRecorder:
         """No routes of its own: the portal serves the history (``/api/cdrs``)."""
 
     async def start(self, engine: object = None) -> None:
+        self._stopping = False
         self._purger = asyncio.get_running_loop().create_task(self._purge_loop())
 
     async def stop(self) -> None:
@@ -167,6 +240,13 @@ class CallRecorder:
             except Exception:
                 log.exception("cdr.purge_failed")
             await asyncio.sleep(PURGE_EVERY)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # a pending writer closed by the garbage collector: no loop runs
+        return None
 
 
 def _settle(waiting: asyncio.Future[None]) -> None:
