@@ -168,18 +168,18 @@ async def test_an_engine_stop_while_calls_ring_answers_503_and_frees_every_port(
 @pytest.mark.parametrize(("rig", "moment"), [("20s", "ringing"), ("0s", "answered"), ("0s", "set-up")],
                          indirect=["rig"])
 async def test_an_engine_stop_mid_set_up_leaves_no_rtp_socket_in_the_process(rig: Rig, moment: str) -> None:
-    """Engine stop while a call is in set-up (its answer task not yet run, ringing, or answered
+    """Engine stop while a call is in set-up (its answer callback not yet run, ringing, or answered
     and waiting for its ACK): every RTP socket of the range is closed when stop() returns, in
     this process (the e2e fixtures see a leak only while an engine runs; a stopped in-process
     engine keeps its sockets until the process ends)."""
-    if moment == "set-up":  # stop() starts in the read that makes the call: its answer task waits
+    if moment == "set-up":  # stop() starts in the read that makes the call: its answer waits its turn
         incoming = rig.component.incoming_call
         stopping: list[asyncio.Task[None]] = []
 
         def and_stop(call: Any) -> None:
             incoming(call)
             setup = rig.component._setup.get(call.call_id)
-            assert setup is not None and not setup.done()
+            assert setup is not None and not setup.cancelled()  # its answer has not run
             coro = rig.component.stop()
             stopping.append(asyncio.get_running_loop().create_task(coro))
 

@@ -161,3 +161,20 @@ async def test_a_host_name_never_reaches_sendto_the_send_fails_at_once() -> None
             transports.send(b"OPTIONS", ("nowhere.invalid", 5060), "UDP")
     finally:
         await transports.close()
+
+
+def test_a_receive_buffer_the_kernel_capped_is_told_apart_from_one_it_granted() -> None:
+    """Linux reports twice what it grants, capped at net.core.rmem_max: 2 x 212 992 (a common
+    default) is capped, 8 MiB (4 MiB granted) is not; on this machine's real socket the answer
+    follows its rmem_max (the engine then logs ``sip.rcvbuf_capped`` with the sysctl to raise it)."""
+    from pathlib import Path
+
+    from tui_engine.sip.transport import UDP_RECEIVE_BUFFER, receive_buffer_capped
+
+    assert receive_buffer_capped(2 * 212_992)
+    assert not receive_buffer_capped(2 * UDP_RECEIVE_BUFFER)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    assert receive_buffer_capped(granted) == (rmem_max < UDP_RECEIVE_BUFFER // 2)

@@ -316,8 +316,21 @@ def _enlarge_receive_buffer(udp: asyncio.DatagramTransport) -> None:
         return
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     except OSError as exc:
         log.debug("sip.rcvbuf_unchanged", error=str(exc))
+        return
+    if receive_buffer_capped(granted):
+        log.warning("sip.rcvbuf_capped", granted=granted, wanted=UDP_RECEIVE_BUFFER,
+                    fix=f"sysctl -w net.core.rmem_max={UDP_RECEIVE_BUFFER}")
+
+
+def receive_buffer_capped(granted: int) -> bool:
+    """True when the kernel gave the SIP socket less than half the buffer asked for (Linux reports
+    twice what it grants, capped at ``net.core.rmem_max``): a burst then overflows it sooner, and
+    overload control's backlog signal (:data:`tui_engine.core.overload.BACKLOG_LIMIT`, 1 MiB)
+    can fire late or, under 1 MiB, never."""
+    return granted < UDP_RECEIVE_BUFFER
 
 
 #: Linux's ``SO_MEMINFO`` (``sk_meminfo``; not named by Python's ``socket``): its first word is
