@@ -192,3 +192,26 @@ def test_a_ringing_that_cannot_be_sent_ends_the_call_instead_of_leaving_it_offer
     assert handler.ended == [("ring-fault", EndReason.ERROR)]
     assert net.endpoint.active_calls == 0
     assert "sip.internal_error" in [e["event"] for e in logs]
+
+
+@pytest.mark.parametrize("action", ["reject", "redirect"])
+def test_a_rejection_that_cannot_be_built_ends_the_call_instead_of_leaving_it_offered(action: str) -> None:
+    """Review 6: ``call.reject`` (the 488/503 the TUI sends when the media cannot be set up) and
+    ``redirect`` had no guard, unlike the 180 and the 200: a final that raised while being built
+    escaped to the application and left the call OFFERED with no timer, holding its max-calls slot
+    (and the TUI's in-set-up entry and call info) for ever."""
+    handler = RecordingHandler()
+    net = FakeSipNetwork(handler, max_calls=1)
+    net.inject(invite("reject-fault"))
+    call = handler.calls[0]
+    with capture_logs() as logs:
+        if action == "reject":
+            call.reject(486, "Busy \udcff")  # not encodable: building the 486 raises
+        else:
+            call.redirect("sip:\udcff@example.com")
+    assert net.sent[-1].status == 500
+    assert handler.ended == [("reject-fault", EndReason.ERROR)]
+    assert net.endpoint.active_calls == 0
+    assert "sip.internal_error" in [e["event"] for e in logs]
+    handler.auto_answer = ANSWER_SDP
+    assert [s.status for s in net.inject(invite("next"))] == [100, 200]  # the slot is free

@@ -225,7 +225,11 @@ class UasCore:
             raise SipStateError(f"reject needs a 3xx-6xx status, got {status}")
         with self._acting(call, "reject"):
             log.info("sip.rejected", status=status, reason="application")
-            self.final(call, status, reason, headers, EndReason.REJECTED)
+            try:
+                self.final(call, status, reason, headers, EndReason.REJECTED)
+            except Exception:  # as for the 180 and the 200: never a call left unanswered, no timer
+                log.exception("sip.internal_error")
+                self.fail_setup(call)
 
     def call_hangup(self, call: ServerCall) -> None:
         if call.state in (CallState.ENDING, CallState.ENDED):
