@@ -284,3 +284,37 @@ def test_a_backlog_a_caller_hears_us_behind_within_t1_refuses_no_call() -> None:
     assert d.admission_rate is None
     answers = offer(clock, d, seconds=1.0, rate=3200, setup=BACKLOG_WINDOW, queued=1000 * 1300)
     assert Refusal.SOCKET_BACKLOG in answers
+
+
+def test_calls_taken_below_the_window_leave_no_debt_in_the_bucket() -> None:
+    """Review 6: the calls taken while fewer than the window await their ACK (the backlog not
+    read) took a token each all the same, driving the bucket hundreds of tokens below zero: once
+    the window filled again behind the same backlog, every INVITE was refused until that debt was
+    paid at the admission rate, far below the rate the detector reports."""
+    clock, d = detector()
+    offer(clock, d, seconds=2.0, rate=800, setup=BACKLOG_WINDOW, queued=0)
+    offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=BACKLOG_LIMIT + 1)
+    rate = d.admission_rate
+    assert rate is not None and rate == pytest.approx(800, rel=0.1)
+    # within one probe interval: a burst of calls below the window (all taken: the window's rule)
+    answers = offer(clock, d, seconds=0.9 * PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW - 1, queued=None)
+    assert set(answers) == {None}
+    # the window full again, the same backlog: calls are taken at the rate (not refused for a debt)
+    answers = offer(clock, d, seconds=0.3, rate=3200, setup=BACKLOG_WINDOW, queued=BACKLOG_LIMIT + 1)
+    assert d.admission_rate is not None and d.admission_rate >= rate
+    assert taken(answers) >= 0.8 * 0.3 * rate, (taken(answers), rate)
+
+
+def test_turning_the_lag_check_off_ends_the_admission_rate() -> None:
+    """A reload to ``max-lag = 0`` turns the timing checks off: no rate limits calls any more (nor
+    is one reported), and one turned on again starts from what it then sees."""
+    clock, d = detector()
+    offer(clock, d, seconds=2.0, rate=800, setup=BACKLOG_WINDOW, queued=0)
+    offer(clock, d, seconds=PROBE_INTERVAL, rate=3200, setup=BACKLOG_WINDOW, queued=BACKLOG_LIMIT + 1)
+    assert d.admission_rate is not None
+    d.update_policy(OverloadPolicy(max_lag=0.0, max_calls_in_setup=0), clock.now())
+    assert d.admission_rate is None
+    offer(clock, d, seconds=1.0, rate=3200, setup=BACKLOG_WINDOW, queued=BACKLOG_LIMIT + 1)
+    d.update_policy(OverloadPolicy(max_lag=0.05, max_calls_in_setup=0), clock.now())
+    answers = offer(clock, d, seconds=1.0, rate=3200, setup=BACKLOG_WINDOW, queued=BACKLOG_LIMIT + 1)
+    assert taken(answers) >= MIN_RATE, taken(answers)

@@ -173,7 +173,10 @@ class OverloadDetector:
         self._admitted += 1
         if self._rate is not None:
             self._refill(now)
-            self._tokens -= 1.0
+            # never below empty: a call taken with the backlog not read (fewer than the window in
+            # set-up, or read down since the last probe) was not the bucket's to ration, and a debt
+            # would refuse every INVITE once the window fills again until it was paid
+            self._tokens = max(0.0, self._tokens - 1.0)
 
     def _refill(self, now: float) -> None:
         assert self._rate is not None
@@ -263,5 +266,8 @@ class OverloadDetector:
         """A reload: new limits from the next sample and the next INVITE on."""
         if self.policy.max_lag <= 0 < policy.max_lag:
             self._probe_at = now + PROBE_INTERVAL  # the probe starts now, not at a stale deadline
+            self._probed_at, self._admitted, self._backlog = now, 0, None  # and its interval
+        if policy.max_lag <= 0:
+            self._rate = None  # the timing checks off: no backlog limits calls (none is read)
         self.policy = policy
         self.observe_lag(self.lag)  # the same lag, judged by the new limit
