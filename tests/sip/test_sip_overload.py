@@ -14,8 +14,10 @@ import pytest
 from structlog.testing import capture_logs
 
 import tui_engine.sip.endpoint as endpoint_module
+from tui_engine.core.clock import FakeClock
 from tui_engine.core.overload import BACKLOG_LIMIT, BACKLOG_WINDOW, MIN_RATE, OverloadDetector, OverloadPolicy
 from tui_engine.sip import EndReason, ServerCall
+from tui_engine.sip.session_timer import SessionTimerPolicy
 from tui_engine.testing.sip_fake import ANSWER_SDP, OFFER_SDP, FakeSipNetwork, RecordingHandler, sip_request
 from tui_engine.tui.admission import CallAdmission
 
@@ -27,10 +29,11 @@ class SetupTracking(RecordingHandler):
     admission: CallAdmission | None = None
     ports: list[int] = field(default_factory=lambda: [10])
     queued: list[int] = field(default_factory=lambda: [0])  #: bytes unread in the SIP socket
+    clock: FakeClock = field(default_factory=lambda: FakeClock(0.0))  #: the network's (overloadable)
 
     def incoming_call(self, call: ServerCall) -> None:
         assert self.admission is not None
-        self.admission.in_setup.add(call.call_id)
+        self.admission.admit(call.call_id, self.clock.now())
         super().incoming_call(call)
 
     def call_confirmed(self, call: ServerCall) -> None:
@@ -58,6 +61,7 @@ def path(request: pytest.FixtureRequest) -> Iterator[str]:
 def overloadable(*, max_lag: float = 0.05, max_setup: int = 1) -> Overloadable:
     handler = SetupTracking(auto_answer=ANSWER_SDP)
     net = FakeSipNetwork(handler)
+    handler.clock = net.clock
     policy = OverloadPolicy(max_lag=max_lag, max_calls_in_setup=max_setup)
     detector = OverloadDetector(policy, now=net.clock.now())
     handler.admission = CallAdmission(detector, lambda: handler.ports[0], lambda: handler.queued[0])
@@ -343,3 +347,21 @@ def test_under_a_backlog_the_socket_is_read_once_per_invite(path: str) -> None:
     statuses = [[s.status for s in net.inject(invite(f"q{n}"))] for n in range(4)]
     assert statuses == [[100, 200], [503], [503], [503]]  # the admission rate's one token, then 503
     assert len(reads) == 4  # the endpoint's peek and its admission share one reading
+
+
+def test_behind_a_backlog_an_invite_refused_with_422_takes_no_token() -> None:
+    """Review 6: the admission took its token when it said yes, before the endpoint refused the
+    INVITE for its own reasons (422, Session-Expires below our Min-SE): behind a backlog each such
+    INVITE spent the token of a call that could come in (and counted as a call taken)."""
+    net, handler, refused = overloadable(max_setup=0)
+    net.endpoint.session_policy = SessionTimerPolicy(session_expires=1800, min_se=120)
+    assert handler.admission is not None
+    handler.admission.in_setup.update(f"held-{i}" for i in range(BACKLOG_WINDOW))  # awaiting ACKs
+    handler.queued[0] = BACKLOG_LIMIT + 1
+    short = sip_request("INVITE", call_id="short", branch="z9hG4bK-short", body=OFFER_SDP,
+                        content_type="application/sdp",
+                        headers=[("Supported", "timer"), ("Session-Expires", "100")])
+    assert [s.status for s in net.inject(short)] == [422]
+    assert [s.status for s in net.inject(invite("a"))] == [100, 200]  # the bucket's one token
+    assert [s.status for s in net.inject(invite("b"))] == [503]
+    assert refused == ["socket-backlog"] and [c.call_id for c in handler.calls] == ["a"]

@@ -13,7 +13,8 @@ from tui_engine.core.overload import BACKLOG_WINDOW, OverloadDetector, Refusal
 
 
 class CallAdmission:
-    """``SipEndpoint.admission``: ``(now) -> reason | None``; ``in_setup`` is kept by the component."""
+    """``SipEndpoint.admission``: ``(now) -> reason | None``; ``in_setup`` is kept by the component
+    (:meth:`admit` for each call it takes)."""
 
     __slots__ = ("_free_ports", "_peeked", "_queued", "detector", "in_setup")
 
@@ -41,9 +42,14 @@ class CallAdmission:
             reason = peeked[2]
         else:
             reason = self._decide(now)
-        if reason is None:
-            self.detector.admitted(now)  # the admission rate's token, behind a backlog
         return reason
+
+    def admit(self, call_id: str, now: float) -> None:
+        """The application took a call this admission let in: it is in set-up, and it takes the
+        admission rate's token (behind a backlog). Not at the admission's yes: the endpoint may
+        still refuse the INVITE (422, a 100 that cannot be sent) and the component (404)."""
+        self.in_setup.add(call_id)
+        self.detector.admitted(now)
 
     def shedding(self, now: float) -> str | None:
         """``SipEndpoint.shedding``: what :meth:`__call__` would answer now, counting nothing."""

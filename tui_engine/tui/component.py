@@ -241,7 +241,7 @@ class TuiComponent:
             return
         self._infos[call.call_id] = info
         if self._admission is not None:
-            self._admission.in_setup.add(call.call_id)
+            self._admission.admit(call.call_id, self._loop.time())
         self._observer.started()
         log.info("call.started", caller=info.caller, dialled=info.dialled, dialplan=plan.name,
                  source=call.remote_addr[0])
