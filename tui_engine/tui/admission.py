@@ -39,10 +39,8 @@ class CallAdmission:
         self.detector.invite(retransmission=False)
         peeked, self._peeked = self._peeked, None
         if peeked is not None and peeked[0] == now and peeked[1] == len(self.in_setup):
-            reason = peeked[2]
-        else:
-            reason = self._decide(now)
-        return reason
+            return peeked[2]
+        return self._decide(now)
 
     def admit(self, call_id: str, now: float) -> None:
         """The application took a call this admission let in: it is in set-up, and it takes the
